@@ -1,0 +1,49 @@
+# Two commands: `make run` starts the assistant, `make test` runs every test. Both set themselves up.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Rasa must not send usage telemetry or crash reports from our machines.
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: run test train lint unit nlu-report bench clean
+
+run: $(STAMP)
+	$(PY) -m bot.cli run
+
+test: $(STAMP)
+	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh >/dev/null
+	$(PY) -m bot.cli train
+	$(PY) -m ruff check bot actions tests
+	$(PY) -m mypy bot actions
+	$(PY) -m pytest -q
+
+train: $(STAMP)
+	$(PY) -m bot.cli train
+
+lint: $(STAMP)
+	$(PY) -m ruff check bot actions tests
+	$(PY) -m mypy bot actions
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "not e2e and not model"
+
+nlu-report: $(STAMP)
+	$(PY) -m bot.cli nlu-report
+
+# The venv is rebuilt only when the lock file or the project metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	@python310=$$(scripts/find-python310.sh) || exit 1; \
+	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$python310"; "$$python310" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade "pip==24.0"
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+clean:
+	rm -rf models results var .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP)
+	$(PY) -m bot.cli train
+	$(PY) bench/run.py

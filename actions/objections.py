@@ -1,0 +1,91 @@
+"""Answer objections from the playbook and handle the owner's reply to the help offered."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.tracker_utils import latest_intent, user_intents
+from bot import offers
+from bot.playbook import default_playbook
+from bot.promises import DEFAULT_FOLLOW_UP
+
+ESCALATES_AT_ONCE = frozenset({"threaten_escalation"})
+PROMISE_SLOTS = ("promise_date", "promise_amount")
+
+
+class ActionAnswerObjection(Action):
+    """Answer the latest objection (or fee question) with its playbook entry and offer help."""
+
+    def name(self) -> str:
+        """Action name used in the domain."""
+        return "action_answer_objection"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        """Send an answer variant (rotating when the objection comes back) and the offer."""
+        intent = latest_intent(tracker)
+        entry = default_playbook().get(intent or "")
+        if entry is None:
+            dispatcher.utter_message(response="utter_default")
+            return []
+        attempt = user_intents(tracker)[:-1].count(entry.intent)
+        dispatcher.utter_message(text=entry.answer(attempt))
+        if entry.intent in ESCALATES_AT_ONCE:
+            # A person takes over straight away (action_escalate follows), so nothing is offered.
+            return [SlotSet("last_objection", entry.intent)]
+        dispatcher.utter_message(text=entry.offer.text)
+        return [SlotSet("last_objection", entry.intent), SlotSet("pending_offer", entry.offer.kind)]
+
+
+def _follow_up(tracker: Tracker) -> str:
+    entry = default_playbook().get(tracker.get_slot("last_objection") or "")
+    return entry.follow_up if entry else DEFAULT_FOLLOW_UP
+
+
+class ActionAffirm(Action):
+    """The owner said yes: take up the pending offer, if any, and steer back to a payment date."""
+
+    def name(self) -> str:
+        """Action name used in the domain."""
+        return "action_affirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        """Reply to a yes."""
+        pending = tracker.get_slot("pending_offer")
+        if not pending:
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
+        dispatcher.utter_message(text=offers.accepted_reply(pending))
+        dispatcher.utter_message(text=_follow_up(tracker))
+        return [SlotSet("pending_offer", None)]
+
+
+class ActionDeny(Action):
+    """The owner said no: drop the pending offer and steer back to a payment date."""
+
+    def name(self) -> str:
+        """Action name used in the domain."""
+        return "action_deny"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        """Reply to a no."""
+        pending = tracker.get_slot("pending_offer")
+        if not pending:
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
+        if pending == "payment_promise":
+            # The repeated date or amount was wrong: record nothing and ask again.
+            dispatcher.utter_message(response="utter_promise_not_recorded")
+            return [SlotSet("pending_offer", None), *(SlotSet(slot, None) for slot in PROMISE_SLOTS)]
+        dispatcher.utter_message(text=offers.declined_reply())
+        dispatcher.utter_message(text=_follow_up(tracker))
+        return [SlotSet("pending_offer", None)]

@@ -1,0 +1,1 @@
+"""Rasa input channels of the project (each module documents its own channel)."""

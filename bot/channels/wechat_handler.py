@@ -1,0 +1,479 @@
+"""What the WeChat webhook does with a callback, independent of the web framework.
+
+WeChat waits five seconds for an answer and otherwise retries (up to three times), sometimes while the
+first request is still being worked on. So:
+
+1. Refuse what WeChat did not send: bad signature, stale or future timestamp (403); decrypt safe mode.
+2. Claim the message in the database (insert first; a retry hits the unique key and runs nothing).
+3. Run the bot. Done within the budget (4.5 s): answer passively with the first WeChat message, send the
+   rest by the customer-service API. Not done: answer ``success`` and send everything by the API later.
+4. A retry answers ``success``, and moves a message still being worked on to "deliver by API" — the first
+   request's connection is gone, so its passive answer would be lost — or repeats a passive answer that
+   was already given (WeChat retries only when it did not get it).
+
+Who answers is decided by compare-and-set on the claimed row, so exactly one of the passive reply and the
+API delivery happens, across server processes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Optional, Sequence, Set, TypeVar
+
+from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
+from bot.channels.wechat_format import match_choice, pack_messages, render_bot_messages
+from bot.channels.wechat_security import (
+    MAX_CLOCK_SKEW_SECONDS,
+    SafeModeCipher,
+    WeChatRequestError,
+    check_signature,
+    check_timestamp,
+    parse_xml,
+    text_reply_xml,
+)
+from bot.channels.wechat_store import DatabaseTokenCache, SubscriptionEvent, WeChatStore
+from bot.db.models import WeChatDelivery
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "wechat"
+SUCCESS = "success"  # WeChat's "received, no passive reply, do not retry"
+WELCOME_TEXT = (
+    "您好，欢迎关注物业服务中心！我是物业费助理，可以帮您查询物业费、报修、登记投诉，"
+    "也可以聊聊您对交费的顾虑。请直接打字告诉我您需要什么帮助。"
+)
+PLEASE_TYPE_TEXT = (
+    "请直接打字告诉我您的问题，我暂时还看不懂语音、图片和视频。比如：“我欠多少物业费”“暖气不热，要报修”。"
+)
+SORRY_TEXT = "抱歉，系统刚才有点忙，没能处理您的消息，请稍后再发一次。"
+SUBSCRIBE_EVENTS = frozenset({"subscribe", "unsubscribe"})
+NOT_CONFIGURED = (
+    "WeChat channel is not configured: set WECHAT_TOKEN (and WECHAT_APP_ID, WECHAT_APP_SECRET; "
+    "WECHAT_ENCODING_AES_KEY for safe mode)"
+)
+PURGE_EVERY_SECONDS = 3600
+KEEP_MESSAGES_FOR = dt.timedelta(days=3)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WeChatConfig:
+    """The channel's settings (from ``bot.settings``).
+
+    Args:
+        token: The Token entered in 公众平台 → 设置与开发 → 基本配置.
+        app_id: AppID; needed for safe mode and the customer-service API.
+        app_secret: AppSecret; needed for the customer-service API.
+        encoding_aes_key: EncodingAESKey; unset means plaintext mode only.
+        api_base_url: Where the WeChat API is (a fake server in tests).
+        reply_budget: Seconds to wait for the bot before answering ``success`` (WeChat gives up at 5).
+        max_clock_skew: Callbacks with a timestamp further than this from now are refused.
+    """
+
+    token: str
+    app_id: Optional[str] = None
+    app_secret: Optional[str] = None
+    encoding_aes_key: Optional[str] = None
+    api_base_url: str = "https://api.weixin.qq.com"
+    reply_budget: float = 4.5
+    max_clock_skew: float = MAX_CLOCK_SKEW_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Optional[WeChatConfig]:
+        """The config from ``bot.settings.Settings``, or ``None`` when ``WECHAT_TOKEN`` is unset."""
+
+        def secret(value: Any) -> Optional[str]:
+            raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            if raw is None:
+                return None
+            return str(raw).strip() or None
+
+        token = secret(settings.wechat_token)
+        if token is None:
+            return None
+        return cls(
+            token=token,
+            app_id=(settings.wechat_app_id or "").strip() or None,
+            app_secret=secret(settings.wechat_app_secret),
+            encoding_aes_key=secret(settings.wechat_encoding_aes_key),
+            api_base_url=settings.wechat_api_base_url,
+            reply_budget=float(settings.wechat_reply_budget_seconds),
+        )
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What to answer WeChat with."""
+
+    status: int
+    body: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The fields of a WeChat message or event that the channel uses."""
+
+    openid: str
+    account: str
+    msg_type: str
+    create_time: int
+    msg_id: Optional[str] = None
+    content: Optional[str] = None
+    event: Optional[str] = None
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> InboundMessage:
+        """Read a parsed ``<xml>`` message.
+
+        Raises:
+            WeChatRequestError: 400 when a field every message has is missing.
+        """
+        try:
+            openid, account = str(fields["FromUserName"]), str(fields["ToUserName"])
+            msg_type = str(fields["MsgType"]).lower()
+            create_time = int(fields["CreateTime"])
+        except (KeyError, TypeError, ValueError):
+            raise WeChatRequestError(
+                400, "message lacks FromUserName, ToUserName, MsgType or CreateTime"
+            ) from None
+        msg_id = fields.get("MsgId")
+        if msg_type != "event" and not msg_id:
+            raise WeChatRequestError(400, "message lacks MsgId")
+        event = fields.get("Event")
+        return cls(
+            openid=openid,
+            account=account,
+            msg_type=msg_type,
+            create_time=create_time,
+            msg_id=str(msg_id) if msg_id else None,
+            content=str(fields["Content"]) if fields.get("Content") is not None else None,
+            event=str(event).lower() if event else None,
+        )
+
+    @property
+    def dedupe_key(self) -> str:
+        """``msg:<MsgId>`` for messages, ``event:<openid>:<CreateTime>`` for events (they have no MsgId)."""
+        if self.msg_type == "event" or not self.msg_id:
+            return f"event:{self.openid}:{self.create_time}"
+        return f"msg:{self.msg_id}"
+
+    @property
+    def kind(self) -> str:
+        """``text``, ``voice``, … or ``event:<name>``, as recorded."""
+        return f"event:{self.event}" if self.msg_type == "event" else self.msg_type
+
+
+@dataclass(frozen=True)
+class BotTurn:
+    """One owner message for the bot."""
+
+    openid: str
+    text: str
+    message_id: str
+    metadata: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The WeChat messages the bot's answer became; ``failed`` when the bot raised."""
+
+    chunks: List[str] = field(default_factory=list)
+    failed: bool = False
+
+
+BotRunner = Callable[[BotTurn], Awaitable[Sequence[Mapping[str, Any]]]]
+
+
+class WeChatWebhook:
+    """Handles WeChat's GET (URL verification) and POST (messages) callbacks.
+
+    Args:
+        config: The settings; ``None`` answers 503 (not configured).
+        run_bot: Runs one turn of the bot and returns its messages (Rasa's collected output).
+        store: The database state (deduplication, choices, subscriptions).
+        api: The WeChat API client; ``None`` built from ``config`` when AppID and AppSecret are set.
+        follow_up_delay: Seconds between a passive answer and the customer-service messages that follow
+            it, so WeChat shows them in order.
+        clock: Epoch seconds now (for timestamp checks).
+    """
+
+    def __init__(
+        self,
+        config: Optional[WeChatConfig],
+        run_bot: BotRunner,
+        store: Optional[WeChatStore] = None,
+        api: Optional[WeChatAPI] = None,
+        *,
+        follow_up_delay: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store or WeChatStore()
+        self.run_bot = run_bot
+        self.follow_up_delay = follow_up_delay
+        self._clock = clock
+        self._tasks: Set[asyncio.Task] = set()
+        self._last_purge = 0.0
+        self.config_error: Optional[str] = NOT_CONFIGURED if config is None else None
+        self._cipher: Optional[SafeModeCipher] = None
+        if config is not None and config.encoding_aes_key:
+            if not config.app_id:
+                self.config_error = (
+                    "WECHAT_ENCODING_AES_KEY is set but WECHAT_APP_ID is not (safe mode needs both)"
+                )
+            else:
+                try:
+                    self._cipher = SafeModeCipher(config.token, config.encoding_aes_key, config.app_id)
+                except ValueError as error:
+                    self.config_error = str(error)
+        if api is None and config is not None and config.app_id and config.app_secret:
+            api = WeChatAPI(
+                config.api_base_url, config.app_id, config.app_secret, DatabaseTokenCache(self.store)
+            )
+        self.api = api
+        if self.config_error:
+            log = logger.warning if config is None else logger.error  # unused channel vs. broken settings
+            log("wechat: %s; the webhook answers 503", self.config_error)
+        elif self.api is None:
+            logger.warning("wechat: WECHAT_APP_ID/WECHAT_APP_SECRET unset; slow replies cannot be delivered")
+
+    # --- HTTP entry points ----------------------------------------------------------------------------
+
+    async def verify(self, args: Mapping[str, Optional[str]]) -> HttpAnswer:
+        """GET: WeChat checks the URL while the operator saves 服务器配置; answer ``echostr`` if signed."""
+        try:
+            config = self._configured()
+            check_signature(config.token, args.get("signature"), args.get("timestamp"), args.get("nonce"))
+        except WeChatRequestError as error:
+            logger.warning("wechat: refused URL verification: %s", error.reason)
+            return HttpAnswer(error.status, error.reason)
+        echostr = args.get("echostr")
+        if not echostr:
+            return HttpAnswer(400, "missing echostr")
+        return HttpAnswer(200, echostr)
+
+    async def receive(self, args: Mapping[str, Optional[str]], body: bytes) -> HttpAnswer:
+        """POST: a message or event; answers passively, with ``success``, or refuses."""
+        started = time.monotonic()
+        try:
+            config = self._configured()
+            timestamp, nonce = args.get("timestamp") or "", args.get("nonce") or ""
+            check_signature(config.token, args.get("signature"), timestamp, nonce)
+            check_timestamp(timestamp, self._clock(), config.max_clock_skew)
+            encrypted = (args.get("encrypt_type") or "raw").lower() == "aes"
+            envelope = parse_xml(body)
+            if encrypted:
+                if self._cipher is None:
+                    raise WeChatRequestError(503, "encrypted callback but WECHAT_ENCODING_AES_KEY is not set")
+                fields = parse_xml(
+                    self._cipher.decrypt(envelope, args.get("msg_signature"), timestamp, nonce)
+                )
+            else:
+                fields = envelope
+            message = InboundMessage.from_fields(fields)
+        except WeChatRequestError as error:
+            logger.warning("wechat: refused a callback: %s", error.reason)
+            return HttpAnswer(error.status, error.reason)
+        # Shielded: WeChat hanging up must not stop the bookkeeping half-way (the row would stay claimed).
+        try:
+            reply = await asyncio.shield(self._spawn(self._answer(message, started)))
+        except Exception:  # the database is down, most likely; WeChat will retry
+            logger.exception("wechat: could not handle %s", message.dedupe_key)
+            return HttpAnswer(500, "internal error")
+        if reply is None:
+            return HttpAnswer(200, SUCCESS)
+        xml = text_reply_xml(
+            to_user=message.openid, from_user=message.account, content=reply, create_time=int(self._clock())
+        )
+        if encrypted:
+            assert self._cipher is not None
+            xml = self._cipher.encrypt(xml, nonce, str(int(self._clock())))
+        return HttpAnswer(200, xml, "application/xml; charset=utf-8")
+
+    async def drain(self) -> None:
+        """Wait for every background task (bot runs, deliveries); for tests and shutdown."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- the work ---------------------------------------------------------------------------------------
+
+    def _configured(self) -> WeChatConfig:
+        if self.config_error or self.config is None:
+            raise WeChatRequestError(503, self.config_error or NOT_CONFIGURED)
+        return self.config
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a (short, blocking) database call off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(function, *args, **kwargs)
+        )
+
+    async def _answer(self, message: InboundMessage, started: float) -> Optional[str]:
+        """The passive reply for ``message``, or ``None`` for ``success``."""
+        subscription = None
+        if message.msg_type == "event" and message.event in SUBSCRIBE_EVENTS:
+            event_time = dt.datetime.fromtimestamp(message.create_time, dt.timezone.utc)
+            subscription = SubscriptionEvent(event=str(message.event), event_time=event_time)
+        key = message.dedupe_key
+        claimed = await self._db(
+            self.store.claim,
+            key,
+            openid=message.openid,
+            msg_type=message.kind[:32],
+            subscription=subscription,
+        )
+        self._purge_now_and_then()
+        if not claimed:
+            logger.info("wechat: retry of %s", key)
+            return await self._answer_retry(key)
+        if message.msg_type == "text" and (message.content or "").strip():
+            return await self._answer_text(message, started)
+        if message.msg_type == "event":
+            if message.event == "subscribe":
+                return await self._answer_fixed(message, WELCOME_TEXT)
+            if message.event == "unsubscribe":
+                logger.info("wechat: %s unfollowed the account", message.openid)
+            await self._db(self.store.finish, key, WeChatDelivery.IGNORED)
+            return None
+        return await self._answer_fixed(message, PLEASE_TYPE_TEXT)
+
+    async def _answer_retry(self, key: str) -> Optional[str]:
+        state = await self._db(self.store.state, key)
+        if state is not None and state.status is WeChatDelivery.PROCESSING:
+            if await self._db(self.store.defer, key):
+                return None  # the first request will deliver by the customer-service API
+            state = await self._db(self.store.state, key)
+        if state is not None and state.status is WeChatDelivery.REPLIED and state.reply:
+            return state.reply
+        return None
+
+    async def _answer_fixed(self, message: InboundMessage, text: str) -> Optional[str]:
+        if await self._db(self.store.answer_passively, message.dedupe_key, text):
+            return text
+        self._spawn(self._deliver(message.dedupe_key, message.openid, [text]))
+        return None
+
+    async def _answer_text(self, message: InboundMessage, started: float) -> Optional[str]:
+        assert self.config is not None
+        key = message.dedupe_key
+        turn = await self._turn(message)
+        bot = self._spawn(self._run_turn(turn))
+        remaining = self.config.reply_budget - (time.monotonic() - started)
+        await asyncio.wait({bot}, timeout=max(0.0, remaining))
+        if not bot.done():
+            await self._db(self.store.defer, key)
+            logger.info(
+                "wechat: bot slower than %.1fs for %s; replying by API", self.config.reply_budget, key
+            )
+            self._spawn(self._deliver_when_done(key, message.openid, bot))
+            return None
+        result = bot.result()
+        if not result.chunks:
+            await self._db(self.store.finish, key, WeChatDelivery.IGNORED)
+            return None
+        first, rest = result.chunks[0], result.chunks[1:]
+        if await self._db(self.store.answer_passively, key, first):
+            if rest:
+                self._spawn(
+                    self._deliver(key, message.openid, rest, delay=self.follow_up_delay, record=False)
+                )
+            return first
+        self._spawn(self._deliver(key, message.openid, result.chunks, failed=result.failed))
+        return None
+
+    async def _turn(self, message: InboundMessage) -> BotTurn:
+        typed = (message.content or "").strip()
+        wechat: Dict[str, Any] = {"msg_id": message.msg_id, "to_user": message.account}
+        text = typed
+        try:
+            picked = match_choice(typed, await self._db(self.store.pending_choices, message.openid))
+        except Exception:
+            logger.exception("wechat: could not read pending choices of %s", message.openid)
+            picked = None
+        if picked is not None:
+            text = picked.payload
+            wechat.update(typed=typed, choice=picked.title)
+        return BotTurn(
+            openid=message.openid,
+            text=text,
+            message_id=f"wechat-{message.msg_id}",
+            metadata={"CreateTime": message.create_time, "timestamp": message.create_time, "wechat": wechat},
+        )
+
+    async def _run_turn(self, turn: BotTurn) -> TurnResult:
+        try:
+            messages = await self.run_bot(turn)
+        except Exception:
+            logger.exception("wechat: the bot failed on %s", turn.message_id)
+            return TurnResult([SORRY_TEXT], failed=True)
+        texts, choices = render_bot_messages(messages)
+        try:
+            await self._db(self.store.set_pending_choices, turn.openid, choices)
+        except Exception:
+            logger.exception("wechat: could not store the choices offered to %s", turn.openid)
+        return TurnResult(pack_messages(texts))
+
+    async def _deliver_when_done(self, key: str, openid: str, bot: asyncio.Task[TurnResult]) -> None:
+        result = await bot
+        if not result.chunks:
+            await self._db(self.store.finish, key, WeChatDelivery.IGNORED)
+            return
+        await self._deliver(key, openid, result.chunks, failed=result.failed)
+
+    async def _deliver(
+        self,
+        key: str,
+        openid: str,
+        chunks: Sequence[str],
+        *,
+        delay: float = 0.0,
+        record: bool = True,
+        failed: bool = False,
+    ) -> None:
+        """Send ``chunks`` by the customer-service API; record the outcome unless ``record`` is off."""
+        if delay:
+            await asyncio.sleep(delay)
+        if self.api is None:
+            logger.error("wechat: cannot send %d message(s) to %s: no AppID/AppSecret", len(chunks), openid)
+            failed = True
+        else:
+            try:
+                await self.api.send_texts(openid, chunks)
+            except WeChatAPIError as error:
+                logger.error("wechat: customer-service message to %s failed: %s", openid, error)
+                failed = True
+        if record:
+            status = WeChatDelivery.FAILED if failed else WeChatDelivery.DELIVERED
+            try:
+                await self._db(self.store.finish, key, status)
+            except Exception:
+                logger.exception("wechat: could not record the delivery of %s", key)
+
+    def _purge_now_and_then(self) -> None:
+        if time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+
+        async def purge() -> None:
+            try:
+                cutoff = dt.datetime.now(dt.timezone.utc) - KEEP_MESSAGES_FOR
+                deleted = await self._db(self.store.purge, cutoff)
+                if deleted:
+                    logger.info("wechat: forgot %d old message keys", deleted)
+            except Exception:
+                logger.exception("wechat: purging old message keys failed")
+
+        self._spawn(purge())

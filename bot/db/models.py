@@ -1,0 +1,310 @@
+"""Tables: units and owners, arrears, and every record the bot creates for staff.
+
+Records made from a conversation carry ``source_message_id`` (unique), so a message processed twice — a
+channel retry — finds the record it already made instead of writing a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base: Any = declarative_base()
+
+
+def _status(enum_type: type[enum.Enum], name: str) -> Enum:
+    return Enum(enum_type, name=name, native_enum=False, length=16, validate_strings=True)
+
+
+class RecordStatus(str, enum.Enum):
+    """Lifecycle of repair orders, complaints, bill checks and escalations."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class PromiseStatus(str, enum.Enum):
+    """Whether a payment promise was kept."""
+
+    OPEN = "open"
+    KEPT = "kept"
+    BROKEN = "broken"
+
+
+class InstalmentStatus(str, enum.Enum):
+    """Staff decide on instalment requests; the bot never does."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Unit(Base):
+    """A flat: building, entrance (单元) and room."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("code", name="uq_units_code"),)
+
+    id = Column(Integer, primary_key=True)
+    code = Column(String(64), nullable=False)
+    building = Column(String(32), nullable=False)
+    entrance = Column(String(16), nullable=True)
+    room = Column(String(16), nullable=False)
+
+    owners = relationship("Owner", back_populates="unit")
+    bills = relationship("Bill", back_populates="unit")
+
+
+class Owner(Base):
+    """An owner of a unit. The phone is stored whole and shown masked."""
+
+    __tablename__ = "owners"
+    __table_args__ = (UniqueConstraint("unit_id", "phone", name="uq_owners_unit_phone"),)
+
+    id = Column(Integer, primary_key=True)
+    unit_id = Column(Integer, ForeignKey("units.id"), nullable=False)
+    name = Column(String(64), nullable=False)
+    phone = Column(String(20), nullable=False)
+    created_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    unit = relationship("Unit", back_populates="owners")
+
+    @property
+    def masked_phone(self) -> str:
+        """138****5678."""
+        return mask_phone(str(self.phone))
+
+
+def mask_phone(phone: str) -> str:
+    """Keep the first three and last four digits."""
+    if len(phone) < 8:
+        return "*" * max(0, len(phone) - 4) + phone[-4:]
+    return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"
+
+
+class Bill(Base):
+    """What a unit owes for a billing period (YYYY-MM)."""
+
+    __tablename__ = "bills"
+    __table_args__ = (UniqueConstraint("unit_id", "period", name="uq_bills_unit_period"),)
+
+    id = Column(Integer, primary_key=True)
+    unit_id = Column(Integer, ForeignKey("units.id"), nullable=False)
+    period = Column(String(7), nullable=False)
+    amount_due = Column(Numeric(12, 2), nullable=False)
+    amount_paid = Column(Numeric(12, 2), nullable=False, default=Decimal("0"))
+
+    unit = relationship("Unit", back_populates="bills")
+
+
+class ConversationLink(Base):
+    """Which owner a conversation (channel + sender id) belongs to, once verified."""
+
+    __tablename__ = "conversation_links"
+    __table_args__ = (UniqueConstraint("channel", "sender_id", name="uq_links_channel_sender"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
+    verified_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    owner = relationship("Owner")
+
+
+class _ConversationRecord:
+    """Columns shared by every record the bot writes from a conversation."""
+
+    id = Column(Integer, primary_key=True)
+    number = Column(String(32), nullable=True, unique=True)
+    sender_id = Column(String(128), nullable=True)
+    source_message_id = Column(String(128), nullable=True, unique=True)
+    created_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class RepairOrder(_ConversationRecord, Base):
+    """A work order for the engineering team."""
+
+    __tablename__ = "repair_orders"
+
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
+    item = Column(String(64), nullable=False)
+    location = Column(String(128), nullable=False)
+    description = Column(Text, nullable=False)
+    preferred_time = Column(String(64), nullable=False)
+    status = Column(_status(RecordStatus, "repair_status"), nullable=False, default=RecordStatus.OPEN)
+
+
+class Complaint(_ConversationRecord, Base):
+    """A complaint about staff or service."""
+
+    __tablename__ = "complaints"
+
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
+    description = Column(Text, nullable=False)
+    status = Column(_status(RecordStatus, "complaint_status"), nullable=False, default=RecordStatus.OPEN)
+
+
+class BillCheckRequest(_ConversationRecord, Base):
+    """An owner disputes a bill; staff check it."""
+
+    __tablename__ = "bill_check_requests"
+
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
+    description = Column(Text, nullable=False)
+    status = Column(_status(RecordStatus, "bill_check_status"), nullable=False, default=RecordStatus.OPEN)
+
+
+class PaymentPromise(_ConversationRecord, Base):
+    """An owner's promise to pay an amount by a date."""
+
+    __tablename__ = "payment_promises"
+
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
+    amount = Column(Numeric(12, 2), nullable=False)
+    due_date = Column(Date, nullable=False)
+    status = Column(_status(PromiseStatus, "promise_status"), nullable=False, default=PromiseStatus.OPEN)
+
+
+class InstalmentRequest(_ConversationRecord, Base):
+    """A request to pay in parts, for staff approval."""
+
+    __tablename__ = "instalment_requests"
+
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
+    proposed_plan = Column(Text, nullable=False)
+    status = Column(
+        _status(InstalmentStatus, "instalment_status"), nullable=False, default=InstalmentStatus.PENDING
+    )
+
+
+class Escalation(_ConversationRecord, Base):
+    """A conversation staff must take over."""
+
+    __tablename__ = "escalations"
+
+    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
+    channel = Column(String(32), nullable=True)
+    reason = Column(String(64), nullable=False)
+    detail = Column(Text, nullable=True)
+    assignee = Column(String(64), nullable=True)
+    status = Column(_status(RecordStatus, "escalation_status"), nullable=False, default=RecordStatus.OPEN)
+
+
+class WeChatDelivery(str, enum.Enum):
+    """How the answer to one WeChat message went out (see ``WeChatInboundMessage``)."""
+
+    PROCESSING = "processing"  # claimed; the bot (or the reply) is being prepared
+    REPLIED = "replied"  # answered in the HTTP response; ``reply`` keeps it for a retry
+    DEFERRED = "deferred"  # answered ``success``; the reply goes out by the customer-service API
+    DELIVERED = "delivered"  # the customer-service API accepted every message
+    FAILED = "failed"  # the bot or the customer-service API failed
+    IGNORED = "ignored"  # nothing to answer (e.g. a menu click or an unsubscribe)
+
+
+class WeChatInboundMessage(Base):
+    """A message or event WeChat pushed, inserted first so its retries are recognised.
+
+    ``dedupe_key`` is ``msg:<MsgId>`` for messages and ``event:<openid>:<CreateTime>`` for events. The row is
+    written before the bot runs; a retry (in this process or another) hits the unique key and runs nothing.
+    """
+
+    __tablename__ = "wechat_inbound_messages"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_wechat_inbound_key"),)
+
+    id = Column(Integer, primary_key=True)
+    dedupe_key = Column(String(128), nullable=False)
+    openid = Column(String(128), nullable=False)
+    msg_type = Column(String(32), nullable=False)
+    status = Column(
+        _status(WeChatDelivery, "wechat_delivery_status"), nullable=False, default=WeChatDelivery.PROCESSING
+    )
+    reply = Column(Text, nullable=True)
+    received_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+    updated_at = Column(DateTime(timezone=True), nullable=True)
+
+
+class WeChatPendingChoice(Base):
+    """The numbered choices (former buttons) last offered to a WeChat user, as JSON [{title, payload}]."""
+
+    __tablename__ = "wechat_pending_choices"
+    __table_args__ = (UniqueConstraint("openid", name="uq_wechat_choices_openid"),)
+
+    id = Column(Integer, primary_key=True)
+    openid = Column(String(128), nullable=False)
+    choices = Column(Text, nullable=False)
+    updated_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class WeChatSubscriptionEvent(Base):
+    """A follow (subscribe) or unfollow (unsubscribe) of the Official Account."""
+
+    __tablename__ = "wechat_subscription_events"
+    __table_args__ = (
+        UniqueConstraint("openid", "event", "event_time", name="uq_wechat_subscription_event"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    openid = Column(String(128), nullable=False, index=True)
+    event = Column(String(16), nullable=False)
+    event_time = Column(DateTime(timezone=True), nullable=False)
+    created_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class WeChatAccessToken(Base):
+    """The account's API access token, shared by every server process (a new one invalidates the old)."""
+
+    __tablename__ = "wechat_access_tokens"
+
+    app_id = Column(String(64), primary_key=True)
+    access_token = Column(String(512), nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+
+def now() -> dt.datetime:
+    """Aware UTC now, for timestamps set in Python."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+__all__ = [
+    "Base",
+    "Bill",
+    "BillCheckRequest",
+    "Complaint",
+    "ConversationLink",
+    "Escalation",
+    "InstalmentRequest",
+    "InstalmentStatus",
+    "Owner",
+    "PaymentPromise",
+    "PromiseStatus",
+    "RecordStatus",
+    "RepairOrder",
+    "Unit",
+    "WeChatAccessToken",
+    "WeChatDelivery",
+    "WeChatInboundMessage",
+    "WeChatPendingChoice",
+    "WeChatSubscriptionEvent",
+    "mask_phone",
+    "now",
+]

@@ -1,0 +1,1 @@
+"""Services over the owner database, called by actions by intent (``promises.record(...)``)."""

@@ -1,0 +1,87 @@
+"""Identity before disclosure: an owner is verified by unit + phone tail, and the conversation remembers it.
+
+Nothing here returns another unit's data: lookups take the verified owner, never a free room number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import ConversationLink, Owner, Unit
+from bot.records.units import parse_unit
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class VerifiedOwner:
+    """Who the conversation belongs to; safe to show to that owner only."""
+
+    owner_id: int
+    name: str
+    unit_code: str
+    unit_label: str
+    masked_phone: str
+
+
+def _verified(owner: Owner) -> VerifiedOwner:
+    unit = owner.unit
+    entrance = f"{unit.entrance}单元" if unit.entrance else ""
+    return VerifiedOwner(
+        owner_id=owner.id,
+        name=owner.name,
+        unit_code=unit.code,
+        unit_label=f"{unit.building}栋{entrance}{unit.room}",
+        masked_phone=owner.masked_phone,
+    )
+
+
+def verify(session: Session, *, room: str, phone_tail: str) -> Optional[VerifiedOwner]:
+    """The owner of ``room`` whose phone ends in ``phone_tail``, or ``None`` (no hint which part was wrong)."""
+    address = parse_unit(room)
+    tail = (phone_tail or "").strip()
+    if address is None or len(tail) != 4 or not tail.isdigit():
+        return None
+    owners = session.execute(
+        select(Owner).join(Unit).where(Unit.code == address.code).order_by(Owner.id)
+    ).scalars()
+    for owner in owners:
+        if str(owner.phone).endswith(tail):
+            return _verified(owner)
+    return None
+
+
+def link_conversation(session: Session, *, channel: str, sender_id: str, owner_id: int) -> None:
+    """Bind a conversation (e.g. a WeChat openid) to a verified owner."""
+    link = session.execute(
+        select(ConversationLink).where(
+            ConversationLink.channel == channel, ConversationLink.sender_id == sender_id
+        )
+    ).scalar_one_or_none()
+    if link is None:
+        session.add(ConversationLink(channel=channel, sender_id=sender_id, owner_id=owner_id))
+    else:
+        link.owner_id = owner_id
+    session.flush()
+
+
+def linked_owner(session: Session, *, channel: str, sender_id: str) -> Optional[VerifiedOwner]:
+    """The owner a conversation was bound to, if any."""
+    link = session.execute(
+        select(ConversationLink).where(
+            ConversationLink.channel == channel, ConversationLink.sender_id == sender_id
+        )
+    ).scalar_one_or_none()
+    return _verified(link.owner) if link else None
+
+
+def owner_by_id(session: Session, *, owner_id: int) -> VerifiedOwner:
+    """A verified owner's details by id (the id comes only from a successful verification)."""
+    owner = session.get(Owner, owner_id)
+    if owner is None:
+        raise LookupError(f"no owner {owner_id}")
+    return _verified(owner)

@@ -1,0 +1,189 @@
+"""Import the company's arrears list (CSV or XLSX, Chinese or English headers).
+
+Every row is validated first; bad rows are reported with their line number and reason while good rows
+load. All writes happen in one transaction, so a crash half-way leaves the database as it was.
+Re-importing a file updates owners and arrears instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Bill, Owner, Unit
+from bot.records.units import UnitAddress, parse_unit
+
+HEADERS: Dict[str, Tuple[str, ...]] = {
+    "room": ("房号", "room", "房屋", "单元房号"),
+    "owner_name": ("业主姓名", "owner_name", "姓名", "业主"),
+    "phone": ("手机号", "phone", "手机", "联系电话", "电话"),
+    "amount_due": ("欠费金额", "amount_due", "金额", "欠费"),
+    "since": ("欠费起始月", "since", "起始月", "欠费起始月份"),
+}
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_MONTH = re.compile(r"^(20\d\d)[-/.年](\d{1,2})月?$")
+
+
+@dataclass(frozen=True)
+class ArrearsRow:
+    """A validated row of the arrears list."""
+
+    line: int
+    unit: UnitAddress
+    owner_name: str
+    phone: str
+    amount_due: Decimal
+    since: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    created: int = 0
+    updated: int = 0
+    errors: List[Tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        """Rows written (created or updated)."""
+        return self.created + self.updated
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as an arrears list at all (format or headers)."""
+
+
+def _read_rows(path: Path) -> Iterator[Tuple[int, List[str]]]:
+    """Yield ``(line number, cells)`` including the header row at line 1."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for number, cells in enumerate(csv.reader(handle), start=1):
+                yield number, [cell.strip() for cell in cells]
+    elif suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        workbook = load_workbook(path, read_only=True, data_only=True)
+        try:
+            for number, values in enumerate(workbook.active.iter_rows(values_only=True), start=1):
+                yield number, ["" if value is None else _cell_text(value) for value in values]
+        finally:
+            workbook.close()
+    else:
+        raise ImportFileError(f"{path.name}: only .csv and .xlsx files can be imported")
+
+
+def _cell_text(value: object) -> str:
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _columns(header: List[str]) -> Dict[str, int]:
+    normalized = [cell.strip().lower() for cell in header]
+    columns = {}
+    for key, names in HEADERS.items():
+        for name in names:
+            if name.lower() in normalized:
+                columns[key] = normalized.index(name.lower())
+                break
+    missing = [HEADERS[key][0] + "/" + key for key in HEADERS if key not in columns]
+    if missing:
+        raise ImportFileError(f"missing columns: {', '.join(missing)}")
+    return columns
+
+
+def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> ArrearsRow:
+    def cell(key: str) -> str:
+        index = columns[key]
+        return cells[index].strip() if index < len(cells) else ""
+
+    unit = parse_unit(cell("room"))
+    if unit is None:
+        raise ValueError(f"房号无法识别: '{cell('room')}'")
+    name = cell("owner_name")
+    if not name:
+        raise ValueError("业主姓名为空")
+    phone = re.sub(r"[\s-]", "", cell("phone"))
+    if not _PHONE.match(phone):
+        raise ValueError(f"手机号格式不对: '{cell('phone')}'")
+    try:
+        amount = Decimal(cell("amount_due").replace(",", "").replace("元", ""))
+    except InvalidOperation:
+        raise ValueError(f"欠费金额不是数字: '{cell('amount_due')}'") from None
+    if amount < 0:
+        raise ValueError("欠费金额不能为负数")
+    month = _MONTH.match(cell("since"))
+    if not month or not 1 <= int(month[2]) <= 12:
+        raise ValueError(f"欠费起始月应为 YYYY-MM: '{cell('since')}'")
+    return ArrearsRow(
+        line, unit, name, phone, amount.quantize(Decimal("0.01")), f"{month[1]}-{int(month[2]):02d}"
+    )
+
+
+def read_arrears(path: Path) -> Tuple[List[ArrearsRow], List[Tuple[int, str]]]:
+    """Valid rows and ``(line, reason)`` for invalid ones; raises :class:`ImportFileError` for the file."""
+    rows: List[ArrearsRow] = []
+    errors: List[Tuple[int, str]] = []
+    columns: Optional[Dict[str, int]] = None
+    seen: Dict[str, int] = {}
+    for line, cells in _read_rows(path):
+        if not any(cells):
+            continue
+        if columns is None:
+            columns = _columns(cells)
+            continue
+        try:
+            row = _validate(line, cells, columns)
+        except ValueError as error:
+            errors.append((line, str(error)))
+            continue
+        if row.unit.code in seen:
+            errors.append((line, f"房号与第{seen[row.unit.code]}行重复"))
+            continue
+        seen[row.unit.code] = line
+        rows.append(row)
+    if columns is None:
+        raise ImportFileError(f"{path.name} is empty")
+    return rows, errors
+
+
+def import_arrears(session: Session, path: Path) -> ImportReport:
+    """Load the arrears list into ``session``; the caller's transaction makes it all-or-nothing."""
+    rows, errors = read_arrears(path)
+    report = ImportReport(errors=errors)
+    for row in rows:
+        unit = session.execute(select(Unit).where(Unit.code == row.unit.code)).scalar_one_or_none()
+        if unit is None:
+            unit = Unit(
+                code=row.unit.code, building=row.unit.building, entrance=row.unit.entrance, room=row.unit.room
+            )
+            session.add(unit)
+            session.flush()
+        owner = session.execute(
+            select(Owner).where(Owner.unit_id == unit.id, Owner.phone == row.phone)
+        ).scalar_one_or_none()
+        if owner is None:
+            session.add(Owner(unit_id=unit.id, name=row.owner_name, phone=row.phone))
+            report.created += 1
+        else:
+            owner.name = row.owner_name
+            report.updated += 1
+        # The list states the current arrears; it replaces what an earlier import said.
+        session.execute(delete(Bill).where(Bill.unit_id == unit.id, Bill.amount_paid == 0))
+        if row.amount_due > 0:
+            session.add(
+                Bill(unit_id=unit.id, period=row.since, amount_due=row.amount_due, amount_paid=Decimal("0"))
+            )
+    session.flush()
+    return report

@@ -1,0 +1,54 @@
+"""Typed settings from the environment (and an optional ``.env`` file).
+
+Local development works with no configuration at all: SQLite under ``var/``. Outside ``local`` the
+settings refuse to start with a default secret.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseSettings, SecretStr, root_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SECRET = "change-me"
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment."""
+
+    environment: Literal["local", "staging", "production"] = "local"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bot.db'}"
+    secret_key: str = DEFAULT_SECRET
+    timezone: str = "Asia/Shanghai"
+    # REST channel (bot/channels/rest.py): required outside local, sent as "Authorization: Bearer <token>".
+    rest_channel_token: Optional[SecretStr] = None
+    # WeChat Official Account channel (bot/channels/wechat.py); without a token it answers 503.
+    wechat_token: Optional[SecretStr] = None
+    wechat_app_id: Optional[str] = None
+    wechat_app_secret: Optional[SecretStr] = None
+    wechat_encoding_aes_key: Optional[SecretStr] = None  # unset: plaintext mode only
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_reply_budget_seconds: float = 4.5
+
+    class Config:
+        """Read a local ``.env`` too."""
+
+        env_file = PROJECT_ROOT / ".env"
+        env_file_encoding = "utf-8"
+
+    @root_validator(skip_on_failure=True)
+    def _no_default_secrets_outside_local(cls, values: dict) -> dict:  # noqa: N805
+        if values.get("environment") != "local" and values.get("secret_key") == DEFAULT_SECRET:
+            raise ValueError("SECRET_KEY must be set outside the local environment")
+        if values.get("environment") != "local" and values.get("rest_channel_token") is None:
+            raise ValueError("REST_CHANNEL_TOKEN must be set outside the local environment")
+        return values
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pure text processing for Chinese owner messages: normalisation, dates, amounts, entities."""

@@ -1,0 +1,205 @@
+"""The signed socket.io channel on the real Rasa server, driven by a python-socketio client.
+
+The client behaves like rasa-webchat: on every (re)connect it sends ``session_request`` with the id it
+stored, and keeps whatever id the server confirms.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import quote
+
+import pytest
+import requests
+import socketio
+
+from bot.channels.session_ids import signer_from_settings
+from tests.conftest import ROOT, free_port, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model]
+TODAY = "2026-11-23"
+
+
+class WebChatClient:
+    """A socket.io client speaking rasa-webchat's protocol.
+
+    Args:
+        url: The Rasa server.
+        stored_id: The session id "in local storage" (``None`` for a first visit).
+        reconnection: Whether to reconnect by itself after the server goes away, as the page does.
+    """
+
+    def __init__(self, url: str, stored_id: Optional[str] = None, reconnection: bool = False) -> None:
+        self.sio = socketio.Client(reconnection=reconnection, reconnection_delay=1, reconnection_delay_max=2)
+        self.session_id = stored_id
+        self.confirmed: queue.Queue[str] = queue.Queue()
+        self.uttered: queue.Queue[Dict[str, Any]] = queue.Queue()
+        self.sio.on("connect", lambda: self.sio.emit("session_request", {"session_id": self.session_id}))
+        self.sio.on("session_confirm", self._confirmed)
+        self.sio.on("bot_uttered", self.uttered.put)
+        # long polling: the sync client's WebSocket transport needs websocket-client, not installed
+        self.sio.connect(url, transports=["polling"], wait_timeout=20)
+        self.next_confirmation()
+
+    def _confirmed(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.confirmed.put(session_id)
+
+    def next_confirmation(self, timeout: float = 20) -> str:
+        return self.confirmed.get(timeout=timeout)
+
+    def session_request(self, session_id: Optional[str]) -> str:
+        self.sio.emit("session_request", {"session_id": session_id})
+        return self.next_confirmation()
+
+    def say(self, text: str, session_id: Optional[str] = None) -> None:
+        claimed = session_id if session_id is not None else self.session_id
+        self.sio.emit("user_uttered", {"message": text, "session_id": claimed, "customData": {"date": TODAY}})
+
+    def replies(self, first_timeout: float = 60, quiet: float = 3) -> List[str]:
+        """Bot texts until none arrives for ``quiet`` seconds (empty if none within ``first_timeout``)."""
+        texts: List[str] = []
+        timeout = first_timeout
+        while True:
+            try:
+                texts.append(self.uttered.get(timeout=timeout).get("text", ""))
+            except queue.Empty:
+                return texts
+            timeout = quiet
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+@pytest.fixture
+def clients(servers) -> Iterator[Any]:
+    opened: List[WebChatClient] = []
+
+    def open_client(stored_id: Optional[str] = None, url: Optional[str] = None, **options: Any) -> WebChatClient:
+        client = WebChatClient(url or servers.rasa_url, stored_id, **options)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+def user_texts(rasa_url: str, sender_id: str) -> List[str]:
+    response = requests.get(f"{rasa_url}/conversations/{quote(sender_id)}/tracker", timeout=30)
+    response.raise_for_status()
+    return [event.get("text") for event in response.json()["events"] if event["event"] == "user"]
+
+
+def test_forged_ids_are_replaced_and_a_valid_id_is_kept(servers, clients) -> None:
+    signer = signer_from_settings()  # the test and the server read the same SECRET_KEY
+    for forged in ("forged", uuid.uuid4().hex, "0" * 32 + "." + "0" * 64, "owner-42"):
+        client = clients(stored_id=forged)
+        issued = client.session_id
+        assert issued != forged and signer.is_valid(issued)
+        assert client.session_request(forged) not in (forged, issued)
+
+    visitor = clients()
+    assert visitor.session_id is not None and signer.is_valid(visitor.session_id)
+    visitor.say("你好")
+    assert any("您好" in text for text in visitor.replies())
+
+    # A reload (a new socket presenting the stored id) keeps the id and the conversation.
+    reloaded = clients(stored_id=visitor.session_id)
+    assert reloaded.session_id == visitor.session_id
+    tracker = requests.get(f"{servers.rasa_url}/conversations/{quote(visitor.session_id)}/tracker", timeout=30)
+    assert tracker.json()["latest_input_channel"] == "socketio"
+    assert user_texts(servers.rasa_url, visitor.session_id) == ["你好"]
+
+
+def test_a_message_under_another_owners_id_is_refused(servers, clients) -> None:
+    owner = clients()
+    owner.say("你好")
+    assert owner.replies()
+    assert owner.session_id is not None
+
+    intruder = clients()
+    assert intruder.session_id != owner.session_id
+    intruder.say("我欠多少物业费", session_id=owner.session_id)  # someone else's valid id
+    intruder.say("我欠多少物业费", session_id="forged-id")
+    assert intruder.replies(first_timeout=8) == []
+    assert owner.replies(first_timeout=2) == []
+    assert user_texts(servers.rasa_url, owner.session_id) == ["你好"]
+    assert user_texts(servers.rasa_url, "forged-id") == []
+
+    # Under its own id the intruder is just another visitor.
+    intruder.say("你好")
+    assert any("您好" in text for text in intruder.replies())
+
+
+class RestartableRasa:
+    """A second Rasa server (same model, credentials and SECRET_KEY) that the test may restart."""
+
+    def __init__(self, model: Path, endpoints: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [
+            sys.executable, "-m", "rasa", "run",
+            "--model", str(model),
+            "--port", str(self.port),
+            "--endpoints", str(endpoints),
+            "--credentials", str(ROOT / "credentials.yml"),
+            "--enable-api",
+        ]  # fmt: skip
+        self.log = log
+        self.process: Optional[subprocess.Popen] = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(f"{self.url}/status", self.process)
+
+    def stop(self) -> None:
+        from bot.cli import stop
+
+        if self.process is not None:
+            stop([self.process])
+            self.process = None
+
+
+@pytest.fixture
+def restartable_rasa(trained_model: Path, servers, tmp_path: Path) -> Iterator[RestartableRasa]:
+    from bot.rasa_endpoints import write_endpoints
+
+    endpoints = write_endpoints(
+        tmp_path / "endpoints.yml",
+        database_url=f"sqlite:///{tmp_path / 'trackers.db'}",
+        action_server_url=f"{servers.actions_url}/webhook",
+    )
+    server = RestartableRasa(trained_model, endpoints, tmp_path / "rasa.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_client_reconnects_to_its_conversation_after_a_server_restart(restartable_rasa, clients) -> None:
+    server = restartable_rasa
+    client = clients(url=server.url, reconnection=True)
+    session_id = client.session_id
+    assert session_id is not None
+    client.say("你好")
+    assert any("您好" in text for text in client.replies())
+
+    server.stop()
+    server.start()
+
+    # The client reconnects by itself and presents its stored id; the new process accepts it (same
+    # SECRET_KEY) and the conversation continues from the tracker store.
+    assert client.next_confirmation(timeout=60) == session_id
+    client.say("你好")
+    assert any("您好" in text for text in client.replies())
+    assert user_texts(server.url, session_id) == ["你好", "你好"]

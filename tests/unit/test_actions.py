@@ -1,0 +1,155 @@
+"""Every action, run with a CollectingDispatcher and hand-built trackers: no model, no server."""
+
+import asyncio
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.fallback import ActionHandleFallback, consecutive_fallbacks
+from actions.objections import ActionAffirm, ActionAnswerObjection, ActionDeny
+from actions.promises import ActionConfirmPromise
+from bot import offers
+from bot.playbook import default_playbook
+from bot.promises import DEFAULT_FOLLOW_UP
+
+
+def user_event(
+    intent: str, text: str = "…", entities: Optional[List[Dict[str, Any]]] = None
+) -> Dict[str, Any]:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": entities or []},
+    }
+
+
+def tracker(
+    *intents: str,
+    slots: Optional[Dict[str, Any]] = None,
+    entities: Optional[List[Dict[str, Any]]] = None,
+    metadata: Optional[Dict[str, Any]] = None,
+) -> Tracker:
+    events = [user_event(intent) for intent in intents]
+    latest = {
+        "intent": {"name": intents[-1], "confidence": 0.9},
+        "entities": entities or [],
+        "text": "…",
+        "metadata": metadata or {},
+    }
+    return Tracker("owner-1", slots or {}, latest, events, False, None, {}, "action_listen")
+
+
+def run(action, tracker_: Tracker) -> tuple[list, list]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker_, {}))
+    return [m.get("text") or m.get("response") for m in dispatcher.messages], events
+
+
+def test_objection_gets_its_playbook_answer_and_offer() -> None:
+    entry = default_playbook().get("objection_heating")
+    messages, events = run(ActionAnswerObjection(), tracker("objection_heating"))
+    assert messages == [entry.answers[0], entry.offer.text]
+    assert events == [
+        SlotSet("last_objection", "objection_heating"),
+        SlotSet("pending_offer", "repair_order"),
+    ]
+
+
+def test_repeated_objection_rotates_the_answer() -> None:
+    entry = default_playbook().get("objection_fee_too_high")
+    messages, _ = run(
+        ActionAnswerObjection(), tracker("objection_fee_too_high", "deny", "objection_fee_too_high")
+    )
+    assert messages[0] == entry.answers[1]
+
+
+@pytest.mark.parametrize("intent", sorted(set(default_playbook().intents) - {"threaten_escalation"}))
+def test_every_playbook_intent_is_answered(intent: str) -> None:
+    messages, events = run(ActionAnswerObjection(), tracker(intent))
+    assert len(messages) == 2 and all(messages)
+    assert SlotSet("last_objection", intent) in events
+
+
+def test_unknown_intent_falls_back_to_rephrase() -> None:
+    messages, events = run(ActionAnswerObjection(), tracker("greet"))
+    assert messages == ["utter_default"] and events == []
+
+
+def test_affirm_takes_up_the_offer_and_steers_to_a_date() -> None:
+    entry = default_playbook().get("objection_heating")
+    slots = {"pending_offer": "repair_order", "last_objection": "objection_heating"}
+    messages, events = run(ActionAffirm(), tracker("objection_heating", "affirm", slots=slots))
+    assert messages == [offers.accepted_reply("repair_order"), entry.follow_up]
+    assert events == [SlotSet("pending_offer", None)]
+
+
+def test_deny_declines_politely_and_steers_to_a_date() -> None:
+    slots = {"pending_offer": "itemised_breakdown", "last_objection": "objection_fee_too_high"}
+    messages, events = run(ActionDeny(), tracker("objection_fee_too_high", "deny", slots=slots))
+    assert messages == [offers.declined_reply(), default_playbook().get("objection_fee_too_high").follow_up]
+    assert events == [SlotSet("pending_offer", None)]
+
+
+def test_yes_or_no_without_an_offer() -> None:
+    assert run(ActionAffirm(), tracker("affirm")) == (["utter_anything_else"], [])
+    assert run(ActionDeny(), tracker("deny")) == (["utter_anything_else"], [])
+
+
+def test_yes_to_a_person_after_fallbacks_uses_the_default_follow_up() -> None:
+    messages, _ = run(
+        ActionAffirm(), tracker("nlu_fallback", "affirm", slots={"pending_offer": "staff_callback"})
+    )
+    assert messages == [offers.accepted_reply("staff_callback"), DEFAULT_FOLLOW_UP]
+
+
+def test_promise_is_repeated_with_weekday_before_recording() -> None:
+    slots = {"promise_date": "2026-12-04", "promise_amount": 2460.0}
+    messages, events = run(ActionConfirmPromise(), tracker("promise_to_pay", slots=slots))
+    assert messages == ["跟您确认一下：您打算在12月4日（周五）交2,460.00元，对吗？"]
+    assert events == [SlotSet("pending_offer", "payment_promise")]
+
+
+def test_no_to_the_repeated_promise_records_nothing_and_clears_the_date() -> None:
+    slots = {"pending_offer": "payment_promise", "promise_date": "2026-12-04", "promise_amount": 10.0}
+    messages, events = run(ActionDeny(), tracker("promise_to_pay", "deny", slots=slots))
+    assert messages == ["utter_promise_not_recorded"]
+    assert events == [
+        SlotSet("pending_offer", None),
+        SlotSet("promise_date", None),
+        SlotSet("promise_amount", None),
+    ]
+
+
+def test_escalation_threat_gets_an_answer_without_an_offer() -> None:
+    entry = default_playbook().get("threaten_escalation")
+    messages, events = run(ActionAnswerObjection(), tracker("threaten_escalation"))
+    assert messages == [entry.answers[0]]
+    assert events == [SlotSet("last_objection", "threaten_escalation")]
+
+
+def test_first_fallback_asks_to_rephrase() -> None:
+    assert run(ActionHandleFallback(), tracker("greet", "nlu_fallback")) == (["utter_default"], [])
+
+
+def test_second_fallback_in_a_row_offers_a_person() -> None:
+    messages, events = run(ActionHandleFallback(), tracker("greet", "nlu_fallback", "nlu_fallback"))
+    assert messages == ["utter_offer_human"]
+    assert events == [SlotSet("pending_offer", "staff_callback")]
+
+
+def test_consecutive_fallbacks_counts_only_the_latest_run() -> None:
+    assert consecutive_fallbacks(["nlu_fallback", "greet", "nlu_fallback"]) == 1
+    assert consecutive_fallbacks(["greet", "nlu_fallback", "nlu_fallback"]) == 2
+    assert consecutive_fallbacks([]) == 0
+
+
+def test_the_action_server_registers_every_action_package_cleanly() -> None:
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    assert {"validate_promise_form", "action_answer_objection", "action_record_promise"} <= set(executor.actions)
+    assert "IdentityFormValidation" not in str(executor.actions)

@@ -1,0 +1,89 @@
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import cli
+from bot.rasa_endpoints import tracker_store_config, write_endpoints
+from bot.service_config import get_service_config, load
+from bot.settings import Settings
+from bot.text.dates import SHANGHAI
+
+
+def test_settings_default_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/bot.db")
+
+
+def test_settings_refuse_default_secret_outside_local() -> None:
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        Settings(_env_file=None, environment="production")
+    with pytest.raises(ValueError, match="REST_CHANNEL_TOKEN"):
+        Settings(_env_file=None, environment="production", secret_key="s3cret")
+    settings = Settings(
+        _env_file=None, environment="production", secret_key="s3cret", rest_channel_token="t0ken"
+    )
+    assert settings.environment == "production"
+
+
+def test_tracker_store_follows_the_database_url(tmp_path: Path) -> None:
+    assert tracker_store_config("sqlite:////srv/bot.db") == {
+        "type": "SQL",
+        "dialect": "sqlite",
+        "db": "/srv/bot.db",
+    }
+    assert tracker_store_config("postgresql://bot:pw@db.local:5433/wuye") == {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": "db.local",
+        "port": 5433,
+        "db": "wuye",
+        "username": "bot",
+        "password": "pw",
+    }
+    with pytest.raises(ValueError):
+        tracker_store_config("mysql://x@y/z")
+    path = write_endpoints(
+        tmp_path / "e.yml", database_url="sqlite:////srv/bot.db", action_server_url="http://a/webhook"
+    )
+    assert yaml.safe_load(path.read_text())["action_endpoint"] == {"url": "http://a/webhook"}
+
+
+def test_service_config_hours(tmp_path: Path) -> None:
+    config = get_service_config()
+    assert config.payment_methods and config.payment_link.startswith("https://")
+    path = tmp_path / "service.yml"
+    path.write_text(
+        "payment: {link: x, methods: [a]}\nstaff: {days: [1, 2, 3, 4, 5], opens: '09:00', closes: '17:30', phone: '1'}\n",
+        encoding="utf-8",
+    )
+    hours = load(path).staff
+    friday_evening = dt.datetime(2026, 11, 27, 11, 0, tzinfo=dt.timezone.utc)  # 19:00 Shanghai
+    assert not hours.is_open(friday_evening)
+    assert hours.next_answer(friday_evening) == dt.datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI)
+    monday_morning = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.timezone.utc)  # 10:00 Shanghai
+    assert hours.is_open(monday_morning) and hours.next_answer(monday_morning) == monday_morning
+
+
+def test_model_fingerprint_changes_with_inputs(tmp_path: Path) -> None:
+    for name in ("config.yml", "domain.yml"):
+        (tmp_path / name).write_text("a", encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.yml").write_text("1", encoding="utf-8")
+    first = cli.model_fingerprint(tmp_path)
+    assert cli.model_fingerprint(tmp_path) == first
+    (tmp_path / "data" / "x.yml").write_text("2", encoding="utf-8")
+    assert cli.model_fingerprint(tmp_path) != first
+
+
+def test_import_command_reports_bad_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "房号,业主姓名,手机号,欠费金额,欠费起始月\n3栋2单元501,王,13812346688,1,2026-01\nx,y,z,1,2026-01\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["import-arrears", str(path), "--url", f"sqlite:///{tmp_path / 'db.sqlite'}"]) == 1
+    out = capsys.readouterr().out
+    assert "1 created, 0 updated, 1 rejected" in out and "line 3" in out

@@ -1,0 +1,317 @@
+"""Actions that read and write owner records, on a real SQLite database with the demo estate loaded."""
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import func, select
+
+from actions import fallback, forms, records
+from actions import identity as identity_actions
+from bot.db import migrate, models
+from bot.db.session import get_engine, session_scope
+from bot.records import importer
+from bot.settings import get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TODAY = "2026-11-23"
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    migrate.upgrade(url)
+    with session_scope(url) as session:
+        importer.import_arrears(session, ROOT / "data" / "demo" / "arrears.csv")
+    yield url
+    get_engine(url).dispose()
+    get_settings.cache_clear()
+
+
+def tracker(
+    intent: str = "affirm",
+    slots: Optional[Dict[str, Any]] = None,
+    message_id: str = "m-1",
+    text: str = "…",
+    active_loop: Optional[str] = None,
+    events: Optional[List[Dict[str, Any]]] = None,
+) -> Tracker:
+    latest = {
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": [],
+        "text": text,
+        "message_id": message_id,
+        "metadata": {"date": TODAY},
+    }
+    return Tracker(
+        "owner-1",
+        {"identity_attempts": 0.0, "identity_failed": False, **(slots or {})},
+        latest,
+        events or [{"event": "user", "parse_data": latest, "input_channel": "rest"}],
+        False,
+        None,
+        {"name": active_loop} if active_loop else {},
+        "action_listen",
+    )
+
+
+def run(action, tracker_: Tracker):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker_, {}))
+    return dispatcher.messages, events
+
+
+def validate(action, tracker_: Tracker, slot: str, value: Any):
+    dispatcher = CollectingDispatcher()
+    method = getattr(action, f"validate_{slot}")
+    result = method(value, dispatcher, tracker_, {})
+    return dispatcher.messages, result
+
+
+def count(url: str, model) -> int:
+    with session_scope(url) as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def owner_id(url: str, room: str = "3栋2单元501", tail: str = "6688") -> float:
+    from bot.records import identity
+
+    with session_scope(url) as session:
+        return float(identity.verify(session, room=room, phone_tail=tail).owner_id)
+
+
+def test_right_room_and_tail_verify_and_link_the_conversation(database: str) -> None:
+    action = forms.ValidateArrearsForm()
+    messages, result = validate(action, tracker(slots={"room": "3栋2单元501"}), "phone_tail", "6688")
+    assert result == {"phone_tail": "6688", "verified_owner_id": owner_id(database), "identity_attempts": 0.0}
+    assert messages[0]["response"] == "utter_identity_verified" and messages[0]["owner_name"] == "王建国"
+    assert count(database, models.ConversationLink) == 1
+
+
+def test_wrong_tail_three_times_gives_up(database: str) -> None:
+    action = forms.ValidateArrearsForm()
+    messages, result = validate(action, tracker(slots={"room": "3栋2单元501"}), "phone_tail", "0000")
+    assert result == {"phone_tail": None, "room": None, "identity_attempts": 1.0}
+    assert messages[0]["response"] == "utter_identity_mismatch"
+    _, result = validate(
+        action, tracker(slots={"room": "3栋2单元501", "identity_attempts": 2.0}), "phone_tail", "0000"
+    )
+    assert result["identity_failed"] is True
+    required = asyncio.run(
+        action.required_slots(
+            ["room", "phone_tail"], CollectingDispatcher(), tracker(slots={"identity_failed": True}), {}
+        )
+    )
+    assert required == []
+
+
+def test_verified_conversations_are_not_asked_again() -> None:
+    action = forms.ValidatePromiseForm()
+    required = asyncio.run(
+        action.required_slots(
+            ["room", "phone_tail", "promise_date"],
+            CollectingDispatcher(),
+            tracker(slots={"verified_owner_id": 1.0}),
+            {},
+        )
+    )
+    assert required == ["promise_date"]
+
+
+def test_unparseable_room_is_asked_again() -> None:
+    messages, result = validate(forms.ValidateArrearsForm(), tracker(), "room", "不知道")
+    assert result == {"room": None}
+    assert messages[0]["response"] == "utter_ask_room"
+
+
+def test_arrears_are_told_only_to_the_verified_owner(database: str) -> None:
+    messages, events = run(
+        records.ActionTellArrears(), tracker(slots={"verified_owner_id": owner_id(database)})
+    )
+    assert messages[0]["response"] == "utter_arrears"
+    assert (messages[0]["unit"], messages[0]["amount"], messages[0]["since"], messages[0]["months"]) == (
+        "3栋2单元501",
+        "2,460.00",
+        "2026年3月",
+        9,
+    )
+    assert events == []
+
+
+def test_failed_identity_escalates_and_discloses_nothing(database: str) -> None:
+    messages, events = run(records.ActionTellArrears(), tracker(slots={"identity_failed": True}))
+    assert [m["response"] for m in messages] == ["utter_identity_failed"]
+    assert "2460" not in str(messages) and "2,460" not in str(messages)
+    assert count(database, models.Escalation) == 1
+    assert SlotSet("identity_failed", False) in events
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_text"),
+    [("年后", "“年后”具体是哪一天"), ("2026-11-01", "已经过去"), ("2027-03-01", "三个月内")],
+)
+def test_promise_date_must_be_concrete_and_within_90_days(
+    database: str, value: str, expected_text: str
+) -> None:
+    messages, result = validate(forms.ValidatePromiseForm(), tracker(), "promise_date", value)
+    assert result == {"promise_date": None}
+    assert expected_text in messages[0]["text"]
+
+
+def test_promise_amount_defaults_to_the_arrears(database: str) -> None:
+    slots = {"verified_owner_id": owner_id(database)}
+    _, result = validate(forms.ValidatePromiseForm(), tracker(slots=slots), "promise_date", "2026-12-04")
+    assert result == {"promise_date": "2026-12-04", "promise_amount": 2460.0}
+    _, result = validate(
+        forms.ValidatePromiseForm(),
+        tracker(slots={**slots, "promise_amount": 500.0}),
+        "promise_date",
+        "2026-12-04",
+    )
+    assert result == {"promise_date": "2026-12-04"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [(800, 800.0), ("1200.5", 1200.5), ("0", None), ("多少", None)])
+def test_promise_amount_must_be_positive(value: object, expected: object) -> None:
+    messages, result = validate(forms.ValidatePromiseForm(), tracker(), "promise_amount", value)
+    assert result == {"promise_amount": expected}
+    assert bool(messages) is (expected is None)
+
+
+def test_promise_is_recorded_once_and_confirmed_with_stored_values(database: str) -> None:
+    slots = {"verified_owner_id": owner_id(database), "promise_date": "2026-12-04", "promise_amount": 2460.0}
+    messages, events = run(records.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
+    run(records.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
+    assert count(database, models.PaymentPromise) == 1
+    with session_scope(database) as session:
+        promise = session.execute(select(models.PaymentPromise)).scalar_one()
+        assert (promise.due_date, promise.amount, promise.status) == (
+            dt.date(2026, 12, 4),
+            Decimal("2460.00"),
+            models.PromiseStatus.OPEN,
+        )
+    assert messages[0]["response"] == "utter_promise_recorded"
+    assert (messages[0]["date"], messages[0]["amount"], messages[0]["number"]) == (
+        "12月4日（周五）",
+        "2,460.00",
+        promise.number,
+    )
+    assert SlotSet("promise_date", None) in events and SlotSet("pending_offer", None) in events
+
+
+def test_a_failed_write_never_confirms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-tables.db'}")
+    get_settings.cache_clear()
+    slots = {"verified_owner_id": 1.0, "promise_date": "2026-12-04", "promise_amount": 10.0}
+    messages, events = run(records.ActionRecordPromise(), tracker(slots=slots))
+    get_settings.cache_clear()
+    assert [m["response"] for m in messages] == ["utter_save_failed"]
+    assert SlotSet("pending_offer", "staff_callback") in events
+
+
+def test_records_need_a_verified_owner(database: str) -> None:
+    messages, _ = run(
+        records.ActionRecordInstalment(), tracker(slots={"identity_failed": True, "instalment_plan": "x"})
+    )
+    assert [m["response"] for m in messages] == ["utter_identity_failed"]
+    assert count(database, models.InstalmentRequest) == 0
+
+
+def test_repair_order_from_the_form(database: str) -> None:
+    slots = {
+        "repair_item": "暖气",
+        "repair_location": "3栋2单元501",
+        "repair_description": "不热",
+        "repair_time": "明天上午",
+    }
+    messages, events = run(records.ActionRecordRepair(), tracker(slots=slots))
+    assert messages[0]["response"] == "utter_repair_recorded"
+    assert messages[0]["number"].startswith("BX") and messages[0]["time"] == "明天上午"
+    assert count(database, models.RepairOrder) == 1
+    assert SlotSet("repair_item", None) in events
+
+
+def test_complaint_bill_check_and_instalment(database: str) -> None:
+    verified = {"verified_owner_id": owner_id(database)}
+    messages, _ = run(
+        records.ActionRecordComplaint(),
+        tracker(slots={"complaint_description": "保安态度差"}, message_id="a"),
+    )
+    assert messages[0]["response"] == "utter_complaint_recorded"
+    messages, _ = run(
+        records.ActionRecordBillCheck(), tracker(slots={**verified, "bill_issue": "已交过"}, message_id="b")
+    )
+    assert messages[0]["response"] == "utter_bill_check_recorded"
+    messages, _ = run(
+        records.ActionRecordInstalment(),
+        tracker(slots={**verified, "instalment_plan": "分三期"}, message_id="c"),
+    )
+    assert messages[0]["response"] == "utter_instalment_recorded"
+    with session_scope(database) as session:
+        request = session.execute(select(models.InstalmentRequest)).scalar_one()
+        assert request.status == models.InstalmentStatus.PENDING
+    assert count(database, models.Complaint) == 1 and count(database, models.BillCheckRequest) == 1
+
+
+def test_escalation_records_and_tells_when_staff_answer(database: str) -> None:
+    messages, events = run(records.ActionEscalate(), tracker("request_human", text="我要找人工"))
+    assert messages[0]["response"] == "utter_escalated" and messages[0]["number"].startswith("RG")
+    assert "0755-8888 6666" in messages[0]["staff_answer"]
+    with session_scope(database) as session:
+        assert session.execute(select(models.Escalation.reason)).scalar_one() == "request_human"
+    assert events == [SlotSet("pending_offer", None)]
+
+
+def test_third_fallback_in_a_row_escalates(database: str) -> None:
+    events = [{"event": "user", "parse_data": {"intent": {"name": "nlu_fallback"}}} for _ in range(3)]
+    messages, _ = run(fallback.ActionHandleFallback(), tracker("nlu_fallback", events=events))
+    assert messages[0]["response"] == "utter_escalated"
+    with session_scope(database) as session:
+        assert session.execute(select(models.Escalation.reason)).scalar_one() == "fallback"
+
+
+def test_staff_hours_in_and_out_of_office() -> None:
+    inside = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.timezone.utc)  # 11:00 in Shanghai
+    outside = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.timezone.utc)  # 22:00 in Shanghai
+    assert "尽快" in records.staff_answer(inside)
+    assert "11月24日09:00" in records.staff_answer(outside)
+
+
+def test_payment_methods_come_from_configuration() -> None:
+    messages, _ = run(records.ActionPaymentMethods(), tracker("ask_payment_methods"))
+    assert messages[0]["response"] == "utter_payment_methods"
+    assert messages[0]["link"] == "https://pay.example-wuye.cn/fee"
+    assert "支付宝" in messages[0]["methods"]
+
+
+def test_cancel_form_clears_it_and_records_nothing() -> None:
+    slots = {"repair_item": "电梯", "repair_location": "5号楼"}
+    messages, events = run(
+        records.ActionCancelForm(), tracker("deny", slots=slots, active_loop="repair_form")
+    )
+    assert messages[0]["response"] == "utter_form_cancelled"
+    assert events[:2] == [ActiveLoop(None), SlotSet("requested_slot", None)]
+    assert SlotSet("repair_item", None) in events and SlotSet("repair_description", None) in events
+
+
+def test_identity_given_outside_a_form(database: str) -> None:
+    messages, events = run(
+        records.ActionVerifyIdentity(),
+        tracker("provide_identity", slots={"room": "A座808", "phone_tail": "8080"}),
+    )
+    assert [m["response"] for m in messages] == ["utter_identity_verified", "utter_anything_else"]
+    assert SlotSet("verified_owner_id", owner_id(database, "A座808", "8080")) in events
+    messages, _ = run(records.ActionVerifyIdentity(), tracker("provide_identity", slots={"room": "A座808"}))
+    assert messages[0]["response"] == "utter_ask_phone_tail"
+
+
+def test_identity_helper_ignores_incomplete_input() -> None:
+    assert identity_actions.check_identity(CollectingDispatcher(), tracker(), None, "6688") == {}
