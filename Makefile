@@ -15,7 +15,7 @@ test: $(STAMP)
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh >/dev/null
 	$(PY) -m bot.cli train
-	$(PY) -m ruff check bot actions tests
+	$(PY) -m ruff check bot actions tests bench
 	$(PY) -m mypy bot actions
 	$(PY) -m pytest -q
 
@@ -23,7 +23,7 @@ train: $(STAMP)
 	$(PY) -m bot.cli train
 
 lint: $(STAMP)
-	$(PY) -m ruff check bot actions tests
+	$(PY) -m ruff check bot actions tests bench
 	$(PY) -m mypy bot actions
 
 unit: $(STAMP)

@@ -23,6 +23,7 @@ SAMPLES = [
 
 
 def timed(label: str, fn: Callable[[], object], repeat: int) -> float:
+    """Run ``fn`` ``repeat`` times, print and return the median in milliseconds."""
     times: List[float] = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -34,6 +35,7 @@ def timed(label: str, fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
+    """Time the text layer alone, then the full trained pipeline if a model exists."""
     from bot.text.entities import RuleEntityExtractor
     from bot.text.normalize import normalize
 
