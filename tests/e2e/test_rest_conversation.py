@@ -43,6 +43,7 @@ def test_identity_heating_repair_and_promise_land_in_the_database(servers) -> No
     replies = say("下周五交")
     assert replies == ["跟您确认一下：您打算在12月4日（周五）交2,460.00元，对吗？"]
     replies = say("对")
+    assert len(replies) == 1, replies  # the confirmation, and nothing after it
     assert replies[0].startswith("好的，已记录：您承诺在12月4日（周五）交2,460.00元，编号CN")
 
     with session_scope(servers.database_url) as session:

@@ -4,6 +4,8 @@
 
   // rasa-webchat keeps the conversation and the server-issued session id under this localStorage key.
   var STORAGE_KEY = "chat_session";
+  // Set when the server refused the stored session id; the next load starts from empty storage.
+  var RESET_FLAG = "chat_session_reset";
   var status = document.getElementById("connection-status");
 
   function storedSessionId() {
@@ -20,16 +22,33 @@
     status.hidden = !text;
   }
 
+  function startOverIfReset() {
+    try {
+      if (window.sessionStorage.getItem(RESET_FLAG)) {
+        window.sessionStorage.removeItem(RESET_FLAG);
+        window.localStorage.removeItem(STORAGE_KEY);
+      }
+    } catch (error) {
+      // storage disabled: the widget keeps nothing between loads anyway
+    }
+  }
+
+  startOverIfReset();
+  // The id this page presents to the server; the widget overwrites storage as soon as the server answers.
+  var presentedId = storedSessionId();
+
   function onSessionConfirm(confirmed) {
     var sessionId = confirmed && confirmed.session_id ? confirmed.session_id : confirmed;
-    var stored = storedSessionId();
     showStatus("");
-    if (stored && stored !== sessionId) {
+    if (presentedId && presentedId !== sessionId) {
       // The server did not accept the stored id (e.g. it was altered): the transcript kept in the
-      // browser belongs to no conversation any more, so start over cleanly.
-      window.localStorage.removeItem(STORAGE_KEY);
+      // browser belongs to no conversation. The widget rewrites its storage until the page unloads, so
+      // the clean-up happens at the start of the next load, which then gets a fresh session and greeting.
+      window.sessionStorage.setItem(RESET_FLAG, "1");
       window.location.reload();
+      return;
     }
+    presentedId = sessionId;
   }
 
   window.WebChat.default(
@@ -44,7 +63,7 @@
       customData: { language: "zh-CN", channel: "webchat" },
       params: { storage: "local" },
       embedded: true,
-      showFullScreenButton: true,
+      showFullScreenButton: false,
       showCloseButton: false,
       hideWhenNotConnected: false,
       withRules: false,
