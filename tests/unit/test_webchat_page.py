@@ -26,7 +26,7 @@ def test_the_page_is_chinese_and_configures_the_widget() -> None:
         'initPayload: "/greet"',
         "socketUrl: window.location.origin",
         'params: { storage: "local" }',
-        "showFullScreenButton: true",
+        "showFullScreenButton: false",  # the page is the chat: nothing to enlarge
         "customData: {",
     ):
         assert setting in script
