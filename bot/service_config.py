@@ -11,7 +11,7 @@ from typing import Tuple
 
 import yaml
 
-from bot.text.dates import SHANGHAI
+from bot import clock
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "service.yml"
 
@@ -27,18 +27,18 @@ class StaffHours:
 
     def is_open(self, moment: dt.datetime) -> bool:
         """Whether staff are at work at ``moment``."""
-        local = moment.astimezone(SHANGHAI)
+        local = moment.astimezone(clock.zone())
         return local.isoweekday() in self.days and self.opens <= local.time() < self.closes
 
     def next_answer(self, moment: dt.datetime) -> dt.datetime:
         """When staff will next be at work: now if open, else the next opening time."""
-        local = moment.astimezone(SHANGHAI)
+        local = moment.astimezone(clock.zone())
         if self.is_open(local):
             return local
         day = local.date()
         for offset in range(0, 8):
             candidate_day = day + dt.timedelta(days=offset)
-            opening = dt.datetime.combine(candidate_day, self.opens, tzinfo=SHANGHAI)
+            opening = dt.datetime.combine(candidate_day, self.opens, tzinfo=clock.zone())
             if candidate_day.isoweekday() in self.days and opening > local:
                 return opening
         raise ValueError("staff hours name no working day")

@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: Optional[SecretStr] = None  # unset: plaintext mode only
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_reply_budget_seconds: float = 4.5
+    # Action server (bot/action_server.py): loopback unless a deployment says otherwise; Rasa sends the
+    # token with every call and the server refuses calls without it. Required outside local.
+    action_server_host: str = "127.0.0.1"
+    action_server_token: Optional[SecretStr] = None
+    # Owner messages longer than this are refused politely before they reach the NLU.
+    max_message_chars: int = 1000
+    # Identity: failures per unit (and per client) within the window lock online verification.
+    identity_max_failures_per_unit: int = 5
+    identity_max_failures_per_client: int = 10
+    identity_failure_window_hours: int = 24
+    # New web chat session ids a single client address may obtain per hour.
+    webchat_sessions_per_hour: int = 30
 
     class Config:
         """Read a local ``.env`` too."""
@@ -45,6 +57,8 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY must be set outside the local environment")
         if values.get("environment") != "local" and values.get("rest_channel_token") is None:
             raise ValueError("REST_CHANNEL_TOKEN must be set outside the local environment")
+        if values.get("environment") != "local" and values.get("action_server_token") is None:
+            raise ValueError("ACTION_SERVER_TOKEN must be set outside the local environment")
         return values
 
 

@@ -26,7 +26,7 @@ class RuleEntityExtractorComponent(GraphComponent, EntityExtractorMixin):
     """Adds time, amount, room, phone_tail and repair_item entities found by rules.
 
     Dates are resolved relative to the message's own date (``metadata.date`` or ``metadata.timestamp``,
-    else today in Asia/Shanghai). The lexicons are copied into the model at training time, so a trained
+    else the server's today from bot.clock). The lexicons are copied into the model at training time, so a trained
     model does not depend on the source tree.
     """
 

@@ -15,6 +15,7 @@ from typing import Any, Optional, Type, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.db import models
 
 Record = TypeVar("Record", bound=Any)
@@ -39,7 +40,7 @@ def _create(session: Session, model: Type[Record], *, message_id: Optional[str],
     record = model(source_message_id=message_id, **fields)
     session.add(record)
     session.flush()
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    today = clock.today()
     record.number = f"{NUMBER_PREFIX[model]}{today:%Y%m%d}{record.id:04d}"
     session.flush()
     return record

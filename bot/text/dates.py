@@ -2,7 +2,7 @@
 
 No library parses Chinese relative dates well under a clean licence, so this is a small rule table.
 It works on normalised text (Simplified, Arabic digits; see :mod:`bot.text.normalize`) and never reads
-the clock itself: the caller passes the message's own date in Asia/Shanghai, which keeps every rule
+the clock itself: the caller passes the message's own date (from :mod:`bot.clock`), which keeps every rule
 testable with a fixed day.
 """
 
@@ -13,9 +13,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional
-from zoneinfo import ZoneInfo
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
 _WEEKDAYS.update({str(i + 1): i for i in range(7)})
@@ -44,14 +41,6 @@ class ResolvedTime:
     def ambiguous(self) -> bool:
         """True when the owner named no concrete day (年后, 下个月, 过几天) and should be asked back."""
         return self.date is None
-
-
-def today_in_shanghai(now: Optional[dt.datetime] = None) -> dt.date:
-    """The current date in Asia/Shanghai (``now`` may be injected; naive values are taken as UTC)."""
-    moment = now or dt.datetime.now(dt.timezone.utc)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(SHANGHAI).date()
 
 
 def weekday_name(day: dt.date) -> str:

@@ -172,19 +172,25 @@ def entities_as_dicts(spans: Sequence[EntitySpan], extractor: str) -> List[Dict[
 
 
 def reference_date(metadata: Optional[Mapping[str, Any]]) -> dt.date:
-    """The date a message was written, in Asia/Shanghai: from its metadata when given, else today."""
+    """The date a message was written: from its metadata when given, else the server's today.
+
+    Channels drop the date keys from metadata unless the caller is trusted (the REST channel with its
+    token), so a browser or a WeChat client cannot move "today".
+    """
+    from bot import clock
+
     if metadata:
         for key in ("date", "timestamp", "sent_at"):
             raw = metadata.get(key)
             if raw in (None, ""):
                 continue
             if isinstance(raw, (int, float)):
-                return dates.today_in_shanghai(dt.datetime.fromtimestamp(raw, dt.timezone.utc))
+                return clock.local_date(dt.datetime.fromtimestamp(raw, dt.timezone.utc))
             try:
                 parsed = dt.datetime.fromisoformat(str(raw))
             except ValueError:
                 continue
             if len(str(raw)) == 10:
                 return parsed.date()
-            return dates.today_in_shanghai(parsed if parsed.tzinfo else parsed.replace(tzinfo=dates.SHANGHAI))
-    return dates.today_in_shanghai()
+            return clock.local_date(parsed if parsed.tzinfo else parsed.replace(tzinfo=clock.zone()))
+    return clock.today()

@@ -23,7 +23,8 @@ from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 from bot.channels.session_ids import signer_from_settings
 from bot.playbook import default_playbook
 from bot.promises import confirmation_question, format_date
-from bot.text.dates import find_times, today_in_shanghai
+from bot import clock
+from bot.text.dates import find_times
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -120,7 +121,7 @@ def test_a_whole_conversation_in_the_browser(servers, browser_page, capsys) -> N
     page: Page = browser_page["page"]
     chat = Chat(page)
     heating = default_playbook().get("objection_heating")
-    today = today_in_shanghai()
+    today = clock.today()
     promise_day = find_times("下周五交", today)[0].date
     assert promise_day is not None
 

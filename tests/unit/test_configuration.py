@@ -8,7 +8,7 @@ from bot import cli
 from bot.rasa_endpoints import tracker_store_config, write_endpoints
 from bot.service_config import get_service_config, load
 from bot.settings import Settings
-from bot.text.dates import SHANGHAI
+from bot import clock
 
 
 def test_settings_default_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +62,7 @@ def test_service_config_hours(tmp_path: Path) -> None:
     hours = load(path).staff
     friday_evening = dt.datetime(2026, 11, 27, 11, 0, tzinfo=dt.timezone.utc)  # 19:00 Shanghai
     assert not hours.is_open(friday_evening)
-    assert hours.next_answer(friday_evening) == dt.datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI)
+    assert hours.next_answer(friday_evening) == dt.datetime(2026, 11, 30, 9, 0, tzinfo=clock.zone())
     monday_morning = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.timezone.utc)  # 10:00 Shanghai
     assert hours.is_open(monday_morning) and hours.next_answer(monday_morning) == monday_morning
 

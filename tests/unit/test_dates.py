@@ -2,7 +2,8 @@ import datetime as dt
 
 import pytest
 
-from bot.text.dates import find_times, resolve_time, today_in_shanghai, weekday_name
+from bot import clock
+from bot.text.dates import find_times, resolve_time, weekday_name
 
 MONDAY = dt.date(2026, 11, 23)
 SATURDAY = dt.date(2026, 11, 28)
@@ -102,10 +103,12 @@ def test_no_time_in_room_numbers_or_durations() -> None:
     assert find_times("2个月没交", MONDAY) == []
 
 
-def test_today_uses_shanghai_time() -> None:
+def test_today_is_the_estates_date_from_the_one_clock() -> None:
     late_utc = dt.datetime(2026, 11, 23, 17, 30, tzinfo=dt.timezone.utc)
-    assert today_in_shanghai(late_utc) == dt.date(2026, 11, 24)
-    assert today_in_shanghai(dt.datetime(2026, 11, 23, 1, 0)) == dt.date(2026, 11, 23)
+    with clock.frozen(late_utc):
+        assert clock.today() == dt.date(2026, 11, 24)
+        assert clock.now().utcoffset() == dt.timedelta(hours=8)
+    assert clock.local_date(dt.datetime(2026, 11, 23, 1, 0)) == dt.date(2026, 11, 23)
 
 
 def test_weekday_names() -> None:

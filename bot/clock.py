@@ -1,0 +1,59 @@
+"""The one clock: what time and what day it is for the estate, in the timezone from settings.
+
+Every "today" the bot uses (relative dates, the promise window, record numbers, staff hours) comes from
+here, never from a client. Tests freeze it with :func:`frozen`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+from zoneinfo import ZoneInfo
+
+_override: Optional[Callable[[], dt.datetime]] = None
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def zone() -> ZoneInfo:
+    """The estate's timezone (``TIMEZONE`` setting, Asia/Shanghai by default)."""
+    from bot.settings import get_settings
+
+    return _zone(get_settings().timezone)
+
+
+def now() -> dt.datetime:
+    """The current moment, timezone-aware, in the estate's timezone."""
+    moment = _override() if _override is not None else dt.datetime.now(dt.timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(zone())
+
+
+def today() -> dt.date:
+    """The estate's current date."""
+    return now().date()
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    """The estate's date at ``moment`` (naive values are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(zone()).date()
+
+
+@contextmanager
+def frozen(moment: dt.datetime) -> Iterator[None]:
+    """Within the block, :func:`now` returns ``moment`` (for tests)."""
+    global _override
+    previous = _override
+    _override = lambda: moment  # noqa: E731
+    try:
+        yield
+    finally:
+        _override = previous
