@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -11,11 +11,9 @@ from rasa_sdk.forms import FormValidationAction
 
 from actions.identity import IdentityFormValidation, verified_owner_id
 from actions.tracker_utils import message_date
-from bot import promises
+from bot import wording
+from bot.services import promises
 from bot.db.session import session_scope
-from bot.records import arrears
-
-MAX_PROMISE_DAYS = 90
 
 
 class ValidateArrearsForm(IdentityFormValidation):
@@ -53,38 +51,33 @@ class ValidatePromiseForm(IdentityFormValidation):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> Dict[str, Any]:
         """Reject vague, past and far-off dates; default the amount to the arrears."""
+        day: Optional[dt.date]
         try:
             day = dt.date.fromisoformat(str(value))
         except ValueError:
-            dispatcher.utter_message(text=promises.ask_back_vague(str(value)))
-            return {"promise_date": None}
+            day = None
         today = message_date(tracker)
-        if day < today:
-            dispatcher.utter_message(text=promises.PAST_DATE)
-            return {"promise_date": None}
-        if day > today + dt.timedelta(days=MAX_PROMISE_DAYS):
-            dispatcher.utter_message(text=promises.TOO_FAR)
+        verdict = promises.judge_date(day, today=today)
+        if day is None or verdict is not promises.DateVerdict.OK:
+            dispatcher.utter_message(text=promises.rejection(verdict, today=today, expression=str(value)))
             return {"promise_date": None}
         slots: Dict[str, Any] = {"promise_date": day.isoformat()}
         owner_id = verified_owner_id(tracker)
         if tracker.get_slot("promise_amount") is None and owner_id is not None:
             with session_scope() as session:
-                owed = arrears.summary(session, owner_id=owner_id, today=today).amount
-            slots["promise_amount"] = float(owed)
+                owed = promises.default_amount(session, owner_id=owner_id, today=today)
+            slots["promise_amount"] = str(owed)
         return slots
 
     def validate_promise_amount(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> Dict[str, Any]:
         """Accept a positive amount; otherwise ask again."""
-        try:
-            amount = float(value)
-        except (TypeError, ValueError):
-            amount = 0.0
-        if amount <= 0:
-            dispatcher.utter_message(text=promises.ASK_AMOUNT_AGAIN)
+        amount = promises.parse_amount(value)
+        if amount is None:
+            dispatcher.utter_message(text=wording.text("promises.ask_amount_again"))
             return {"promise_amount": None}
-        return {"promise_amount": amount}
+        return {"promise_amount": str(amount)}
 
 
 class ValidateRepairForm(FormValidationAction):

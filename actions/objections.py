@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.tracker_utils import latest_intent, user_intents
 from bot import offers
 from bot.playbook import default_playbook
-from bot.promises import DEFAULT_FOLLOW_UP
+from bot.services.promises import follow_up
 
 ESCALATES_AT_ONCE = frozenset({"threaten_escalation"})
 PROMISE_SLOTS = ("promise_date", "promise_amount")
@@ -44,7 +44,7 @@ class ActionAnswerObjection(Action):
 
 def _follow_up(tracker: Tracker) -> str:
     entry = default_playbook().get(tracker.get_slot("last_objection") or "")
-    return entry.follow_up if entry else DEFAULT_FOLLOW_UP
+    return entry.follow_up if entry else follow_up()
 
 
 class ActionAffirm(Action):

@@ -9,7 +9,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import promises
+from bot.services import promises
+from bot.services.promises import parse_amount
 
 
 class ActionConfirmPromise(Action):
@@ -27,5 +28,5 @@ class ActionConfirmPromise(Action):
         if not raw:
             return []
         day = dt.date.fromisoformat(raw)
-        dispatcher.utter_message(text=promises.confirmation_question(day, tracker.get_slot("promise_amount")))
+        dispatcher.utter_message(text=promises.confirmation_question(day, parse_amount(tracker.get_slot("promise_amount"))))
         return [SlotSet("pending_offer", "payment_promise")]

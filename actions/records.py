@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from actions.identity import check_identity, verified_owner_id
 from actions.tracker_utils import latest_intent, message_date
-from bot import promises
+from bot.services import promises
 from bot.db.session import session_scope
 from bot.records import arrears, conversation_records, identity
 from bot.service_config import get_service_config
@@ -99,7 +99,7 @@ class ActionTellArrears(Action):
             since=f"{year}年{int(month)}月",
             months=summary.months,
         )
-        dispatcher.utter_message(text=promises.DEFAULT_FOLLOW_UP)
+        dispatcher.utter_message(text=promises.follow_up())
         return []
 
 

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Dict
 
-import yaml
-
+from bot import wording
 from bot.playbook import OFFER_KINDS
 
-OFFERS_FILE = Path(__file__).resolve().parents[1] / "data" / "offers.yml"
 DECLINED = "declined"
 
 
-@functools.lru_cache(maxsize=1)
-def offer_replies(path: Path = OFFERS_FILE) -> Dict[str, str]:
-    """Offer kind → reply; every offer kind of the playbook has one, plus ``declined``."""
-    replies = {str(k): str(v).strip() for k, v in yaml.safe_load(path.read_text(encoding="utf-8")).items()}
+def offer_replies() -> Dict[str, str]:
+    """Offer kind → reply (``offers`` in data/wording.yml); every playbook offer kind has one."""
+    replies = dict(wording.catalogue().get("offers", {}))
     missing = (OFFER_KINDS | {DECLINED}) - replies.keys()
     if missing:
-        raise ValueError(f"{path.name} lacks replies for {sorted(missing)}")
+        raise ValueError(f"{wording.WORDING_FILE.name} lacks offer replies for {sorted(missing)}")
     return replies
 
 

@@ -21,10 +21,14 @@ pytest_plugins = ["tests.db_fixtures"]
 
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
-    """The project model; trains it only when its inputs changed since the last training."""
+    """The project model; trains it only when its inputs changed since the last training.
+
+    ``TEST_MODEL_PATH`` names an already trained model instead (while the training data is being edited).
+    """
     from bot.cli import train
 
-    return train()
+    override = os.environ.get("TEST_MODEL_PATH")
+    return Path(override) if override else train()
 
 
 def free_port() -> int:
@@ -47,6 +51,11 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     raise TimeoutError(f"{url} did not come up in {timeout}s")
 
 
+# The REST channel is the trusted integration: tests call it with its token, which also lets them name the
+# message date in metadata.
+REST_TOKEN = "test-rest-channel-token"
+
+
 @dataclass
 class Servers:
     rasa_url: str
@@ -58,6 +67,7 @@ class Servers:
         response = requests.post(
             f"{self.rasa_url}/webhooks/rest/webhook",
             json={"sender": sender, "message": text, "metadata": metadata},
+            headers={"Authorization": f"Bearer {REST_TOKEN}"},
             timeout=60,
         )
         response.raise_for_status()
@@ -86,7 +96,13 @@ def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     from tests.fakes.wechat_api import wechat_test_env  # WeChat channel on, its API on a local fake
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url, **wechat_test_env()}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        "REST_CHANNEL_TOKEN": REST_TOKEN,
+        **wechat_test_env(),
+    }
     python = [sys.executable, "-m", "rasa"]
     logs = work
     processes = [

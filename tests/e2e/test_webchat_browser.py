@@ -22,7 +22,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 
 from bot.channels.session_ids import signer_from_settings
 from bot.playbook import default_playbook
-from bot.promises import confirmation_question, format_date
+from bot.services.promises import confirmation_question, format_date
 from bot import clock
 from bot.text.dates import find_times
 

@@ -13,7 +13,7 @@ from actions.objections import ActionAffirm, ActionAnswerObjection, ActionDeny
 from actions.promises import ActionConfirmPromise
 from bot import offers
 from bot.playbook import default_playbook
-from bot.promises import DEFAULT_FOLLOW_UP
+from bot.services.promises import follow_up
 
 
 def user_event(
@@ -102,7 +102,7 @@ def test_yes_to_a_person_after_fallbacks_uses_the_default_follow_up() -> None:
     messages, _ = run(
         ActionAffirm(), tracker("nlu_fallback", "affirm", slots={"pending_offer": "staff_callback"})
     )
-    assert messages == [offers.accepted_reply("staff_callback"), DEFAULT_FOLLOW_UP]
+    assert messages == [offers.accepted_reply("staff_callback"), follow_up()]
 
 
 def test_promise_is_repeated_with_weekday_before_recording() -> None:

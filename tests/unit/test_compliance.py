@@ -8,8 +8,14 @@ from typing import Iterator, Tuple
 import pytest
 import yaml
 
-from bot import offers, promises
-from bot.compliance import FORBIDDEN_PHRASES, violations
+from bot.compliance import (
+    FORBIDDEN_PHRASES,
+    ComplianceError,
+    check_outgoing,
+    check_wording_sources,
+    sendable_texts,
+    violations,
+)
 from bot.contract import CONTRACT_INTENTS, OBJECTION_INTENTS, PLAYBOOK_INTENTS
 from bot.playbook import default_playbook
 
@@ -59,39 +65,64 @@ def test_playbook_entries_cite_articles_and_list_donts() -> None:
         assert entry.follow_up.endswith(("？", "?")), entry.intent
 
 
-def domain_texts() -> Iterator[Tuple[str, str]]:
-    for name, variants in DOMAIN["responses"].items():
-        for variant in variants:
-            yield f"domain:{name}", variant["text"]
-
-
 def playbook_texts() -> Iterator[Tuple[str, str]]:
     for entry in default_playbook():
         for text in entry.owner_facing_texts():
             yield f"playbook:{entry.intent}", text
 
 
-def offer_texts() -> Iterator[Tuple[str, str]]:
-    for kind, text in offers.offer_replies().items():
-        yield f"offers:{kind}", text
-
-
-def code_texts() -> Iterator[Tuple[str, str]]:
-    """String literals in the code that builds messages (actions and the wording helpers)."""
-    sources = [*sorted((ROOT / "actions").glob("*.py")), Path(promises.__file__), Path(offers.__file__)]
-    for source in sources:
-        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                yield f"{source.name}:{node.lineno}", node.value
-
-
-def all_sendable_texts() -> list[Tuple[str, str]]:
-    return [*domain_texts(), *playbook_texts(), *offer_texts(), *code_texts()]
+def test_every_home_of_wording_is_discovered() -> None:
+    sources = {item.source.split(":")[0] for item in sendable_texts()}
+    playbook_files = {f"data/playbook/{p.name}" for p in (ROOT / "data" / "playbook").glob("*.yml")}
+    assert {"domain.yml", "data/wording.yml"} | playbook_files == sources
+    assert len(list(sendable_texts())) == check_wording_sources()
 
 
 def test_no_sendable_text_threatens_or_shames() -> None:
-    found = [(where, phrase) for where, text in all_sendable_texts() for phrase in violations(text)]
+    found = [(item.source, violations(item.text)) for item in sendable_texts() if violations(item.text)]
     assert found == []
+
+
+def test_no_owner_facing_sentence_hides_in_code() -> None:
+    """Code keeps no Chinese sentences of its own: they live in domain.yml, the playbook or data/wording.yml."""
+    sentence = re.compile(r"[\u4e00-\u9fff].*[，。？！]")
+    found = []
+    for source in sorted([*(ROOT / "actions").glob("*.py"), *(ROOT / "bot").rglob("*.py")]):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if sentence.search(node.value):
+                    found.append(f"{source.relative_to(ROOT)}:{node.lineno}: {node.value[:40]}")
+    assert found == []
+
+
+def test_start_up_refuses_forbidden_wording_naming_file_and_text(tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("domain.yml", "data"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    wording_file = tmp_path / "data" / "wording.yml"
+    wording_file.write_text(
+        wording_file.read_text(encoding="utf-8") + "\nextra:\n  threat: 再不交就停水了\n", encoding="utf-8"
+    )
+    with pytest.raises(ComplianceError, match=r"data/wording.yml:extra.threat: “停水” in “再不交就停水了”"):
+        check_wording_sources(tmp_path)
+
+
+def test_outgoing_text_with_a_forbidden_phrase_is_blocked() -> None:
+    assert check_outgoing("您好，请按时交费。", source="staff:1")
+    assert not check_outgoing("再不交就断电", source="staff:1")
 
 
 def test_checker_catches_forbidden_phrases() -> None:

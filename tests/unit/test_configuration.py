@@ -22,10 +22,16 @@ def test_settings_refuse_default_secret_outside_local() -> None:
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValueError, match="REST_CHANNEL_TOKEN"):
         Settings(_env_file=None, environment="production", secret_key="s3cret")
+    with pytest.raises(ValueError, match="ACTION_SERVER_TOKEN"):
+        Settings(_env_file=None, environment="production", secret_key="s3cret", rest_channel_token="t0ken")
     settings = Settings(
-        _env_file=None, environment="production", secret_key="s3cret", rest_channel_token="t0ken"
+        _env_file=None,
+        environment="production",
+        secret_key="s3cret",
+        rest_channel_token="t0ken",
+        action_server_token="a-t0ken",
     )
-    assert settings.environment == "production"
+    assert settings.environment == "production" and settings.action_server_host == "127.0.0.1"
 
 
 def test_tracker_store_follows_the_database_url(tmp_path: Path) -> None:

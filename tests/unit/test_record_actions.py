@@ -169,17 +169,17 @@ def test_promise_date_must_be_concrete_and_within_90_days(
 def test_promise_amount_defaults_to_the_arrears(database: str) -> None:
     slots = {"verified_owner_id": owner_id(database)}
     _, result = validate(forms.ValidatePromiseForm(), tracker(slots=slots), "promise_date", "2026-12-04")
-    assert result == {"promise_date": "2026-12-04", "promise_amount": 2460.0}
+    assert result == {"promise_date": "2026-12-04", "promise_amount": "2460.00"}
     _, result = validate(
         forms.ValidatePromiseForm(),
-        tracker(slots={**slots, "promise_amount": 500.0}),
+        tracker(slots={**slots, "promise_amount": "500.00"}),
         "promise_date",
         "2026-12-04",
     )
     assert result == {"promise_date": "2026-12-04"}
 
 
-@pytest.mark.parametrize(("value", "expected"), [(800, 800.0), ("1200.5", 1200.5), ("0", None), ("多少", None)])
+@pytest.mark.parametrize(("value", "expected"), [(800, "800.00"), ("1200.5", "1200.50"), ("0", None), ("-3", None), ("多少", None), ("NaN", None)])
 def test_promise_amount_must_be_positive(value: object, expected: object) -> None:
     messages, result = validate(forms.ValidatePromiseForm(), tracker(), "promise_amount", value)
     assert result == {"promise_amount": expected}
