@@ -15,6 +15,16 @@ from bot import wording
 from bot.services import promises
 from bot.db.session import session_scope
 
+# The slots each form fills, cleared when the form's record is written or the owner cancels.
+FORM_SLOTS = {
+    "arrears_form": [],
+    "bill_check_form": ["bill_issue"],
+    "promise_form": ["promise_date", "promise_amount"],
+    "instalment_form": ["instalment_plan"],
+    "repair_form": ["repair_item", "repair_location", "repair_description", "repair_time"],
+    "complaint_form": ["complaint_description"],
+}
+
 
 class ValidateArrearsForm(IdentityFormValidation):
     """Identity only."""

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from actions.forms import FORM_SLOTS
 from actions.identity import check_identity, verified_owner_id
 from actions.tracker_utils import latest_intent, message_date
 from bot.services import promises
@@ -23,14 +24,6 @@ from bot.service_config import get_service_config
 
 logger = logging.getLogger(__name__)
 
-FORM_SLOTS = {
-    "arrears_form": [],
-    "bill_check_form": ["bill_issue"],
-    "promise_form": ["promise_date", "promise_amount"],
-    "instalment_form": ["instalment_plan"],
-    "repair_form": ["repair_item", "repair_location", "repair_description", "repair_time"],
-    "complaint_form": ["complaint_description"],
-}
 
 
 def _message_id(tracker: Tracker) -> Optional[str]:

@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -129,6 +131,39 @@ class ConversationLink(Base):
     verified_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
     owner = relationship("Owner")
+
+
+class IdentityAttempt(Base):
+    """One try at proving who an owner is (unit + phone tail), kept so no new session resets the count.
+
+    Failures are counted per unit (someone sweeping phone tails) and per client (one client sweeping
+    units); the window and limits are settings.
+    """
+
+    __tablename__ = "identity_attempts"
+    __table_args__ = (
+        Index("ix_identity_attempts_unit", "unit_code", "attempted_at"),
+        Index("ix_identity_attempts_client", "client_key", "attempted_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    unit_code = Column(String(64), nullable=True)
+    client_key = Column(String(160), nullable=False)
+    channel = Column(String(32), nullable=True)
+    sender_id = Column(String(128), nullable=True)
+    succeeded = Column(Boolean, nullable=False, default=False)
+    attempted_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class RateLimitHit(Base):
+    """One use of a rate-limited operation (e.g. a new web chat session id) by a client."""
+
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key", "key", "at"),)
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(200), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False)
 
 
 class _ConversationRecord:
