@@ -1,20 +1,37 @@
-"""The REST channel, with its input channel pinned to "rest" and an optional bearer token.
+"""The REST channel: input channel pinned to "rest", an optional bearer token, and screened input.
 
 Rasa's own ``RestInput`` lets the request body name any ``input_channel``. The identity code trusts links
 made on channels whose sender ids cannot be forged (WeChat, the signed web chat), so a REST client must never
 be able to claim one of those names. REST is meant for trusted integrations: outside the local environment
-it requires ``REST_CHANNEL_TOKEN`` as ``Authorization: Bearer <token>``.
+it requires ``REST_CHANNEL_TOKEN`` as ``Authorization: Bearer <token>``; only a caller that presented the
+configured token may name the message date in metadata (tests and integrations replaying old messages).
+
+Unlike Rasa's handler, a body that is not a JSON object with a string ``sender`` and a string ``message``
+gets a 4xx with a JSON error instead of a 500, and the message is screened
+(:mod:`bot.channels.inbound`) before Rasa sees it.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Any, Awaitable, Callable, Optional
+import json
+import logging
+from asyncio import CancelledError
+from typing import Any, Awaitable, Callable, Dict, Optional
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.inbound import checked_message, clean_text, ip_client, screen_text, server_metadata
+
+logger = logging.getLogger(__name__)
+
+# Far above any owner's message (the text limit is about 1,000 characters) and far below Sanic's 100 MB.
+MAX_BODY_BYTES = 64 * 1024
+MAX_SENDER_CHARS = 128
 
 
 def bearer_token_matches(authorization: Optional[str], token: Optional[str]) -> bool:
@@ -22,27 +39,108 @@ def bearer_token_matches(authorization: Optional[str], token: Optional[str]) -> 
     if not token:
         return True
     scheme, _, presented = (authorization or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip(), token)
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+class CheckedCollectingOutputChannel(CollectingOutputChannel):
+    """Rasa's collecting output, with every text checked by ``bot.compliance`` before it is kept."""
+
+    async def _persist_message(self, message: Dict[str, Any]) -> None:
+        await super()._persist_message(checked_message(message, source="rest"))
+
+
+def _error(status: int, reason: str) -> HTTPResponse:
+    return response.json({"error": reason}, status=status)
+
+
+def parse_body(body: bytes) -> Dict[str, Any]:
+    """The request body as a JSON object with a usable ``sender``.
+
+    Args:
+        body: The raw request body.
+
+    Returns:
+        The decoded object.
+
+    Raises:
+        ValueError: With the reason to answer 400 with.
+    """
+    if not body:
+        raise ValueError("empty body: send a JSON object with sender and message")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurdly deep nesting
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object with sender and message")
+    sender = data.get("sender")
+    if not isinstance(sender, str) or not sender or len(sender) > MAX_SENDER_CHARS or clean_text(sender) != sender:
+        raise ValueError(f"sender must be a non-empty string of at most {MAX_SENDER_CHARS} printable characters")
+    return data
 
 
 class PinnedRestInput(RestInput):
-    """``POST /webhooks/rest/webhook`` exactly as Rasa's, except the points above."""
+    """``POST /webhooks/rest/webhook`` as Rasa's, except the points above (and no ``stream`` mode)."""
 
     def _extract_input_channel(self, req: Request) -> str:
         return self.name()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """Rasa's REST blueprint behind the bearer-token check."""
+        """The REST routes behind the bearer-token check.
+
+        Args:
+            on_new_message: Rasa's handler for user messages.
+
+        Returns:
+            The blueprint Rasa registers under ``/webhooks/rest``.
+        """
         from bot.settings import get_settings
 
-        blueprint = super().blueprint(on_new_message)
         secret = get_settings().rest_channel_token
         token = secret.get_secret_value() if secret is not None else None
+        blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
         @blueprint.middleware("request")
-        async def require_token(request: Request) -> Optional[response.HTTPResponse]:
+        async def require_token(request: Request) -> Optional[HTTPResponse]:
             if bearer_token_matches(request.headers.get("authorization"), token):
                 return None
-            return response.json({"error": "missing or wrong bearer token"}, status=401)
+            return _error(401, "missing or wrong bearer token")
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, "body too large")
+            try:
+                data = parse_body(body)
+            except ValueError as problem:
+                return _error(400, str(problem))
+            sender = str(data["sender"])
+            screened = screen_text(data.get("message"))
+            if screened.refusal is not None:
+                logger.info("rest: refused a message from %s: %s", sender[:16], screened.problem)
+                return response.json([{"recipient_id": sender, "text": screened.refusal}])
+            if screened.text is None:
+                return _error(400, f"message must be a non-empty string ({screened.problem})")
+            collector = CheckedCollectingOutputChannel()
+            message = UserMessage(
+                screened.text,
+                collector,
+                sender,
+                input_channel=self.name(),
+                # With a token configured the middleware has already checked it: the caller is trusted.
+                metadata=server_metadata(data.get("metadata"), client=ip_client(request.ip), trusted=bool(token)),
+            )
+            try:
+                await on_new_message(message)
+            except CancelledError:
+                logger.error("rest: timed out handling a message from %s", sender[:16])
+            except Exception:
+                logger.exception("rest: failed handling a message from %s", sender[:16])
+            return response.json(collector.messages)
 
         return blueprint

@@ -23,6 +23,34 @@ class SocketSessions:
         self._signer = signer
         self._by_socket: Dict[str, str] = {}
 
+    def resume(self, sid: str, presented: Optional[Any]) -> Optional[str]:
+        """Bind ``sid`` to ``presented`` if the server signed it (a reload or a reconnect).
+
+        Args:
+            sid: The socket.io id of the connection.
+            presented: The session id the client stored, if any.
+
+        Returns:
+            The session id now bound, or ``None`` when ``presented`` is not a valid id.
+        """
+        if not self._signer.is_valid(presented):
+            return None
+        self._by_socket[sid] = str(presented)
+        return str(presented)
+
+    def issue(self, sid: str) -> str:
+        """Bind ``sid`` to a freshly issued session id (the caller has checked the client may have one).
+
+        Args:
+            sid: The socket.io id of the connection.
+
+        Returns:
+            The new session id.
+        """
+        session_id = self._signer.issue()
+        self._by_socket[sid] = session_id
+        return session_id
+
     def request(self, sid: str, presented: Optional[Any]) -> str:
         """Handle a ``session_request``: keep a valid presented id, otherwise issue a new one.
 

@@ -8,14 +8,23 @@ sender id:
 * ``session_request``: a ``session_id`` the server signed earlier (stored by the browser, presented again
   after a reload or a reconnect, also after a server restart: the key is ``SECRET_KEY``) is kept; anything
   else — none, an unsigned id, a forged or tampered one — is replaced by a freshly issued id.
+  Issuing a new id is rate-limited per client address (``WEBCHAT_SESSIONS_PER_HOUR``, counted in the
+  database so every server process and restart shares it): a client over the limit is told so politely
+  and gets no id, so it cannot open fresh conversations to reset per-conversation counters. Presenting an
+  id it already holds is never limited.
 * ``user_uttered``: handled only under the id the socket was confirmed with; a message naming another
-  ``session_id`` is refused.
+  ``session_id`` is refused. The text is screened and the metadata rebuilt by the server
+  (:mod:`bot.channels.inbound`): ``customData`` can never set the date, and ``client`` is the socket's
+  remote address.
+* Every text sent to the page passes the compliance check.
 
 The same Rasa server serves the page at ``/chat/`` (see ``bot.channels.webchat_page``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -28,6 +37,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot import wording
+from bot.channels.inbound import checked_message, ip_client, screen_text, server_metadata
 from bot.channels.session_ids import SessionIdSigner, signer_from_settings
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.webchat_page import register_page
@@ -35,6 +46,57 @@ from bot.channels.webchat_page import register_page
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+AdmitNewSession = Callable[[str], Awaitable[bool]]
+SESSION_WINDOW = dt.timedelta(hours=1)
+
+
+class DatabaseSessionLimit:
+    """Whether a client may be issued one more session id: ``rate_limits.allow`` in the database.
+
+    Args:
+        per_hour: New ids one client may obtain per hour; default ``WEBCHAT_SESSIONS_PER_HOUR``.
+        database_url: The database; default ``DATABASE_URL``.
+    """
+
+    def __init__(self, per_hour: Optional[int] = None, database_url: Optional[str] = None) -> None:
+        self.per_hour = per_hour
+        self.database_url = database_url
+
+    def _allow(self, client: str) -> bool:
+        from bot.db.session import session_scope
+        from bot.services import rate_limits
+        from bot.settings import get_settings
+
+        limit = self.per_hour if self.per_hour is not None else get_settings().webchat_sessions_per_hour
+        with session_scope(self.database_url) as session:
+            return rate_limits.allow(
+                session, key=f"webchat-session:{client}", limit=limit, window=SESSION_WINDOW
+            )
+
+    async def __call__(self, client: str) -> bool:
+        """Record one new id for ``client`` and say whether it is within the limit.
+
+        Args:
+            client: The client's accounting key (``ip:<address>``).
+
+        Returns:
+            ``False`` over the limit, and also when the database cannot be asked: without the count an
+            attacker could open sessions freely, and without the database the bot cannot verify anyone.
+        """
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self._allow, client)
+        except Exception:
+            logger.exception("web chat: could not count new sessions of %s; refusing a new one", client)
+            return False
+
+
+class CheckedSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output with every text checked by ``bot.compliance`` before it is emitted."""
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        if isinstance(response, dict):
+            response = checked_message(response, source="webchat")
+        await super()._send_message(socket_id, response)
 
 
 def _short(session_id: str) -> str:
@@ -54,6 +116,8 @@ class SignedSessionEvents:
             rasa-webchat).
         namespace: The socket.io namespace, if any.
         input_channel: The input channel name recorded on the tracker.
+        admit_new_session: Whether a client (``ip:<address>``) may be issued one more session id; default
+            the database-backed per-hour limit.
     """
 
     def __init__(
@@ -66,6 +130,7 @@ class SignedSessionEvents:
         metadata_key: str,
         namespace: Optional[str],
         input_channel: str,
+        admit_new_session: Optional[AdmitNewSession] = None,
     ) -> None:
         self.sio = sio
         self.sessions = sessions
@@ -74,6 +139,30 @@ class SignedSessionEvents:
         self.metadata_key = metadata_key
         self.namespace = namespace
         self.input_channel = input_channel
+        self.admit_new_session = admit_new_session or DatabaseSessionLimit()
+        self._addresses: Dict[str, str] = {}
+
+    def connected(self, sid: str, environ: Dict[str, Any]) -> None:
+        """Remember the remote address of a new socket: the client key its conversations are counted under.
+
+        Args:
+            sid: The socket.io id of the connection.
+            environ: The WSGI-like environ python-engineio made from the Sanic request.
+        """
+        # engineio's Sanic driver writes REMOTE_ADDR as a constant 127.0.0.1; the request knows the peer.
+        request = environ.get("sanic.request")
+        address = getattr(request, "ip", None) or environ.get("REMOTE_ADDR")
+        if address:
+            self._addresses[sid] = str(address)
+
+    def client_of(self, sid: str) -> str:
+        """The accounting key of the client behind ``sid`` (``ip:<address>``)."""
+        return ip_client(self._addresses.get(sid))
+
+    async def _say(self, sid: str, text: str) -> None:
+        """Send one text from the channel itself to the socket ``sid``."""
+        output = CheckedSocketIOOutput(self.sio, self.bot_message_evt)
+        await output.send_text_message(sid, text)
 
     def _join(self, sid: str, session_id: str) -> None:
         # Bot messages are emitted to the room named after the session id.
@@ -88,7 +177,14 @@ class SignedSessionEvents:
         """
         presented = data.get("session_id") if isinstance(data, dict) else None
         previous = self.sessions.bound(sid)
-        session_id = self.sessions.request(sid, presented)
+        session_id = self.sessions.resume(sid, presented)
+        if session_id is None:
+            client = self.client_of(sid)
+            if not await self.admit_new_session(client):
+                logger.warning("web chat: %s asked for too many new sessions; refused socket %s", client, sid)
+                await self._say(sid, wording.text("channels.session_limit"))
+                return
+            session_id = self.sessions.issue(sid)
         if previous is not None and previous != session_id:
             self.sio.leave_room(sid, previous, namespace=self.namespace)
         self._join(sid, session_id)
@@ -113,13 +209,23 @@ class SignedSessionEvents:
             return
         if not was_bound:
             self._join(sid, sender_id)
+        screened = screen_text(data.get("message"))
+        if screened.refusal is not None:
+            logger.info("web chat: refused a message of %s: %s", _short(sender_id), screened.problem)
+            await self._say(sender_id, screened.refusal)
+            return
+        if screened.text is None:
+            logger.info("web chat: ignored a message of %s: %s", _short(sender_id), screened.problem)
+            return
         await self.on_new_message(
             UserMessage(
-                str(data.get("message") or ""),
-                SocketIOOutput(self.sio, self.bot_message_evt),
+                screened.text,
+                CheckedSocketIOOutput(self.sio, self.bot_message_evt),
                 sender_id,
                 input_channel=self.input_channel,
-                metadata=_metadata(data.get(self.metadata_key)),
+                metadata=server_metadata(
+                    _metadata(data.get(self.metadata_key)), client=self.client_of(sid), trusted=False
+                ),
             )
         )
 
@@ -130,6 +236,7 @@ class SignedSessionEvents:
             sid: The socket.io id of the connection.
         """
         self.sessions.forget(sid)
+        self._addresses.pop(sid, None)
 
 
 def _metadata(raw: Any) -> Dict[str, Any]:
@@ -137,7 +244,7 @@ def _metadata(raw: Any) -> Dict[str, Any]:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
     return dict(raw) if isinstance(raw, dict) else {}
 
@@ -168,6 +275,7 @@ class SignedSocketIOInput(SocketIOInput):
         super().__init__(*args, **kwargs)
         self.session_persistence = True
         self.sessions = SocketSessions(signer or signer_from_settings())
+        self.events: Optional[SignedSessionEvents] = None
 
     @classmethod
     def name(cls) -> str:
@@ -197,6 +305,7 @@ class SignedSocketIOInput(SocketIOInput):
             namespace=self.namespace,
             input_channel=self.name(),
         )
+        self.events = events
 
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -210,10 +319,18 @@ class SignedSocketIOInput(SocketIOInput):
 
     async def _connect(self, sid: str, environ: Dict[str, Any], auth: Optional[Dict[str, Any]] = None) -> bool:
         """Accept a connection; with a ``jwt_key``, only one carrying a valid token (as Rasa does)."""
-        if not self.jwt_key:
-            return True
-        token = auth.get("token") if isinstance(auth, dict) else None
-        if not token:
-            return False
-        payload = rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
-        return bool(payload)
+        if self.jwt_key:
+            token = auth.get("token") if isinstance(auth, dict) else None
+            if not token:
+                return False
+            if not rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm):
+                return False
+        if self.events is not None:
+            self.events.connected(sid, environ)
+        return True
+
+    def get_output_channel(self) -> Optional[SocketIOOutput]:
+        """The output for messages Rasa sends on its own (e.g. scheduled reminders), checked like the rest."""
+        if self.sio is None:
+            return None
+        return CheckedSocketIOOutput(self.sio, self.bot_message_evt)

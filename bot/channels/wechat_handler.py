@@ -13,6 +13,11 @@ first request is still being worked on. So:
 
 Who answers is decided by compare-and-set on the claimed row, so exactly one of the passive reply and the
 API delivery happens, across server processes too.
+
+The typed text is screened like on every channel (:mod:`bot.channels.inbound`): an over-long message gets a
+polite refusal and never reaches the NLU, a leading ``/`` cannot smuggle an intent with entities past it,
+and the metadata carries no date (WeChat's ``CreateTime`` is the client's word, not the server's clock) and
+``client = wechat:<openid>``. Every text sent to the owner passes the compliance check.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Optional, Sequence, Set, TypeVar
 
+from bot import wording
+from bot.channels.inbound import checked_outgoing, screen_text, wechat_client
 from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
 from bot.channels.wechat_format import match_choice, pack_messages, render_bot_messages
 from bot.channels.wechat_security import (
@@ -43,14 +51,15 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "wechat"
 SUCCESS = "success"  # WeChat's "received, no passive reply, do not retry"
-WELCOME_TEXT = (
-    "您好，欢迎关注物业服务中心！我是物业费助理，可以帮您查询物业费、报修、登记投诉，"
-    "也可以聊聊您对交费的顾虑。请直接打字告诉我您需要什么帮助。"
-)
-PLEASE_TYPE_TEXT = (
-    "请直接打字告诉我您的问题，我暂时还看不懂语音、图片和视频。比如：“我欠多少物业费”“暖气不热，要报修”。"
-)
-SORRY_TEXT = "抱歉，系统刚才有点忙，没能处理您的消息，请稍后再发一次。"
+WELCOME_TEXT = wording.text("channels.wechat_welcome")
+PLEASE_TYPE_TEXT = wording.text("channels.wechat_please_type")
+SORRY_TEXT = wording.text("channels.busy")
+# WeChat's own formats (openids are 28 characters, MsgIds 64-bit numbers); anything else is not from
+# WeChat, and would not fit the database columns the message is claimed in.
+_OPENID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_MSG_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_MSG_TYPE = re.compile(r"^[a-z_]{1,32}$")
+MAX_CREATE_TIME = 2**40  # far in the future, and still a valid datetime
 SUBSCRIBE_EVENTS = frozenset({"subscribe", "unsubscribe"})
 NOT_CONFIGURED = (
     "WeChat channel is not configured: set WECHAT_TOKEN (and WECHAT_APP_ID, WECHAT_APP_SECRET; "
@@ -136,25 +145,35 @@ class InboundMessage:
             WeChatRequestError: 400 when a field every message has is missing.
         """
         try:
-            openid, account = str(fields["FromUserName"]), str(fields["ToUserName"])
+            openid, account = fields["FromUserName"], fields["ToUserName"]
             msg_type = str(fields["MsgType"]).lower()
             create_time = int(fields["CreateTime"])
         except (KeyError, TypeError, ValueError):
             raise WeChatRequestError(
                 400, "message lacks FromUserName, ToUserName, MsgType or CreateTime"
             ) from None
+        if not isinstance(openid, str) or not _OPENID.match(openid):
+            raise WeChatRequestError(400, "FromUserName is not an openid")
+        if not isinstance(account, str) or not _OPENID.match(account):
+            raise WeChatRequestError(400, "ToUserName is not an account id")
+        if not _MSG_TYPE.match(msg_type) or not 0 <= create_time < MAX_CREATE_TIME:
+            raise WeChatRequestError(400, "bad MsgType or CreateTime")
         msg_id = fields.get("MsgId")
         if msg_type != "event" and not msg_id:
             raise WeChatRequestError(400, "message lacks MsgId")
+        if msg_id is not None and not (isinstance(msg_id, str) and _MSG_ID.match(msg_id)):
+            raise WeChatRequestError(400, "bad MsgId")
         event = fields.get("Event")
+        content = fields.get("Content")
         return cls(
             openid=openid,
             account=account,
             msg_type=msg_type,
             create_time=create_time,
-            msg_id=str(msg_id) if msg_id else None,
-            content=str(fields["Content"]) if fields.get("Content") is not None else None,
-            event=str(event).lower() if event else None,
+            msg_id=msg_id or None,
+            # An element with attributes or children parses to a dict: not a text anyone typed.
+            content=content if isinstance(content, str) else None,
+            event=str(event).lower()[:16] if isinstance(event, str) and event else None,
         )
 
     @property
@@ -340,7 +359,12 @@ class WeChatWebhook:
             logger.info("wechat: retry of %s", key)
             return await self._answer_retry(key)
         if message.msg_type == "text" and (message.content or "").strip():
-            return await self._answer_text(message, started)
+            screened = screen_text(message.content)
+            if screened.refusal is not None:
+                logger.info("wechat: refused %s: %s", key, screened.problem)
+                return await self._answer_fixed(message, screened.refusal)
+            if screened.text is not None:
+                return await self._answer_text(message, screened.text, started)
         if message.msg_type == "event":
             if message.event == "subscribe":
                 return await self._answer_fixed(message, WELCOME_TEXT)
@@ -361,15 +385,16 @@ class WeChatWebhook:
         return None
 
     async def _answer_fixed(self, message: InboundMessage, text: str) -> Optional[str]:
+        text = checked_outgoing(text, source="wechat")
         if await self._db(self.store.answer_passively, message.dedupe_key, text):
             return text
         self._spawn(self._deliver(message.dedupe_key, message.openid, [text]))
         return None
 
-    async def _answer_text(self, message: InboundMessage, started: float) -> Optional[str]:
+    async def _answer_text(self, message: InboundMessage, typed: str, started: float) -> Optional[str]:
         assert self.config is not None
         key = message.dedupe_key
-        turn = await self._turn(message)
+        turn = await self._turn(message, typed)
         bot = self._spawn(self._run_turn(turn))
         remaining = self.config.reply_budget - (time.monotonic() - started)
         await asyncio.wait({bot}, timeout=max(0.0, remaining))
@@ -394,8 +419,8 @@ class WeChatWebhook:
         self._spawn(self._deliver(key, message.openid, result.chunks, failed=result.failed))
         return None
 
-    async def _turn(self, message: InboundMessage) -> BotTurn:
-        typed = (message.content or "").strip()
+    async def _turn(self, message: InboundMessage, typed: str) -> BotTurn:
+        """The bot's turn for ``typed`` (already screened): a typed choice number becomes its payload."""
         wechat: Dict[str, Any] = {"msg_id": message.msg_id, "to_user": message.account}
         text = typed
         try:
@@ -404,13 +429,14 @@ class WeChatWebhook:
             logger.exception("wechat: could not read pending choices of %s", message.openid)
             picked = None
         if picked is not None:
-            text = picked.payload
+            text = picked.payload  # the bot's own button, stored by the server: not the client's words
             wechat.update(typed=typed, choice=picked.title)
         return BotTurn(
             openid=message.openid,
             text=text,
             message_id=f"wechat-{message.msg_id}",
-            metadata={"CreateTime": message.create_time, "timestamp": message.create_time, "wechat": wechat},
+            # Built here, never from the callback's fields: no date key, and the client is the openid.
+            metadata={"wechat": wechat, "client": wechat_client(message.openid)},
         )
 
     async def _run_turn(self, turn: BotTurn) -> TurnResult:
@@ -420,6 +446,7 @@ class WeChatWebhook:
             logger.exception("wechat: the bot failed on %s", turn.message_id)
             return TurnResult([SORRY_TEXT], failed=True)
         texts, choices = render_bot_messages(messages)
+        texts = [checked_outgoing(text, source="wechat") for text in texts]
         try:
             await self._db(self.store.set_pending_choices, turn.openid, choices)
         except Exception:

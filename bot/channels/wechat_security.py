@@ -90,6 +90,11 @@ def parse_xml(body: bytes | str) -> Dict[str, Any]:
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise WeChatRequestError(400, "body too large")
+    try:
+        # WeChat sends UTF-8 only; other encodings (UTF-16) would hide a DOCTYPE from the check below.
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WeChatRequestError(400, "body is not UTF-8") from None
     if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
         raise WeChatRequestError(400, "document type declarations are not accepted")
     try:

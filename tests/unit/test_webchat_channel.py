@@ -2,6 +2,7 @@
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -33,10 +34,14 @@ class FakeSio:
         self.emitted.append((event, data, room))
 
 
+async def admit_everyone(client: str) -> bool:
+    return True
+
+
 class Server:
     """One 'server process': its own bindings, the shared secret."""
 
-    def __init__(self, secret: str = SECRET) -> None:
+    def __init__(self, secret: str = SECRET, admit: Any = admit_everyone) -> None:
         self.signer = SessionIdSigner(secret)
         self.sio = FakeSio()
         self.received: List[UserMessage] = []
@@ -52,7 +57,12 @@ class Server:
             metadata_key="customData",
             namespace=None,
             input_channel="socketio",
+            admit_new_session=admit,
         )
+
+    def connect(self, sid: str, ip: str) -> None:
+        # What python-engineio's Sanic driver hands over: a constant REMOTE_ADDR, the real peer on the request.
+        self.events.connected(sid, {"REMOTE_ADDR": "127.0.0.1", "sanic.request": SimpleNamespace(ip=ip)})
 
     def session_request(self, sid: str, session_id: Any = None) -> str:
         asyncio.run(self.events.session_request(sid, {"session_id": session_id}))
@@ -104,13 +114,14 @@ def test_a_server_with_another_secret_starts_a_new_conversation() -> None:
 
 def test_messages_go_to_rasa_under_the_sockets_own_id() -> None:
     server = Server()
+    server.connect("socket-a", "203.0.113.7")
     session_id = server.session_request("socket-a")
-    message = server.say("socket-a", session_id, "我欠多少物业费", date="2026-11-23")
+    message = server.say("socket-a", session_id, "我欠多少物业费", language="zh-CN")
     assert message is not None
     assert message.sender_id == session_id
     assert message.text == "我欠多少物业费"
     assert message.input_channel == "socketio"
-    assert message.metadata == {"date": "2026-11-23"}
+    assert message.metadata == {"language": "zh-CN", "client": "ip:203.0.113.7"}
     assert message.output_channel.name() == "socketio"
 
 
@@ -166,13 +177,13 @@ def test_metadata_may_arrive_as_json_text() -> None:
     session_id = server.session_request("socket-a")
     asyncio.run(
         server.events.user_uttered(
-            "socket-a", {"message": "hi", "session_id": session_id, "customData": '{"date": "2026-11-23"}'}
+            "socket-a", {"message": "hi", "session_id": session_id, "customData": '{"date": "2026-11-23"}'}  # dropped
         )
     )
     asyncio.run(
         server.events.user_uttered("socket-a", {"message": "hi", "session_id": session_id, "customData": "{"})
     )
-    assert [m.metadata for m in server.received] == [{"date": "2026-11-23"}, {}]
+    assert [m.metadata for m in server.received] == [{"client": "ip:unknown"}, {"client": "ip:unknown"}]
 
 
 def credentials() -> Dict[str, Any]:
