@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.records import record_escalation
 from actions.tracker_utils import user_intents
+from bot.services.escalations import Reason
 
 FALLBACK_INTENT = "nlu_fallback"
 FALLBACKS_BEFORE_OFFER = 2
@@ -39,7 +40,7 @@ class ActionHandleFallback(Action):
         """Pick the reply by how many fallbacks came in a row."""
         misunderstood = consecutive_fallbacks(user_intents(tracker))
         if misunderstood >= FALLBACKS_BEFORE_ESCALATION:
-            return await record_escalation(dispatcher, tracker, reason="fallback")
+            return await record_escalation(dispatcher, tracker, Reason.FALLBACK)
         if misunderstood >= FALLBACKS_BEFORE_OFFER:
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("pending_offer", "staff_callback")]

@@ -1,4 +1,4 @@
-"""Identity before disclosure, shared by every form that touches an owner's account."""
+"""Identity before disclosure: the adapter between the forms and :mod:`bot.services.identity`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,46 @@ from typing import Any, Dict, List, Optional
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from bot.db.session import session_scope
-from bot.records import identity
+from actions.unit_of_work import in_session
+from bot import wording
 from bot.records.units import parse_unit
+from bot.services import escalations
+from bot.services import identity as identity_service
+from bot.services.identity import MAX_ATTEMPTS_PER_CONVERSATION, Outcome
 
 IDENTITY_SLOTS = ("room", "phone_tail")
 
-# Channels whose sender ids the client cannot choose: WeChat openids arrive in messages signed by WeChat,
-# the web chat's socket.io session ids are issued and signed by the server. A conversation on one of them
-# stays bound to the owner it was verified for (``identity.link_conversation``). Never "rest": a REST
-# client names any sender id it likes.
-TRUSTED_LINK_CHANNELS = frozenset({"wechat", "socketio"})
+
+def owner_id_in(session: Session, tracker: Tracker) -> Optional[int]:
+    """The verified owner's id: this conversation's slot, else a trusted-channel link (within ``session``)."""
+    value = tracker.get_slot("verified_owner_id")
+    if value is not None:
+        return int(value)
+    return identity_service.linked_owner_id(
+        session, channel=tracker.get_latest_input_channel(), sender_id=tracker.sender_id
+    )
+
+
+def verified_owner_id(tracker: Tracker) -> Optional[int]:
+    """The verified owner's id, or ``None``; blocking (for code already off the event loop)."""
+    value = tracker.get_slot("verified_owner_id")
+    if value is not None:
+        return int(value)
+    from bot.db.session import session_scope
+
+    with session_scope() as session:
+        return owner_id_in(session, tracker)
+
+
+async def resolve_owner_id(tracker: Tracker) -> Optional[int]:
+    """The verified owner's id, or ``None``, with any database lookup off the event loop."""
+    value = tracker.get_slot("verified_owner_id")
+    if value is not None:
+        return int(value)
+    return await in_session(lambda session: owner_id_in(session, tracker))
 
 
 def is_verified(tracker: Tracker) -> bool:
@@ -27,56 +55,84 @@ def is_verified(tracker: Tracker) -> bool:
     return verified_owner_id(tracker) is not None
 
 
-def verified_owner_id(tracker: Tracker) -> Optional[int]:
-    """The verified owner's id: from this conversation's slot, else from an earlier verification.
-
-    The earlier verification (a ``ConversationLink``) counts only when the latest message came in on a
-    channel in ``TRUSTED_LINK_CHANNELS``.
-    """
-    value = tracker.get_slot("verified_owner_id")
-    if value is not None:
-        return int(value)
-    return linked_owner_id(tracker)
+def _client(tracker: Tracker) -> str:
+    return identity_service.client_key(
+        channel=tracker.get_latest_input_channel(),
+        sender_id=tracker.sender_id,
+        metadata=tracker.latest_message.get("metadata"),
+    )
 
 
-def linked_owner_id(tracker: Tracker) -> Optional[int]:
-    """The owner this sender was bound to on a trusted channel, or ``None`` (untrusted channel, no link)."""
+def _verify_and_account(session: Session, tracker: Tracker, room: str, tail: str) -> Dict[str, Any]:
+    """One unit of work: the verification, and the escalation it may call for."""
     channel = tracker.get_latest_input_channel()
-    if channel not in TRUSTED_LINK_CHANNELS or not tracker.sender_id:
-        return None
-    with session_scope() as session:
-        owner = identity.linked_owner(session, channel=channel, sender_id=tracker.sender_id)
-    return owner.owner_id if owner is not None else None
+    result = identity_service.verify(
+        session, room=room, phone_tail=tail, client=_client(tracker), channel=channel, sender_id=tracker.sender_id
+    )
+    escalation_number = None
+    attempts = int(tracker.get_slot("identity_attempts") or 0) + (result.outcome is Outcome.MISMATCH)
+    exhausted = result.outcome is Outcome.MISMATCH and attempts >= MAX_ATTEMPTS_PER_CONVERSATION
+    if result.locked_now:
+        # Staff hear of a lock once, when it happens; later tries on the locked unit add nothing.
+        address = parse_unit(room)
+        escalation_number = escalations.escalate(
+            session,
+            reason=escalations.Reason.IDENTITY_LOCKED,
+            detail=f"unit {address.code if address else room}",
+            owner_id=None,
+            channel=channel,
+            sender_id=tracker.sender_id,
+            message_id=tracker.latest_message.get("message_id"),
+        ).number
+    elif exhausted:
+        escalation_number = escalations.escalate(
+            session,
+            reason=escalations.Reason.IDENTITY_FAILED,
+            detail=None,
+            owner_id=None,
+            channel=channel,
+            sender_id=tracker.sender_id,
+            message_id=tracker.latest_message.get("message_id"),
+        ).number
+    return {
+        "outcome": result.outcome,
+        "owner": result.owner,
+        "attempts": attempts,
+        "exhausted": exhausted,
+        "number": escalation_number,
+    }
 
 
-def check_identity(
+async def check_identity(
     dispatcher: CollectingDispatcher, tracker: Tracker, room: Optional[str], tail: Optional[str]
 ) -> Dict[str, Any]:
-    """Verify room + phone tail against the database; slot updates for success, a retry, or giving up."""
+    """Verify room + phone tail; slot updates for success, a retry, or giving up.
+
+    Giving up (too many tries here, or a unit or client locked in the database) tells the owner at once and
+    sets ``identity_failed``, so the form stops and the action after it stays silent.
+    """
     if not room or not tail:
         return {}
-    with session_scope() as session:
-        owner = identity.verify(session, room=room, phone_tail=tail)
-        if owner is not None:
-            identity.link_conversation(
-                session,
-                channel=tracker.get_latest_input_channel() or "rest",
-                sender_id=tracker.sender_id,
-                owner_id=owner.owner_id,
-            )
+    try:
+        outcome = await in_session(lambda session: _verify_and_account(session, tracker, room, tail))
+    except SQLAlchemyError:
+        dispatcher.utter_message(text=wording.text("identity.unavailable"))
+        return {"room": None, "phone_tail": None, "identity_failed": True, "pending_offer": "staff_callback"}
+    owner = outcome["owner"]
     if owner is not None:
         dispatcher.utter_message(response="utter_identity_verified", owner_name=owner.name)
         return {"verified_owner_id": float(owner.owner_id), "identity_attempts": 0.0}
-    attempts = int(tracker.get_slot("identity_attempts") or 0) + 1
-    if attempts >= identity.MAX_ATTEMPTS:
-        return {
-            "room": None,
-            "phone_tail": None,
-            "identity_attempts": float(attempts),
-            "identity_failed": True,
-        }
+    give_up = {"room": None, "phone_tail": None, "identity_attempts": 0.0, "identity_failed": True}
+    if outcome["outcome"] in (Outcome.UNIT_LOCKED, Outcome.CLIENT_LOCKED):
+        dispatcher.utter_message(text=wording.text("identity.locked"))
+        return {**give_up, "pending_offer": "staff_callback"}
+    if outcome["exhausted"]:
+        dispatcher.utter_message(
+            response="utter_identity_failed", number=outcome["number"], staff_answer=escalations.staff_answer()
+        )
+        return give_up
     dispatcher.utter_message(response="utter_identity_mismatch")
-    return {"room": None, "phone_tail": None, "identity_attempts": float(attempts)}
+    return {"room": None, "phone_tail": None, "identity_attempts": float(outcome["attempts"])}
 
 
 class IdentityFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
@@ -96,14 +152,14 @@ class IdentityFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         tracker: Tracker,
         domain: Dict[str, Any],
     ) -> List[str]:
-        """Skip identity when verified; ask nothing more once identity has failed too often."""
+        """Skip identity when verified; ask nothing more once identity has failed."""
         if tracker.get_slot("identity_failed"):
             return []
-        if is_verified(tracker):
+        if await resolve_owner_id(tracker) is not None:
             return [slot for slot in domain_slots if slot not in IDENTITY_SLOTS]
         return domain_slots
 
-    def validate_room(
+    async def validate_room(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> Dict[str, Any]:
         """Accept a parseable unit address, then verify if the phone tail is known too."""
@@ -113,16 +169,16 @@ class IdentityFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             return {"room": None}
         return {
             "room": address.label,
-            **check_identity(dispatcher, tracker, address.label, tracker.get_slot("phone_tail")),
+            **await check_identity(dispatcher, tracker, address.label, tracker.get_slot("phone_tail")),
         }
 
-    def validate_phone_tail(
+    async def validate_phone_tail(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> Dict[str, Any]:
         """Accept four digits, then verify against the room."""
         tail = str(value or "").strip()
         if len(tail) != 4 or not tail.isdigit():
             return {"phone_tail": None}
-        if is_verified(tracker):
+        if await resolve_owner_id(tracker) is not None:
             return {"phone_tail": tail}
-        return {"phone_tail": tail, **check_identity(dispatcher, tracker, tracker.get_slot("room"), tail)}
+        return {"phone_tail": tail, **await check_identity(dispatcher, tracker, tracker.get_slot("room"), tail)}

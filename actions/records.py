@@ -1,12 +1,14 @@
-"""Actions that read or write owner records. Each commits before it confirms anything to the owner."""
+"""Actions that read or write owner records: thin adapters over :mod:`bot.services`.
+
+Each writes in one unit of work off the event loop and confirms only what was committed.
+"""
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
 import logging
-from decimal import Decimal
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Type
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -15,52 +17,35 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.forms import FORM_SLOTS
-from actions.identity import check_identity, verified_owner_id
+from actions.identity import check_identity, owner_id_in, resolve_owner_id
 from actions.tracker_utils import latest_intent, message_date
-from bot.services import promises
-from bot.db.session import session_scope
-from bot.records import arrears, conversation_records, identity
+from actions.unit_of_work import in_session
+from bot.db import models
+from bot.records import arrears, identity
 from bot.service_config import get_service_config
+from bot.services import escalations, promises, records
+from bot.services.escalations import Reason
 
 logger = logging.getLogger(__name__)
-
 
 
 def _message_id(tracker: Tracker) -> Optional[str]:
     return tracker.latest_message.get("message_id")
 
 
-def staff_answer(now: Optional[dt.datetime] = None) -> str:
-    """When staff will answer, from the configured working hours."""
-    hours = get_service_config().staff
-    moment = now or dt.datetime.now(dt.timezone.utc)
-    if hours.is_open(moment):
-        return f"工作人员会尽快回复您（今天{hours.closes:%H:%M}前），也可以拨打{hours.phone}。"
-    opens = hours.next_answer(moment)
-    return f"现在是下班时间，工作人员会在{opens.month}月{opens.day}日{opens:%H:%M}上班后第一时间回复您，急事请拨打{hours.phone}。"
-
-
-def save_or_apologise(
+async def save_or_apologise(
     dispatcher: CollectingDispatcher, write: Callable[[Session], Dict[str, Any]]
 ) -> Optional[Dict[str, Any]]:
-    """Run ``write`` in one transaction; on failure tell the owner nothing was saved and offer a person."""
+    """Run ``write`` in one transaction off the event loop; on failure say nothing was saved, offer a person."""
     try:
-        with session_scope() as session:
-            return write(session)
+        return await in_session(write)
     except SQLAlchemyError:
         logger.exception("could not save a record")
         dispatcher.utter_message(response="utter_save_failed")
         return None
 
 
-def _owner(tracker: Tracker) -> int:
-    owner_id = verified_owner_id(tracker)
-    if owner_id is None:  # _RecordAction.run checks identity before writing
-        raise PermissionError("record written for an unverified conversation")
-    return owner_id
-
-
-def _failed(events: List[EventType]) -> List[EventType]:
+def _offer_person(events: List[EventType]) -> List[EventType]:
     return [*events, SlotSet("pending_offer", "staff_callback")]
 
 
@@ -74,13 +59,27 @@ class ActionTellArrears(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        """Reply with amount, months and since when, or escalate after failed identity."""
-        owner_id = verified_owner_id(tracker)
-        if owner_id is None:
-            return await escalate_failed_identity(dispatcher, tracker)
-        with session_scope() as session:
-            summary = arrears.summary(session, owner_id=owner_id, today=message_date(tracker))
-            unit = identity.owner_by_id(session, owner_id=owner_id).unit_label
+        """Reply with amount, months and since when; nothing without verification."""
+        today = message_date(tracker)
+
+        def read(session: Session) -> Optional[Dict[str, Any]]:
+            owner_id = owner_id_in(session, tracker)
+            if owner_id is None:
+                return None
+            return {
+                "summary": arrears.summary(session, owner_id=owner_id, today=today),
+                "unit": identity.owner_by_id(session, owner_id=owner_id).unit_label,
+            }
+
+        try:
+            found = await in_session(read)
+        except SQLAlchemyError:
+            logger.exception("could not read arrears")
+            dispatcher.utter_message(response="utter_save_failed")
+            return _offer_person([])
+        if found is None:
+            return await unverified(dispatcher, tracker)
+        summary, unit = found["summary"], found["unit"]
         if summary.amount == 0:
             dispatcher.utter_message(response="utter_no_arrears", unit=unit)
             return []
@@ -96,14 +95,20 @@ class ActionTellArrears(Action):
         return []
 
 
-async def escalate_failed_identity(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
-    """Three failed identity checks: stop, record an escalation, tell the owner when staff answer."""
-    saved = save_or_apologise(
+async def unverified(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    """A form ended without a verified owner.
+
+    When identity failed, the owner has already been told (and staff, when it called for it); clear the
+    flag. Otherwise record that identity could not be established and say when staff will answer.
+    """
+    if tracker.get_slot("identity_failed"):
+        return [SlotSet("identity_failed", False), SlotSet("identity_attempts", 0.0)]
+    saved = await save_or_apologise(
         dispatcher,
         lambda session: {
-            "number": conversation_records.escalation(
+            "number": escalations.escalate(
                 session,
-                reason="identity_failed",
+                reason=Reason.IDENTITY_FAILED,
                 detail=None,
                 owner_id=None,
                 channel=tracker.get_latest_input_channel(),
@@ -113,9 +118,9 @@ async def escalate_failed_identity(dispatcher: CollectingDispatcher, tracker: Tr
         },
     )
     if saved is None:
-        return _failed([])
+        return _offer_person([])
     dispatcher.utter_message(
-        response="utter_identity_failed", number=saved["number"], staff_answer=staff_answer()
+        response="utter_identity_failed", number=saved["number"], staff_answer=escalations.staff_answer()
     )
     return [SlotSet("identity_failed", False), SlotSet("identity_attempts", 0.0)]
 
@@ -131,7 +136,7 @@ class ActionVerifyIdentity(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Verify when both parts are known; otherwise ask for the missing one."""
-        if verified_owner_id(tracker) is not None:
+        if await resolve_owner_id(tracker) is not None:
             dispatcher.utter_message(response="utter_anything_else")
             return []
         room, tail = tracker.get_slot("room"), tracker.get_slot("phone_tail")
@@ -141,223 +146,197 @@ class ActionVerifyIdentity(Action):
         if not tail:
             dispatcher.utter_message(response="utter_ask_phone_tail")
             return []
-        slots = check_identity(dispatcher, tracker, room, tail)
+        slots = await check_identity(dispatcher, tracker, room, tail)
+        events: List[EventType] = [SlotSet(k, v) for k, v in slots.items()]
         if slots.get("identity_failed"):
-            return [SlotSet(k, v) for k, v in slots.items()] + await escalate_failed_identity(
-                dispatcher, tracker
-            )
+            return [*events, SlotSet("identity_failed", False)]
         if "verified_owner_id" in slots:
             dispatcher.utter_message(response="utter_anything_else")
-        return [SlotSet(k, v) for k, v in slots.items()]
+        return events
 
 
 class _RecordAction(Action, metaclass=abc.ABCMeta):
     """Submit a form: write the record, then confirm quoting what was stored.
 
-    Abstract, so that rasa-sdk's action scan registers only the concrete record actions.
+    A record action names its model (which declares number prefix and confirmation response), its form,
+    whether it needs a verified owner, and which slots become which fields. Abstract, so that rasa-sdk's
+    action scan registers only the concrete record actions.
     """
 
+    model: Type[Any]
     form = ""
+    needs_identity = True
 
     @abc.abstractmethod
     def name(self) -> str:
         """Each record action names itself."""
 
     @abc.abstractmethod
-    def write(self, session: Session, tracker: Tracker) -> Dict[str, Any]:
-        """Write the record; return the values the confirmation quotes."""
+    def fields(self, tracker: Tracker) -> Dict[str, Any]:
+        """The record's fields from the form's slots (the owner is added by :meth:`run`)."""
 
-    @abc.abstractmethod
-    def confirm(self, dispatcher: CollectingDispatcher, stored: Dict[str, Any]) -> None:
-        """Tell the owner what was stored."""
-
-    def needs_identity(self) -> bool:
-        """Whether the record belongs to a verified owner."""
-        return True
+    def quoted(self, record: Any) -> Dict[str, Any]:
+        """What the confirmation quotes; the record number by default."""
+        return {"number": record.number}
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
         """Write, confirm, clear the form's slots."""
         reset = [SlotSet(slot, None) for slot in FORM_SLOTS[self.form]] + [SlotSet("pending_offer", None)]
-        if self.needs_identity() and verified_owner_id(tracker) is None:
-            return reset + await escalate_failed_identity(dispatcher, tracker)
-        stored = save_or_apologise(dispatcher, lambda session: self.write(session, tracker))
+
+        def write(session: Session) -> Optional[Dict[str, Any]]:
+            owner_id = owner_id_in(session, tracker)
+            if self.needs_identity and owner_id is None:
+                return None
+            record = records.create(
+                session,
+                self.model,
+                message_id=_message_id(tracker),
+                sender_id=tracker.sender_id,
+                owner_id=owner_id,
+                **self.fields(tracker),
+            )
+            return self.quoted(record)
+
+        try:
+            stored = await in_session(write)
+        except (SQLAlchemyError, ValueError, TypeError):
+            # A database fault or a value the database refuses: nothing was saved, and the owner hears so.
+            logger.exception("could not save a %s", self.model.__name__)
+            dispatcher.utter_message(response="utter_save_failed")
+            return _offer_person(reset)
         if stored is None:
-            return _failed(reset)
-        self.confirm(dispatcher, stored)
+            return reset + await unverified(dispatcher, tracker)
+        dispatcher.utter_message(response=self.model.confirmation_response, **stored)
         return reset
 
 
 class ActionRecordRepair(_RecordAction):
-    """Open a repair order."""
+    """Open a repair order; anyone may report one, the owner is linked when known."""
 
+    model = models.RepairOrder
     form = "repair_form"
+    needs_identity = False
 
     def name(self) -> str:
         """Action name used in the domain."""
         return "action_record_repair"
 
-    def needs_identity(self) -> bool:
-        """Anyone may report a repair; the owner is linked when known."""
-        return False
-
-    def write(self, session: Session, tracker: Tracker) -> Dict[str, Any]:
-        """Store the order."""
-        order = conversation_records.repair_order(
-            session,
-            item=tracker.get_slot("repair_item"),
-            location=tracker.get_slot("repair_location"),
-            description=tracker.get_slot("repair_description"),
-            preferred_time=tracker.get_slot("repair_time"),
-            owner_id=verified_owner_id(tracker),
-            sender_id=tracker.sender_id,
-            message_id=_message_id(tracker),
-        )
+    def fields(self, tracker: Tracker) -> Dict[str, Any]:
+        """Item, location, description and preferred time as the form stored them."""
         return {
-            "number": order.number,
-            "item": order.item,
-            "location": order.location,
-            "time": order.preferred_time,
+            "item": tracker.get_slot("repair_item"),
+            "location": tracker.get_slot("repair_location"),
+            "description": tracker.get_slot("repair_description"),
+            "preferred_time": tracker.get_slot("repair_time"),
         }
 
-    def confirm(self, dispatcher: CollectingDispatcher, stored: Dict[str, Any]) -> None:
-        """Quote the stored order."""
-        dispatcher.utter_message(response="utter_repair_recorded", **stored)
+    def quoted(self, record: Any) -> Dict[str, Any]:
+        """Number, item, location and time, read back from the stored order."""
+        return {
+            "number": record.number,
+            "item": record.item,
+            "location": record.location,
+            "time": record.preferred_time,
+        }
 
 
 class ActionRecordComplaint(_RecordAction):
-    """Record a complaint."""
+    """Record a complaint; anyone may complain, the owner is linked when known."""
 
+    model = models.Complaint
     form = "complaint_form"
+    needs_identity = False
 
     def name(self) -> str:
         """Action name used in the domain."""
         return "action_record_complaint"
 
-    def needs_identity(self) -> bool:
-        """Anyone may complain; the owner is linked when known."""
-        return False
-
-    def write(self, session: Session, tracker: Tracker) -> Dict[str, Any]:
-        """Store the complaint."""
-        record = conversation_records.complaint(
-            session,
-            description=tracker.get_slot("complaint_description"),
-            owner_id=verified_owner_id(tracker),
-            sender_id=tracker.sender_id,
-            message_id=_message_id(tracker),
-        )
-        return {"number": record.number}
-
-    def confirm(self, dispatcher: CollectingDispatcher, stored: Dict[str, Any]) -> None:
-        """Quote the complaint number."""
-        dispatcher.utter_message(response="utter_complaint_recorded", **stored)
+    def fields(self, tracker: Tracker) -> Dict[str, Any]:
+        """The complaint as said."""
+        return {"description": tracker.get_slot("complaint_description")}
 
 
 class ActionRecordBillCheck(_RecordAction):
-    """File a bill-check request."""
+    """File a bill-check request for the verified owner."""
 
+    model = models.BillCheckRequest
     form = "bill_check_form"
 
     def name(self) -> str:
         """Action name used in the domain."""
         return "action_record_bill_check"
 
-    def write(self, session: Session, tracker: Tracker) -> Dict[str, Any]:
-        """Store the request."""
-        record = conversation_records.bill_check(
-            session,
-            description=tracker.get_slot("bill_issue"),
-            owner_id=_owner(tracker),
-            sender_id=tracker.sender_id,
-            message_id=_message_id(tracker),
-        )
-        return {"number": record.number}
-
-    def confirm(self, dispatcher: CollectingDispatcher, stored: Dict[str, Any]) -> None:
-        """Quote the request number."""
-        dispatcher.utter_message(response="utter_bill_check_recorded", **stored)
+    def fields(self, tracker: Tracker) -> Dict[str, Any]:
+        """What the owner says is wrong with the bill."""
+        return {"description": tracker.get_slot("bill_issue")}
 
 
 class ActionRecordInstalment(_RecordAction):
     """File an instalment request for staff approval; approval is never promised."""
 
+    model = models.InstalmentRequest
     form = "instalment_form"
 
     def name(self) -> str:
         """Action name used in the domain."""
         return "action_record_instalment"
 
-    def write(self, session: Session, tracker: Tracker) -> Dict[str, Any]:
-        """Store the request as pending."""
-        record = conversation_records.instalment_request(
-            session,
-            owner_id=_owner(tracker),
-            proposed_plan=tracker.get_slot("instalment_plan"),
-            sender_id=tracker.sender_id,
-            message_id=_message_id(tracker),
-        )
-        return {"number": record.number}
-
-    def confirm(self, dispatcher: CollectingDispatcher, stored: Dict[str, Any]) -> None:
-        """Quote the request number and say staff decide."""
-        dispatcher.utter_message(response="utter_instalment_recorded", **stored)
+    def fields(self, tracker: Tracker) -> Dict[str, Any]:
+        """The plan as proposed; staff decide."""
+        return {"proposed_plan": tracker.get_slot("instalment_plan")}
 
 
 class ActionRecordPromise(_RecordAction):
     """Record a confirmed payment promise."""
 
+    model = models.PaymentPromise
     form = "promise_form"
 
     def name(self) -> str:
         """Action name used in the domain."""
         return "action_record_promise"
 
-    def write(self, session: Session, tracker: Tracker) -> Dict[str, Any]:
-        """Store the promise as open."""
-        promise = conversation_records.payment_promise(
-            session,
-            owner_id=_owner(tracker),
-            amount=Decimal(str(tracker.get_slot("promise_amount") or 0)).quantize(Decimal("0.01")),
-            due_date=dt.date.fromisoformat(tracker.get_slot("promise_date")),
-            sender_id=tracker.sender_id,
-            message_id=_message_id(tracker),
-        )
-        return {"number": promise.number, "due_date": promise.due_date, "amount": promise.amount}
+    def fields(self, tracker: Tracker) -> Dict[str, Any]:
+        """Due date and amount (a decimal string in the slot, never a float)."""
+        amount = promises.parse_amount(tracker.get_slot("promise_amount"))
+        if amount is None:
+            raise ValueError("a promise needs a positive amount")
+        return {"amount": amount, "due_date": dt.date.fromisoformat(str(tracker.get_slot("promise_date")))}
 
-    def confirm(self, dispatcher: CollectingDispatcher, stored: Dict[str, Any]) -> None:
-        """Quote the stored date (with weekday) and amount."""
-        dispatcher.utter_message(
-            response="utter_promise_recorded",
-            number=stored["number"],
-            date=promises.format_date(stored["due_date"]),
-            amount=f"{Decimal(stored['amount']):,.2f}",
-            channels="、".join(method.split(" ")[0] for method in get_service_config().payment_methods[:2]),
-        )
+    def quoted(self, record: Any) -> Dict[str, Any]:
+        """The stored date (with weekday) and amount, and where to pay."""
+        return {
+            "number": record.number,
+            "date": promises.format_date(record.due_date),
+            "amount": f"{record.amount:,.2f}",
+            "channels": "、".join(method.split(" ")[0] for method in get_service_config().payment_methods[:2]),
+        }
 
 
-async def record_escalation(
-    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
-) -> List[EventType]:
+async def record_escalation(dispatcher: CollectingDispatcher, tracker: Tracker, reason: Reason) -> List[EventType]:
     """Record an escalation, then tell the owner when staff will answer."""
-    saved = save_or_apologise(
-        dispatcher,
-        lambda session: {
-            "number": conversation_records.escalation(
+
+    def write(session: Session) -> Dict[str, Any]:
+        return {
+            "number": escalations.escalate(
                 session,
                 reason=reason,
                 detail=tracker.latest_message.get("text"),
-                owner_id=verified_owner_id(tracker),
+                owner_id=owner_id_in(session, tracker),
                 channel=tracker.get_latest_input_channel(),
                 sender_id=tracker.sender_id,
                 message_id=_message_id(tracker),
             ).number
-        },
-    )
+        }
+
+    saved = await save_or_apologise(dispatcher, write)
     if saved is None:
         return []
-    dispatcher.utter_message(response="utter_escalated", number=saved["number"], staff_answer=staff_answer())
+    dispatcher.utter_message(
+        response="utter_escalated", number=saved["number"], staff_answer=escalations.staff_answer()
+    )
     return [SlotSet("pending_offer", None)]
 
 
@@ -371,10 +350,8 @@ class ActionEscalate(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        """Record the escalation with the intent that led to it."""
-        intent = latest_intent(tracker) or "request_human"
-        reason = intent if intent in ("request_human", "threaten_escalation") else "fallback"
-        return await record_escalation(dispatcher, tracker, reason)
+        """Record the escalation with the reason the latest intent gives."""
+        return await record_escalation(dispatcher, tracker, escalations.reason_for_intent(latest_intent(tracker)))
 
 
 class ActionPaymentMethods(Action):

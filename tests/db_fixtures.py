@@ -54,3 +54,29 @@ def session(database_url: str) -> Iterator[Session]:
     """A session on the test database; the test commits what it wants to keep."""
     with Session(get_engine(database_url), future=True, expire_on_commit=False) as db_session:
         yield db_session
+
+
+DEMO_ESTATE_FILE = os.path.join(os.path.dirname(__file__), "..", "data", "demo", "arrears.csv")
+
+
+@pytest.fixture
+def estate_env(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The demo estate in a fresh SQLite database that the code under test finds through DATABASE_URL.
+
+    The settings cache is cleared on the way in and out, so no test sees another's environment.
+    """
+    from pathlib import Path
+
+    from bot.db.session import session_scope
+    from bot.records import importer
+    from bot.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    migrate.upgrade(url)
+    with session_scope(url) as db_session:
+        importer.import_arrears(db_session, Path(DEMO_ESTATE_FILE))
+    yield url
+    get_engine(url).dispose()
+    get_settings.cache_clear()

@@ -167,7 +167,14 @@ class RateLimitHit(Base):
 
 
 class _ConversationRecord:
-    """Columns shared by every record the bot writes from a conversation."""
+    """Columns shared by every record the bot writes from a conversation.
+
+    A record type declares here, once, its number prefix (BX20261124...) and the ``domain.yml`` response
+    that confirms it to the owner; :mod:`bot.services.records` writes every type the same way.
+    """
+
+    number_prefix: str = ""
+    confirmation_response: str = ""
 
     id = Column(Integer, primary_key=True)
     number = Column(String(32), nullable=True, unique=True)
@@ -180,6 +187,8 @@ class RepairOrder(_ConversationRecord, Base):
     """A work order for the engineering team."""
 
     __tablename__ = "repair_orders"
+    number_prefix = "BX"
+    confirmation_response = "utter_repair_recorded"
 
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
     item = Column(String(64), nullable=False)
@@ -193,6 +202,8 @@ class Complaint(_ConversationRecord, Base):
     """A complaint about staff or service."""
 
     __tablename__ = "complaints"
+    number_prefix = "TS"
+    confirmation_response = "utter_complaint_recorded"
 
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
     description = Column(Text, nullable=False)
@@ -203,6 +214,8 @@ class BillCheckRequest(_ConversationRecord, Base):
     """An owner disputes a bill; staff check it."""
 
     __tablename__ = "bill_check_requests"
+    number_prefix = "HD"
+    confirmation_response = "utter_bill_check_recorded"
 
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
     description = Column(Text, nullable=False)
@@ -213,6 +226,8 @@ class PaymentPromise(_ConversationRecord, Base):
     """An owner's promise to pay an amount by a date."""
 
     __tablename__ = "payment_promises"
+    number_prefix = "CN"
+    confirmation_response = "utter_promise_recorded"
 
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
     amount = Column(Numeric(12, 2), nullable=False)
@@ -224,6 +239,8 @@ class InstalmentRequest(_ConversationRecord, Base):
     """A request to pay in parts, for staff approval."""
 
     __tablename__ = "instalment_requests"
+    number_prefix = "FQ"
+    confirmation_response = "utter_instalment_recorded"
 
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
     proposed_plan = Column(Text, nullable=False)
@@ -236,6 +253,8 @@ class Escalation(_ConversationRecord, Base):
     """A conversation staff must take over."""
 
     __tablename__ = "escalations"
+    number_prefix = "RG"
+    confirmation_response = "utter_escalated"
 
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
     channel = Column(String(32), nullable=True)

@@ -27,10 +27,19 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:
+            # pysqlite's own transaction handling turns SAVEPOINT/RELEASE outside an explicit BEGIN into a
+            # commit, which breaks savepoints (records.create relies on them); SQLAlchemy's documented fix
+            # is to switch it off and emit BEGIN ourselves.
+            connection.isolation_level = None
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, future=True, pool_pre_ping=True)

@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session
 from bot.db.models import ConversationLink, Owner, Unit
 from bot.records.units import parse_unit
 
-MAX_ATTEMPTS = 3
-
 
 @dataclass(frozen=True)
 class VerifiedOwner:

@@ -4,76 +4,27 @@ import asyncio
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, List, Optional
 
 import pytest
-from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions import fallback, forms, records
 from actions import identity as identity_actions
-from bot.db import migrate, models
-from bot.db.session import get_engine, session_scope
-from bot.records import importer
+from bot import clock
+from bot.db import models
+from bot.db.session import session_scope
+from bot.services import escalations
 from bot.settings import get_settings
+from tests.builders import run, tracker, validate
 
 ROOT = Path(__file__).resolve().parents[2]
-TODAY = "2026-11-23"
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    get_settings.cache_clear()
-    migrate.upgrade(url)
-    with session_scope(url) as session:
-        importer.import_arrears(session, ROOT / "data" / "demo" / "arrears.csv")
-    yield url
-    get_engine(url).dispose()
-    get_settings.cache_clear()
-
-
-def tracker(
-    intent: str = "affirm",
-    slots: Optional[Dict[str, Any]] = None,
-    message_id: str = "m-1",
-    text: str = "…",
-    active_loop: Optional[str] = None,
-    events: Optional[List[Dict[str, Any]]] = None,
-) -> Tracker:
-    latest = {
-        "intent": {"name": intent, "confidence": 0.9},
-        "entities": [],
-        "text": text,
-        "message_id": message_id,
-        "metadata": {"date": TODAY},
-    }
-    return Tracker(
-        "owner-1",
-        {"identity_attempts": 0.0, "identity_failed": False, **(slots or {})},
-        latest,
-        events or [{"event": "user", "parse_data": latest, "input_channel": "rest"}],
-        False,
-        None,
-        {"name": active_loop} if active_loop else {},
-        "action_listen",
-    )
-
-
-def run(action, tracker_: Tracker):
-    dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, tracker_, {}))
-    return dispatcher.messages, events
-
-
-def validate(action, tracker_: Tracker, slot: str, value: Any):
-    dispatcher = CollectingDispatcher()
-    method = getattr(action, f"validate_{slot}")
-    result = method(value, dispatcher, tracker_, {})
-    return dispatcher.messages, result
+def database(estate_env: str) -> str:
+    return estate_env
 
 
 def count(url: str, model) -> int:
@@ -93,7 +44,12 @@ def test_right_room_and_tail_verify_and_link_the_conversation(database: str) -> 
     messages, result = validate(action, tracker(slots={"room": "3栋2单元501"}), "phone_tail", "6688")
     assert result == {"phone_tail": "6688", "verified_owner_id": owner_id(database), "identity_attempts": 0.0}
     assert messages[0]["response"] == "utter_identity_verified" and messages[0]["owner_name"] == "王建国"
-    assert count(database, models.ConversationLink) == 1
+    assert count(database, models.ConversationLink) == 0  # a REST sender id is chosen by the client
+    web = tracker(slots={"room": "3栋2单元501"}, channel="socketio", sender="signed-web-id")
+    validate(action, web, "phone_tail", "6688")
+    with session_scope(database) as session:
+        link = session.execute(select(models.ConversationLink)).scalar_one()
+        assert (link.channel, link.sender_id, float(link.owner_id)) == ("socketio", "signed-web-id", owner_id(database))
 
 
 def test_wrong_tail_three_times_gives_up(database: str) -> None:
@@ -146,17 +102,55 @@ def test_arrears_are_told_only_to_the_verified_owner(database: str) -> None:
     assert events == []
 
 
-def test_failed_identity_escalates_and_discloses_nothing(database: str) -> None:
-    messages, events = run(records.ActionTellArrears(), tracker(slots={"identity_failed": True}))
+def test_third_wrong_tail_escalates_at_once_and_the_form_ends_silently(database: str) -> None:
+    action = forms.ValidateArrearsForm()
+    asking = tracker(slots={"room": "3栋2单元501", "identity_attempts": 2.0}, message_id="m-3")
+    messages, result = validate(action, asking, "phone_tail", "0000")
     assert [m["response"] for m in messages] == ["utter_identity_failed"]
-    assert "2460" not in str(messages) and "2,460" not in str(messages)
+    assert result == {
+        "room": None,
+        "phone_tail": None,
+        "identity_attempts": 0.0,
+        "identity_failed": True,
+    }
+    assert "2460" not in str(messages) and "2,460" not in str(messages) and "王建国" not in str(messages)
+    with session_scope(database) as session:
+        escalation = session.execute(select(models.Escalation)).scalar_one()
+        assert (escalation.reason, escalation.owner_id, escalation.sender_id, escalation.number) == (
+            "identity_failed",
+            None,
+            "owner-1",
+            messages[0]["number"],
+        )
+    messages, events = run(records.ActionTellArrears(), tracker(slots={"identity_failed": True}))
+    assert messages == []
+    assert events == [SlotSet("identity_failed", False), SlotSet("identity_attempts", 0.0)]
     assert count(database, models.Escalation) == 1
-    assert SlotSet("identity_failed", False) in events
+
+
+def test_fifth_failure_on_a_unit_locks_it_records_one_escalation_and_offers_a_person(database: str) -> None:
+    from bot import wording
+
+    action = forms.ValidateArrearsForm()
+    for n in range(4):
+        fresh = tracker(slots={"room": "3栋2单元501"}, sender=f"web-{n}", channel="socketio", message_id=f"m{n}")
+        validate(action, fresh, "phone_tail", f"{n:04d}")
+    fifth = tracker(slots={"room": "3栋2单元501"}, sender="web-5", channel="socketio", message_id="m5")
+    messages, result = validate(action, fifth, "phone_tail", "0005")
+    assert messages == [{**messages[0], "text": wording.text("identity.locked")}]
+    assert result["identity_failed"] is True and result["pending_offer"] == "staff_callback"
+    # the right tail now opens nothing, and a new lock escalation is not recorded for it
+    right = tracker(slots={"room": "3栋2单元501"}, sender="web-6", channel="socketio", message_id="m6")
+    messages, result = validate(action, right, "phone_tail", "6688")
+    assert "verified_owner_id" not in result and "王建国" not in str(messages)
+    with session_scope(database) as session:
+        locks = session.execute(select(models.Escalation)).scalars().all()
+        assert [(e.reason, e.detail, e.sender_id) for e in locks] == [("identity_locked", "unit 3-2-501", "web-5")]
 
 
 @pytest.mark.parametrize(
     ("value", "expected_text"),
-    [("年后", "“年后”具体是哪一天"), ("2026-11-01", "已经过去"), ("2027-03-01", "三个月内")],
+    [("年后", "“年后”具体是哪一天"), ("2026-11-01", "已经过去"), ("2027-03-01", "90天内")],
 )
 def test_promise_date_must_be_concrete_and_within_90_days(
     database: str, value: str, expected_text: str
@@ -187,7 +181,7 @@ def test_promise_amount_must_be_positive(value: object, expected: object) -> Non
 
 
 def test_promise_is_recorded_once_and_confirmed_with_stored_values(database: str) -> None:
-    slots = {"verified_owner_id": owner_id(database), "promise_date": "2026-12-04", "promise_amount": 2460.0}
+    slots = {"verified_owner_id": owner_id(database), "promise_date": "2026-12-04", "promise_amount": "2460.00"}
     messages, events = run(records.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
     run(records.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
     assert count(database, models.PaymentPromise) == 1
@@ -210,7 +204,7 @@ def test_promise_is_recorded_once_and_confirmed_with_stored_values(database: str
 def test_a_failed_write_never_confirms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-tables.db'}")
     get_settings.cache_clear()
-    slots = {"verified_owner_id": 1.0, "promise_date": "2026-12-04", "promise_amount": 10.0}
+    slots = {"verified_owner_id": 1.0, "promise_date": "2026-12-04", "promise_amount": "10.00"}
     messages, events = run(records.ActionRecordPromise(), tracker(slots=slots))
     get_settings.cache_clear()
     assert [m["response"] for m in messages] == ["utter_save_failed"]
@@ -218,11 +212,11 @@ def test_a_failed_write_never_confirms(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_records_need_a_verified_owner(database: str) -> None:
-    messages, _ = run(
-        records.ActionRecordInstalment(), tracker(slots={"identity_failed": True, "instalment_plan": "x"})
-    )
+    messages, _ = run(records.ActionRecordInstalment(), tracker(slots={"instalment_plan": "分三期"}))
     assert [m["response"] for m in messages] == ["utter_identity_failed"]
     assert count(database, models.InstalmentRequest) == 0
+    with session_scope(database) as session:
+        assert session.execute(select(models.Escalation.reason)).scalar_one() == "identity_failed"
 
 
 def test_repair_order_from_the_form(database: str) -> None:
@@ -233,9 +227,20 @@ def test_repair_order_from_the_form(database: str) -> None:
         "repair_time": "明天上午",
     }
     messages, events = run(records.ActionRecordRepair(), tracker(slots=slots))
-    assert messages[0]["response"] == "utter_repair_recorded"
-    assert messages[0]["number"].startswith("BX") and messages[0]["time"] == "明天上午"
-    assert count(database, models.RepairOrder) == 1
+    with session_scope(database) as session:
+        order = session.execute(select(models.RepairOrder)).scalar_one()
+        stored = (order.item, order.location, order.description, order.preferred_time, order.owner_id, order.number)
+    assert stored == ("暖气", "3栋2单元501", "不热", "明天上午", None, messages[0]["number"])
+    assert messages == [
+        {
+            **messages[0],
+            "response": "utter_repair_recorded",
+            "number": stored[5],
+            "item": "暖气",
+            "location": "3栋2单元501",
+            "time": "明天上午",
+        }
+    ]
     assert SlotSet("repair_item", None) in events
 
 
@@ -278,11 +283,12 @@ def test_third_fallback_in_a_row_escalates(database: str) -> None:
         assert session.execute(select(models.Escalation.reason)).scalar_one() == "fallback"
 
 
-def test_staff_hours_in_and_out_of_office() -> None:
-    inside = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.timezone.utc)  # 11:00 in Shanghai
-    outside = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.timezone.utc)  # 22:00 in Shanghai
-    assert "尽快" in records.staff_answer(inside)
-    assert "11月24日09:00" in records.staff_answer(outside)
+def test_escalation_quotes_staff_hours_from_the_one_clock(database: str) -> None:
+    evening = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.timezone.utc)  # 22:00 in Shanghai
+    with clock.frozen(evening):
+        messages, _ = run(records.ActionEscalate(), tracker("request_human", text="我要找人工"))
+        assert messages[0]["staff_answer"] == escalations.staff_answer()
+    assert "11月24日09:00" in messages[0]["staff_answer"]
 
 
 def test_payment_methods_come_from_configuration() -> None:
@@ -314,4 +320,24 @@ def test_identity_given_outside_a_form(database: str) -> None:
 
 
 def test_identity_helper_ignores_incomplete_input() -> None:
-    assert identity_actions.check_identity(CollectingDispatcher(), tracker(), None, "6688") == {}
+    assert asyncio.run(identity_actions.check_identity(CollectingDispatcher(), tracker(), None, "6688")) == {}
+
+
+def test_a_database_that_is_down_confirms_nothing_and_offers_a_person(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/down")
+    get_settings.cache_clear()
+    try:
+        slots = {"verified_owner_id": 1.0, "promise_date": "2026-12-04", "promise_amount": "10.00"}
+        messages, events = run(records.ActionRecordPromise(), tracker(slots=slots))
+        assert [m["response"] for m in messages] == ["utter_save_failed"]
+        assert SlotSet("pending_offer", "staff_callback") in events
+        messages, events = run(records.ActionTellArrears(), tracker(slots={"verified_owner_id": 1.0}))
+        assert [m["response"] for m in messages] == ["utter_save_failed"]
+        messages, result = validate(
+            forms.ValidateArrearsForm(), tracker(slots={"room": "3栋2单元501"}), "phone_tail", "6688"
+        )
+        assert "verified_owner_id" not in result and result["identity_failed"] is True
+    finally:
+        get_settings.cache_clear()

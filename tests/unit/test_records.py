@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db import models
-from bot.records import arrears, conversation_records, identity, importer
+from bot.records import arrears, identity, importer
 from bot.records.units import parse_unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,71 +139,6 @@ def test_arrears_summary(session) -> None:
     assert (summary.amount, summary.since, summary.months) == (Decimal("2460.00"), "2026-03", 9)
     nothing = identity.verify(session, room="A座808", phone_tail="8080")
     assert arrears.summary(session, owner_id=nothing.owner_id, today=dt.date(2026, 11, 23)).amount == 0
-
-
-def test_records_are_numbered_and_idempotent_per_message(session) -> None:
-    load_demo(session)
-    owner = identity.verify(session, room="3栋2单元501", phone_tail="6688")
-    first = conversation_records.repair_order(
-        session,
-        item="暖气",
-        location="3栋2单元501",
-        description="暖气不热",
-        preferred_time="明天上午",
-        owner_id=owner.owner_id,
-        sender_id="s1",
-        message_id="m-1",
-    )
-    again = conversation_records.repair_order(
-        session,
-        item="暖气",
-        location="3栋2单元501",
-        description="暖气不热",
-        preferred_time="明天上午",
-        owner_id=owner.owner_id,
-        sender_id="s1",
-        message_id="m-1",
-    )
-    session.commit()
-    assert first.id == again.id and first.number.startswith("BX")
-    assert count(session, models.RepairOrder) == 1
-    promise = conversation_records.payment_promise(
-        session,
-        owner_id=owner.owner_id,
-        amount=Decimal("2460"),
-        due_date=dt.date(2026, 12, 4),
-        sender_id="s1",
-        message_id="m-2",
-    )
-    session.commit()
-    assert promise.status == models.PromiseStatus.OPEN and promise.due_date == dt.date(2026, 12, 4)
-    plan = conversation_records.instalment_request(
-        session, owner_id=owner.owner_id, proposed_plan="分3期", sender_id="s1", message_id="m-3"
-    )
-    escalation = conversation_records.escalation(
-        session,
-        reason="request_human",
-        detail=None,
-        owner_id=None,
-        channel="rest",
-        sender_id="s1",
-        message_id="m-4",
-    )
-    complaint = conversation_records.complaint(
-        session, description="保安态度差", owner_id=owner.owner_id, sender_id="s1", message_id="m-5"
-    )
-    check = conversation_records.bill_check(
-        session, description="已经交过", owner_id=owner.owner_id, sender_id="s1", message_id="m-6"
-    )
-    session.commit()
-    assert plan.status == models.InstalmentStatus.PENDING
-    assert escalation.status == models.RecordStatus.OPEN
-    assert {complaint.number[:2], check.number[:2], plan.number[:2], escalation.number[:2]} == {
-        "TS",
-        "HD",
-        "FQ",
-        "RG",
-    }
 
 
 @pytest.mark.parametrize(

@@ -102,8 +102,8 @@ def test_a_linked_wechat_owner_is_not_asked_for_identity_again(owner_id: int) ->
 def test_verification_on_wechat_links_the_openid(owner_id: int) -> None:
     dispatcher = CollectingDispatcher()
     new_openid = "oWECHAT-new"
-    slots = identity_actions.check_identity(
-        dispatcher, tracker("wechat", sender=new_openid), "3栋2单元501", "6688"
+    slots = asyncio.run(
+        identity_actions.check_identity(dispatcher, tracker("wechat", sender=new_openid), "3栋2单元501", "6688")
     )
     assert slots["verified_owner_id"] == float(owner_id)
     assert identity_actions.verified_owner_id(tracker("wechat", sender=new_openid)) == owner_id

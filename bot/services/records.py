@@ -1,0 +1,80 @@
+"""Records the bot writes from a conversation: repairs, complaints, bill checks, promises, instalments,
+escalations — all written by one function.
+
+A record type is declared once, as a model in :mod:`bot.db.models` with its ``number_prefix`` and
+``confirmation_response``. Writing is idempotent, so an owner never gets two records for one request:
+
+* the same message processed again (a channel retry, a re-sent request) returns the record it made;
+* the same sender asking for an identical record again within a few minutes (a double tap) returns it too;
+* two processes racing on the same message id: the loser's insert hits the unique key inside a savepoint
+  and it returns the winner's record instead of failing.
+
+The caller owns the session and commits before telling the owner anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional, Type, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db import models
+
+Record = TypeVar("Record", bound=Any)
+
+# An identical request from the same sender within this time is the same request said twice.
+DUPLICATE_WINDOW = dt.timedelta(minutes=10)
+
+RECORD_TYPES: tuple[type, ...] = (
+    models.RepairOrder,
+    models.Complaint,
+    models.BillCheckRequest,
+    models.PaymentPromise,
+    models.InstalmentRequest,
+    models.Escalation,
+)
+
+
+def _by_message(session: Session, model: Type[Record], message_id: str) -> Optional[Record]:
+    return session.execute(select(model).where(model.source_message_id == message_id)).scalar_one_or_none()
+
+
+def _identical_recent(session: Session, model: Type[Record], sender_id: str, fields: dict) -> Optional[Record]:
+    since = clock.now() - DUPLICATE_WINDOW
+    query = select(model).where(model.sender_id == sender_id, model.created_at >= since)
+    for name, value in fields.items():
+        query = query.where(getattr(model, name).is_(None) if value is None else getattr(model, name) == value)
+    return session.execute(query.order_by(model.id).limit(1)).scalar_one_or_none()
+
+
+def create(
+    session: Session, model: Type[Record], *, message_id: Optional[str], sender_id: str, **fields: Any
+) -> Record:
+    """Write a record of type ``model`` (or return the one this request already made) and number it."""
+    if message_id:
+        existing = _by_message(session, model, message_id)
+        if existing is not None:
+            return existing
+    if sender_id:
+        existing = _identical_recent(session, model, sender_id, fields)
+        if existing is not None:
+            return existing
+    record = model(source_message_id=message_id, sender_id=sender_id, created_at=clock.now(), **fields)
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        if not message_id:
+            raise
+        winner = _by_message(session, model, message_id)
+        if winner is None:
+            raise
+        return winner
+    record.number = f"{model.number_prefix}{clock.today():%Y%m%d}{record.id:04d}"
+    session.flush()
+    return record
