@@ -1,5 +1,6 @@
-"""Records the bot writes from a conversation: repairs, complaints, bill checks, promises, instalments,
-escalations — all written by one function.
+"""Records the bot writes from a conversation, all written by one function.
+
+Repairs, complaints, bill checks, promises, instalments and escalations.
 
 A record type is declared once, as a model in :mod:`bot.db.models` with its ``number_prefix`` and
 ``confirmation_response``. Writing is idempotent, so an owner never gets two records for one request:

@@ -20,10 +20,10 @@ import pytest
 import requests
 from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 
+from bot import clock
 from bot.channels.session_ids import signer_from_settings
 from bot.playbook import default_playbook
 from bot.services.promises import confirmation_question, format_date
-from bot import clock
 from bot.text.dates import find_times
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
