@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -64,56 +69,236 @@ def train(force: bool = False) -> Path:
     return MODEL_PATH
 
 
-def run(rasa_port: int = 5005, actions_port: int = 5055) -> int:
-    """Start the action server and the Rasa server (REST and web chat); Ctrl-C stops both."""
-    from bot.channels.webchat_page import CHAT_PATH
-    from bot.db import migrate
-    from bot.rasa_endpoints import write_endpoints
+def preflight(root: Optional[Path] = None) -> bool:
+    """Check every stored owner-facing text before anything starts.
+
+    Args:
+        root: The project directory whose wording is checked (default: this project).
+
+    Returns:
+        True when the wording is clean; otherwise the error, naming file and text, is printed to stderr and
+        the result is False (the caller exits non-zero without starting anything).
+    """
+    from bot.compliance import ComplianceError, check_wording_sources
+
+    try:
+        check_wording_sources(PROJECT_ROOT if root is None else root)
+    except ComplianceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+# SIGTERM to a server, then SIGKILL after this long: everything is gone well within 10 s of a stop request.
+STOP_GRACE_SECONDS = 6.0
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class ServerPlan:
+    """The assistant's two processes (action server, Rasa server) and what they need to start.
+
+    ``bot run`` and the end-to-end tests start them through :func:`start_servers`, the same way.
+    """
+
+    model: Path
+    database_url: str
+    workdir: Path  # the endpoints file (it holds the action server token) is written here
+    token: str
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    actions_host: str = LOOPBACK
+    env: Mapping[str, str] = field(default_factory=dict)  # added to this process's environment
+    enable_api: bool = False
+    log_dir: Optional[Path] = None  # None: the processes write to this process's stdout and stderr
+
+    @property
+    def actions_url(self) -> str:
+        """Where the Rasa server reaches the action server (loopback when it listens on every address)."""
+        host = LOOPBACK if self.actions_host in ("0.0.0.0", "::", "") else self.actions_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.actions_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        """The Rasa server on loopback."""
+        return f"http://{LOOPBACK}:{self.rasa_port}"
+
+
+def action_server_token() -> str:
+    """``ACTION_SERVER_TOKEN``, or in local mode without one a random token for this run only.
+
+    Outside local mode the settings refuse to load without the token, so a random one is never used there.
+    """
     from bot.settings import get_settings
 
-    model = train()
-    VAR_DIR.mkdir(exist_ok=True)
-    database_url = get_settings().database_url
-    migrate.upgrade(database_url)
-    load_demo_estate_once(database_url)
-    endpoints = write_endpoints(
-        VAR_DIR / "endpoints.yml",
-        database_url=database_url,
-        action_server_url=f"http://127.0.0.1:{actions_port}/webhook",
-    )
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DATABASE_URL": database_url}
-    processes = [
-        subprocess.Popen(
-            _rasa("run", "actions", "--port", str(actions_port), "--actions", "actions"),
-            cwd=PROJECT_ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            _rasa(
-                "run",
-                "--model",
-                str(model),
-                "--port",
-                str(rasa_port),
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                "credentials.yml",
-            ),
-            cwd=PROJECT_ROOT,
-            env=env,
-        ),
-    ]
-    print(f"Web chat page: http://localhost:{rasa_port}{CHAT_PATH}")
-    print(f"Chat over REST: POST http://localhost:{rasa_port}/webhooks/rest/webhook  (Ctrl-C stops)")
+    configured = get_settings().action_server_token
+    return configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+
+
+def start_servers(plan: ServerPlan) -> List[subprocess.Popen]:
+    """Start the action server, then the Rasa server.
+
+    Args:
+        plan: Ports, addresses, model, database and token.
+
+    Returns:
+        The two processes, action server first.
+    """
+    processes = [start_action_server(plan)]
     try:
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        processes.append(start_rasa_server(plan))
+    except BaseException:
+        stop(processes)
+        raise
+    return processes
+
+
+def start_action_server(plan: ServerPlan) -> subprocess.Popen:
+    """Start ``python -m bot.action_server`` on the plan's address with the plan's token."""
+    command = [sys.executable, "-m", "bot.action_server", "--host", plan.actions_host, "--port", str(plan.actions_port)]
+    return _start("actions", command, plan)
+
+
+def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
+    """Write the endpoints file (tracker store, action server URL and token) and start the Rasa server."""
+    from bot.rasa_endpoints import write_endpoints
+
+    endpoints = write_endpoints(
+        plan.workdir / "endpoints.yml",
+        database_url=plan.database_url,
+        action_server_url=f"{plan.actions_url}/webhook",
+        action_server_token=plan.token,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "bot.rasa_runtime",
+        "run",
+        "--model",
+        str(plan.model),
+        "--port",
+        str(plan.rasa_port),
+        "--endpoints",
+        str(endpoints),
+        "--credentials",
+        str(PROJECT_ROOT / "credentials.yml"),
+        *(["--enable-api"] if plan.enable_api else []),
+    ]
+    return _start("rasa", command, plan)
+
+
+def _start(name: str, command: List[str], plan: ServerPlan) -> subprocess.Popen:
+    """Start one server process with the plan's environment.
+
+    It runs in its own session (a terminal's Ctrl-C reaches only the parent, which stops the servers in
+    order) and, on Linux, gets SIGTERM if the parent dies without stopping it (:func:`exit_with_parent`).
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "DATABASE_URL": plan.database_url,
+        **plan.env,
+        "ACTION_SERVER_TOKEN": plan.token,
+        "ACTION_SERVER_HOST": plan.actions_host,
+        PARENT_PID_VARIABLE: str(os.getpid()),
+    }
+    output = (plan.log_dir / f"{name}.log").open("a") if plan.log_dir else None
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+    finally:
+        if output:
+            output.close()  # the child has its own copy
+
+
+PARENT_PID_VARIABLE = "BOT_PARENT_PID"
+
+
+def exit_with_parent() -> None:
+    """In a server started by :func:`start_servers`: get SIGTERM when the starting process dies (Linux).
+
+    Called first thing by the servers' entry points (after ``exec``, so no ``preexec_fn`` runs in a forked,
+    possibly multi-threaded parent). If the parent is already gone, exit at once.
+    """
+    parent = os.environ.get(PARENT_PID_VARIABLE)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):
+        sys.exit("the process that started this server has already exited")
+
+
+def run(rasa_port: int = 5005, actions_port: int = 5055, model: Optional[Path] = None) -> int:
+    """Start the action server and the Rasa server (REST and web chat) until a signal stops them.
+
+    SIGTERM or SIGINT to this process (a supervisor, ``kill``, a terminal's Ctrl-C) stops both servers and
+    frees their ports within 10 s; so does either server exiting on its own.
+
+    Args:
+        rasa_port: The Rasa server's port.
+        actions_port: The action server's port.
+        model: A trained model to serve; by default the project's model, trained first if out of date.
+
+    Returns:
+        0 after a stop request, 1 if the wording check failed or a server exited by itself.
+    """
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        print(f"{signal.Signals(signum).name}: stopping the servers", file=sys.stderr, flush=True)
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    processes: List[subprocess.Popen] = []
+    try:
+        if not preflight():
+            return 1
+        from bot.channels.webchat_page import CHAT_PATH
+        from bot.db import migrate
+        from bot.settings import get_settings
+
+        settings = get_settings()
+        model = model or train()
+        VAR_DIR.mkdir(exist_ok=True)
+        migrate.upgrade(settings.database_url)
+        load_demo_estate_once(settings.database_url)
+        if stopping.is_set():
+            return 0
+        with tempfile.TemporaryDirectory(prefix="bot-run-", dir=VAR_DIR) as workdir:
+            plan = ServerPlan(
+                model=model,
+                database_url=settings.database_url,
+                workdir=Path(workdir),
+                token=action_server_token(),
+                rasa_port=rasa_port,
+                actions_port=actions_port,
+                actions_host=settings.action_server_host,
+            )
+            processes = start_servers(plan)
+            print(f"Web chat page: http://localhost:{rasa_port}{CHAT_PATH}")
+            print(f"Chat over REST: POST http://localhost:{rasa_port}/webhooks/rest/webhook  (Ctrl-C stops)")
+            print(f"Action server: {plan.actions_url} (token required)", flush=True)
+            while not stopping.wait(0.5):
+                exited = [process for process in processes if process.poll() is not None]
+                if exited:
+                    print(f"a server exited with {exited[0].returncode}; stopping the other", file=sys.stderr)
+                    return 1
+            return 0
     finally:
         stop(processes)
-    return max((process.returncode or 0) for process in processes)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 DEMO_ESTATE = PROJECT_ROOT / "data" / "demo" / "arrears.csv"
@@ -133,12 +318,17 @@ def load_demo_estate_once(database_url: str) -> None:
             print(f"Loaded the demo estate: {report.created} owners from {DEMO_ESTATE.name}")
 
 
-def stop(processes: Sequence[subprocess.Popen]) -> None:
-    """Ask every process to stop, then kill the ones that do not."""
+def stop(processes: Sequence[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
+    """Send SIGTERM to every process still running, then SIGKILL the ones still there after ``grace`` s.
+
+    Args:
+        processes: The processes to stop.
+        grace: How long they get to shut down cleanly, together.
+    """
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + grace
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -178,6 +368,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_parser = commands.add_parser("run", help="run the Rasa server and the action server")
     run_parser.add_argument("--port", type=int, default=5005)
     run_parser.add_argument("--actions-port", type=int, default=5055)
+    run_parser.add_argument("--model", type=Path, help="serve this trained model (default: train if needed)")
     db_parser = commands.add_parser("db", help="database migrations")
     db_parser.add_argument("action", choices=["upgrade", "downgrade"])
     db_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
@@ -192,7 +383,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         train(force=args.force)
         return 0
     if args.command == "run":
-        return run(args.port, args.actions_port)
+        return run(args.port, args.actions_port, model=args.model)
     if args.command == "db":
         from bot.db import migrate
 

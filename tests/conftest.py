@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List
+from typing import Dict, Iterator, List
 
 import pytest
 import requests
+
+from bot.cli import DEMO_ESTATE, ServerPlan, start_servers, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")  # no telemetry from test runs either
@@ -32,12 +34,14 @@ def trained_model() -> Path:
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on right now (on loopback)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    """Poll ``url`` until it answers 2xx; fail at once if ``process`` exits, or after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -47,7 +51,7 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
                 return
         except requests.RequestException:
             pass
-        time.sleep(1)
+        time.sleep(0.2)
     raise TimeoutError(f"{url} did not come up in {timeout}s")
 
 
@@ -62,6 +66,7 @@ class Servers:
     actions_url: str
     logs: Path
     database_url: str
+    actions_token: str = ""  # what Rasa must send the action server (``action_server_token`` of write_endpoints)
 
     def say(self, sender: str, text: str, **metadata: str) -> List[str]:
         response = requests.post(
@@ -74,70 +79,60 @@ class Servers:
         return [message.get("text", "") for message in response.json()]
 
 
-@pytest.fixture(scope="session")
-def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """The real action server and Rasa server (REST channel) on free ports."""
-    from bot.cli import DEMO_ESTATE
+def server_env() -> Dict[str, str]:
+    """Environment for test servers: the REST token, the WeChat channel on its local fake API."""
+    from tests.fakes.wechat_api import wechat_test_env
+
+    return {"REST_CHANNEL_TOKEN": REST_TOKEN, **wechat_test_env()}
+
+
+def server_plan(model: Path, work: Path, database_url: str) -> ServerPlan:
+    """How the tests start the servers: as ``bot run`` does, on free ports, with a fresh token, logs in ``work``."""
+    return ServerPlan(
+        model=model,
+        database_url=database_url,
+        workdir=work,
+        token=secrets.token_urlsafe(32),
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        env=server_env(),
+        enable_api=True,
+        log_dir=work,
+    )
+
+
+def start_and_wait(plan: ServerPlan, timeout: float = 180) -> List[subprocess.Popen]:
+    """Start both servers with ``bot run``'s launcher and wait until each answers (stop both on failure)."""
+    processes = start_servers(plan)
+    try:
+        wait_for(f"{plan.actions_url}/health", processes[0], timeout)
+        wait_for(f"{plan.rasa_url}/status", processes[1], timeout)
+    except BaseException:
+        stop(processes)
+        raise
+    return processes
+
+
+def demo_database(work: Path) -> str:
+    """A migrated SQLite database under ``work`` with the demo estate loaded; its URL."""
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.rasa_endpoints import write_endpoints
     from bot.records.importer import import_arrears
 
-    work = tmp_path_factory.mktemp("servers")
-    rasa_port, actions_port = free_port(), free_port()
     database_url = f"sqlite:///{work / 'bot.db'}"
     migrate.upgrade(database_url)
     with session_scope(database_url) as session:
         import_arrears(session, DEMO_ESTATE)
-    endpoints = write_endpoints(
-        work / "endpoints.yml",
-        database_url=database_url,
-        action_server_url=f"http://127.0.0.1:{actions_port}/webhook",
-    )
-    from tests.fakes.wechat_api import wechat_test_env  # WeChat channel on, its API on a local fake
+    return database_url
 
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        "REST_CHANNEL_TOKEN": REST_TOKEN,
-        **wechat_test_env(),
-    }
-    python = [sys.executable, "-m", "rasa"]
-    logs = work
-    processes = [
-        subprocess.Popen(
-            [*python, "run", "actions", "--port", str(actions_port), "--actions", "actions"],
-            cwd=ROOT,
-            env=env,
-            stdout=(work / "actions.log").open("w"),
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [
-                *python,
-                "run",
-                "--model",
-                str(trained_model),
-                "--port",
-                str(rasa_port),
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                str(ROOT / "credentials.yml"),
-                "--enable-api",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=(work / "rasa.log").open("w"),
-            stderr=subprocess.STDOUT,
-        ),
-    ]
+
+@pytest.fixture(scope="session")
+def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The real action server and Rasa server (REST channel) on free ports, started as ``bot run`` does."""
+    work = tmp_path_factory.mktemp("servers")
+    plan = server_plan(trained_model, work, demo_database(work))
+    processes = start_and_wait(plan)
     try:
-        wait_for(f"http://127.0.0.1:{actions_port}/health", processes[0])
-        wait_for(f"http://127.0.0.1:{rasa_port}/status", processes[1])
-        yield Servers(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", logs, database_url)
+        yield Servers(plan.rasa_url, plan.actions_url, work, plan.database_url, plan.token)
     finally:
-        from bot.cli import stop
-
         stop(processes)

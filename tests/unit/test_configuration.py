@@ -4,11 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import cli
+from bot import cli, clock
 from bot.rasa_endpoints import tracker_store_config, write_endpoints
 from bot.service_config import get_service_config, load
 from bot.settings import Settings
-from bot import clock
 
 
 def test_settings_default_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,6 +54,52 @@ def test_tracker_store_follows_the_database_url(tmp_path: Path) -> None:
         tmp_path / "e.yml", database_url="sqlite:////srv/bot.db", action_server_url="http://a/webhook"
     )
     assert yaml.safe_load(path.read_text())["action_endpoint"] == {"url": "http://a/webhook"}
+    assert yaml.safe_load(path.read_text())["tracker_store"] == tracker_store_config("sqlite:////srv/bot.db")
+
+
+def test_the_endpoints_file_gives_rasa_the_action_server_token(tmp_path: Path) -> None:
+    from rasa.utils.endpoints import read_endpoint_config
+
+    path = tmp_path / "e.yml"
+    path.write_text("old, world-readable")
+    path.chmod(0o644)
+    write_endpoints(
+        path,
+        database_url="sqlite:////srv/bot.db",
+        action_server_url="http://127.0.0.1:5055/webhook",
+        action_server_token="s3cret-token",
+    )
+    endpoint = read_endpoint_config(str(path), "action_endpoint")
+    assert endpoint is not None and endpoint.url == "http://127.0.0.1:5055/webhook"
+    # What Rasa puts on every call to the action server (the query string), which bot.action_server checks.
+    assert endpoint.combine_parameters() == {"token": "s3cret-token"}
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds a secret
+
+
+def test_rasa_reaches_the_action_server_on_loopback_when_it_listens_everywhere(tmp_path: Path) -> None:
+    plan = cli.ServerPlan(model=tmp_path, database_url="sqlite://", workdir=tmp_path, token="t", actions_port=6001)
+    assert plan.actions_url == "http://127.0.0.1:6001"
+    plan.actions_host = "0.0.0.0"
+    assert plan.actions_url == "http://127.0.0.1:6001"
+    plan.actions_host = "10.1.2.3"
+    assert plan.actions_url == "http://10.1.2.3:6001"
+    plan.actions_host = "fd00::5"
+    assert plan.actions_url == "http://[fd00::5]:6001"
+
+
+def test_a_local_run_without_a_configured_token_gets_a_fresh_random_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import get_settings
+
+    monkeypatch.delenv("ACTION_SERVER_TOKEN", raising=False)
+    get_settings.cache_clear()
+    try:
+        first, second = cli.action_server_token(), cli.action_server_token()
+        assert len(first) >= 32 and first != second
+        monkeypatch.setenv("ACTION_SERVER_TOKEN", "configured-token")
+        get_settings.cache_clear()
+        assert cli.action_server_token() == "configured-token"
+    finally:
+        get_settings.cache_clear()
 
 
 def test_service_config_hours(tmp_path: Path) -> None:
