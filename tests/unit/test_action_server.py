@@ -7,6 +7,7 @@ verified as owner 1 and asks for ``action_tell_arrears``.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
@@ -301,3 +302,95 @@ def process_is_running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+# --- the Rasa side: what the owner gets when an action's answer is lost (bot/rasa_runtime.py) ---------------
+
+
+@pytest.fixture
+def rasa_with_fault_handling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa's RemoteAction and MessageProcessor with bot.rasa_runtime's handling, for this test only."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
+
+    from bot import rasa_runtime
+
+    monkeypatch.setattr(RemoteAction, "run", rasa_runtime._with_deadline(RemoteAction.run))
+    monkeypatch.setattr(
+        MessageProcessor, "_run_action", rasa_runtime._with_polite_failure(MessageProcessor._run_action)
+    )
+
+
+def run_one_action(action: Any) -> Dict[str, Any]:
+    """Rasa's own ``MessageProcessor._run_action`` on a fresh tracker; what the owner got and what was logged."""
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.policies.policy import PolicyPrediction
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.from_dict({"actions": [action.name()]})
+    processor = MessageProcessor.__new__(MessageProcessor)  # only the parts _run_action uses
+    processor.domain = domain
+    tracker = DialogueStateTracker.from_events("owner-1", [], slots=domain.slots)
+    channel = CollectingOutputChannel()
+    prediction = PolicyPrediction.for_action_name(domain, action.name())
+    started = time.monotonic()
+    predict_more = asyncio.run(processor._run_action(action, tracker, channel, None, prediction))
+    return {
+        "texts": [message.get("text") for message in channel.messages],
+        "events": [event.type_name for event in tracker.events],
+        "followup": tracker.followup_action,
+        "predict_more": predict_more,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def remote_action(url: str) -> Any:
+    from rasa.core.actions.action import RemoteAction
+    from rasa.utils.endpoints import EndpointConfig
+
+    return RemoteAction("action_tell_arrears", EndpointConfig(url=url, token=TOKEN))
+
+
+def test_an_action_server_refusing_connections_gets_the_owner_a_polite_reply(
+    rasa_with_fault_handling: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.wording import text
+
+    outcome = run_one_action(remote_action(f"http://127.0.0.1:{free_port()}/webhook"))
+    assert outcome["texts"] == [text("service.actions_unavailable")]
+    assert outcome["events"] == ["action", "bot", "followup"]  # said, then back to listening
+    assert outcome["followup"] == "action_listen" and outcome["predict_more"] is True
+    assert outcome["seconds"] < 2
+    assert any("action_tell_arrears" in record.getMessage() and "owner-1" in record.getMessage() for record in caplog.records)
+
+
+def test_a_hung_action_server_is_given_up_on_after_the_deadline(
+    rasa_with_fault_handling: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import rasa_runtime
+    from bot.wording import text
+
+    monkeypatch.setattr(rasa_runtime, "ACTION_CALL_TIMEOUT_SECONDS", 0.5)
+    with socket.socket() as listener:  # accepts connections (the kernel does) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        outcome = run_one_action(remote_action(f"http://127.0.0.1:{listener.getsockname()[1]}/webhook"))
+    assert outcome["texts"] == [text("service.actions_unavailable")]
+    assert 0.4 < outcome["seconds"] < 2
+
+
+def test_a_form_rejecting_its_execution_is_not_a_fault(rasa_with_fault_handling: None) -> None:
+    from rasa.core.actions.action import ActionExecutionRejection
+
+    class RejectingAction:
+        def name(self) -> str:
+            return "validate_promise_form"
+
+        async def run(self, *args: Any) -> List[Any]:
+            raise ActionExecutionRejection("validate_promise_form")
+
+    outcome = run_one_action(RejectingAction())
+    assert outcome["texts"] == []
+    assert outcome["events"] == ["action_execution_rejected"]
