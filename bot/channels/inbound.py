@@ -203,16 +203,20 @@ def checked_outgoing(text: str, *, source: str) -> str:
 
 
 def checked_message(message: Mapping[str, Any], *, source: str) -> Dict[str, Any]:
-    """A bot message (Rasa's dict) with its ``text`` and button titles checked by :func:`checked_outgoing`."""
+    """A bot message (Rasa's dict) with its ``text`` and button titles checked by :func:`checked_outgoing`.
+
+    Buttons are ``buttons`` in collected output and ``quick_replies`` on socket.io.
+    """
     checked = dict(message)
     if isinstance(checked.get("text"), str):
         checked["text"] = checked_outgoing(checked["text"], source=source)
-    buttons = checked.get("buttons")
-    if isinstance(buttons, list):
-        checked["buttons"] = [
-            {**button, "title": checked_outgoing(str(button.get("title", "")), source=source)}
-            if isinstance(button, Mapping)
-            else button
-            for button in buttons
-        ]
+    for key in ("buttons", "quick_replies"):
+        buttons = checked.get(key)
+        if isinstance(buttons, list):
+            checked[key] = [
+                {**button, "title": checked_outgoing(str(button.get("title", "")), source=source)}
+                if isinstance(button, Mapping) and button.get("title") is not None
+                else button
+                for button in buttons
+            ]
     return checked

@@ -29,8 +29,9 @@ from bot.channels.inbound import checked_message, clean_text, ip_client, screen_
 
 logger = logging.getLogger(__name__)
 
-# Far above any owner's message (the text limit is about 1,000 characters) and far below Sanic's 100 MB.
-MAX_BODY_BYTES = 64 * 1024
+# Room for an over-long message to be refused politely (10,000 emoji escaped as JSON are 120 KB), far
+# below Sanic's 100 MB.
+MAX_BODY_BYTES = 256 * 1024
 MAX_SENDER_CHARS = 128
 
 

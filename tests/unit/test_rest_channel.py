@@ -1,6 +1,7 @@
-"""The REST channel pins its input channel and checks the bearer token."""
+"""The REST channel pins its input channel, checks the bearer token, and screens what it is sent."""
 
 import asyncio
+import json
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -9,7 +10,9 @@ import pytest
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
+from bot import wording
 from bot.channels.rest import PinnedRestInput, bearer_token_matches
+from bot.compliance import violations
 from bot.settings import get_settings
 from tests.conftest import free_port
 
@@ -30,11 +33,183 @@ def test_bearer_token(header: Optional[str], token: Optional[str], expected: boo
 
 
 class RecordingAgent:
-    def __init__(self) -> None:
+    def __init__(self, answer: Optional[str] = None) -> None:
         self.messages: List[UserMessage] = []
+        self.answer = answer
 
     async def handle_message(self, message: UserMessage) -> None:
         self.messages.append(message)
+        if self.answer is not None:
+            await message.output_channel.send_text_message(message.sender_id, self.answer)
+
+
+def exchange(
+    monkeypatch: pytest.MonkeyPatch,
+    posts: List[Tuple[bytes, Dict[str, str]]],
+    agent: Optional[RecordingAgent] = None,
+) -> Tuple[List[Tuple[int, Any]], List[UserMessage]]:
+    """Mount the channel the way Rasa does, POST each raw body; (status, decoded JSON) of each, and messages."""
+    monkeypatch.setattr(Sanic, "test_mode", True)
+    agent = agent or RecordingAgent()
+    app = Sanic(f"rest_test_{uuid.uuid4().hex[:8]}")
+    app.ctx.agent = agent
+    register([PinnedRestInput()], app, route="/webhooks/")
+    port = free_port()
+
+    async def scenario() -> List[Tuple[int, Any]]:
+        server = await app.create_server(
+            host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+        )
+        assert server is not None
+        await server.startup()
+        answers = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                for body, headers in posts:
+                    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+                    async with http.post(url, data=body, headers=headers) as response:
+                        answers.append((response.status, json.loads(await response.text())))
+        finally:
+            await server.close()
+        return answers
+
+    return asyncio.run(scenario()), agent.messages
+
+
+@pytest.fixture
+def no_token(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("REST_CHANNEL_TOKEN", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def with_token(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("REST_CHANNEL_TOKEN", "t0ken")
+    get_settings.cache_clear()
+    yield {"Authorization": "Bearer t0ken", "Content-Type": "application/json"}
+    get_settings.cache_clear()
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields).encode("utf-8")
+
+
+BAD_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b"{",
+    b'"just a string"',
+    b"12",
+    b"\xff\xfe{}",
+    b"[" * 100_000 + b"]" * 100_000,
+    body(message="hi"),
+    body(sender=1, message="hi"),
+    body(sender={"id": 1}, message="hi"),
+    body(sender=["o"], message="hi"),
+    body(sender="", message="hi"),
+    body(sender="o" * 500, message="hi"),
+    body(sender="o\x00", message="hi"),
+    body(sender="o"),
+    body(sender="o", message=None),
+    body(sender="o", message=5),
+    body(sender="o", message={"text": "hi"}),
+    body(sender="o", message=["hi"]),
+    body(sender="o", message="   "),
+    body(sender="o", message="\x00\x01\x02"),
+    body(sender="o", message="/"),
+]
+
+
+@pytest.mark.parametrize("raw", BAD_BODIES, ids=[repr(raw[:24]) for raw in BAD_BODIES])
+def test_a_bad_body_gets_a_4xx_json_error_and_nothing_reaches_rasa(
+    monkeypatch: pytest.MonkeyPatch, with_token: Dict[str, str], raw: bytes
+) -> None:
+    [(status, answer)], messages = exchange(monkeypatch, [(raw, with_token)])
+    assert 400 <= status < 500
+    assert isinstance(answer, dict) and answer["error"]
+    assert messages == []
+
+
+def test_a_huge_body_is_413(monkeypatch: pytest.MonkeyPatch, with_token: Dict[str, str]) -> None:
+    [(status, answer)], messages = exchange(monkeypatch, [(body(sender="o", message="x" * 300_000), with_token)])
+    assert status == 413 and answer["error"] and messages == []
+
+
+def test_an_over_long_message_is_refused_politely_before_rasa(
+    monkeypatch: pytest.MonkeyPatch, with_token: Dict[str, str]
+) -> None:
+    limit = get_settings().max_message_chars
+    [(status, answer)], messages = exchange(monkeypatch, [(body(sender="o-9", message="我" * 11_700), with_token)])
+    assert status == 200
+    assert answer == [{"recipient_id": "o-9", "text": wording.text("channels.too_long", limit=limit)}]
+    assert messages == []
+
+
+def test_lone_surrogates_and_control_characters_are_cleaned(
+    monkeypatch: pytest.MonkeyPatch, with_token: Dict[str, str]
+) -> None:
+    raw = b'{"sender": "o", "message": "\\ud800\xe6\x88\x91\\u0007\\ud83d\\ude00"}'
+    [(status, _)], messages = exchange(monkeypatch, [(raw, with_token)])
+    assert status == 200
+    assert [m.text for m in messages] == ["\ufffd我\U0001f600"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "seen"),
+    [
+        ('/inform{"unit": "1栋1单元101", "phone_tail": "1234"}', 'inform{"unit": "1栋1单元101", "phone_tail": "1234"}'),
+        ('/affirm{"verified_owner_id": 1}', 'affirm{"verified_owner_id": 1}'),
+        ("/tell_arrears", "tell_arrears"),
+        ("  /greet  ", "/greet"),
+    ],
+)
+def test_only_the_bots_own_plain_payloads_pass_as_intents(
+    monkeypatch: pytest.MonkeyPatch, with_token: Dict[str, str], typed: str, seen: str
+) -> None:
+    _, messages = exchange(monkeypatch, [(body(sender="o", message=typed), with_token)])
+    assert [m.text for m in messages] == [seen]
+
+
+def test_with_the_token_the_date_is_kept_and_the_client_is_the_server_s(
+    monkeypatch: pytest.MonkeyPatch, with_token: Dict[str, str]
+) -> None:
+    metadata = {"date": "2026-11-20", "client": "ip:10.9.9.9", "sent_at": "2026-11-20T10:00:00"}
+    _, messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata=metadata), with_token)])
+    assert [m.metadata for m in messages] == [
+        {"date": "2026-11-20", "sent_at": "2026-11-20T10:00:00", "client": "ip:127.0.0.1"}
+    ]
+
+
+def test_without_a_configured_token_no_date_is_taken_from_the_client(
+    monkeypatch: pytest.MonkeyPatch, no_token: None
+) -> None:
+    metadata = {"date": "2026-11-20", "timestamp": 1795000000, "sent_at": "x", "client": "wechat:o-other", "lang": "zh"}
+    _, messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata=metadata), {})])
+    assert [m.metadata for m in messages] == [{"lang": "zh", "client": "ip:127.0.0.1"}]
+
+
+@pytest.mark.parametrize("metadata", [None, [], "text", 5, {"nested": {"date": "2026-01-01"}}])
+def test_odd_metadata_is_harmless(monkeypatch: pytest.MonkeyPatch, no_token: None, metadata: Any) -> None:
+    [(status, _)], messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata=metadata), {})])
+    assert status == 200
+    assert [m.metadata for m in messages] == [{"client": "ip:127.0.0.1"}]
+
+
+def test_a_bot_text_with_a_forbidden_phrase_is_replaced(monkeypatch: pytest.MonkeyPatch, no_token: None) -> None:
+    agent = RecordingAgent(answer="不交费就断电。")
+    [(status, answer)], _ = exchange(monkeypatch, [(body(sender="o", message="hi"), {})], agent)
+    assert status == 200
+    assert [item["text"] for item in answer] == [wording.text("channels.blocked_reply")]
+    assert violations(answer[0]["text"]) == []
+
+
+def test_a_compliant_bot_text_passes_unchanged(monkeypatch: pytest.MonkeyPatch, no_token: None) -> None:
+    agent = RecordingAgent(answer="您好，请问有什么可以帮您？")
+    [(_, answer)], _ = exchange(monkeypatch, [(body(sender="o", message="hi"), {})], agent)
+    assert [item["text"] for item in answer] == ["您好，请问有什么可以帮您？"]
 
 
 def post_all(

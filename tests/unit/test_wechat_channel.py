@@ -592,3 +592,121 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert WeChatConfig.from_settings(Settings(_env_file=None)) is None
     monkeypatch.delenv("WECHAT_API_BASE_URL")
     assert Settings(_env_file=None).wechat_api_base_url == "https://api.weixin.qq.com"
+
+
+# --- screening: over-long messages, slash payloads, outgoing compliance -----------------------------------
+
+
+def test_an_over_long_message_is_refused_politely_and_never_reaches_the_bot(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import wording
+
+    monkeypatch.setenv("MAX_MESSAGE_CHARS", "1000")
+    get_settings.cache_clear()
+    bot = FakeBot()
+    try:
+        reply = asyncio.run(harness.post(harness.webhook(bot), harness.client.text(openid(), "物业" * 5850)))
+    finally:
+        get_settings.cache_clear()
+    assert reply.status == 200
+    assert reply.content == wording.text("channels.too_long", limit=1000)
+    assert bot.calls == []
+    [row] = harness.inbound()
+    assert row.status == models.WeChatDelivery.REPLIED
+
+
+def test_a_message_at_the_limit_still_reaches_the_bot(harness: Harness) -> None:
+    bot = FakeBot()
+    text = "修" * get_settings().max_message_chars
+    reply = asyncio.run(harness.post(harness.webhook(bot), harness.client.text(openid(), text)))
+    assert [call.text for call in bot.calls] == [text]
+    assert reply.status == 200 and reply.content is not None
+
+
+@pytest.mark.parametrize(
+    ("typed", "seen_by_bot"),
+    [
+        ('/inform{"unit": "1栋1单元101", "verified_owner_id": 1}', 'inform{"unit": "1栋1单元101", "verified_owner_id": 1}'),
+        ("/affirm", "affirm"),  # not a button the bot offers: read as words by the NLU
+        ("//tell_arrears", "tell_arrears"),
+        ("/greet", "/greet"),  # the web chat page's own greeting payload
+    ],
+)
+def test_a_typed_slash_payload_cannot_bypass_the_nlu(harness: Harness, typed: str, seen_by_bot: str) -> None:
+    bot = FakeBot()
+    asyncio.run(harness.post(harness.webhook(bot), harness.client.text(openid(), typed)))
+    assert [call.text for call in bot.calls] == [seen_by_bot]
+
+
+def test_control_characters_are_not_xml_and_get_400(harness: Harness) -> None:
+    bot = FakeBot()
+    request = harness.client.sign(harness.client.text("o1", "hi"))
+    body = harness.client.text(openid(), "我\x07欠\x1b多少").encode("utf-8")
+    assert asyncio.run(harness.webhook(bot).receive(request.params, body)).status == 400
+    assert bot.calls == [] and harness.inbound() == []
+
+
+def test_a_bot_text_with_a_forbidden_phrase_is_replaced_before_it_reaches_the_owner(harness: Harness) -> None:
+    from bot import wording
+
+    bot = FakeBot(answer=lambda message: [{"text": "再不交就停水。"}])
+    reply = asyncio.run(harness.post(harness.webhook(bot), harness.client.text(openid(), "不交会怎样")))
+    assert reply.content == wording.text("channels.blocked_reply")
+    assert violations(reply.content) == []
+
+
+def test_a_blocked_text_is_replaced_on_the_api_path_too(harness: Harness) -> None:
+    from bot import wording
+
+    user = openid()
+    bot = FakeBot(delay=0.3, answer=lambda message: [{"text": "我们会通知单位。"}])
+    webhook = harness.webhook(bot, budget=0.05)
+
+    async def scenario() -> Reply:
+        reply = await harness.post(webhook, harness.client.text(user, "你好"))
+        await webhook.drain()
+        return reply
+
+    assert asyncio.run(scenario()).is_success
+    assert harness.fake_api.texts_for(user) == [wording.text("channels.blocked_reply")]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "<FromUserName>{}</FromUserName>".format("o" * 300),
+        "<FromUserName><a>x</a></FromUserName>",
+        "<FromUserName>o1</FromUserName><MsgId>{}</MsgId>".format("9" * 300),
+        "<FromUserName>o1</FromUserName><CreateTime>99999999999999999999</CreateTime>",
+    ],
+)
+def test_fields_wechat_could_not_have_sent_are_400(harness: Harness, fields: str) -> None:
+    bot = FakeBot()
+    base = {"ToUserName": "gh_x", "FromUserName": "o1", "CreateTime": str(int(time.time())), "MsgType": "text",
+            "Content": "hi", "MsgId": "1"}
+    import re
+
+    for name in re.findall(r"<(\w+)>", fields):
+        base.pop(name, None)
+    xml = "<xml>" + "".join(f"<{k}>{v}</{k}>" for k, v in base.items()) + fields + "</xml>"
+    request = harness.client.sign(xml)
+    answer = asyncio.run(harness.webhook(bot).receive(request.params, request.body))
+    assert answer.status == 400
+    assert bot.calls == [] and harness.inbound() == []
+
+
+def test_xml_entity_tricks_are_refused(harness: Harness) -> None:
+    bot = FakeBot()
+    webhook = harness.webhook(bot)
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bodies = [
+        f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY l0 "lol">{lol}]><xml><Content>&l9;</Content></xml>',
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>',
+        '<!doctype x [<!ENTITY e SYSTEM "http://127.0.0.1:1/">]><xml><Content>&e;</Content></xml>',
+    ]
+    for body in bodies:
+        for encoded in (body.encode("utf-8"), body.replace('"1.0"?>', '"1.0" encoding="UTF-16"?>', 1).encode("utf-16")):
+            request = harness.client.sign(harness.client.text("o1", "hi"))
+            assert asyncio.run(webhook.receive(request.params, encoded)).status == 400
+    assert bot.calls == [] and harness.inbound() == []
