@@ -39,7 +39,9 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # IMMEDIATE: two deferred read-then-write transactions that meet fail at once with "database is
+            # locked" (the busy timeout cannot help a lock upgrade); immediate ones queue on the timeout.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, future=True, pool_pre_ping=True)

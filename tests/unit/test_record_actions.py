@@ -47,9 +47,10 @@ def test_right_room_and_tail_verify_and_link_the_conversation(database: str) -> 
     assert count(database, models.ConversationLink) == 0  # a REST sender id is chosen by the client
     web = tracker(slots={"room": "3栋2单元501"}, channel="socketio", sender="signed-web-id")
     validate(action, web, "phone_tail", "6688")
+    owner = owner_id(database)
     with session_scope(database) as session:
         link = session.execute(select(models.ConversationLink)).scalar_one()
-        assert (link.channel, link.sender_id, float(link.owner_id)) == ("socketio", "signed-web-id", owner_id(database))
+        assert (link.channel, link.sender_id, float(link.owner_id)) == ("socketio", "signed-web-id", owner)
 
 
 def test_wrong_tail_three_times_gives_up(database: str) -> None:
@@ -341,3 +342,32 @@ def test_a_database_that_is_down_confirms_nothing_and_offers_a_person(
         assert "verified_owner_id" not in result and result["identity_failed"] is True
     finally:
         get_settings.cache_clear()
+
+
+def test_the_same_message_submitted_twice_at_once_makes_one_record_and_both_answers_quote_it(
+    database: str,
+) -> None:
+    slots = {
+        "repair_item": "电梯",
+        "repair_location": "5号楼",
+        "repair_description": "电梯门关不上",
+        "repair_time": "今天下午",
+    }
+    same = tracker(slots=slots, message_id="wx-retry-1")
+
+    async def both() -> list:
+        dispatchers = [CollectingDispatcher(), CollectingDispatcher()]
+        await asyncio.gather(*(records.ActionRecordRepair().run(d, same, {}) for d in dispatchers))
+        return [d.messages for d in dispatchers]
+
+    first, second = asyncio.run(both())
+    with session_scope(database) as session:
+        order = session.execute(select(models.RepairOrder)).scalar_one()
+        assert (order.item, order.location, order.description, order.preferred_time) == (
+            "电梯",
+            "5号楼",
+            "电梯门关不上",
+            "今天下午",
+        )
+    assert [m["response"] for m in first + second] == ["utter_repair_recorded"] * 2
+    assert first[0]["number"] == second[0]["number"] == order.number

@@ -177,8 +177,9 @@ def attempt(url: str, room: str, tail: str, *, client: str, sender: str, channel
 def test_right_tail_verifies_and_binds_a_trusted_channel_only(estate: str) -> None:
     result = attempt(estate, ROOM, TAIL, client="ip:10.0.0.1", sender="web-1")
     assert result.outcome is Outcome.VERIFIED and result.owner is not None and result.owner.name == NAME
+    owner = owner_id(estate)
     with session_scope(estate) as session:
-        assert identity_service.linked_owner_id(session, channel="socketio", sender_id="web-1") == owner_id(estate)
+        assert identity_service.linked_owner_id(session, channel="socketio", sender_id="web-1") == owner
     attempt(estate, ROOM, TAIL, client="rest:x", sender="rest-1", channel="rest")
     with session_scope(estate) as session:
         assert identity_service.linked_owner_id(session, channel="rest", sender_id="rest-1") is None
