@@ -30,14 +30,11 @@ Record = TypeVar("Record", bound=Any)
 # An identical request from the same sender within this time is the same request said twice.
 DUPLICATE_WINDOW = dt.timedelta(minutes=10)
 
-RECORD_TYPES: tuple[type, ...] = (
-    models.RepairOrder,
-    models.Complaint,
-    models.BillCheckRequest,
-    models.PaymentPromise,
-    models.InstalmentRequest,
-    models.Escalation,
-)
+
+
+def record_types() -> tuple[type, ...]:
+    """Every record type: the models that declare themselves conversation records."""
+    return tuple(models._ConversationRecord.__subclasses__())
 
 
 def _by_message(session: Session, model: Type[Record], message_id: str) -> Optional[Record]:

@@ -49,9 +49,21 @@ def owner_id(url: str) -> int:
 
 
 def test_every_record_type_is_declared_once_with_prefix_and_confirmation() -> None:
-    prefixes = [model.number_prefix for model in records.RECORD_TYPES]
+    import yaml
+
+    types = records.record_types()
+    assert {t.__name__ for t in types} == {
+        "RepairOrder",
+        "Complaint",
+        "BillCheckRequest",
+        "PaymentPromise",
+        "InstalmentRequest",
+        "Escalation",
+    }
+    prefixes = [model.number_prefix for model in types]
     assert len(set(prefixes)) == len(prefixes) and all(len(p) == 2 for p in prefixes)
-    assert all(model.confirmation_response.startswith("utter_") for model in records.RECORD_TYPES)
+    responses = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+    assert all(model.confirmation_response in responses for model in types)
 
 
 def test_record_fields_and_number_are_stored_and_a_retry_returns_the_same_record(estate: str) -> None:
