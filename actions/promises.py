@@ -1,16 +1,58 @@
-"""Repeat the promised date and amount back before anything is recorded."""
+"""Read a promise, a repair order or an instalment request back to the owner before anything is written.
+
+Each confirming action sets ``pending_offer`` to its read-back kind; ``action_review_readback`` judges the
+reply (bot.services.slot_filling): a yes, or a yes that repeats the value, sets the ``*_confirmed`` kind and
+the rules run the record action; a correction replaces the value and reads back again; 算了 cancels.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.services import promises
+from actions.forms import FORM_SLOTS
+from actions.tracker_utils import latest_intent, message_date
+from bot import wording
+from bot.services import promises, slot_filling
 from bot.services.promises import parse_amount
+
+PROMISE_READBACK = "payment_promise"
+REPAIR_READBACK = "repair_readback"
+INSTALMENT_READBACK = "instalment_readback"
+# Read-back kind → (kind once confirmed, the form whose slots it reads back).
+READBACKS = {
+    PROMISE_READBACK: ("payment_promise_confirmed", "promise_form"),
+    REPAIR_READBACK: ("repair_confirmed", "repair_form"),
+    INSTALMENT_READBACK: ("instalment_confirmed", "instalment_form"),
+}
+
+
+def _promise_question(tracker: Tracker, slots: Dict[str, Any]) -> Optional[str]:
+    raw = slots.get("promise_date", tracker.get_slot("promise_date"))
+    if not raw:
+        return None
+    amount = parse_amount(slots.get("promise_amount", tracker.get_slot("promise_amount")))
+    return promises.confirmation_question(dt.date.fromisoformat(raw), amount)
+
+
+def _repair_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slots: Dict[str, Any]) -> None:
+    value = {slot: slots.get(slot, tracker.get_slot(slot)) for slot in FORM_SLOTS["repair_form"]}
+    dispatcher.utter_message(
+        response="utter_confirm_repair",
+        item=value["repair_item"],
+        location=value["repair_location"],
+        description=value["repair_description"],
+        time=value["repair_time"],
+    )
+
+
+def _instalment_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slots: Dict[str, Any]) -> None:
+    plan = slots.get("instalment_plan", tracker.get_slot("instalment_plan"))
+    dispatcher.utter_message(response="utter_confirm_instalment", plan=plan)
 
 
 class ActionConfirmPromise(Action):
@@ -23,10 +65,93 @@ class ActionConfirmPromise(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        """Ask for confirmation; a yes records the promise (see the rules)."""
-        raw = tracker.get_slot("promise_date")
-        if not raw:
+        """Ask for confirmation; the reply is judged by ``action_review_readback``."""
+        question = _promise_question(tracker, {})
+        if question is None:
             return []
-        day = dt.date.fromisoformat(raw)
-        dispatcher.utter_message(text=promises.confirmation_question(day, parse_amount(tracker.get_slot("promise_amount"))))
-        return [SlotSet("pending_offer", "payment_promise")]
+        dispatcher.utter_message(text=question)
+        return [SlotSet("pending_offer", PROMISE_READBACK)]
+
+
+class ActionConfirmRepair(Action):
+    """After the repair form: read the order back (item, location, description, visiting time)."""
+
+    def name(self) -> str:
+        """Action name used in the domain."""
+        return "action_confirm_repair"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Ask for confirmation before the order is written."""
+        _repair_readback(dispatcher, tracker, {})
+        return [SlotSet("pending_offer", REPAIR_READBACK)]
+
+
+class ActionConfirmInstalment(Action):
+    """After the instalment form: read the plan back and say staff decide."""
+
+    def name(self) -> str:
+        """Action name used in the domain."""
+        return "action_confirm_instalment"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Ask for confirmation before the request is filed."""
+        _instalment_readback(dispatcher, tracker, {})
+        return [SlotSet("pending_offer", INSTALMENT_READBACK)]
+
+
+class ActionReviewReadback(Action):
+    """The owner answered a read-back: confirm, correct, ask which part, or cancel."""
+
+    def name(self) -> str:
+        """Action name used in the domain."""
+        return "action_review_readback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Judge the reply to the pending read-back."""
+        kind = tracker.get_slot("pending_offer")
+        if kind not in READBACKS:
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
+        confirmed, form = READBACKS[kind]
+        slots = FORM_SLOTS[form]
+        current = {slot: tracker.get_slot(slot) for slot in slots}
+        latest = tracker.latest_message or {}
+        text, entities, intent = str(latest.get("text") or ""), latest.get("entities") or [], latest_intent(tracker)
+        today = message_date(tracker)
+        if kind == PROMISE_READBACK:
+            review = slot_filling.review_promise(text, today=today, current=current, entities=entities, intent=intent)
+        elif kind == REPAIR_READBACK:
+            review = slot_filling.review_repair(text, today=today, current=current, entities=entities, intent=intent)
+        else:
+            review = slot_filling.review_instalment(text, current=current, intent=intent)
+        outcome = review.outcome
+        if outcome is slot_filling.Outcome.CONFIRMED:
+            return [SlotSet("pending_offer", confirmed)]
+        if outcome is slot_filling.Outcome.CANCELLED:
+            dispatcher.utter_message(response="utter_form_cancelled")
+            return [SlotSet("pending_offer", None), *(SlotSet(slot, None) for slot in slots)]
+        if outcome is slot_filling.Outcome.CORRECTED:
+            if kind == PROMISE_READBACK:
+                dispatcher.utter_message(text=_promise_question(tracker, review.changes))
+            elif kind == REPAIR_READBACK:
+                _repair_readback(dispatcher, tracker, review.changes)
+            else:
+                _instalment_readback(dispatcher, tracker, review.changes)
+            return [*(SlotSet(slot, value) for slot, value in review.changes.items()), SlotSet("pending_offer", kind)]
+        if outcome is slot_filling.Outcome.DENIED and kind == PROMISE_READBACK:
+            # The repeated date or amount was wrong and no new one was given: record nothing, ask again.
+            dispatcher.utter_message(response="utter_promise_not_recorded")
+            return [SlotSet("pending_offer", None), *(SlotSet(slot, None) for slot in slots)]
+        if outcome is slot_filling.Outcome.REJECTED and review.message:
+            dispatcher.utter_message(text=review.message)
+        elif outcome is slot_filling.Outcome.DENIED:
+            dispatcher.utter_message(text=wording.text("forms.readback_which"))
+        else:
+            dispatcher.utter_message(text=wording.text("forms.readback_unclear"))
+        return [SlotSet("pending_offer", kind)]

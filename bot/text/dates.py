@@ -12,7 +12,7 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
 _WEEKDAYS.update({str(i + 1): i for i in range(7)})
@@ -29,6 +29,8 @@ class ResolvedTime:
         end: offset just past the expression.
         text: the expression as written.
         date: the calendar date it denotes, or ``None`` when it is too vague to pin down.
+        earliest: for a vague expression, the first day it can mean (明年11月 → 1 November next year), when
+            that is known; it tells a far-off month from one that is merely vague.
 
     """
 
@@ -36,6 +38,7 @@ class ResolvedTime:
     end: int
     text: str
     date: Optional[dt.date]
+    earliest: Optional[dt.date] = None
 
     @property
     def ambiguous(self) -> bool:
@@ -99,6 +102,7 @@ def _coming_weekday(today: dt.date, weekday: int) -> dt.date:
 
 
 Resolver = Callable[[re.Match, dt.date], Optional[dt.date]]
+_YEARS_AHEAD: Dict[str, int] = {"明": 1, "后": 2}
 
 
 def _weeks_ahead(prefix: str) -> int:
@@ -163,13 +167,65 @@ _RULES: List[tuple[re.Pattern, Resolver]] = [
         re.compile(r"(?<![\d月])(\d{1,2})\s*[号日](?![楼\d])"),
         lambda m, t: _next_day_of_month(t, int(m[1])),
     ),
-    # Vague expressions the bot must ask back about.
+    # A month of next year (or the year after) with a day, or its end: 明年3月5号, 明年3月底, 明年年底.
+    (
+        re.compile(r"(明|后)年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"),
+        lambda m, t: _safe_date(t.year + _YEARS_AHEAD[m[1]], int(m[2]), int(m[3])),
+    ),
+    (
+        re.compile(r"(明|后)年\s*(\d{1,2})\s*月\s*份?\s*[底尾末]"),
+        lambda m, t: _month_end(t.year + _YEARS_AHEAD[m[1]], int(m[2])) if 1 <= int(m[2]) <= 12 else None,
+    ),
+    (
+        re.compile(r"(明|后)年\s*年?[底尾末]"),
+        lambda m, t: dt.date(t.year + _YEARS_AHEAD[m[1]], 12, 31),
+    ),
+    # Vague expressions the bot must ask back about (their earliest day, where known, is in _VAGUE_RULES).
     (
         re.compile(
-            r"正月(?:初\d{1,2}|\d{1,2})?|上上?个?月|去年|前年|上上?(?:个)?(?:周|星期|礼拜)|(?<!\d)\d{1,2}月(?![\d底尾末初中])|年后|过完年|过年后|过年|春节后|节后|下个?月初|下个?月中|下个?月|月初|月中"
+            r"正月(?:初\d{1,2}|\d{1,2})?|上上?个?月|去年|前年|上上?(?:个)?(?:周|星期|礼拜)|年后|过完年|过年后|过年|春节后|节后|月初|月中"
             r"|下(?:个)?(?:周|星期|礼拜)(?![一二三四五六日天末1-7])|这两天|过几天|过段时间|年前"
         ),
         lambda m, t: None,
+    ),
+]
+
+
+def _month_start(year: int, month: int, today: dt.date) -> Optional[dt.date]:
+    """The first day of a month, or today when the month has already begun."""
+    if not 1 <= month <= 12:
+        return None
+    first = dt.date(year, month, 1)
+    return first if first > today else today
+
+
+def _coming_month(today: dt.date, month: int) -> Optional[dt.date]:
+    """A month named without a year: this year's unless it is over, then next year's."""
+    return _month_start(today.year + (1 if month < today.month else 0), month, today)
+
+
+# Expressions that name no single day but do say when they start: a month (11月, 明年11月, 2027年10月份),
+# next month, next year. The earliest day lets a promise "明年11月" be answered with the 90-day rule.
+_VAGUE_RULES: List[tuple[re.Pattern, Resolver]] = [
+    (
+        re.compile(r"(20\d\d)\s*年\s*(\d{1,2})\s*月\s*份?(?:[初中]|上旬|中旬|下旬)?(?!\s*\d)"),
+        lambda m, t: _month_start(int(m[1]), int(m[2]), t),
+    ),
+    (
+        re.compile(r"(明|后)年\s*(\d{1,2})\s*月\s*份?(?:[初中]|上旬|中旬|下旬)?(?!\s*\d)"),
+        lambda m, t: _month_start(t.year + _YEARS_AHEAD[m[1]], int(m[2]), t),
+    ),
+    (
+        re.compile(r"(明|后)年(?:初|上半年|下半年)?"),
+        lambda m, t: dt.date(t.year + _YEARS_AHEAD[m[1]], 1, 1),
+    ),
+    (
+        re.compile(r"(?<!\d)(\d{1,2})\s*月\s*份?(?![\d底尾末])(?:[初中]|上旬|中旬|下旬)?"),
+        lambda m, t: _coming_month(t, int(m[1])),
+    ),
+    (
+        re.compile(r"下个?月(?:[初中]|上旬|中旬|下旬)?"),
+        lambda m, t: dt.date(*_add_months(t.year, t.month, 1), 1),
     ),
 ]
 
@@ -180,6 +236,9 @@ def find_times(text: str, today: dt.date) -> List[ResolvedTime]:
     for pattern, resolve in _RULES:
         for match in pattern.finditer(text):
             candidates.append(ResolvedTime(match.start(), match.end(), match.group(), resolve(match, today)))
+    for pattern, earliest in _VAGUE_RULES:
+        for match in pattern.finditer(text):
+            candidates.append(ResolvedTime(match.start(), match.end(), match.group(), None, earliest(match, today)))
     candidates.sort(key=lambda r: (r.start, -(r.end - r.start)))
     chosen: List[ResolvedTime] = []
     for candidate in candidates:

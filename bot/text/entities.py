@@ -112,13 +112,7 @@ class RuleEntityExtractor:
 
     @staticmethod
     def _rooms(text: str) -> List[EntitySpan]:
-        spans = []
-        for pattern in _ROOM_PATTERNS:
-            for match in pattern.finditer(text):
-                raw = match.group()
-                value = re.sub(r"\s+", "", raw).upper()
-                spans.append(EntitySpan("room", match.start(), match.end(), raw, value))
-        return spans
+        return find_rooms(text)
 
     @staticmethod
     def _phone_tails(text: str) -> List[EntitySpan]:
@@ -133,7 +127,13 @@ class RuleEntityExtractor:
     def _times(text: str, today: dt.date) -> List[EntitySpan]:
         spans = []
         for found in dates.find_times(text, today):
-            info = {"ambiguous": found.ambiguous, "grain": "day", "reference_date": today.isoformat()}
+            info: Dict[str, Any] = {
+                "ambiguous": found.ambiguous,
+                "grain": "day",
+                "reference_date": today.isoformat(),
+            }
+            if found.earliest is not None:
+                info["earliest"] = found.earliest.isoformat()
             value = found.date.isoformat() if found.date else found.text
             spans.append(EntitySpan("time", found.start, found.end, found.text, value, info))
         return spans
@@ -152,6 +152,17 @@ class RuleEntityExtractor:
             for ent in doc.ents
             if ent.label_ == "repair_item"
         ]
+
+
+def find_rooms(text: str) -> List[EntitySpan]:
+    """Unit addresses (3栋2单元501, 5号楼1203, 12-3-402) in normalised ``text``, possibly overlapping."""
+    spans = []
+    for pattern in _ROOM_PATTERNS:
+        for match in pattern.finditer(text):
+            raw = match.group()
+            value = re.sub(r"\s+", "", raw).upper()
+            spans.append(EntitySpan("room", match.start(), match.end(), raw, value))
+    return spans
 
 
 def entities_as_dicts(spans: Sequence[EntitySpan], extractor: str) -> List[Dict[str, Any]]:
