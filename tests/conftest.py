@@ -67,6 +67,7 @@ class Servers:
     logs: Path
     database_url: str
     actions_token: str = ""  # what Rasa must send the action server (``action_server_token`` of write_endpoints)
+    rasa_pid: int = 0  # the Rasa server's process id; 0: found from the process listening on rasa_url's port
 
     def say(self, sender: str, text: str, **metadata: str) -> List[str]:
         response = requests.post(
@@ -77,6 +78,70 @@ class Servers:
         )
         response.raise_for_status()
         return [message.get("text", "") for message in response.json()]
+
+    def rest(
+        self, body: object = None, *, raw: bytes | None = None, token: bool = True, timeout: float = 60
+    ) -> requests.Response:
+        """POST ``body`` as JSON (or ``raw`` bytes as they are) to the REST webhook; the response, unchecked."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {REST_TOKEN}"
+        data = raw if raw is not None else self.json_bytes(body)
+        return requests.post(f"{self.rasa_url}/webhooks/rest/webhook", data=data, headers=headers, timeout=timeout)
+
+    def rasa_process_id(self) -> int:
+        """The Rasa server's pid: ``rasa_pid``, or the process listening on the Rasa port (Linux /proc)."""
+        if self.rasa_pid:
+            return self.rasa_pid
+        from urllib.parse import urlparse
+
+        port = urlparse(self.rasa_url).port
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                rows = Path(table).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                    return int(fd_dir.parent.name)
+            except OSError:  # a process that ended or is not ours to read
+                continue
+        raise LookupError(f"no process listens on port {port}")
+
+    def rasa_rss_kb(self) -> int:
+        """The Rasa server's resident memory (VmRSS) in kB."""
+        status = Path(f"/proc/{self.rasa_process_id()}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+    def record_counts(self) -> Dict[str, int]:
+        """Rows in each table of owner records, escalations and identity attempts, by table name."""
+        from sqlalchemy import func, select
+
+        from bot.db import models
+        from bot.db.session import session_scope
+
+        tables = [
+            models.RepairOrder, models.Complaint, models.BillCheckRequest, models.PaymentPromise,
+            models.InstalmentRequest, models.Escalation,
+        ]  # fmt: skip
+        with session_scope(self.database_url) as session:
+            return {
+                table.__tablename__: session.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in tables
+            }
+
+    @staticmethod
+    def json_bytes(body: object) -> bytes:
+        """``body`` as JSON (ASCII escapes, so lone surrogates go over the wire as a client may send them)."""
+        import json
+
+        return json.dumps(body).encode("ascii")
 
 
 def server_env() -> Dict[str, str]:

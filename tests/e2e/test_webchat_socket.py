@@ -12,7 +12,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 import pytest
@@ -141,7 +141,8 @@ def test_a_message_under_another_owners_id_is_refused(servers, clients) -> None:
 class RestartableRasa:
     """A second Rasa server (same model, credentials and SECRET_KEY) that the test may restart."""
 
-    def __init__(self, model: Path, endpoints: Path, log: Path) -> None:
+    def __init__(self, model: Path, endpoints: Path, log: Path, database_url: str) -> None:
+        self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [
@@ -156,7 +157,8 @@ class RestartableRasa:
         self.process: Optional[subprocess.Popen] = None
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # The shared servers' database: new web chat ids are counted there (without one none are issued).
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": self.database_url}
         with self.log.open("a") as log:
             self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_for(f"{self.url}/status", self.process)
@@ -178,7 +180,7 @@ def restartable_rasa(trained_model: Path, servers, tmp_path: Path) -> Iterator[R
         database_url=f"sqlite:///{tmp_path / 'trackers.db'}",
         action_server_url=f"{servers.actions_url}/webhook",
     )
-    server = RestartableRasa(trained_model, endpoints, tmp_path / "rasa.log")
+    server = RestartableRasa(trained_model, endpoints, tmp_path / "rasa.log", servers.database_url)
     server.start()
     try:
         yield server
@@ -203,3 +205,56 @@ def test_a_client_reconnects_to_its_conversation_after_a_server_restart(restarta
     client.say("你好")
     assert any("您好" in text for text in client.replies())
     assert user_texts(server.url, session_id) == ["你好", "你好"]
+
+
+# --- new session ids are rate-limited per client address ------------------------------------------------
+
+
+def fresh_session(url: str, timeout: float = 20) -> Tuple[Optional[str], List[str]]:
+    """Open a socket as a first-time visitor: (the confirmed id or ``None``, the texts the channel sent)."""
+    sio = socketio.Client(reconnection=False)
+    answers: queue.Queue[Tuple[str, Any]] = queue.Queue()
+    sio.on("session_confirm", lambda session_id: answers.put(("confirm", session_id)))
+    sio.on("bot_uttered", lambda message: answers.put(("text", message.get("text", ""))))
+    sio.on("connect", lambda: sio.emit("session_request", {"session_id": None}))
+    sio.connect(url, transports=["polling"], wait_timeout=20)
+    try:
+        kind, value = answers.get(timeout=timeout)  # whichever the server sends first decides
+        return (value, []) if kind == "confirm" else (None, [value])
+    finally:
+        sio.disconnect()
+
+
+def test_fresh_sessions_are_rate_limited_per_address_and_existing_ones_keep_working(servers, clients) -> None:
+    from sqlalchemy import delete, func, select
+
+    from bot import wording
+    from bot.db.models import RateLimitHit
+    from bot.db.session import session_scope
+    from bot.settings import get_settings
+
+    key = "webchat-session:ip:127.0.0.1"
+    limit = get_settings().webchat_sessions_per_hour
+    owner = clients()
+    owner.say("你好")
+    assert owner.replies()
+    try:
+        with session_scope(servers.database_url) as session:
+            used = session.execute(select(func.count()).select_from(RateLimitHit).where(RateLimitHit.key == key)).scalar_one()
+        assert used <= limit
+        outcomes = [fresh_session(servers.rasa_url) for _ in range(limit - used + 3)]
+        granted = [session_id for session_id, _ in outcomes if session_id is not None]
+        assert len(granted) == limit - used, "the attacker got more (or fewer) fresh sessions than the limit"
+        assert outcomes[: limit - used] == [(session_id, []) for session_id in granted]
+        assert outcomes[limit - used :] == [(None, [wording.text("channels.session_limit")])] * 3
+
+        # The owner's existing session is not limited: a reload presents it and the conversation goes on.
+        reloaded = clients(stored_id=owner.session_id)
+        assert reloaded.session_id == owner.session_id
+        reloaded.say("你好")
+        assert any("您好" in text for text in reloaded.replies())
+        assert user_texts(servers.rasa_url, owner.session_id) == ["你好", "你好"]
+    finally:
+        # Later tests open web chat sessions from this same address.
+        with session_scope(servers.database_url) as session:
+            session.execute(delete(RateLimitHit).where(RateLimitHit.key == key))
