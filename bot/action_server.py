@@ -20,7 +20,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("bot.action_server")  # also when run as __main__
 
 TOKEN_PARAMETER = "token"  # rasa.utils.endpoints.EndpointConfig's default token_name
 OPEN_PATHS = frozenset({"/health"})

@@ -333,6 +333,7 @@ def stop(processes: Sequence[subprocess.Popen], grace: float = STOP_GRACE_SECOND
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            print(f"process {process.pid} did not stop within {grace:g} s; killing it", file=sys.stderr)
             process.kill()
             process.wait()
 

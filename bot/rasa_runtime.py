@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import Any, Callable, List, Optional, Sequence
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("bot.rasa_runtime")  # also when run as __main__
 
 # A custom action answers in well under a second; past this the owner is told instead of kept waiting.
 ACTION_CALL_TIMEOUT_SECONDS = 5.0
