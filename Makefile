@@ -8,8 +8,10 @@ export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: run test train lint unit nlu-report bench clean
 
+# SIGTERM or SIGINT (Ctrl-C) to `bot run` stops the Rasa server and the action server it started.
+# `make run ARGS="--model /path/to/model.tar.gz"` serves that model instead of training.
 run: $(STAMP)
-	$(PY) -m bot.cli run
+	$(PY) -m bot.cli run $(ARGS)
 
 test: $(STAMP)
 	scripts/ensure-postgres.sh
