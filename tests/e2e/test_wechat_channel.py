@@ -27,6 +27,7 @@ from tests.fakes.wechat_api import (
     shared_fake_api,
 )
 from tests.fakes.wechat_client import WeChatClient
+from tests.fakes.wording import response_variants, says
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -62,6 +63,12 @@ class WeChatUser:
         return "\n\n".join(self.send(self.client.text(self.openid, text)))
 
 
+def arrears_line(fields: dict) -> str:
+    """``utter_arrears`` up to its first comma, for ``fields`` (unit and amount; the period depends on today)."""
+    [text] = response_variants("utter_arrears", since="", months="", **fields)
+    return text.split("，")[0]
+
+
 @pytest.fixture
 def wechat_user(servers) -> WeChatUser:
     return WeChatUser(f"{servers.rasa_url}/webhooks/wechat/webhook", shared_fake_api())
@@ -79,11 +86,13 @@ def test_follow_verify_and_stay_verified_over_wechat(servers, wechat_user: WeCha
     user = wechat_user
     assert user.send(user.client.event(user.openid, "subscribe")) == [WELCOME_TEXT]
 
-    assert "请告诉我您的房号" in user.say("我欠多少物业费")
-    assert "手机号的后四位" in user.say("3栋2单元501")
+    assert says(user.say("我欠多少物业费"), "utter_ask_room")
+    assert says(user.say("3栋2单元501"), "utter_ask_phone_tail")
     verified = user.say("6688")
-    assert "核对成功，王建国您好。" in verified
-    assert "3栋2单元501目前欠物业费2,460.00元" in verified
+    owner = {"owner_name": "王建国"}  # data/demo/arrears.csv
+    arrears = {"unit": "3栋2单元501", "amount": "2,460.00"}  # data/demo/arrears.csv
+    assert says(verified, "utter_identity_verified", **owner)
+    assert arrears_line(arrears) in verified
 
     with session_scope(servers.database_url) as session:
         link = session.execute(
@@ -102,8 +111,8 @@ def test_follow_verify_and_stay_verified_over_wechat(servers, wechat_user: WeCha
     restart.raise_for_status()
     assert restart.json()["slots"].get("verified_owner_id") is None
     again = user.say("我欠多少物业费")
-    assert "房号" not in again
-    assert "3栋2单元501目前欠物业费2,460.00元" in again
+    assert not says(again, "utter_ask_room")
+    assert arrears_line(arrears) in again
 
     # Voice (plaintext mode this time): asked to type, the bot is not involved.
     assert user.send(user.client.voice(user.openid), encrypted=False) == [PLEASE_TYPE_TEXT]
@@ -121,7 +130,7 @@ def test_a_retried_message_is_answered_once_on_the_live_server(servers, wechat_u
     user = wechat_user
     xml = user.client.text(user.openid, "你好", msg_id=WeChatClient.new_msg_id())
     first = user.send(xml)
-    assert first and "您好" in first[0]
+    assert first and says(first[0], "utter_greet")
     sent_by_api = user.fake_api.texts_for(user.openid)
     retry = user.client.post(user.url, xml, encrypted=True, timeout=10)  # WeChat re-signs its retries
     assert retry.status == 200
