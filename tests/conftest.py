@@ -198,6 +198,6 @@ def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     plan = server_plan(trained_model, work, demo_database(work))
     processes = start_and_wait(plan)
     try:
-        yield Servers(plan.rasa_url, plan.actions_url, work, plan.database_url, plan.token)
+        yield Servers(plan.rasa_url, plan.actions_url, work, plan.database_url, plan.token, processes[1].pid)
     finally:
         stop(processes)
