@@ -258,3 +258,20 @@ def test_fuzz_strategies_reach_the_interesting_cases() -> None:
     assert screen_text("我" * (LIMIT + 1), limit=LIMIT).problem == "too long"
     assert screen_text("\ud800", limit=LIMIT).text == "\ufffd"
     assert Path(__file__).exists()
+
+
+def test_allowed_commands_are_discovered_from_buttons_and_the_page(tmp_path: Path) -> None:
+    (tmp_path / "domain.yml").write_text(
+        "responses:\n"
+        "  utter_offer:\n"
+        "    - text: 要登记吗？\n"
+        "      buttons:\n"
+        "        - {title: 好的, payload: /affirm}\n"
+        '        - {title: 指定, payload: \'/inform{"room": "1"}\'}\n',
+        encoding="utf-8",
+    )
+    page = tmp_path / "bot" / "channels" / "webchat_static"
+    page.mkdir(parents=True)
+    (page / "chat.js").write_text('WebChat.default({ initPayload: "/greet" });', encoding="utf-8")
+    # Only plain payloads: one carrying entities is never let through, even if the bot offers it.
+    assert allowed_commands.__wrapped__(tmp_path) == frozenset({"/affirm", "/greet"})
