@@ -147,7 +147,7 @@ class RestartableRasa:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [
-            sys.executable, "-m", "rasa", "run",
+            sys.executable, "-m", "bot.rasa_runtime", "run",
             "--model", str(model),
             "--port", str(self.port),
             "--endpoints", str(endpoints),
@@ -180,6 +180,7 @@ def restartable_rasa(trained_model: Path, servers, tmp_path: Path) -> Iterator[R
         tmp_path / "endpoints.yml",
         database_url=f"sqlite:///{tmp_path / 'trackers.db'}",
         action_server_url=f"{servers.actions_url}/webhook",
+        action_server_token=servers.actions_token,
     )
     server = RestartableRasa(trained_model, endpoints, tmp_path / "rasa.log", servers.database_url)
     server.start()
@@ -206,6 +207,9 @@ def test_a_client_reconnects_to_its_conversation_after_a_server_restart(restarta
     client.say("你好")
     assert says(client.replies(), "utter_greet")
     assert user_texts(server.url, session_id) == ["你好", "你好"]
+    # a form runs its validation on the action server: the restarted server still holds the token
+    client.say("我欠多少物业费")
+    assert says(client.replies(), "utter_ask_room")
 
 
 # --- new session ids are rate-limited per client address ------------------------------------------------
