@@ -127,6 +127,33 @@ class ValidatePromiseForm(IdentityFormValidation):
         """Action name used in the domain."""
         return "validate_promise_form"
 
+    @staticmethod
+    def _from_request(tracker: Tracker, entity: str, slot: str) -> Dict[str, Any]:
+        """At activation, the date or amount in the message that asked for the form.
+
+        Inside the form the domain's entity mappings read each answer. A date put aside during the repair
+        form (``promise_waiting``) is already in the slot and is not replaced by whatever the reply to the
+        repair read-back said.
+        """
+        if (tracker.active_loop or {}).get("name") == "promise_form" or tracker.get_slot("promise_waiting"):
+            return {}
+        for found in (tracker.latest_message or {}).get("entities") or []:
+            if found.get("entity") == entity:
+                return {slot: found.get("value")}
+        return {}
+
+    async def extract_promise_date(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        """The date in the request that started the form (我下周五交)."""
+        return self._from_request(tracker, "time", "promise_date")
+
+    async def extract_promise_amount(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        """The amount in the request that started the form (月底交1200)."""
+        return self._from_request(tracker, "amount", "promise_amount")
+
     async def validate_promise_date(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> Dict[str, Any]:
@@ -287,6 +314,15 @@ class ValidateComplaintForm(FormValidationAction):
     def name(self) -> str:
         """Action name used in the domain."""
         return "validate_complaint_form"
+
+    async def extract_complaint_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        """What happened, from the request itself when it says so, else from the answer to the question."""
+        latest = messages_for(tracker, "complaint_form")[-1]
+        asked = requested_slot(tracker, "complaint_form") == "complaint_description"
+        said = slot_filling.read_complaint(latest.text, intent=latest.intent, requested=asked)
+        return {"complaint_description": said} if said else {}
 
     def validate_complaint_description(self, value: Any, *_: Any) -> Dict[str, Any]:
         """Keep the description as said."""

@@ -77,7 +77,7 @@ _AFFIRM = re.compile(r"^(?:对|是|没错|嗯|好|可以|行|ok|係|冇错|确�
 _NOT_THIS = re.compile(r"^(?:不是|不在|并不是|而不是|唔係)")
 _DENY = re.compile(r"^(?:不对|不是|错了|唔係|唔啱|不行|不要|不|改|换|应该是|写错)")
 _CORRECTION_LEAD = re.compile(
-    r"^(?:(?:不对|不是|错了|唔係|唔啱|对|是的|是|没错|嗯|好的|好|可以|行|ok)\s*[，,。!！]?\s*)*"
+    r"^(?:(?:不对|不是|错了|唔係|唔啱|对|是的|是|没错|嗯|好的|好|可以|行|ok)\s*[\uff0c,\u3002!\uff01]?\s*)*"
     r"(?:应该是|改成|改为|改到|换成|换到|就是|就|是在|在|是)?"
 )
 _PLAN_COUNT = re.compile(r"分\s*(\d{1,2})\s*(个月|期|次|笔|批|年)|(\d{1,2})\s*(个月|期|次)\s*(?:内)?(?:交|还|付|缴|俾)")
@@ -379,6 +379,32 @@ def read_instalment_plan(text: str, *, intent: Optional[str] = None, requested: 
     if requested and intent not in NOT_AN_ANSWER and _PLAN_FREE.search(said) and 2 <= len(said) <= 80:
         return said
     return None
+
+
+_COMPLAINT_LEAD = re.compile(
+    r"^(?:你好|您好)?\W*(?:我(?:要|想|得)?(?:实名)?(?:投诉|头诉|投訴)(?:一下)?|投诉|投訴)\W*|\W*(?:我)?(?:要|想)?(?:投诉|投訴)\W*$"
+)
+
+
+def read_complaint(text: str, *, intent: Optional[str] = None, requested: bool = False) -> Optional[str]:
+    """The complaint as said, when the message says what happened ("我要投诉" alone says nothing yet).
+
+    Args:
+        text: the message as written.
+        intent: the message's intent; questions, yes, no and 算了 are never a complaint.
+        requested: whether the form just asked what happened.
+
+    Returns:
+        The message, stripped, or ``None`` when it holds no complaint yet.
+
+    """
+    said = text.strip()
+    if not said or _CANCEL.search(normalize(said).text) or intent in NOT_AN_ANSWER:
+        return None
+    if requested:
+        return said
+    substance = re.sub(r"\W+", "", _COMPLAINT_LEAD.sub("", said))
+    return said if len(substance) >= 4 else None
 
 
 def _money(value: Decimal) -> str:

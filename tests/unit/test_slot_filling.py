@@ -297,6 +297,29 @@ def test_instalment_plan_stated_in_the_request_is_taken() -> None:
     assert _slots(events) == {"instalment_plan": "分3个月"}
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "said"),
+    [
+        ("我要投诉", "file_complaint", None),
+        ("我要投诉保安", "file_complaint", None),
+        ("我要投诉你们保安态度差", "file_complaint", "我要投诉你们保安态度差"),
+        ("保安昨晚对我态度很差，还骂人", "file_complaint", "保安昨晚对我态度很差，还骂人"),
+        ("算了", "deny", None),
+    ],
+)
+def test_a_complaint_is_what_happened_not_the_request_to_complain(text: str, intent: str, said: Optional[str]) -> None:
+    assert sf.read_complaint(text, intent=intent) == said
+
+
+def test_the_promise_form_takes_the_date_from_its_request_but_never_replaces_a_date_put_aside() -> None:
+    _, events = _run(forms.ValidatePromiseForm(), _tracker("我下周五交", "promise_to_pay", slots={"verified_owner_id": None}))
+    assert _slots(events)["promise_date"] == "2026-12-04"
+    waiting = {"promise_date": "2026-12-04", "promise_waiting": True}
+    action = forms.ValidatePromiseForm()
+    found = asyncio.run(action.extract_promise_date(CollectingDispatcher(), _tracker("对，就是明天上午", "affirm", slots=waiting), DOMAIN))
+    assert found == {}
+
+
 def test_far_month_in_the_promise_form_gets_the_90_day_rule() -> None:
     dispatcher = CollectingDispatcher()
     result = asyncio.run(
