@@ -34,11 +34,16 @@ def test_identity_heating_repair_and_promise_land_in_the_database(servers) -> No
     replies = say("暖氣一點都唔熱，管理費我唔交住")
     assert replies == [heating.answers[0], heating.offer.text]
 
+    # the heating answer already said what is broken: the form asks only where and when
     assert say("好的") == ["具体在哪个位置？比如“3栋2单元501室内”或“5号楼一层大堂”。"]
-    assert say("3栋2单元501 客厅和卧室") == ["请简单描述一下问题的情况。"]
-    assert say("暖气片摸上去是凉的，屋里只有16度") == ["您希望师傅什么时候上门？比如“明天上午”“周六下午”。"]
+    assert say("3栋2单元501 客厅和卧室") == ["您希望师傅什么时候上门？比如“明天上午”“周六下午”。"]
     replies = say("明天上午")
+    assert replies == [
+        "跟您确认一下维修单：暖气，位置：3栋2单元501客厅和卧室，情况：暖气一点都唔热，希望上门时间：11月24日（周二）上午。对吗？"
+    ]
+    replies = say("对")
     assert replies[0].startswith("已为您登记维修单，单号BX")
+    repair_reply = replies[0]
 
     replies = say("下周五交")
     assert replies == ["跟您确认一下：您打算在12月4日（周五）交2,460.00元，对吗？"]
@@ -53,8 +58,14 @@ def test_identity_heating_repair_and_promise_land_in_the_database(servers) -> No
         promise = session.execute(
             select(models.PaymentPromise).where(models.PaymentPromise.sender_id == owner)
         ).scalar_one()
-        assert (repair.item, repair.preferred_time) == ("暖气", "明天上午")
-        assert repair.number in replies[0] or repair.number
+        assert (repair.item, repair.location, repair.description, repair.preferred_time) == (
+            "暖气",
+            "3栋2单元501客厅和卧室",
+            "暖气一点都唔热",
+            "11月24日（周二）上午",
+        )
+        assert repair.number in repair_reply
+        assert promise.number in replies[0]
         assert (promise.due_date, promise.amount) == (dt.date(2026, 12, 4), Decimal("2460.00"))
         assert promise.status == models.PromiseStatus.OPEN
 
