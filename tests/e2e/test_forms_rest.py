@@ -261,3 +261,26 @@ def test_cancel_in_a_form_or_at_a_read_back_records_nothing(servers) -> None:
             ).first()
             is None
         )
+
+
+def test_a_promise_put_aside_by_an_unverified_owner_asks_identity_after_the_repair(servers) -> None:
+    owner, say = conversation(servers)
+    assert start_repair(say, "我要报修，3栋2单元501卫生间水龙头坏了") == [response("utter_ask_repair_time")]
+    # the question in between is answered and the form goes on
+    replies = say("物业费都花在哪了")
+    assert replies[-1] == response("utter_ask_repair_time")
+    assert say("行，我月底前把物业费交了") == [
+        wording.text("forms.promise_put_aside", date="11月30日（周一）"),
+        response("utter_ask_repair_time"),
+    ]
+    assert say("后天上午") == [repair_readback("水龙头", "3栋2单元501卫生间", "水龙头坏了", "11月25日（周三）上午")]
+    replies = say("对")
+    assert replies[0].startswith("已为您登记维修单")
+    # the room is known from the repair; only the phone tail is asked before anything is disclosed
+    assert replies[1:] == [response("utter_ask_phone_tail")]
+    replies = say("6688")
+    assert replies[0].startswith("核对成功")
+    assert replies[-1] == promises.confirmation_question(dt.date(2026, 11, 30), Decimal("2460.00"))
+    assert say("对的")[0].startswith("好的，已记录：您承诺在11月30日（周一）交2,460.00元")
+    (order,) = repairs(servers, owner)
+    assert fields(order) == ("水龙头", "3栋2单元501卫生间", "水龙头坏了", "11月25日（周三）上午")
