@@ -172,6 +172,10 @@ def test_corrections_replace_the_value_and_a_repeating_yes_confirms(servers) -> 
     ]
     assert say("不对，是厨房") == [repair_readback("暖气", "3栋2单元501厨房", "暖气片不热", "11月28日（周六）下午")]
     assert say("不对") == [wording.text("forms.readback_which")]
+    # a question at the read-back is answered and the order read back again
+    replies = say("物业费怎么交")
+    assert len(replies) == 2
+    assert replies[-1] == repair_readback("暖气", "3栋2单元501厨房", "暖气片不热", "11月28日（周六）下午")
     replies = say("对，就是周六下午")
     assert len(replies) == 1 and replies[0].startswith("已为您登记维修单")
     (order,) = repairs(servers, owner)
