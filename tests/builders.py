@@ -79,3 +79,18 @@ def validate(action: Any, tracker_: Tracker, slot: str, value: Any) -> Tuple[Lis
     if inspect.isawaitable(result):
         result = asyncio.run(result)
     return dispatcher.messages, result
+
+
+def tracker_after(
+    *intents: str,
+    slots: Optional[Dict[str, Any]] = None,
+    entities: Optional[List[Dict[str, Any]]] = None,
+    metadata: Optional[Dict[str, Any]] = None,
+    channel: Optional[str] = "rest",
+) -> Tracker:
+    """A tracker after one user message per intent in ``intents`` (the last is the latest message)."""
+    events = [user_event(intent, channel=channel) for intent in intents]
+    events[-1]["parse_data"]["entities"] = entities or []
+    return tracker(
+        intents[-1], slots, entities=entities, metadata=metadata or {}, channel=channel, events=events
+    )

@@ -6,14 +6,11 @@ Expected sentences are built from the data (domain.yml responses, data/wording.y
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, List
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot import wording
@@ -21,22 +18,11 @@ from bot.db import models
 from bot.db.session import session_scope
 from bot.playbook import default_playbook
 from bot.services import promises
+from tests.fakes.wording import response
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
-ROOT = Path(__file__).resolve().parents[2]
 TODAY = "2026-11-23"  # a Monday
 REFERENCE = dt.date.fromisoformat(TODAY)
-
-
-@functools.lru_cache(maxsize=1)
-def _responses() -> Dict[str, List[Dict[str, Any]]]:
-    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
-
-
-def response(name: str, **fields: Any) -> str:
-    """The (single-variant) domain.yml response ``name`` with its placeholders filled."""
-    (variant,) = _responses()[name]
-    return str(variant["text"]).format(**fields)
 
 
 def repair_readback(item: str, location: str, description: str, time: str) -> str:

@@ -9,9 +9,11 @@ expected texts are computed with the bot's own date rules.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 from urllib.parse import quote
@@ -23,8 +25,10 @@ from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 from bot import clock
 from bot.channels.session_ids import signer_from_settings
 from bot.playbook import default_playbook
+from bot.service_config import get_service_config
 from bot.services.promises import confirmation_question, format_date
 from bot.text.dates import find_times
+from tests.fakes.wording import response_variants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -35,6 +39,12 @@ REPLY_TIMEOUT_MS = 90_000
 # The page shows each bot message after at most 1.5 s (customMessageDelay); wait this long for stragglers.
 SETTLE_MS = 2_500
 ARREARS = "3栋2单元501目前欠物业费2,460.00元，从2026年3月起"
+
+
+def conversation_slots(servers: Any, session_id: str) -> Dict[str, Any]:
+    """The conversation's slots as the Rasa server holds them (the test servers enable its HTTP API)."""
+    url = f"{servers.rasa_url}/conversations/{quote(session_id)}/tracker"
+    return dict(requests.get(url, timeout=30).json()["slots"])
 
 
 class Chat:
@@ -137,25 +147,51 @@ def test_a_whole_conversation_in_the_browser(servers, browser_page, capsys) -> N
     session_id = chat.stored_session()["session_id"]
     assert signer_from_settings().is_valid(session_id)
 
-    assert chat.say("我欠多少物业费") == [
-        "为了保护您的信息，需要先核对身份。请告诉我您的房号（例如3栋2单元501）。"
-    ]
-    assert chat.say("3栋2单元501") == ["请再告诉我登记手机号的后四位。"]
+    assert chat.say("我欠多少物业费") == response_variants("utter_ask_room")
+    assert chat.say("3栋2单元501") == response_variants("utter_ask_phone_tail")
     replies = chat.say("6688", count=2)
-    assert replies[0] == "核对成功，王建国您好。"
+    assert replies[0] == response_variants("utter_identity_verified", owner_name="王建国")[0]
     assert replies[1].startswith(ARREARS)
 
+    # The heating objection offers a repair; its message already says what is wrong, so only the place
+    # and the time are asked, then the order is read back and written on a yes.
     assert chat.say("暖气一点都不热，物业费我不交", count=2) == [heating.answers[0], heating.offer.text]
-    assert chat.say("好的") == ["具体在哪个位置？比如“3栋2单元501室内”或“5号楼一层大堂”。"]
-    assert chat.say("3栋2单元501 客厅") == ["请简单描述一下问题的情况。"]
-    assert chat.say("暖气片是凉的") == ["您希望师傅什么时候上门？比如“明天上午”“周六下午”。"]
-    replies = chat.say("明天上午")
-    assert replies[0].startswith("已为您登记维修单，单号BX")
+    assert chat.say("好的") == response_variants("utter_ask_repair_location")
+    assert chat.say("3栋2单元501 客厅") == response_variants("utter_ask_repair_time")
+    readback = chat.say("明天上午")
+    slots = conversation_slots(servers, chat.stored_session()["session_id"])
+    fields = {
+        "item": slots["repair_item"],
+        "location": slots["repair_location"],
+        "description": slots["repair_description"],
+        "time": slots["repair_time"],
+    }
+    assert readback == response_variants("utter_confirm_repair", **fields)
+    assert fields["item"] == "暖气" and "客厅" in fields["location"] and "暖气" in fields["description"]
+    assert fields["time"] == f"{format_date(today + dt.timedelta(days=1))}上午"
+    replies = chat.say("对")
+    order_number = re.search(r"BX\d{12}", replies[0])
+    assert order_number is not None
+    assert replies[0] == response_variants(
+        "utter_repair_recorded",
+        number=order_number.group(0),
+        item=fields["item"],
+        location=fields["location"],
+        time=fields["time"],
+    )[0]
 
-    assert chat.say("下周五交") == [confirmation_question(promise_day, 2460.0)]
+    assert chat.say("下周五交") == [confirmation_question(promise_day, Decimal("2460.00"))]
     replies = chat.say("对")
     assert len(replies) == 1, replies
-    assert replies[0].startswith(f"好的，已记录：您承诺在{format_date(promise_day)}交2,460.00元，编号CN")
+    promise_number = re.search(r"CN\d{12}", replies[0])
+    assert promise_number is not None
+    assert replies[0] == response_variants(
+        "utter_promise_recorded",
+        date=format_date(promise_day),
+        amount="2,460.00",
+        number=promise_number.group(0),
+        channels="、".join(method.split(" ")[0] for method in get_service_config().payment_methods[:2]),
+    )[0]
 
     tracker = requests.get(f"{servers.rasa_url}/conversations/{quote(session_id)}/tracker", timeout=30).json()
     assert tracker["latest_input_channel"] == "socketio"

@@ -35,3 +35,9 @@ def says(replies: List[str] | str, name: str, **fields: Any) -> bool:
     """Whether one of the ``replies`` contains a variant of the response ``name``."""
     joined = replies if isinstance(replies, str) else "\n".join(replies)
     return any(variant in joined for variant in response_variants(name, **fields))
+
+
+def response(name: str, **fields: Any) -> str:
+    """The text of a single-variant domain response ``name``, with ``{placeholders}`` filled."""
+    (text,) = response_variants(name, **fields)
+    return text

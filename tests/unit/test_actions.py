@@ -14,16 +14,7 @@ from actions.promises import ActionConfirmPromise
 from bot import offers
 from bot.playbook import default_playbook
 from bot.services.promises import follow_up
-
-
-def user_event(
-    intent: str, text: str = "…", entities: Optional[List[Dict[str, Any]]] = None
-) -> Dict[str, Any]:
-    return {
-        "event": "user",
-        "text": text,
-        "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": entities or []},
-    }
+from tests.builders import tracker_after
 
 
 def tracker(
@@ -32,14 +23,7 @@ def tracker(
     entities: Optional[List[Dict[str, Any]]] = None,
     metadata: Optional[Dict[str, Any]] = None,
 ) -> Tracker:
-    events = [user_event(intent) for intent in intents]
-    latest = {
-        "intent": {"name": intents[-1], "confidence": 0.9},
-        "entities": entities or [],
-        "text": "…",
-        "metadata": metadata or {},
-    }
-    return Tracker("owner-1", slots or {}, latest, events, False, None, {}, "action_listen")
+    return tracker_after(*intents, slots=slots, entities=entities, metadata=metadata)
 
 
 def run(action, tracker_: Tracker) -> tuple[list, list]:

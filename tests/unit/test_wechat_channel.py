@@ -57,9 +57,11 @@ class FakeBot:
     answer: Callable[[UserMessage], List[Answer]] = lambda message: [{"text": f"收到：{message.text}"}]
     calls: List[UserMessage] = field(default_factory=list)
     fail: bool = False
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, message: UserMessage) -> None:
         self.calls.append(message)
+        self.started.set()
         await asyncio.sleep(self.delay)
         if self.fail:
             raise RuntimeError("the bot broke")
@@ -340,7 +342,8 @@ def test_a_retry_that_arrives_before_the_bot_finishes_within_budget_moves_delive
 
     async def scenario() -> List[Reply]:
         first = asyncio.ensure_future(harness.post(webhook, xml))
-        await asyncio.sleep(0.1)
+        # the retry must arrive while the bot is still working on the first delivery
+        await asyncio.wait_for(bot.started.wait(), timeout=10)
         retry = await harness.post(webhook, xml)
         replies = [await first, retry]
         await webhook.drain()

@@ -15,6 +15,7 @@ from bot.db import migrate
 from bot.db.session import get_engine, session_scope
 from bot.records import identity, importer
 from bot.settings import get_settings
+from tests import builders
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENID = "oWECHAT-verified-owner"
@@ -39,14 +40,7 @@ def owner_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
 
 
 def tracker(channel: Optional[str], sender: str = OPENID, slots: Optional[Dict[str, Any]] = None) -> Tracker:
-    latest = {
-        "intent": {"name": "ask_arrears", "confidence": 0.9},
-        "entities": [],
-        "text": "我欠多少物业费",
-        "metadata": {"date": "2026-11-23"},
-    }
-    events = [{"event": "user", "text": "我欠多少物业费", "parse_data": latest, "input_channel": channel}]
-    return Tracker(sender, slots or {}, latest, events, False, None, {}, "action_listen")
+    return builders.tracker("ask_arrears", slots, text="我欠多少物业费", channel=channel, sender=sender)
 
 
 @pytest.mark.parametrize("channel", ["wechat", "socketio"])
