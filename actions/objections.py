@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.promises import READBACKS, read_back_again
 from actions.tracker_utils import latest_intent, user_intents
 from bot import offers
 from bot.playbook import default_playbook
@@ -35,6 +36,11 @@ class ActionAnswerObjection(Action):
             return []
         attempt = user_intents(tracker)[:-1].count(entry.intent)
         dispatcher.utter_message(text=entry.answer(attempt))
+        if entry.intent not in ESCALATES_AT_ONCE and tracker.get_slot("pending_offer") in READBACKS:
+            # Asked in the middle of a read-back: answer, then read the record back again instead of
+            # offering something new — a "对" that follows must confirm the record, not the offer.
+            kind = read_back_again(dispatcher, tracker)
+            return [SlotSet("last_objection", entry.intent), SlotSet("pending_offer", kind)]
         if entry.intent in ESCALATES_AT_ONCE:
             # A person takes over straight away (action_escalate follows), so nothing is offered.
             return [SlotSet("last_objection", entry.intent)]

@@ -55,6 +55,23 @@ def _instalment_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slo
     dispatcher.utter_message(response="utter_confirm_instalment", plan=plan)
 
 
+def read_back_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[str]:
+    """Repeat the pending read-back (after answering a question asked at it); its kind, or ``None``."""
+    kind = tracker.get_slot("pending_offer")
+    if kind == PROMISE_READBACK:
+        question = _promise_question(tracker, {})
+        if question is None:
+            return None
+        dispatcher.utter_message(text=question)
+    elif kind == REPAIR_READBACK:
+        _repair_readback(dispatcher, tracker, {})
+    elif kind == INSTALMENT_READBACK:
+        _instalment_readback(dispatcher, tracker, {})
+    else:
+        return None
+    return str(kind)
+
+
 class ActionConfirmPromise(Action):
     """After the promise form: ask "对吗？" quoting date (with weekday) and amount."""
 

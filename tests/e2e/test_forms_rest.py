@@ -162,6 +162,12 @@ def test_corrections_replace_the_value_and_a_repeating_yes_confirms(servers) -> 
     replies = say("物业费怎么交")
     assert len(replies) == 2
     assert replies[-1] == repair_readback("暖气", "3栋2单元501厨房", "暖气片不热", "11月28日（周六）下午")
+    # so is a fee question answered from the playbook: no new offer takes the read-back's place
+    replies = say("我每个月交的钱具体用在什么地方？")
+    assert replies == [
+        default_playbook().get("ask_fee_usage").answers[0],
+        repair_readback("暖气", "3栋2单元501厨房", "暖气片不热", "11月28日（周六）下午"),
+    ]
     replies = say("对，就是周六下午")
     assert len(replies) == 1 and replies[0].startswith("已为您登记维修单")
     (order,) = repairs(servers, owner)

@@ -32,6 +32,27 @@ def run(action, tracker_: Tracker) -> tuple[list, list]:
     return [m.get("text") or m.get("response") for m in dispatcher.messages], events
 
 
+def test_a_question_at_a_read_back_is_answered_and_the_record_read_back_again() -> None:
+    entry = default_playbook().get("ask_fee_usage")
+    slots = {
+        "pending_offer": "repair_readback",
+        "repair_item": "暖气",
+        "repair_location": "3栋2单元501客厅",
+        "repair_description": "暖气片不热",
+        "repair_time": "11月28日（周六）下午",
+    }
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionAnswerObjection().run(dispatcher, tracker("ask_fee_usage", slots=slots), {}))
+    assert dispatcher.messages[0]["text"] == entry.answers[0]
+    assert dispatcher.messages[1]["response"] == "utter_confirm_repair"
+    assert (dispatcher.messages[1]["location"], dispatcher.messages[1]["time"]) == (
+        "3栋2单元501客厅",
+        "11月28日（周六）下午",
+    )
+    assert len(dispatcher.messages) == 2  # no new offer competes with the read-back
+    assert events == [SlotSet("last_objection", "ask_fee_usage"), SlotSet("pending_offer", "repair_readback")]
+
+
 def test_objection_gets_its_playbook_answer_and_offer() -> None:
     entry = default_playbook().get("objection_heating")
     messages, events = run(ActionAnswerObjection(), tracker("objection_heating"))
