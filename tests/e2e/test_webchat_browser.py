@@ -25,6 +25,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 from bot import clock
 from bot.channels.session_ids import signer_from_settings
 from bot.playbook import default_playbook
+from bot.records.arrears import months_between
 from bot.service_config import get_service_config
 from bot.services.promises import confirmation_question, format_date
 from bot.text.dates import find_times
@@ -38,7 +39,14 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 REPLY_TIMEOUT_MS = 90_000
 # The page shows each bot message after at most 1.5 s (customMessageDelay); wait this long for stragglers.
 SETTLE_MS = 2_500
-ARREARS = "3栋2单元501目前欠物业费2,460.00元，从2026年3月起"
+# The page sends no date: the server's today decides how many months are owed.
+ARREARS = response_variants(
+    "utter_arrears",
+    unit="3栋2单元501",
+    amount="2,460.00",
+    since="2026年3月",
+    months=months_between("2026-03", clock.today()),
+)[0]
 
 
 def conversation_slots(servers: Any, session_id: str) -> Dict[str, Any]:
