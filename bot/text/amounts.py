@@ -1,4 +1,4 @@
-"""Money amounts written by owners (1200块, 2000元, 1.5万, 3千块钱) as numbers."""
+"""Money amounts written by owners (1200块, 2000元, 1.5万, 3千块钱) as exact decimals."""
 
 from __future__ import annotations
 
@@ -21,6 +21,6 @@ def find_amounts(text: str) -> Iterator[Tuple[int, int, Decimal]]:
         yield match.start(), match.end(), value
 
 
-def amount_as_number(value: Decimal) -> float | int:
-    """A JSON-friendly number: an int when the amount is whole."""
-    return int(value) if value == value.to_integral_value() else float(value)
+def amount_as_text(value: Decimal) -> str:
+    """The amount as a decimal string to the fen ("1200.50"): JSON-safe, and never a float."""
+    return f"{value.quantize(Decimal('0.01')):f}"

@@ -141,7 +141,7 @@ class RuleEntityExtractor:
     @staticmethod
     def _amounts(text: str) -> List[EntitySpan]:
         return [
-            EntitySpan("amount", start, end, text[start:end], amounts.amount_as_number(value))
+            EntitySpan("amount", start, end, text[start:end], amounts.amount_as_text(value))
             for start, end, value in amounts.find_amounts(text)
         ]
 

@@ -73,7 +73,7 @@ def test_restorer_maps_tokens_and_entities_back_to_the_owner_text(storage) -> No
     assert all(message.get(TEXT)[t.start : t.end] == t.text for t in tokens)
     (amount,) = [e for e in message.get(ENTITIES) if e["entity"] == "amount"]
     assert message.get(TEXT)[amount["start"] : amount["end"]] == "兩千塊"
-    assert amount["value"] == 2000
+    assert amount["value"] == "2000.00"
 
 
 def test_entity_extractor_uses_the_message_date(storage) -> None:

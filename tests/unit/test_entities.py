@@ -22,7 +22,7 @@ def extract(extractor: RuleEntityExtractor, raw: str) -> list[tuple[str, object]
     ("raw", "expected"),
     [
         ("我是3栋2单元501的，手机尾号6688", [("room", "3栋2单元501"), ("phone_tail", "6688")]),
-        ("5号楼1203 下周五交两千块", [("room", "5号楼1203"), ("time", "2026-12-04"), ("amount", 2000)]),
+        ("5号楼1203 下周五交两千块", [("room", "5号楼1203"), ("time", "2026-12-04"), ("amount", "2000.00")]),
         ("A座808楼道灯坏了", [("room", "A座808"), ("repair_item", "楼道灯")]),
         ("12-3-402 后四位1234", [("room", "12-3-402"), ("phone_tail", "1234")]),
         ("二期六栋一七零二", [("room", "2期6栋1702")]),
@@ -31,7 +31,7 @@ def extract(extractor: RuleEntityExtractor, raw: str) -> list[tuple[str, object]
         ("6688", [("phone_tail", "6688")]),
         ("業主話暖氣唔熱，電梯又壞咗", [("repair_item", "暖气"), ("repair_item", "电梯")]),
         ("暖器坏了", [("repair_item", "暖气")]),
-        ("月底前交一千二百元", [("time", "2026-11-30"), ("amount", 1200)]),
+        ("月底前交一千二百元", [("time", "2026-11-30"), ("amount", "1200.00")]),
         ("年后再说", [("time", "年后")]),
     ],
 )

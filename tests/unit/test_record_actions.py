@@ -371,3 +371,44 @@ def test_the_same_message_submitted_twice_at_once_makes_one_record_and_both_answ
         )
     assert [m["response"] for m in first + second] == ["utter_repair_recorded"] * 2
     assert first[0]["number"] == second[0]["number"] == order.number
+
+
+def test_an_attacker_with_fresh_sessions_learns_no_name_and_no_amount(database: str) -> None:
+    """200 tails against one unit from fresh web chat sessions, then 200 units with one tail over WeChat."""
+    action = forms.ValidateArrearsForm()
+    seen = []
+    for n in range(200):
+        tail = "6688" if n == 120 else f"{(n * 7919) % 10000:04d}".replace("6688", "0000")
+        fresh = tracker(
+            slots={"room": "3栋2单元501"},
+            sender=f"web-{n}",
+            channel="socketio",
+            metadata={"client": "ip:203.0.113.7"},
+            message_id=f"t{n}",
+        )
+        messages, result = validate(action, fresh, "phone_tail", tail)
+        assert "verified_owner_id" not in result
+        seen.extend(messages)
+    units = [f"{b}栋{e}单元{r}" for b in range(1, 11) for e in (1, 2) for r in range(501, 511)]
+    for n, unit in enumerate(units):  # 3栋2单元501 is among them, with its right tail
+        fresh = tracker(
+            slots={"room": unit},
+            sender=f"oAttacker-{n}",
+            channel="wechat",
+            metadata={"client": "wechat:oAttacker"},
+            message_id=f"u{n}",
+        )
+        messages, result = validate(action, fresh, "phone_tail", "6688")
+        assert "verified_owner_id" not in result
+        seen.extend(messages)
+    said = str(seen)
+    assert "王建国" not in said and "2,460" not in said and "2460" not in said
+    assert not any(m.get("response") == "utter_identity_verified" for m in seen)
+    # staff hear of the lock once, not once per try
+    with session_scope(database) as session:
+        reasons = session.execute(select(models.Escalation.reason)).scalars().all()
+    assert reasons.count("identity_locked") == 1
+    # a real owner elsewhere, on their own phone, is not slowed down
+    owner = tracker(slots={"room": "5号楼1203"}, sender="oOwner", channel="wechat", metadata={"client": "wechat:oOwner"})
+    messages, result = validate(action, owner, "phone_tail", "1111")
+    assert result["verified_owner_id"] == owner_id(database, "5号楼1203", "1111")
