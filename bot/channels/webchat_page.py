@@ -9,12 +9,16 @@ works offline and uses the system's Chinese fonts (``chat.css``).
 
 from __future__ import annotations
 
+import json
+from html import escape
 from pathlib import Path
 from typing import Dict, Tuple
 
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot import wording
 
 # Where the Rasa server serves the page (``bot run`` prints it).
 CHAT_PATH = "/chat/"
@@ -51,6 +55,22 @@ SECURITY_HEADERS = {
 }
 
 
+def render_page() -> str:
+    """``index.html`` with the page's labels from ``data/wording.yml`` (section ``webchat_page``).
+
+    The title and the no-script note are HTML-escaped; the labels for the script travel as a JSON data
+    block, with ``<`` escaped so no label can close the element.
+    """
+    labels = dict(wording.catalogue()["webchat_page"])
+    data = json.dumps(labels, ensure_ascii=False).replace("<", "\\u003c")
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return (
+        html.replace("{{title}}", escape(labels["title"]))
+        .replace("{{noscript}}", escape(labels["noscript"]))
+        .replace("{{wording_json}}", data)
+    )
+
+
 async def page(request: Request) -> HTTPResponse:
     """The chat page.
 
@@ -58,10 +78,9 @@ async def page(request: Request) -> HTTPResponse:
         request: The HTTP request (unused).
 
     Returns:
-        ``index.html`` with the page's security headers.
+        The page with its labels and security headers.
     """
-    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-    return response.html(html, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+    return response.html(render_page(), headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
 
 async def asset(request: Request, name: str) -> HTTPResponse:

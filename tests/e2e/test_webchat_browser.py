@@ -22,7 +22,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 
-from bot import clock
+from bot import clock, wording
 from bot.channels.session_ids import signer_from_settings
 from bot.playbook import default_playbook
 from bot.records.arrears import months_between
@@ -144,10 +144,11 @@ def test_a_whole_conversation_in_the_browser(servers, browser_page, capsys) -> N
     assert promise_day is not None
 
     page.goto(f"{servers.rasa_url}/chat/")
-    expect(page).to_have_title("物业服务助手")
-    expect(page.locator(".rw-title")).to_have_text("物业服务助手")
-    expect(page.locator(".rw-header span")).to_have_text("物业费查询 · 报修 · 交费安排")
-    expect(page.locator(".rw-new-message")).to_have_attribute("placeholder", "请输入您的问题…")
+    labels = wording.catalogue()["webchat_page"]
+    expect(page).to_have_title(labels["title"])
+    expect(page.locator(".rw-title")).to_have_text(labels["title"])
+    expect(page.locator(".rw-header span")).to_have_text(labels["subtitle"])
+    expect(page.locator(".rw-new-message")).to_have_attribute("placeholder", labels["input_hint"])
 
     # The initial payload (/greet) is sent as soon as the server confirmed a signed session id.
     greeting = chat.wait_for_bot(0, 1)
@@ -267,7 +268,9 @@ def test_the_page_reconnects_to_the_same_conversation_when_the_socket_drops(serv
     page_side, server_side = routes[-1]
     page_side.close()
     server_side.close()
-    expect(page.locator("#connection-status")).to_have_text("连接已断开，正在重新连接…", timeout=15_000)
+    expect(page.locator("#connection-status")).to_have_text(
+        wording.catalogue()["webchat_page"]["disconnected"], timeout=15_000
+    )
 
     # socket.io reconnects by itself; the stored signed id is presented again and kept.
     confirmed = chat.wait_for_confirmations(browser_page["logs"], session_id, 2)

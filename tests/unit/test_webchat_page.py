@@ -1,11 +1,13 @@
 """The web chat page: Chinese UI, local assets only, strict security headers."""
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
 import pytest
 
+from bot import wording
 from bot.channels import webchat_page
 from bot.channels.webchat_page import ASSETS, STATIC_DIR, asset, page
 
@@ -13,16 +15,21 @@ REMOTE_STYLE_OR_FONT = re.compile(r"""@import\s+(?:url\()?\s*["']?(?:https?:)?//
 
 
 def test_the_page_is_chinese_and_configures_the_widget() -> None:
+    labels = wording.catalogue()["webchat_page"]
     response = asyncio.run(page(None))  # type: ignore[arg-type]
     html = response.body.decode("utf-8")
     assert response.status == 200
-    assert '<html lang="zh-CN">' in html and "<title>物业服务助手</title>" in html
+    assert '<html lang="zh-CN">' in html and f"<title>{labels['title']}</title>" in html
+    assert f"<noscript>{labels['noscript']}</noscript>" in html
     assert '<script src="rasa-webchat.js"></script>' in html and '<script src="chat.js"></script>' in html
     assert "<script>" not in html  # no inline script: the CSP allows 'self' only
+    block = re.search(r'<script id="page-wording" type="application/json">(.*?)</script>', html, re.S)
+    assert block is not None and json.loads(block.group(1)) == labels
     script = (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
+    assert not re.search(r"[\u4e00-\u9fff]", script), "the page's labels live in data/wording.yml"
     for setting in (
-        'title: "物业服务助手"',
-        'inputTextFieldHint: "请输入您的问题…"',
+        "title: WORDING.title",
+        "inputTextFieldHint: WORDING.input_hint",
         'initPayload: "/greet"',
         "socketUrl: window.location.origin",
         'params: { storage: "local" }',
@@ -30,6 +37,17 @@ def test_the_page_is_chinese_and_configures_the_widget() -> None:
         "customData: {",
     ):
         assert setting in script
+
+
+def test_a_label_cannot_break_out_of_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    hostile = {**wording.catalogue()["webchat_page"], "title": "</title><script>x()</script>"}
+    hostile["subtitle"] = "</script><script>alert(1)</script>"
+    monkeypatch.setitem(wording.catalogue(), "webchat_page", hostile)
+    html = webchat_page.render_page()
+    assert "<script>x()" not in html and "<script>alert(1)" not in html
+    assert "&lt;/title&gt;" in html
+    block = re.search(r'<script id="page-wording" type="application/json">(.*?)</script>', html, re.S)
+    assert block is not None and json.loads(block.group(1))["subtitle"] == hostile["subtitle"]
 
 
 def test_the_page_forbids_remote_scripts_styles_fonts_and_connections() -> None:

@@ -7,6 +7,8 @@
   // Set when the server refused the stored session id; the next load starts from empty storage.
   var RESET_FLAG = "chat_session_reset";
   var status = document.getElementById("connection-status");
+  // Every label the page shows comes from data/wording.yml, put into the page by the server.
+  var WORDING = JSON.parse(document.getElementById("page-wording").textContent);
 
   function storedSessionId() {
     try {
@@ -56,10 +58,10 @@
       socketUrl: window.location.origin,
       socketPath: "/socket.io/",
       initPayload: "/greet",
-      title: "物业服务助手",
-      subtitle: "物业费查询 · 报修 · 交费安排",
-      inputTextFieldHint: "请输入您的问题…",
-      connectingText: "正在连接物业服务助手…",
+      title: WORDING.title,
+      subtitle: WORDING.subtitle,
+      inputTextFieldHint: WORDING.input_hint,
+      connectingText: WORDING.connecting,
       customData: { language: "zh-CN", channel: "webchat" },
       params: { storage: "local" },
       embedded: true,
@@ -73,8 +75,8 @@
       onSocketEvent: {
         session_confirm: onSessionConfirm,
         connect: function () { showStatus(""); },
-        disconnect: function () { showStatus("连接已断开，正在重新连接…"); },
-        connect_error: function () { showStatus("暂时连不上服务器，正在重试…"); }
+        disconnect: function () { showStatus(WORDING.disconnected); },
+        connect_error: function () { showStatus(WORDING.connect_error); }
       }
     },
     document.getElementById("webchat")
