@@ -7,10 +7,11 @@ settings refuse to start with a default secret.
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
-from typing import Literal, Optional
+from typing import List, Literal, Optional
 
-from pydantic import BaseSettings, SecretStr, root_validator
+from pydantic import BaseSettings, SecretStr, root_validator, validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SECRET = "change-me"
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     identity_max_failures_per_unit: int = 5
     identity_max_failures_per_client: int = 10
     identity_failure_window_hours: int = 24
+    # Reverse proxies in front of the Rasa server (addresses or CIDR networks, as a JSON list): from these
+    # peers, X-Forwarded-For names the client. Empty: the TCP peer is the client.
+    trusted_proxies: List[str] = []
     # New web chat session ids a single client address may obtain per hour.
     webchat_sessions_per_hour: int = 30
 
@@ -50,6 +54,11 @@ class Settings(BaseSettings):
 
         env_file = PROJECT_ROOT / ".env"
         env_file_encoding = "utf-8"
+
+    @validator("trusted_proxies", each_item=True)
+    def _proxy_is_a_network(cls, value: str) -> str:  # noqa: N805
+        ipaddress.ip_network(value, strict=False)  # raises ValueError, which pydantic reports
+        return value
 
     @root_validator(skip_on_failure=True)
     def _no_default_secrets_outside_local(cls, values: dict) -> dict:  # noqa: N805

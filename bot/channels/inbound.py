@@ -20,11 +20,12 @@ one place:
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Mapping, Optional
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -180,6 +181,57 @@ def server_metadata(raw: Any, *, client: str, trusted: bool) -> Dict[str, Any]:
 def ip_client(address: Optional[str]) -> str:
     """The identity-accounting key of a client known by its network address."""
     return f"ip:{address or 'unknown'}"
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: Tuple[str, ...]) -> Tuple[Union[ipaddress.IPv4Network, ipaddress.IPv6Network], ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _within(address: str, networks: Tuple[Any, ...]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+def client_address(peer: Optional[str], forwarded_for: Optional[str], *, proxies: Sequence[str] = ()) -> str:
+    """The client's address: the TCP peer, unless that peer is one of our own reverse proxies.
+
+    Behind a proxy every visitor arrives from the proxy's address, which would put all of them under one
+    session limit and one identity count. ``X-Forwarded-For`` is believed only when the peer is a trusted
+    proxy (``TRUSTED_PROXIES``), and then read from the right, skipping our own proxies: the entries left of
+    the first untrusted one were written by the client and prove nothing.
+
+    Args:
+        peer: The address of the TCP peer.
+        forwarded_for: The request's ``X-Forwarded-For`` header, if any.
+        proxies: Addresses or networks (CIDR) of the reverse proxies in front of the server.
+
+    Returns:
+        The address to count the client under.
+    """
+    networks = _networks(tuple(proxies))
+    if not peer or not forwarded_for or not networks or not _within(peer, networks):
+        return peer or "unknown"
+    hops = [hop.strip() for hop in forwarded_for.split(",")]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed chain: trust nothing in it
+        if not _within(hop, networks):
+            return hop
+    return hops[0] if hops and hops[0] else peer
+
+
+def request_client(peer: Optional[str], headers: Any) -> str:
+    """The accounting key of the client behind a request, honouring the configured trusted proxies."""
+    from bot.settings import get_settings
+
+    forwarded = headers.get("x-forwarded-for") if headers is not None else None
+    return ip_client(client_address(peer, forwarded, proxies=get_settings().trusted_proxies))
 
 
 def wechat_client(openid: str) -> str:

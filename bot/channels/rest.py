@@ -25,7 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.inbound import checked_message, clean_text, ip_client, screen_text, server_metadata
+from bot.channels.inbound import checked_message, clean_text, request_client, screen_text, server_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class PinnedRestInput(RestInput):
                 sender,
                 input_channel=self.name(),
                 # With a token configured the middleware has already checked it: the caller is trusted.
-                metadata=server_metadata(data.get("metadata"), client=ip_client(request.ip), trusted=bool(token)),
+                metadata=server_metadata(data.get("metadata"), client=request_client(request.ip, request.headers), trusted=bool(token)),
             )
             try:
                 await on_new_message(message)

@@ -38,7 +38,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import wording
-from bot.channels.inbound import checked_message, ip_client, screen_text, server_metadata
+from bot.channels.inbound import checked_message, ip_client, request_client, screen_text, server_metadata
 from bot.channels.session_ids import SessionIdSigner, signer_from_settings
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.webchat_page import register_page
@@ -140,7 +140,7 @@ class SignedSessionEvents:
         self.namespace = namespace
         self.input_channel = input_channel
         self.admit_new_session = admit_new_session or DatabaseSessionLimit()
-        self._addresses: Dict[str, str] = {}
+        self._clients: Dict[str, str] = {}
 
     def connected(self, sid: str, environ: Dict[str, Any]) -> None:
         """Remember the remote address of a new socket: the client key its conversations are counted under.
@@ -153,11 +153,11 @@ class SignedSessionEvents:
         request = environ.get("sanic.request")
         address = getattr(request, "ip", None) or environ.get("REMOTE_ADDR")
         if address:
-            self._addresses[sid] = str(address)
+            self._clients[sid] = request_client(str(address), getattr(request, "headers", None))
 
     def client_of(self, sid: str) -> str:
         """The accounting key of the client behind ``sid`` (``ip:<address>``)."""
-        return ip_client(self._addresses.get(sid))
+        return self._clients.get(sid) or ip_client(None)
 
     async def _say(self, sid: str, text: str) -> None:
         """Send one text from the channel itself to the socket ``sid``."""
@@ -236,7 +236,7 @@ class SignedSessionEvents:
             sid: The socket.io id of the connection.
         """
         self.sessions.forget(sid)
-        self._addresses.pop(sid, None)
+        self._clients.pop(sid, None)
 
 
 def _metadata(raw: Any) -> Dict[str, Any]:

@@ -265,3 +265,51 @@ def test_the_token_is_required_when_configured(monkeypatch: pytest.MonkeyPatch) 
         get_settings.cache_clear()
     assert statuses == [401, 401, 200]
     assert [m.sender_id for m in messages] == ["o-2"]
+
+
+# --- the client address behind reverse proxies ---------------------------------------------------------
+
+PROXIES = ("10.0.0.0/8", "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("198.51.100.7", None, "198.51.100.7"),  # no proxy: the peer
+        ("198.51.100.7", "1.2.3.4", "198.51.100.7"),  # an untrusted peer cannot name anyone
+        ("10.0.0.5", "203.0.113.9", "203.0.113.9"),  # our proxy names the client
+        ("10.0.0.5", "1.2.3.4, 203.0.113.9", "203.0.113.9"),  # the client's own entry is ignored
+        ("10.0.0.5", "203.0.113.9, 10.0.0.6", "203.0.113.9"),  # two of our proxies in a row
+        ("127.0.0.1", "10.0.0.6, 10.0.0.7", "10.0.0.6"),  # nothing but proxies: the first
+        ("10.0.0.5", "not-an-ip, 203.0.113.9", "203.0.113.9"),
+        ("10.0.0.5", "203.0.113.9, garbage", "10.0.0.5"),  # malformed where we would read it: the peer
+        ("10.0.0.5", "", "10.0.0.5"),
+    ],
+)
+def test_the_client_address_believes_forwarded_for_only_from_trusted_proxies(
+    peer: str, forwarded: Optional[str], expected: str
+) -> None:
+    from bot.channels.inbound import client_address
+
+    assert client_address(peer, forwarded, proxies=PROXIES) == expected
+    assert client_address(peer, forwarded, proxies=()) == peer
+
+
+def test_trusted_proxies_must_be_networks() -> None:
+    from bot.settings import Settings
+
+    assert Settings(_env_file=None, trusted_proxies=["10.0.0.0/8", "::1"]).trusted_proxies == ["10.0.0.0/8", "::1"]
+    with pytest.raises(ValueError, match="trusted_proxies"):
+        Settings(_env_file=None, trusted_proxies=["10.0.0.0/33"])
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
+    monkeypatch: pytest.MonkeyPatch, no_token: None
+) -> None:
+    posts = [(body(sender="o", message="hi"), {"X-Forwarded-For": "1.2.3.4, 203.0.113.9"})]
+    _, messages = exchange(monkeypatch, posts)
+    assert [m.metadata["client"] for m in messages] == ["ip:127.0.0.1"]  # no proxy configured
+    monkeypatch.setenv("TRUSTED_PROXIES", '["127.0.0.1"]')
+    get_settings.cache_clear()
+    _, messages = exchange(monkeypatch, posts)
+    assert [m.metadata["client"] for m in messages] == ["ip:203.0.113.9"]

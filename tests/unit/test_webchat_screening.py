@@ -120,6 +120,32 @@ def test_the_client_key_is_the_sockets_peer_address_not_engineios_constant() -> 
     assert seen == ["ip:192.0.2.77", "ip:192.0.2.9", "ip:unknown"]
 
 
+def test_behind_a_trusted_proxy_each_visitor_is_counted_under_their_own_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: List[str] = []
+
+    async def admit(client: str) -> bool:
+        seen.append(client)
+        return True
+
+    monkeypatch.setenv("TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    get_settings.cache_clear()
+    try:
+        server = Server(admit=admit)
+        for sid, peer, forwarded in [
+            ("a", "10.0.0.2", "203.0.113.1"),
+            ("b", "10.0.0.2", "203.0.113.2"),
+            ("c", "198.51.100.5", "203.0.113.3"),  # not our proxy: its header proves nothing
+        ]:
+            request = SimpleNamespace(ip=peer, headers={"x-forwarded-for": forwarded})
+            server.events.connected(sid, {"REMOTE_ADDR": "127.0.0.1", "sanic.request": request})
+            request_session(server, sid)
+    finally:
+        get_settings.cache_clear()
+    assert seen == ["ip:203.0.113.1", "ip:203.0.113.2", "ip:198.51.100.5"]
+
+
 # --- what reaches Rasa -----------------------------------------------------------------------------------
 
 
