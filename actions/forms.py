@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.utils import call_potential_coroutine
 
-from actions.identity import IdentityFormValidation, verified_owner_id
+from actions.identity import IdentityFormValidation, resolve_owner_id
 from actions.tracker_utils import message_date
 from actions.unit_of_work import in_session
 from bot import wording
@@ -166,7 +166,7 @@ class ValidatePromiseForm(IdentityFormValidation):
             dispatcher.utter_message(text=promises.rejection(verdict, today=today, expression=str(value)))
             return {"promise_date": None, **taken_up}
         slots: Dict[str, Any] = {"promise_date": day.isoformat(), **taken_up}
-        owner_id = verified_owner_id(tracker)
+        owner_id = await resolve_owner_id(tracker)
         if tracker.get_slot("promise_amount") is None and owner_id is not None:
             owed = await in_session(lambda session: promises.default_amount(session, owner_id=owner_id, today=today))
             slots["promise_amount"] = str(owed)
@@ -263,7 +263,7 @@ class ValidateRepairForm(FormValidationAction):
         found = self._extract(tracker, "repair_location")
         if found or not self.read(tracker).home_only:
             return found
-        owner_id = verified_owner_id(tracker)
+        owner_id = await resolve_owner_id(tracker)
         if owner_id is None:
             return found
         unit = await in_session(lambda session: identity.owner_by_id(session, owner_id=owner_id).unit_label)

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
 
     @root_validator(skip_on_failure=True)
     def _no_default_secrets_outside_local(cls, values: dict) -> dict:  # noqa: N805
+        if values.get("environment") != "local":
+            # An empty value (``TOKEN=${UNSET}`` in a unit file) would open the door as wide as none at all.
+            for name in ("rest_channel_token", "action_server_token"):
+                secret = values.get(name)
+                if secret is not None and not secret.get_secret_value().strip():
+                    raise ValueError(f"{name.upper()} must not be empty outside the local environment")
+            if not str(values.get("secret_key") or "").strip():
+                raise ValueError("SECRET_KEY must not be empty outside the local environment")
         if values.get("environment") != "local" and values.get("secret_key") == DEFAULT_SECRET:
             raise ValueError("SECRET_KEY must be set outside the local environment")
         if values.get("environment") != "local" and values.get("rest_channel_token") is None:

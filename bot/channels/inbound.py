@@ -163,24 +163,44 @@ def server_metadata(raw: Any, *, client: str, trusted: bool) -> Dict[str, Any]:
     """
     source: Mapping[Any, Any] = raw if isinstance(raw, Mapping) else {}
     metadata: Dict[str, Any] = {}
-    for key, value in source.items():
-        if not isinstance(key, str) or key == CLIENT_KEY:
+    for raw_key, value in source.items():
+        if not isinstance(raw_key, str):
+            continue
+        key = clean_text(raw_key).strip()
+        # Judge the key by its letters: " date", "date\x00", "Ｄａｔｅ" or "date\u200b" is still "date".
+        canonical = re.sub(r"[^a-z0-9_]", "", unicodedata.normalize("NFKC", key).lower())
+        if not key or canonical == CLIENT_KEY:
             continue
         if trusted:
             metadata[key] = value
             continue
-        if key in DATE_KEYS or len(metadata) >= MAX_METADATA_ENTRIES or len(key) > MAX_METADATA_KEY_CHARS:
+        if canonical in DATE_KEYS or len(metadata) >= MAX_METADATA_ENTRIES or len(key) > MAX_METADATA_KEY_CHARS:
             continue
         cleaned = _clean_value(value)
         if cleaned is not None or value is None:
-            metadata[clean_text(key)] = cleaned
+            metadata[key] = cleaned
     metadata[CLIENT_KEY] = client
     return metadata
 
 
+# One IPv6 subscriber gets a whole /64 (often more): counting single addresses would give an attacker 2^64
+# fresh clients.
+IPV6_CLIENT_PREFIX = 64
+
+
 def ip_client(address: Optional[str]) -> str:
-    """The identity-accounting key of a client known by its network address."""
-    return f"ip:{address or 'unknown'}"
+    """The identity-accounting key of a client known by its network address (IPv6 grouped by /64)."""
+    if not address:
+        return "ip:unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return f"ip:{address}"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return f"ip:{parsed.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{parsed}/{IPV6_CLIENT_PREFIX}', strict=False)}"
+    return f"ip:{parsed}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -230,7 +250,11 @@ def request_client(peer: Optional[str], headers: Any) -> str:
     """The accounting key of the client behind a request, honouring the configured trusted proxies."""
     from bot.settings import get_settings
 
-    forwarded = headers.get("x-forwarded-for") if headers is not None else None
+    # Several header lines are one list (RFC 9110): a proxy may add its own line after the client's.
+    lines = headers.getall("x-forwarded-for", []) if hasattr(headers, "getall") else []
+    if not lines and headers is not None and headers.get("x-forwarded-for"):
+        lines = [headers.get("x-forwarded-for")]
+    forwarded = ",".join(lines) or None
     return ip_client(client_address(peer, forwarded, proxies=get_settings().trusted_proxies))
 
 

@@ -134,7 +134,13 @@ class PinnedRestInput(RestInput):
                 sender,
                 input_channel=self.name(),
                 # With a token configured the middleware has already checked it: the caller is trusted.
-                metadata=server_metadata(data.get("metadata"), client=request_client(request.ip, request.headers), trusted=bool(token)),
+                metadata=server_metadata(
+                    data.get("metadata"),
+                    # An authenticated integration serves many owners from one address: count each of its
+                    # senders. Without a token the caller proves nothing and is counted by its address.
+                    client=f"rest:{sender}" if token else request_client(request.ip, request.headers),
+                    trusted=bool(token),
+                ),
             )
             try:
                 await on_new_message(message)

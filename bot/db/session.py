@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import get_settings
 
+# How long a unit of work waits for another's lock before it fails (and the owner hears "not saved"). Well
+# under the 5 s Rasa gives an action: a write that commits after Rasa gave up would be confirmed to no one.
+LOCK_WAIT_MS = 3000
+
 
 def get_engine(url: Optional[str] = None) -> Engine:
     """The engine for ``url`` (default: the configured ``DATABASE_URL``), created once per process and URL."""
@@ -34,7 +38,7 @@ def _engine(url: str) -> Engine:
             cursor = connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -44,7 +48,9 @@ def _engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True)
+    return create_engine(
+        url, future=True, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={LOCK_WAIT_MS}"}
+    )
 
 
 @contextmanager

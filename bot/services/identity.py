@@ -27,6 +27,7 @@ from bot.db.models import IdentityAttempt
 from bot.records import identity as owners
 from bot.records.identity import VerifiedOwner
 from bot.records.units import parse_unit
+from bot.services.rate_limits import serialise
 
 # Channels whose sender ids the client cannot choose: WeChat openids arrive in messages signed by WeChat,
 # the web chat's session ids are issued and signed by the server. A conversation on one of them stays
@@ -83,12 +84,9 @@ class Verification:
 def client_key(*, channel: Optional[str], sender_id: str, metadata: Optional[Mapping[str, Any]]) -> str:
     """Who is trying, as far as the server can tell.
 
-    Channels put a server-derived ``client`` into the metadata (``wechat:<openid>``, ``ip:<address>``).
-    The REST channel is a trusted integration serving many owners from one address, so there it is the
-    sender id the integration names.
+    Channels put a server-derived ``client`` into the metadata (``wechat:<openid>``, ``ip:<address>``,
+    ``rest:<sender>`` for an authenticated REST integration, which serves many owners from one address).
     """
-    if channel == "rest":
-        return f"rest:{sender_id}"[:160]
     given = (metadata or {}).get("client")
     if isinstance(given, str) and given:
         return given[:160]
@@ -132,6 +130,10 @@ def verify(
     since = now - policy.window
     address = parse_unit(room or "")
     unit_code = address.code if address else None
+    # One try at a time per client and per unit, so concurrent tries cannot all pass the count.
+    serialise(session, f"identity-client:{client}")
+    if unit_code:
+        serialise(session, f"identity-unit:{unit_code}")
     if _failures(session, since=since, client_key=client) >= policy.max_failures_per_client:
         return Verification(Outcome.CLIENT_LOCKED)
     if unit_code and unit_locked(session, unit_code=unit_code, policy=policy):

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.models import RateLimitHit
+
+
+def serialise(session: Session, key: str) -> None:
+    """Make concurrent units of work on ``key`` take turns until they commit (PostgreSQL).
+
+    Counting and then inserting is a race under READ COMMITTED: six concurrent tries could all see four
+    failures and all go ahead. A transaction-scoped advisory lock per key closes it. SQLite needs none: its
+    write transactions begin IMMEDIATE and run one at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def allow(session: Session, *, key: str, limit: int, window: dt.timedelta) -> bool:
@@ -17,6 +28,7 @@ def allow(session: Session, *, key: str, limit: int, window: dt.timedelta) -> bo
     A refused use is not recorded, so a client that keeps trying is let in again once the window has
     moved past its earlier uses. Old hits of the key are pruned on the way.
     """
+    serialise(session, f"rate:{key}")
     now = clock.now()
     since = now - window
     session.execute(delete(RateLimitHit).where(RateLimitHit.key == key, RateLimitHit.at < since))

@@ -179,7 +179,7 @@ def test_with_the_token_the_date_is_kept_and_the_client_is_the_server_s(
     metadata = {"date": "2026-11-20", "client": "ip:10.9.9.9", "sent_at": "2026-11-20T10:00:00"}
     _, messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata=metadata), with_token)])
     assert [m.metadata for m in messages] == [
-        {"date": "2026-11-20", "sent_at": "2026-11-20T10:00:00", "client": "ip:127.0.0.1"}
+        {"date": "2026-11-20", "sent_at": "2026-11-20T10:00:00", "client": "rest:o"}
     ]
 
 
@@ -313,3 +313,59 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
     get_settings.cache_clear()
     _, messages = exchange(monkeypatch, posts)
     assert [m.metadata["client"] for m in messages] == ["ip:203.0.113.9"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [(" date", "2030-01-01"), ("date\x00", "2030-01-01"), ("timestamp\u200b", 1900000000)]
+)
+def test_a_date_key_in_disguise_is_still_dropped(
+    monkeypatch: pytest.MonkeyPatch, no_token: None, key: str, value: Any
+) -> None:
+    from bot.text.entities import reference_date
+
+    _, messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata={key: value}), {})])
+    assert [m.metadata for m in messages] == [{"client": "ip:127.0.0.1"}]
+    assert reference_date(messages[0].metadata).year != 2030
+
+
+@pytest.mark.parametrize(
+    ("address", "client"),
+    [
+        ("2001:db8:1:2:aaaa::1", "ip:2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "ip:2001:db8:1:2::/64"),  # the same subscriber
+        ("::ffff:192.0.2.7", "ip:192.0.2.7"),
+        ("192.0.2.7", "ip:192.0.2.7"),
+        (None, "ip:unknown"),
+    ],
+)
+def test_ipv6_clients_are_counted_by_their_64(address: Optional[str], client: str) -> None:
+    from bot.channels.inbound import ip_client
+
+    assert ip_client(address) == client
+
+
+def test_every_x_forwarded_for_line_is_read() -> None:
+    from sanic.compat import Header
+
+    from bot.channels.inbound import request_client
+
+    headers = Header([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "203.0.113.9")])
+    get_settings.cache_clear()
+    try:
+        import os
+
+        os.environ["TRUSTED_PROXIES"] = '["127.0.0.1"]'
+        assert request_client("127.0.0.1", headers) == "ip:203.0.113.9"
+    finally:
+        os.environ.pop("TRUSTED_PROXIES", None)
+        get_settings.cache_clear()
+
+
+def test_empty_secrets_are_refused_outside_local() -> None:
+    from bot.settings import Settings
+
+    good = {"secret_key": "s3cret", "rest_channel_token": "t", "action_server_token": "a"}
+    Settings(_env_file=None, environment="production", **good)
+    for name in good:
+        with pytest.raises(ValueError, match="empty"):
+            Settings(_env_file=None, environment="production", **{**good, name: "  "})

@@ -256,7 +256,8 @@ def test_locks_expire_with_the_window(estate: str) -> None:
 @pytest.mark.parametrize(
     ("channel", "metadata", "expected"),
     [
-        ("rest", {"client": "ip:1.2.3.4"}, "rest:s1"),
+        ("rest", {"client": "rest:s1"}, "rest:s1"),
+        ("rest", {"client": "ip:1.2.3.4"}, "ip:1.2.3.4"),  # unauthenticated REST: its address
         ("socketio", {"client": "ip:1.2.3.4"}, "ip:1.2.3.4"),
         ("wechat", {"client": "wechat:oX"}, "wechat:oX"),
         ("socketio", {}, "socketio:s1"),
@@ -298,3 +299,21 @@ def test_staff_answer_follows_the_configured_hours() -> None:
     assert escalations.staff_answer(outside) == wording.text(
         "staff.answer_closed", month=11, day=24, opens="09:00", phone=config_phone
     )
+
+
+def test_concurrent_wrong_tails_cannot_all_pass_the_count(estate: str) -> None:
+    """Eight tries at once on one unit: exactly five are compared before the lock, never more."""
+    start = threading.Barrier(8, timeout=20)
+    outcomes: List[Outcome] = []
+
+    def try_once(n: int) -> None:
+        start.wait()
+        outcomes.append(attempt(estate, ROOM, f"{n:04d}", client=f"ip:10.9.0.{n}", sender=f"c{n}").outcome)
+
+    threads = [threading.Thread(target=try_once, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(o.value for o in outcomes) == sorted(["mismatch"] * 4 + ["unit_locked"] * 4)
+    assert count(estate, models.IdentityAttempt) == 5
