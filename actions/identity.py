@@ -69,26 +69,18 @@ def _verify_and_account(session: Session, tracker: Tracker, room: str, tail: str
     result = identity_service.verify(
         session, room=room, phone_tail=tail, client=_client(tracker), channel=channel, sender_id=tracker.sender_id
     )
-    escalation_number = None
     attempts = int(tracker.get_slot("identity_attempts") or 0) + (result.outcome is Outcome.MISMATCH)
     exhausted = result.outcome is Outcome.MISMATCH and attempts >= MAX_ATTEMPTS_PER_CONVERSATION
-    if result.locked_now:
+    escalation_number = None
+    if result.locked_now or exhausted:
         # Staff hear of a lock once, when it happens; later tries on the locked unit add nothing.
         address = parse_unit(room)
+        locked = (escalations.Reason.IDENTITY_LOCKED, f"unit {address.code if address else room}")
+        reason, detail = locked if result.locked_now else (escalations.Reason.IDENTITY_FAILED, None)
         escalation_number = escalations.escalate(
             session,
-            reason=escalations.Reason.IDENTITY_LOCKED,
-            detail=f"unit {address.code if address else room}",
-            owner_id=None,
-            channel=channel,
-            sender_id=tracker.sender_id,
-            message_id=tracker.latest_message.get("message_id"),
-        ).number
-    elif exhausted:
-        escalation_number = escalations.escalate(
-            session,
-            reason=escalations.Reason.IDENTITY_FAILED,
-            detail=None,
+            reason=reason,
+            detail=detail,
             owner_id=None,
             channel=channel,
             sender_id=tracker.sender_id,

@@ -6,7 +6,6 @@ import datetime as dt
 import enum
 from typing import Optional
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock, wording
@@ -55,20 +54,6 @@ def escalate(
         owner_id=owner_id,
         channel=channel,
     )
-
-
-def reported_since(session: Session, *, reason: Reason, detail: str, since: dt.datetime) -> bool:
-    """Whether an escalation with this reason and detail was recorded since ``since`` (one per lock)."""
-    found = session.execute(
-        select(models.Escalation.id)
-        .where(
-            models.Escalation.reason == reason.value,
-            models.Escalation.detail == detail,
-            models.Escalation.created_at >= since,
-        )
-        .limit(1)
-    ).first()
-    return found is not None
 
 
 def staff_answer(now: Optional[dt.datetime] = None) -> str:
