@@ -377,7 +377,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import_parser.add_argument("file", type=Path)
     import_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     report = commands.add_parser("nlu-report", help="score the model on the held-out NLU test set")
-    report.add_argument("--floor", type=float, default=0.90, help="minimum accuracy (fails below)")
+    report.add_argument("--floor", type=float, default=0.93, help="minimum accuracy (fails below)")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -393,7 +393,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "import-arrears":
         return import_arrears(args.file, args.url)
     if args.command == "nlu-report":
-        from bot import nlu_report
+        from bot.nlu import report as nlu_report
 
         summary = nlu_report.evaluate(train())
         print(summary.markdown)

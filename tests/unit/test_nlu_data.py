@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.contract import CONTRACT_INTENTS, OBJECTION_INTENTS
+from bot.nlu.heldout import HELDOUT_DIR, PARTS, STYLES, heldout_files
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_INTENTS = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["intents"]
@@ -26,7 +27,8 @@ def read_examples(*paths: Path) -> Dict[str, List[str]]:
 
 
 TRAIN = read_examples(*sorted((ROOT / "data" / "nlu").glob("*.yml")))
-TEST = read_examples(ROOT / "tests" / "nlu" / "test_nlu.yml")
+TEST = read_examples(*heldout_files())
+FINAL = read_examples(*heldout_files(["final"]))
 
 
 def plain(example: str) -> str:
@@ -41,7 +43,15 @@ def test_enough_training_examples(intent: str) -> None:
 
 @pytest.mark.parametrize("intent", DOMAIN_INTENTS)
 def test_enough_held_out_examples(intent: str) -> None:
-    assert len(TEST.get(intent, [])) >= 15
+    assert len(TEST.get(intent, [])) >= 30
+    assert len(FINAL.get(intent, [])) >= 7
+
+
+@pytest.mark.parametrize("part", PARTS)
+@pytest.mark.parametrize("style", STYLES)
+def test_every_part_has_every_style(part: str, style: str) -> None:
+    examples = read_examples(HELDOUT_DIR / part / f"{style}.yml")
+    assert sum(len(texts) for texts in examples.values()) >= 60
 
 
 def test_data_uses_only_domain_intents() -> None:

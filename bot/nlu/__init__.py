@@ -1,0 +1,1 @@
+"""Measuring the NLU: the held-out set, the baselines, and the scores."""
