@@ -36,7 +36,7 @@ def _status(enum_type: type[enum.Enum], name: str) -> Enum:
 
 
 class RecordStatus(str, enum.Enum):
-    """Lifecycle of repair orders, complaints, bill checks and escalations."""
+    """Lifecycle of repair orders, complaints and bill checks."""
 
     OPEN = "open"
     IN_PROGRESS = "in_progress"
@@ -50,6 +50,24 @@ class PromiseStatus(str, enum.Enum):
     OPEN = "open"
     KEPT = "kept"
     BROKEN = "broken"
+
+
+class EscalationState(str, enum.Enum):
+    """Who holds an escalated conversation (Chatwoot's agent-bot states)."""
+
+    PENDING = "pending"  # the bot holds it: nobody has taken it, or a person handed it back
+    OPEN = "open"  # a person holds it: the bot stays silent
+    RESOLVED = "resolved"  # settled; kept for the record and the response-time figures
+
+
+class EscalationAction(str, enum.Enum):
+    """What a person did to an escalation (one ``EscalationEvent`` each)."""
+
+    CLAIM = "claim"
+    ASSIGN = "assign"
+    REPLY = "reply"
+    HAND_BACK = "hand_back"
+    RESOLVE = "resolve"
 
 
 class InstalmentStatus(str, enum.Enum):
@@ -249,10 +267,31 @@ class InstalmentRequest(_ConversationRecord, Base):
     )
 
 
+def _same_as_created(context: Any) -> Any:
+    """Default for ``updated_at``: the row's ``created_at`` when given, so a new row reads as unchanged."""
+    given = context.get_current_parameters().get("created_at")
+    if given is not None:
+        return given
+    from bot import clock
+
+    return clock.now()
+
+
 class Escalation(_ConversationRecord, Base):
-    """A conversation staff must take over."""
+    """A conversation staff must take over, and who holds it now.
+
+    ``state`` is the conversation's: ``pending`` while the bot holds it, ``open`` while ``assignee`` (a staff
+    username) does, ``resolved`` when settled. ``assignee`` stays after a hand-back or resolution (the last
+    person who held it). ``claimed_at`` is when the current ``assignee`` took it, ``first_response_at`` the
+    first staff reply (set once), ``resolved_at`` the resolution. Every change is an ``EscalationEvent``.
+    Times are written from :mod:`bot.clock`.
+    """
 
     __tablename__ = "escalations"
+    __table_args__ = (
+        Index("ix_escalations_state_created", "state", "created_at"),
+        Index("ix_escalations_sender", "sender_id"),
+    )
     number_prefix = "RG"
     confirmation_response = "utter_escalated"
 
@@ -261,7 +300,34 @@ class Escalation(_ConversationRecord, Base):
     reason = Column(String(64), nullable=False)
     detail = Column(Text, nullable=True)
     assignee = Column(String(64), nullable=True)
-    status = Column(_status(RecordStatus, "escalation_status"), nullable=False, default=RecordStatus.OPEN)
+    state = Column(
+        _status(EscalationState, "escalation_state"), nullable=False, default=EscalationState.PENDING
+    )
+    claimed_at = Column(DateTime(timezone=True), nullable=True)
+    first_response_at = Column(DateTime(timezone=True), nullable=True)
+    resolved_at = Column(DateTime(timezone=True), nullable=True)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=_same_as_created)
+
+    owner = relationship("Owner")
+    events = relationship("EscalationEvent", back_populates="escalation", order_by="EscalationEvent.id")
+
+
+class EscalationEvent(Base):
+    """One thing a person did to an escalation: the history a hand-back or reassignment keeps."""
+
+    __tablename__ = "escalation_events"
+    __table_args__ = (Index("ix_escalation_events_escalation", "escalation_id", "at"),)
+
+    id = Column(Integer, primary_key=True)
+    escalation_id = Column(Integer, ForeignKey("escalations.id"), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False)
+    action = Column(_status(EscalationAction, "escalation_action"), nullable=False)
+    actor = Column(String(64), nullable=False)
+    assignee = Column(String(64), nullable=True)
+    from_state = Column(_status(EscalationState, "escalation_event_from"), nullable=False)
+    to_state = Column(_status(EscalationState, "escalation_event_to"), nullable=False)
+
+    escalation = relationship("Escalation", back_populates="events")
 
 
 class WeChatDelivery(str, enum.Enum):
@@ -346,6 +412,9 @@ __all__ = [
     "Complaint",
     "ConversationLink",
     "Escalation",
+    "EscalationAction",
+    "EscalationEvent",
+    "EscalationState",
     "InstalmentRequest",
     "InstalmentStatus",
     "Owner",

@@ -282,8 +282,10 @@ def test_escalation_reason_and_fields_are_stored(estate: str) -> None:
             sender_id="oX",
             message_id="m-9",
         )
-        stored = (escalation.number[:10], escalation.reason, escalation.detail, escalation.channel, escalation.status)
-    assert stored == ("RG20261124", "threaten_escalation", "我要投诉到住建局", "wechat", models.RecordStatus.OPEN)
+        stored = (escalation.number[:10], escalation.reason, escalation.detail, escalation.channel, escalation.state)
+        times = (escalation.updated_at, escalation.claimed_at, escalation.first_response_at, escalation.resolved_at)
+    assert stored == ("RG20261124", "threaten_escalation", "我要投诉到住建局", "wechat", models.EscalationState.PENDING)
+    assert times == (NOW, None, None, None)
     assert escalations.reason_for_intent("affirm") is escalations.Reason.FALLBACK
 
 
