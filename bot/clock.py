@@ -35,6 +35,15 @@ def now() -> dt.datetime:
     return moment.astimezone(zone())
 
 
+def utc_now() -> dt.datetime:
+    """The current moment (:func:`now`) in UTC, for timestamps to store.
+
+    SQLite keeps a time's fields without its zone, so stored times are written in one zone, UTC, and a naive
+    time read back is UTC.
+    """
+    return now().astimezone(dt.timezone.utc)
+
+
 def today() -> dt.date:
     """The estate's current date."""
     return now().date()

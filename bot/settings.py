@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     trusted_proxies: List[str] = []
     # New web chat session ids a single client address may obtain per hour.
     webchat_sessions_per_hour: int = 30
+    # Staff console (apps/staff): its own process beside Rasa and the action server, on loopback unless a
+    # deployment puts a TLS proxy in front of it. The secret signs its session cookies; required outside local.
+    staff_host: str = "127.0.0.1"
+    staff_port: int = 5006
+    staff_secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    staff_session_hours: int = 12
+    # Failed logins per username within the window lock that username for ``staff_lockout_minutes``.
+    staff_login_max_failures: int = 5
+    staff_login_window_minutes: int = 15
+    staff_lockout_minutes: int = 15
 
     class Config:
         """Read a local ``.env`` too."""
@@ -76,6 +86,14 @@ class Settings(BaseSettings):
             raise ValueError("REST_CHANNEL_TOKEN must be set outside the local environment")
         if values.get("environment") != "local" and values.get("action_server_token") is None:
             raise ValueError("ACTION_SERVER_TOKEN must be set outside the local environment")
+        if values.get("environment") != "local":
+            # The staff console's session cookies are signed with it: a known key would let anyone forge one.
+            staff_secret = values.get("staff_secret_key")
+            staff_secret_value = staff_secret.get_secret_value() if staff_secret is not None else ""
+            if not staff_secret_value.strip():
+                raise ValueError("STAFF_SECRET_KEY must not be empty outside the local environment")
+            if staff_secret_value == DEFAULT_SECRET:
+                raise ValueError("STAFF_SECRET_KEY must be set outside the local environment")
         return values
 
 

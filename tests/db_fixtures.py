@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from bot.db import migrate
+from bot.db import migrate, staff_models  # noqa: F401  (staff tables on Base: emptied, compared)
 from bot.db.models import Base
 from bot.db.session import get_engine
 

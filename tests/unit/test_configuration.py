@@ -23,12 +23,21 @@ def test_settings_refuse_default_secret_outside_local() -> None:
         Settings(_env_file=None, environment="production", secret_key="s3cret")
     with pytest.raises(ValueError, match="ACTION_SERVER_TOKEN"):
         Settings(_env_file=None, environment="production", secret_key="s3cret", rest_channel_token="t0ken")
+    with pytest.raises(ValueError, match="STAFF_SECRET_KEY must be set"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            secret_key="s3cret",
+            rest_channel_token="t0ken",
+            action_server_token="a-t0ken",
+        )
     settings = Settings(
         _env_file=None,
         environment="production",
         secret_key="s3cret",
         rest_channel_token="t0ken",
         action_server_token="a-t0ken",
+        staff_secret_key="st4ff-s3cret",
     )
     assert settings.environment == "production" and settings.action_server_host == "127.0.0.1"
 

@@ -364,7 +364,7 @@ def test_every_x_forwarded_for_line_is_read() -> None:
 def test_empty_secrets_are_refused_outside_local() -> None:
     from bot.settings import Settings
 
-    good = {"secret_key": "s3cret", "rest_channel_token": "t", "action_server_token": "a"}
+    good = {"secret_key": "s3cret", "rest_channel_token": "t", "action_server_token": "a", "staff_secret_key": "s"}
     Settings(_env_file=None, environment="production", **good)
     for name in good:
         with pytest.raises(ValueError, match="empty"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from bot.db import staff_models  # noqa: F401  (registers the staff console's tables on Base)
 from bot.db.models import Base
 from bot.db.session import get_engine
 

@@ -1,0 +1,79 @@
+"""The audit log: who did what to what, and when, for every staff action.
+
+Written in the caller's unit of work, so an action and its audit row commit together or not at all.
+Times come from :mod:`bot.clock`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Mapping, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db.staff_models import AuditEntry
+
+# The actions written so far; later screens add theirs (view an owner, reply, change a status, approve).
+LOGIN = "login"
+LOGIN_FAILED = "login_failed"
+LOGOUT = "logout"
+USER_ADDED = "user_added"
+AUDIT_VIEWED = "audit_viewed"
+
+_ACTOR_LENGTH = AuditEntry.__table__.c.actor.type.length
+_TARGET_LENGTH = AuditEntry.__table__.c.target.type.length
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: Optional[str] = None,
+    detail: Optional[Mapping[str, Any]] = None,
+) -> AuditEntry:
+    """Write one audit row, stamped with the clock's now (stored in UTC).
+
+    Args:
+        session: The caller's unit of work (the row commits with it).
+        actor: Who acted: a staff username, ``cli:<os user>``, or for a failed login the username typed.
+        action: What was done (one of this module's constants, or a later screen's).
+        target: What it was done to (a username, an owner id, a record number), if anything.
+        detail: Specifics as JSON-serialisable values (never a password).
+
+    Returns:
+        The new row, flushed (it has its id).
+
+    Raises:
+        ValueError: If ``actor`` or ``action`` is empty.
+    """
+    if not actor or not action:
+        raise ValueError("an audit row needs an actor and an action")
+    entry = AuditEntry(
+        at=clock.utc_now(),
+        actor=actor[:_ACTOR_LENGTH],
+        action=action,
+        target=target[:_TARGET_LENGTH] if target is not None else None,
+        detail=dict(detail) if detail is not None else None,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def recent(session: Session, *, limit: int = 200, actor: Optional[str] = None) -> List[AuditEntry]:
+    """The latest audit rows, newest first.
+
+    Args:
+        session: The caller's unit of work.
+        limit: At most this many rows.
+        actor: Only this actor's rows, when given.
+
+    Returns:
+        The rows.
+    """
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    if actor is not None:
+        query = query.where(AuditEntry.actor == actor)
+    return list(session.execute(query).scalars())
