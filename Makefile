@@ -8,7 +8,7 @@ export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: run test train lint unit nlu-report bench bench-nlu clean
 
-# SIGTERM or SIGINT (Ctrl-C) to `bot run` stops the Rasa server and the action server it started.
+# SIGTERM or SIGINT (Ctrl-C) to `bot run` stops the Rasa server, the action server and the staff console.
 # `make run ARGS="--model /path/to/model.tar.gz"` serves that model instead of training.
 run: $(STAMP)
 	$(PY) -m bot.cli run $(ARGS)
@@ -17,16 +17,16 @@ test: $(STAMP)
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh >/dev/null
 	$(PY) -m bot.cli train
-	$(PY) -m ruff check bot actions tests bench
-	$(PY) -m mypy bot actions
+	$(PY) -m ruff check bot actions tests bench apps
+	$(PY) -m mypy bot actions apps
 	$(PY) -m pytest -q
 
 train: $(STAMP)
 	$(PY) -m bot.cli train
 
 lint: $(STAMP)
-	$(PY) -m ruff check bot actions tests bench
-	$(PY) -m mypy bot actions
+	$(PY) -m ruff check bot actions tests bench apps
+	$(PY) -m mypy bot actions apps
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e and not model"

@@ -1,4 +1,4 @@
-"""``bot`` command line: train the model when its inputs changed, run the servers, score the NLU."""
+"""``bot`` command line: train the model when its inputs changed, run the servers, score the NLU, add staff."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, TextIO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -96,7 +96,7 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass
 class ServerPlan:
-    """The assistant's two processes (action server, Rasa server) and what they need to start.
+    """The assistant's three processes (action server, Rasa server, staff console) and what they need.
 
     ``bot run`` and the end-to-end tests start them through :func:`start_servers`, the same way.
     """
@@ -108,6 +108,8 @@ class ServerPlan:
     rasa_port: int = 5005
     actions_port: int = 5055
     actions_host: str = LOOPBACK
+    staff_port: int = 5006
+    staff_host: str = LOOPBACK
     env: Mapping[str, str] = field(default_factory=dict)  # added to this process's environment
     enable_api: bool = False
     log_dir: Optional[Path] = None  # None: the processes write to this process's stdout and stderr
@@ -124,6 +126,13 @@ class ServerPlan:
         """The Rasa server on loopback."""
         return f"http://{LOOPBACK}:{self.rasa_port}"
 
+    @property
+    def staff_url(self) -> str:
+        """The staff console (on loopback when it listens on every address)."""
+        host = LOOPBACK if self.staff_host in ("0.0.0.0", "::", "") else self.staff_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.staff_port}"
+
 
 def action_server_token() -> str:
     """``ACTION_SERVER_TOKEN``, or in local mode without one a random token for this run only.
@@ -137,17 +146,18 @@ def action_server_token() -> str:
 
 
 def start_servers(plan: ServerPlan) -> List[subprocess.Popen]:
-    """Start the action server, then the Rasa server.
+    """Start the action server, then the Rasa server, then the staff console.
 
     Args:
         plan: Ports, addresses, model, database and token.
 
     Returns:
-        The two processes, action server first.
+        The three processes: action server, Rasa server, staff console.
     """
     processes = [start_action_server(plan)]
     try:
         processes.append(start_rasa_server(plan))
+        processes.append(start_staff_app(plan))
     except BaseException:
         stop(processes)
         raise
@@ -186,6 +196,12 @@ def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
         *(["--enable-api"] if plan.enable_api else []),
     ]
     return _start("rasa", command, plan)
+
+
+def start_staff_app(plan: ServerPlan) -> subprocess.Popen:
+    """Start the staff console, ``python -m apps.staff``, on the plan's address and database."""
+    command = [sys.executable, "-m", "apps.staff", "--host", plan.staff_host, "--port", str(plan.staff_port)]
+    return _start("staff", command, plan)
 
 
 def _start(name: str, command: List[str], plan: ServerPlan) -> subprocess.Popen:
@@ -239,16 +255,22 @@ def exit_with_parent() -> None:
         sys.exit("the process that started this server has already exited")
 
 
-def run(rasa_port: int = 5005, actions_port: int = 5055, model: Optional[Path] = None) -> int:
-    """Start the action server and the Rasa server (REST and web chat) until a signal stops them.
+def run(
+    rasa_port: int = 5005,
+    actions_port: int = 5055,
+    model: Optional[Path] = None,
+    staff_port: Optional[int] = None,
+) -> int:
+    """Start the action server, the Rasa server (REST and web chat) and the staff console until a signal.
 
-    SIGTERM or SIGINT to this process (a supervisor, ``kill``, a terminal's Ctrl-C) stops both servers and
-    frees their ports within 10 s; so does either server exiting on its own.
+    SIGTERM or SIGINT to this process (a supervisor, ``kill``, a terminal's Ctrl-C) stops every server and
+    frees their ports within 10 s; so does any server exiting on its own.
 
     Args:
         rasa_port: The Rasa server's port.
         actions_port: The action server's port.
         model: A trained model to serve; by default the project's model, trained first if out of date.
+        staff_port: The staff console's port (default: ``STAFF_PORT``, 5006).
 
     Returns:
         0 after a stop request, 1 if the wording check failed or a server exited by itself.
@@ -284,15 +306,18 @@ def run(rasa_port: int = 5005, actions_port: int = 5055, model: Optional[Path] =
                 rasa_port=rasa_port,
                 actions_port=actions_port,
                 actions_host=settings.action_server_host,
+                staff_port=staff_port or settings.staff_port,
+                staff_host=settings.staff_host,
             )
             processes = start_servers(plan)
             print(f"Web chat page: http://localhost:{rasa_port}{CHAT_PATH}")
             print(f"Chat over REST: POST http://localhost:{rasa_port}/webhooks/rest/webhook  (Ctrl-C stops)")
-            print(f"Action server: {plan.actions_url} (token required)", flush=True)
+            print(f"Action server: {plan.actions_url} (token required)")
+            print(f"Staff console: {plan.staff_url}/ (add an account: bot user add NAME --role ROLE)", flush=True)
             while not stopping.wait(0.5):
                 exited = [process for process in processes if process.poll() is not None]
                 if exited:
-                    print(f"a server exited with {exited[0].returncode}; stopping the other", file=sys.stderr)
+                    print(f"a server exited with {exited[0].returncode}; stopping the others", file=sys.stderr)
                     return 1
             return 0
     finally:
@@ -358,10 +383,65 @@ def import_arrears(path: Path, url: Optional[str] = None) -> int:
     return 0 if not report.errors else 1
 
 
+def read_new_password(stream: Optional[TextIO] = None) -> Optional[str]:
+    """A new password: typed twice at a prompt on a terminal, else the first line of ``stream`` (stdin).
+
+    Returns:
+        The password (without its line ending), or None when the two typed ones differ.
+    """
+    stream = stream or sys.stdin
+    if stream.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        return first if getpass.getpass("Repeat the password: ") == first else None
+    return stream.readline().rstrip("\r\n")
+
+
+def _cli_actor() -> str:
+    """Who runs this command, for the audit log: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in this environment (a bare container)
+        return "cli"
+
+
+def add_user(username: str, role: str, name: Optional[str] = None, url: Optional[str] = None) -> int:
+    """Migrate, then create a staff account with a password read by :func:`read_new_password`.
+
+    Returns:
+        0 when the account was created; 2 when the password or the account was refused (nothing written).
+    """
+    from bot.db import migrate
+    from bot.db.session import session_scope
+    from bot.services.staff_users import AccountError, create_user
+
+    migrate.upgrade(url)
+    password = read_new_password()
+    if password is None:
+        print("error: the passwords differ; nothing was changed", file=sys.stderr)
+        return 2
+    try:
+        with session_scope(url) as session:
+            user = create_user(
+                session, username=username, password=password, role=role, display_name=name, actor=_cli_actor()
+            )
+            summary = f"{user.username} ({user.role.value}, {user.display_name})"
+    except AccountError as error:
+        print(f"error: {error}; nothing was changed", file=sys.stderr)
+        return 2
+    print(f"Added staff account {summary}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``bot`` command."""
     # No usage telemetry or crash reports leave the machine (Rasa would try Segment and Sentry).
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    from bot.db.staff_models import StaffRole
+
     parser = argparse.ArgumentParser(prog="bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train_parser = commands.add_parser("train", help="train the model if its inputs changed")
@@ -370,12 +450,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_parser.add_argument("--port", type=int, default=5005)
     run_parser.add_argument("--actions-port", type=int, default=5055)
     run_parser.add_argument("--model", type=Path, help="serve this trained model (default: train if needed)")
+    run_parser.add_argument("--staff-port", type=int, help="the staff console's port (default: STAFF_PORT, 5006)")
     db_parser = commands.add_parser("db", help="database migrations")
     db_parser.add_argument("action", choices=["upgrade", "downgrade"])
     db_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     import_parser = commands.add_parser("import-arrears", help="load the arrears list (CSV or XLSX)")
     import_parser.add_argument("file", type=Path)
     import_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    user_parser = commands.add_parser("user", help="staff console accounts")
+    user_commands = user_parser.add_subparsers(dest="user_command", required=True)
+    add_parser = user_commands.add_parser(
+        "add", help="add a staff account (password from a prompt, or from stdin when it is not a terminal)"
+    )
+    add_parser.add_argument("username")
+    add_parser.add_argument("--role", required=True, choices=[role.value for role in StaffRole])
+    add_parser.add_argument("--name", help="the name shown in the console (default: the username)")
+    add_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     report = commands.add_parser("nlu-report", help="score the model on the held-out NLU test set")
     report.add_argument("--floor", type=float, default=0.93, help="minimum accuracy (fails below)")
     args = parser.parse_args(argv)
@@ -384,7 +474,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         train(force=args.force)
         return 0
     if args.command == "run":
-        return run(args.port, args.actions_port, model=args.model)
+        return run(args.port, args.actions_port, model=args.model, staff_port=args.staff_port)
     if args.command == "db":
         from bot.db import migrate
 
@@ -392,6 +482,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.command == "import-arrears":
         return import_arrears(args.file, args.url)
+    if args.command == "user":
+        return add_user(args.username, args.role, args.name, args.url)
     if args.command == "nlu-report":
         from bot.nlu import report as nlu_report
 

@@ -160,6 +160,7 @@ def server_plan(model: Path, work: Path, database_url: str) -> ServerPlan:
         token=secrets.token_urlsafe(32),
         rasa_port=free_port(),
         actions_port=free_port(),
+        staff_port=free_port(),
         env=server_env(),
         enable_api=True,
         log_dir=work,
@@ -167,11 +168,15 @@ def server_plan(model: Path, work: Path, database_url: str) -> ServerPlan:
 
 
 def start_and_wait(plan: ServerPlan, timeout: float = 180) -> List[subprocess.Popen]:
-    """Start both servers with ``bot run``'s launcher and wait until each answers (stop both on failure)."""
+    """Start the servers with ``bot run``'s launcher and wait until each answers (stop all on failure).
+
+    The processes: action server, Rasa server, staff console.
+    """
     processes = start_servers(plan)
     try:
         wait_for(f"{plan.actions_url}/health", processes[0], timeout)
         wait_for(f"{plan.rasa_url}/status", processes[1], timeout)
+        wait_for(f"{plan.staff_url}/health", processes[2], timeout)
     except BaseException:
         stop(processes)
         raise

@@ -1,5 +1,5 @@
-"""The processes around the conversation: stopping ``bot run`` by signal, the action server going down, and
-every process restarted in the middle of a form.
+"""The processes around the conversation: stopping ``bot run`` (Rasa, the action server, the staff console)
+by signal, the action server going down, and every process restarted in the middle of a form.
 
 Each test starts its own servers (``bot run`` itself, or ``bot run``'s launcher) on a fresh SQLite database,
 so killing and restarting them does not disturb the shared ``servers`` fixture.
@@ -89,14 +89,16 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 def test_a_signal_to_bot_run_alone_stops_every_process_it_started(
     signum: signal.Signals, trained_model: Path, tmp_path: Path
 ) -> None:
-    rasa_port, actions_port = free_port(), free_port()
+    rasa_port, actions_port, staff_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
         **server_env(),
+        "STAFF_PORT": str(staff_port),  # the setting bot run reads for the staff console
     }
     env.pop("ACTION_SERVER_TOKEN", None)  # local mode without a token: bot run makes one up for this run
+    env.pop("STAFF_HOST", None)  # the default: loopback
     command = [sys.executable, "-m", "bot.cli", "run", "--port", str(rasa_port), "--actions-port", str(actions_port)]
     with (tmp_path / "bot-run.log").open("w") as log:
         bot_run = subprocess.Popen(
@@ -106,8 +108,12 @@ def test_a_signal_to_bot_run_alone_stops_every_process_it_started(
     try:
         wait_for(f"http://127.0.0.1:{actions_port}/health", bot_run)
         wait_for(f"http://127.0.0.1:{rasa_port}/", bot_run)  # bot run serves no HTTP API (no /status)
+        wait_for(f"http://127.0.0.1:{staff_port}/health", bot_run)
         children = children_of(bot_run.pid)
-        assert len(children) == 2 and all(is_running(pid) for pid in children), children
+        assert len(children) == 3 and all(is_running(pid) for pid in children), children
+        # The staff console is up, behind its login page.
+        console = requests.get(f"http://127.0.0.1:{staff_port}/", allow_redirects=False, timeout=10)
+        assert console.status_code == 303 and console.headers["location"].startswith("/login")
         # The action server bot run started is private even with no token configured.
         assert requests.get(f"http://127.0.0.1:{actions_port}/actions", timeout=10).status_code == 401
 
@@ -117,7 +123,7 @@ def test_a_signal_to_bot_run_alone_stops_every_process_it_started(
         assert time.monotonic() - sent < STOP_DEADLINE_SECONDS
         assert bot_run.returncode == 0, (tmp_path / "bot-run.log").read_text()[-3000:]
         assert [pid for pid in children if is_running(pid)] == []
-        assert port_is_free(rasa_port) and port_is_free(actions_port)
+        assert port_is_free(rasa_port) and port_is_free(actions_port) and port_is_free(staff_port)
     finally:
         if bot_run.poll() is None:
             bot_run.kill()
@@ -211,7 +217,7 @@ def test_every_process_restarted_mid_form_the_promise_is_recorded_once(own_serve
     finally:
         stop(processes)
     assert not any(process.poll() is None for process in processes)
-    assert port_is_free(plan.rasa_port) and port_is_free(plan.actions_port)
+    assert port_is_free(plan.rasa_port) and port_is_free(plan.actions_port) and port_is_free(plan.staff_port)
 
     processes = start_and_wait(plan)  # same database (records and conversations), fresh processes
     try:

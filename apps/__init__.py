@@ -1,0 +1,1 @@
+"""Web applications beside the bot: thin adapters over the services in ``bot/``."""
