@@ -400,6 +400,52 @@ class WeChatAccessToken(Base):
     expires_at = Column(DateTime(timezone=True), nullable=False)
 
 
+class OutboxKind(str, enum.Enum):
+    """What an outbox row carries (see ``OutboxMessage``)."""
+
+    TEXT = "text"  # a staff member's reply
+    JOINED = "joined"  # the owner is told a person has joined
+    LEFT = "left"  # the owner is told the person has left and the bot answers again
+    CONTROL = "control"  # for the Rasa server, not the owner: ``pause`` or ``resume`` the conversation
+
+
+class OutboxState(str, enum.Enum):
+    """Where an outbox row stands."""
+
+    PENDING = "pending"  # waiting for a process that can deliver it
+    DELIVERING = "delivering"  # claimed by one process (``claimed_by`` since ``claimed_at``)
+    DELIVERED = "delivered"
+    FAILED = "failed"  # could not be delivered; ``failure`` says why (e.g. WeChat's 48-hour window closed)
+
+
+class OutboxMessage(Base):
+    """A message to an owner (or an instruction to the Rasa server) that must go out exactly once.
+
+    Written by the staff console's process, delivered by whichever Rasa process can (the one holding the
+    owner's web chat socket, any one for WeChat and control rows). Times are written from :mod:`bot.clock`.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_state_channel", "state", "channel", "id"),
+        Index("ix_outbox_messages_sender", "sender_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(128), nullable=False)
+    channel = Column(String(32), nullable=True)
+    kind = Column(_status(OutboxKind, "outbox_kind"), nullable=False)
+    text = Column(Text, nullable=False)
+    staff = Column(String(64), nullable=True)
+    state = Column(_status(OutboxState, "outbox_state"), nullable=False, default=OutboxState.PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    claimed_by = Column(String(64), nullable=True)
+    failure = Column(Text, nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    claimed_at = Column(DateTime(timezone=True), nullable=True)
+    delivered_at = Column(DateTime(timezone=True), nullable=True)
+
+
 def now() -> dt.datetime:
     """Aware UTC now, for timestamps set in Python."""
     return dt.datetime.now(dt.timezone.utc)
@@ -417,6 +463,9 @@ __all__ = [
     "EscalationState",
     "InstalmentRequest",
     "InstalmentStatus",
+    "OutboxKind",
+    "OutboxMessage",
+    "OutboxState",
     "Owner",
     "PaymentPromise",
     "PromiseStatus",

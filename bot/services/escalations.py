@@ -22,6 +22,7 @@ class Reason(str, enum.Enum):
     FALLBACK = "fallback"
     IDENTITY_FAILED = "identity_failed"
     IDENTITY_LOCKED = "identity_locked"
+    STAFF_TAKEOVER = "staff_takeover"  # a person took the conversation over on their own initiative
 
 
 # Intents that name their own reason; any other path to a person is a fallback.
