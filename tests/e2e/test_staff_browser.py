@@ -1,7 +1,8 @@
 """The staff console in headless Chromium: a real ``python -m apps.staff`` process started by ``bot run``'s
 launcher, an account made with ``bot user add``, then login, the home page and logout as a person would.
 
-Keeps a screenshot of the home page in ``results/staff-home.png``.
+Keeps screenshots of the home page, the queue after a claim and a conversation followed live in
+``results/staff-home.png``, ``results/staff-queue.png`` and ``results/staff-conversation.png``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Iterator, List
+from typing import Any, Iterator, List, Tuple
 from urllib.parse import urlparse
 
 import pytest
@@ -27,8 +29,15 @@ PASSWORD = "Zhuguan-2026!"
 
 
 @pytest.fixture
-def staff_url(tmp_path: Path) -> Iterator[str]:
-    """The staff console on a free port, with a supervisor 赵主管 (zhao) added through the command line."""
+def staff_url(staff_url_and_db: Tuple[str, str]) -> str:
+    """The staff console's address."""
+    return staff_url_and_db[0]
+
+
+@pytest.fixture
+def staff_url_and_db(tmp_path: Path) -> Iterator[Tuple[str, str]]:
+    """The staff console on a free port and its database, with a supervisor 赵主管 (zhao) added through the
+    command line."""
     database_url = f"sqlite:///{tmp_path / 'bot.db'}"
     added = subprocess.run(
         [sys.executable, "-m", "bot.cli", "user", "add", "zhao", "--role", "supervisor", "--name", "赵主管", "--url", database_url],
@@ -47,7 +56,7 @@ def staff_url(tmp_path: Path) -> Iterator[str]:
     process = start_staff_app(plan)
     try:
         wait_for(f"{plan.staff_url}/health", process, timeout=60)
-        yield plan.staff_url
+        yield plan.staff_url, database_url
     finally:
         stop([process])
 
@@ -88,8 +97,8 @@ def test_login_home_page_and_logout_in_the_browser(staff_url: str) -> None:
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
             page.click(".nav a:has-text('待办队列')")
-            expect(page.locator("h1")).to_contain_text("待办队列")
-            expect(page.locator("h1 .badge")).to_have_text("即将上线")
+            expect(page.locator("h1")).to_have_text("待办队列")
+            expect(page.locator(".empty")).to_have_text("没有符合条件的待办事项。")
 
             page.click(".logout button")
             expect(page).to_have_url(f"{staff_url}/login")
@@ -101,3 +110,106 @@ def test_login_home_page_and_logout_in_the_browser(staff_url: str) -> None:
     assert requested and all(urlparse(url).netloc == origin for url in requested), requested
     # The one error Chromium reports is the failed login's status (401), which it logs for any 4xx page.
     assert failed == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+
+
+# --- the queue and a conversation -------------------------------------------------------------------------
+
+QUEUE_SCREENSHOT = ROOT / "results" / "staff-queue.png"
+CONVERSATION_SCREENSHOT = ROOT / "results" / "staff-conversation.png"
+
+
+def _seed(database_url: str) -> Any:
+    """The demo estate, 王建国's web chat conversation written by Rasa's SQLTrackerStore, and its escalation.
+
+    Returns the tracker store and domain, to add messages while the page is open.
+    """
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.db.models import Owner
+    from bot.db.session import session_scope
+    from bot.rasa_endpoints import tracker_store_config
+    from bot.records import identity, importer
+    from bot.services import escalations
+    from tests.unit.test_transcripts import conversation, save
+
+    with session_scope(database_url) as session:
+        importer.import_arrears(session, ROOT / "data" / "demo" / "arrears.csv")
+        owner = session.query(Owner).filter(Owner.name == "王建国").one()
+        identity.link_conversation(session, channel="socketio", sender_id="web-1", owner_id=owner.id)
+        escalations.escalate(
+            session, reason=escalations.Reason.REQUEST_HUMAN, detail=None, owner_id=owner.id, channel="socketio",
+            sender_id="web-1", message_id="m-escalate",
+        )  # fmt: skip
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    store = TrackerStore.create(EndpointConfig.from_dict(tracker_store_config(database_url)), domain)
+    save(store, domain, "web-1", conversation())
+    return store, domain
+
+
+def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db: Tuple[str, str]) -> None:
+    from rasa.shared.core.events import UserUttered
+
+    from tests.unit.test_transcripts import save
+
+    staff_url, database_url = staff_url_and_db
+    store, domain = _seed(database_url)
+    origin = urlparse(staff_url).netloc
+    requested: List[str] = []
+    failed: List[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
+        try:
+            page.goto(f"{staff_url}/queue")
+            page.fill("#username", "zhao")
+            page.fill("#password", PASSWORD)
+            page.click("button.primary")
+            expect(page).to_have_url(f"{staff_url}/queue")
+            row = page.locator("table.queue tbody tr")
+            expect(row).to_have_count(1)
+            expect(row.locator(".reason")).to_contain_text("要求人工")
+            expect(row.locator(".unit")).to_have_text("3-2-501")
+            expect(row.locator(".channel")).to_have_text("网页聊天")
+            expect(row.locator(".state")).to_have_text("待机器人处理")
+
+            row.locator("button.claim").click()
+            expect(page).to_have_url(f"{staff_url}/queue")
+            expect(row.locator(".state")).to_have_text("人工处理中")
+            expect(row.locator(".assignee")).to_have_text("赵主管")
+            QUEUE_SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(QUEUE_SCREENSHOT), full_page=True)
+
+            row.locator("td a").first.click()
+            expect(page).to_have_url(f"{staff_url}/conversations/web-1")
+            expect(page.locator("h1")).to_contain_text("web-1")
+            expect(page.locator(".holder")).to_have_text("赵主管")
+            transcript = page.locator("#transcript")
+            expect(transcript.locator(".from-owner .text").first).to_have_text("3栋2单元501，尾号6688")
+            expect(transcript.locator(".from-owner .intent").first).to_have_text("provide_identity")
+            expect(transcript.locator(".from-staff .who")).to_have_text("zhang（员工）")
+            expect(page.locator(".owner-panel .unit")).to_have_text("3-2-501")
+            expect(page.locator(".owner-panel .phone")).to_have_text("13812346688")  # a supervisor sees it whole
+
+            # The owner writes again: the page shows it within a few seconds, without a reload.
+            # (in another thread: Playwright's sync API keeps an event loop running in this one)
+            writer = threading.Thread(target=save, args=(store, domain, "web-1", [
+                UserUttered("我下周五交", intent={"name": "promise_to_pay", "confidence": 0.88}, input_channel="socketio"),
+            ]))  # fmt: skip
+            writer.start()
+            writer.join(timeout=30)
+            expect(transcript.locator(".from-owner .text").last).to_have_text("我下周五交", timeout=10_000)
+            expect(transcript.locator(".from-owner .intent").last).to_have_text("promise_to_pay")
+            expect(page.locator("#live-status")).to_have_text("实时更新中")
+            page.screenshot(path=str(CONVERSATION_SCREENSHOT), full_page=True)
+        finally:
+            context.close()
+            browser.close()
+            store.engine.dispose()
+    assert requested and all(urlparse(url).netloc == origin for url in requested), requested
+    assert failed == []

@@ -1,0 +1,16 @@
+"""The audit actions the console's screens and API write (``audit_log.action``), beside bot/services/audit's.
+
+Every view of an owner's data and every change of an escalation is one row, with who and when.
+"""
+
+from __future__ import annotations
+
+QUEUE_VIEWED = "queue_viewed"
+ESCALATION_CLAIMED = "escalation_claimed"
+ESCALATION_ASSIGNED = "escalation_assigned"
+ESCALATION_RESOLVED = "escalation_resolved"
+CONVERSATION_VIEWED = "conversation_viewed"
+CONVERSATIONS_LISTED = "conversations_listed"
+OWNER_VIEWED = "owner_viewed"
+OWNERS_SEARCHED = "owners_searched"
+RECORDS_VIEWED = "records_viewed"

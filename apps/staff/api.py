@@ -1,0 +1,492 @@
+"""The JSON API: what the screens show, as stored values, for signed-in staff.
+
+Dates are ISO dates, times ISO times with the estate's offset, amounts numbers. Anonymous calls get 401, an
+unknown id 404, a filter naming an unknown status 422. Every call that returns owners' data is audited.
+The response models (pydantic 1) document the API at ``/api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from apps.staff import actions
+from apps.staff.deps import current_user, get_db
+from bot.conversations import transcripts
+from bot.db.models import EscalationState
+from bot.db.staff_models import StaffUser
+from bot.services import audit, owner_view, queue
+from bot.services.owner_view import RecordKind
+from bot.services.staff_users import phone_for
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+# --- response models ------------------------------------------------------------------------------------
+
+
+class EscalationOut(BaseModel):
+    """An escalation in the queue."""
+
+    id: int
+    number: Optional[str] = Field(None, description="record number told to the owner (RG...)")
+    sender_id: Optional[str] = Field(None, description="the conversation (Rasa sender id)")
+    channel: Optional[str] = Field(None, description="socketio, wechat or rest")
+    reason: str = Field(..., description="request_human, threaten_escalation, fallback, identity_failed, ...")
+    detail: Optional[str] = None
+    state: EscalationState = Field(..., description="pending (the bot), open (a person), resolved")
+    assignee: Optional[str] = Field(None, description="staff username holding (open) or last holding it")
+    owner_id: Optional[int] = None
+    unit: Optional[str] = None
+    created_at: dt.datetime
+    claimed_at: Optional[dt.datetime] = None
+    first_response_at: Optional[dt.datetime] = None
+    resolved_at: Optional[dt.datetime] = None
+    updated_at: dt.datetime
+    waiting_seconds: int = Field(..., description="until the first staff reply, the resolution, or now")
+
+
+class EntityOut(BaseModel):
+    """An entity the NLU found in an owner's message."""
+
+    name: str
+    value: Any = None
+    text: Optional[str] = None
+    start: Optional[int] = None
+    end: Optional[int] = None
+    extractor: Optional[str] = None
+    confidence: Optional[float] = None
+
+
+class TranscriptEntryOut(BaseModel):
+    """One line of a transcript."""
+
+    event_id: int = Field(..., description="tracker store row id; pass the last one as ?after= to follow")
+    at: Optional[dt.datetime] = None
+    kind: transcripts.EntryKind
+    speaker: Optional[transcripts.Speaker] = None
+    staff: Optional[str] = Field(None, description="staff username, for a staff member's message")
+    staff_name: Optional[str] = Field(None, description="that staff member's display name")
+    text: Optional[str] = None
+    intent: Optional[str] = None
+    confidence: Optional[float] = None
+    entities: List[EntityOut] = []
+    action: Optional[str] = None
+    policy: Optional[str] = None
+    buttons: List[str] = []
+    channel: Optional[str] = None
+
+
+class ConversationOut(BaseModel):
+    """A conversation: its transcript (or the part after ``after``), owner and escalations."""
+
+    sender_id: str
+    owner_id: Optional[int] = None
+    holder: Optional[str] = Field(None, description="staff username holding the conversation, if any")
+    last_event_id: Optional[int] = Field(None, description="the latest entry's event id (or ``after``)")
+    entries: List[TranscriptEntryOut]
+    escalations: List[EscalationOut]
+
+
+class BillOut(BaseModel):
+    """One billing period of the owner's unit."""
+
+    period: str = Field(..., description="YYYY-MM")
+    amount_due: float
+    amount_paid: float
+    outstanding: float
+
+
+class RecordOut(BaseModel):
+    """Fields every record has."""
+
+    id: int
+    number: Optional[str] = None
+    sender_id: Optional[str] = None
+    owner_id: Optional[int] = None
+    unit: Optional[str] = None
+    status: str
+    created_at: dt.datetime
+
+
+class PromiseOut(RecordOut):
+    """A payment promise (status: open, kept, broken)."""
+
+    amount: float
+    due_date: dt.date
+
+
+class RepairOut(RecordOut):
+    """A repair order (status: open, in_progress, done, cancelled)."""
+
+    item: str
+    location: str
+    description: str
+    preferred_time: str
+
+
+class ComplaintOut(RecordOut):
+    """A complaint or a bill check (status: open, in_progress, done, cancelled)."""
+
+    description: str
+
+
+class InstalmentOut(RecordOut):
+    """An instalment request (status: pending, approved, rejected)."""
+
+    proposed_plan: str
+
+
+class ConversationSummaryOut(BaseModel):
+    """One conversation of an owner."""
+
+    sender_id: str
+    channel: Optional[str] = None
+    verified_at: Optional[dt.datetime] = None
+    first_message_at: Optional[dt.datetime] = None
+    last_message_at: Optional[dt.datetime] = None
+    messages: int
+
+
+class OwnerOut(BaseModel):
+    """Everything about an owner. ``phone`` is masked (138****5678) for collectors."""
+
+    id: int
+    name: str
+    phone: str
+    unit: str
+    building: str
+    entrance: Optional[str] = None
+    room: str
+    outstanding: float
+    arrears_since: Optional[str] = Field(None, description="first unpaid period, YYYY-MM")
+    bills: List[BillOut]
+    promises: List[PromiseOut]
+    repairs: List[RepairOut]
+    complaints: List[ComplaintOut]
+    bill_checks: List[ComplaintOut]
+    instalments: List[InstalmentOut]
+    escalations: List[EscalationOut]
+    conversations: List[ConversationSummaryOut]
+
+
+class OwnerSummaryOut(BaseModel):
+    """An owner in a search. ``phone`` is masked for collectors."""
+
+    id: int
+    name: str
+    phone: str
+    unit: str
+    outstanding: float
+
+
+# --- conversions ----------------------------------------------------------------------------------------
+
+
+def escalation_out(entry: queue.QueueEntry) -> EscalationOut:
+    """The API form of a queue entry."""
+    fields = {name: getattr(entry, name) for name in EscalationOut.__fields__ if name != "waiting_seconds"}
+    return EscalationOut(**fields, waiting_seconds=int(entry.waiting.total_seconds()))
+
+
+def entry_out(entry: transcripts.TranscriptEntry, names: Dict[str, str]) -> TranscriptEntryOut:
+    """The API form of a transcript entry (``names``: staff display names by username)."""
+    return TranscriptEntryOut(
+        event_id=entry.event_id,
+        at=entry.at,
+        kind=entry.kind,
+        speaker=entry.speaker,
+        staff=entry.staff,
+        staff_name=names.get(entry.staff) if entry.staff else None,
+        text=entry.text,
+        intent=entry.intent,
+        confidence=entry.confidence,
+        entities=[
+            EntityOut(
+                name=entity.name,
+                value=entity.value,
+                text=entity.text,
+                start=entity.start,
+                end=entity.end,
+                extractor=entity.extractor,
+                confidence=entity.confidence,
+            )
+            for entity in entry.entities
+        ],
+        action=entry.action,
+        policy=entry.policy,
+        buttons=list(entry.buttons),
+        channel=entry.channel,
+    )
+
+
+def _record_fields(record: owner_view.RecordLine, model: type[RecordOut]) -> Dict[str, Any]:
+    return {name: getattr(record, name) for name in model.__fields__}
+
+
+def owner_out(profile: owner_view.OwnerProfile, *, role: Any) -> OwnerOut:
+    """The API form of an owner's profile, the phone as ``role`` may see it."""
+    return OwnerOut(
+        id=profile.id,
+        name=profile.name,
+        phone=phone_for(profile.phone, role=role),
+        unit=profile.unit,
+        building=profile.building,
+        entrance=profile.entrance,
+        room=profile.room,
+        outstanding=float(profile.outstanding),
+        arrears_since=profile.arrears_since,
+        bills=[
+            BillOut(
+                period=bill.period,
+                amount_due=float(bill.amount_due),
+                amount_paid=float(bill.amount_paid),
+                outstanding=float(bill.outstanding),
+            )
+            for bill in profile.bills
+        ],
+        promises=[PromiseOut(**_record_fields(record, PromiseOut)) for record in profile.promises],
+        repairs=[RepairOut(**_record_fields(record, RepairOut)) for record in profile.repairs],
+        complaints=[ComplaintOut(**_record_fields(record, ComplaintOut)) for record in profile.complaints],
+        bill_checks=[ComplaintOut(**_record_fields(record, ComplaintOut)) for record in profile.bill_checks],
+        instalments=[InstalmentOut(**_record_fields(record, InstalmentOut)) for record in profile.instalments],
+        escalations=[escalation_out(entry) for entry in profile.escalations],
+        conversations=[
+            ConversationSummaryOut(
+                sender_id=summary.sender_id,
+                channel=summary.channel,
+                verified_at=summary.verified_at,
+                first_message_at=summary.first_message_at,
+                last_message_at=summary.last_message_at,
+                messages=summary.messages,
+            )
+            for summary in profile.conversations
+        ],
+    )
+
+
+def conversation_data(
+    db: Session, *, sender_id: str, after: Optional[int]
+) -> tuple[ConversationOut, Optional[int]]:
+    """The conversation for the page and the API, and its owner.
+
+    Raises:
+        HTTPException: 404 when nothing is stored for ``sender_id``.
+    """
+    if not owner_view.conversation_known(db, sender_id=sender_id):
+        raise HTTPException(status_code=404, detail="no such conversation")
+    entries = transcripts.transcript(db, sender_id=sender_id, after_event_id=after)
+    names = owner_view.staff_names(db, usernames=[entry.staff for entry in entries if entry.staff])
+    escalations = queue.list_escalations(db, sender_id=sender_id, sort=queue.Sort.NEWEST)
+    owner_id = owner_view.owner_of_conversation(db, sender_id=sender_id)
+    data = ConversationOut(
+        sender_id=sender_id,
+        owner_id=owner_id,
+        holder=queue.holder(db, sender_id=sender_id),
+        last_event_id=entries[-1].event_id if entries else after,
+        entries=[entry_out(entry, names) for entry in entries],
+        escalations=[escalation_out(entry) for entry in escalations],
+    )
+    return data, owner_id
+
+
+# --- routes ---------------------------------------------------------------------------------------------
+
+STATE_QUERY = Query(None, description="pending, open or resolved")
+SORT_QUERY = Query(queue.Sort.WAITING, description="waiting (longest first), newest or reason")
+
+
+@router.get("/escalations", response_model=List[EscalationOut])
+def escalations(
+    status: Optional[EscalationState] = STATE_QUERY,
+    reason: Optional[str] = Query(None),
+    channel: Optional[str] = Query(None),
+    assignee: Optional[str] = Query(None),
+    sender_id: Optional[str] = Query(None),
+    owner_id: Optional[int] = Query(None),
+    sort: queue.Sort = SORT_QUERY,
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[EscalationOut]:
+    """Escalations matching every given filter (``status`` is the conversation state), in ``sort`` order."""
+    entries = queue.list_escalations(
+        db,
+        state=status,
+        reason=reason,
+        channel=channel,
+        assignee=assignee,
+        sender_id=sender_id,
+        owner_id=owner_id,
+        sort=sort,
+    )
+    filters = {
+        "status": status.value if status else None,
+        "reason": reason,
+        "channel": channel,
+        "assignee": assignee,
+        "sender_id": sender_id,
+        "owner_id": owner_id,
+    }
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=actions.QUEUE_VIEWED,
+        detail={"via": "api", **{key: value for key, value in filters.items() if value is not None}, "rows": len(entries)},
+    )
+    return [escalation_out(entry) for entry in entries]
+
+
+@router.get("/conversations/{sender_id}", response_model=ConversationOut)
+def conversation(
+    sender_id: str = Path(..., max_length=128),
+    after: Optional[int] = Query(None, description="only entries after this event id (live follow-up)"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> ConversationOut:
+    """A conversation's transcript with intents, confidences, entities and actions, and its escalations.
+
+    A follow-up that finds nothing new is not audited (it shows nothing); every other call is.
+    """
+    data, owner_id = conversation_data(db, sender_id=sender_id, after=after)
+    if after is None or data.entries:
+        audit.record(
+            db,
+            actor=str(user.username),
+            action=actions.CONVERSATION_VIEWED,
+            target=sender_id,
+            detail={"via": "api", "owner_id": owner_id, "after": after, "entries": len(data.entries)},
+        )
+    return data
+
+
+@router.get("/owners", response_model=List[OwnerSummaryOut])
+def owners(
+    unit: Optional[str] = Query(None, max_length=64, description="a unit (3栋2单元501, 3-2-501) or part of its code"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[OwnerSummaryOut]:
+    """Owners whose unit matches ``unit`` (every owner without it)."""
+    found = owner_view.search_owners(db, unit=unit)
+    audit.record(
+        db, actor=str(user.username), action=actions.OWNERS_SEARCHED, detail={"via": "api", "unit": unit or "", "rows": len(found)}
+    )
+    return [
+        OwnerSummaryOut(
+            id=owner.id,
+            name=owner.name,
+            phone=phone_for(owner.phone, role=user.role),
+            unit=owner.unit,
+            outstanding=float(owner.outstanding),
+        )
+        for owner in found
+    ]
+
+
+@router.get("/owners/{owner_id}", response_model=OwnerOut)
+def owner(owner_id: int, user: StaffUser = current_user, db: Session = get_db) -> OwnerOut:
+    """An owner: unit, phone, bills, records, escalations and every conversation on every channel."""
+    try:
+        profile = owner_view.owner_profile(db, owner_id=owner_id)
+    except owner_view.OwnerNotFound:
+        raise HTTPException(status_code=404, detail="no such owner") from None
+    audit.record(db, actor=str(user.username), action=actions.OWNER_VIEWED, target=f"owner:{owner_id}", detail={"via": "api"})
+    return owner_out(profile, role=user.role)
+
+
+def _records(
+    db: Session,
+    user: StaffUser,
+    *,
+    kind: RecordKind,
+    sender_id: Optional[str],
+    owner_id: Optional[int],
+    status: Optional[str],
+) -> List[owner_view.RecordLine]:
+    try:
+        found = owner_view.list_records(db, kind=kind, sender_id=sender_id, owner_id=owner_id, status=status)
+    except ValueError:
+        raise HTTPException(
+            status_code=422, detail=f"status must be one of: {', '.join(owner_view.STATUSES[kind])}"
+        ) from None
+    filters = {"sender_id": sender_id, "owner_id": owner_id, "status": status}
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=actions.RECORDS_VIEWED,
+        target=kind.value,
+        detail={"via": "api", **{key: value for key, value in filters.items() if value is not None}, "rows": len(found)},
+    )
+    return found
+
+
+SENDER_QUERY = Query(None, max_length=128, description="only records made in this conversation")
+OWNER_QUERY = Query(None, description="only this owner's records")
+
+
+@router.get("/promises", response_model=List[PromiseOut])
+def promises(
+    sender_id: Optional[str] = SENDER_QUERY,
+    owner_id: Optional[int] = OWNER_QUERY,
+    status: Optional[str] = Query(None, description="open, kept or broken"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[PromiseOut]:
+    """Payment promises, newest first."""
+    found = _records(db, user, kind=RecordKind.PROMISES, sender_id=sender_id, owner_id=owner_id, status=status)
+    return [PromiseOut(**_record_fields(record, PromiseOut)) for record in found]
+
+
+@router.get("/repairs", response_model=List[RepairOut])
+def repairs(
+    sender_id: Optional[str] = SENDER_QUERY,
+    owner_id: Optional[int] = OWNER_QUERY,
+    status: Optional[str] = Query(None, description="open, in_progress, done or cancelled"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[RepairOut]:
+    """Repair orders, newest first."""
+    found = _records(db, user, kind=RecordKind.REPAIRS, sender_id=sender_id, owner_id=owner_id, status=status)
+    return [RepairOut(**_record_fields(record, RepairOut)) for record in found]
+
+
+@router.get("/complaints", response_model=List[ComplaintOut])
+def complaints(
+    sender_id: Optional[str] = SENDER_QUERY,
+    owner_id: Optional[int] = OWNER_QUERY,
+    status: Optional[str] = Query(None, description="open, in_progress, done or cancelled"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[ComplaintOut]:
+    """Complaints, newest first."""
+    found = _records(db, user, kind=RecordKind.COMPLAINTS, sender_id=sender_id, owner_id=owner_id, status=status)
+    return [ComplaintOut(**_record_fields(record, ComplaintOut)) for record in found]
+
+
+@router.get("/bill-checks", response_model=List[ComplaintOut])
+def bill_checks(
+    sender_id: Optional[str] = SENDER_QUERY,
+    owner_id: Optional[int] = OWNER_QUERY,
+    status: Optional[str] = Query(None, description="open, in_progress, done or cancelled"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[ComplaintOut]:
+    """Bill checks, newest first."""
+    found = _records(db, user, kind=RecordKind.BILL_CHECKS, sender_id=sender_id, owner_id=owner_id, status=status)
+    return [ComplaintOut(**_record_fields(record, ComplaintOut)) for record in found]
+
+
+@router.get("/instalments", response_model=List[InstalmentOut])
+def instalments(
+    sender_id: Optional[str] = SENDER_QUERY,
+    owner_id: Optional[int] = OWNER_QUERY,
+    status: Optional[str] = Query(None, description="pending, approved or rejected"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> List[InstalmentOut]:
+    """Instalment requests, newest first."""
+    found = _records(db, user, kind=RecordKind.INSTALMENTS, sender_id=sender_id, owner_id=owner_id, status=status)
+    return [InstalmentOut(**_record_fields(record, InstalmentOut)) for record in found]

@@ -1,0 +1,373 @@
+"""The console's working screens: the queue, conversations and owners.
+
+Each route is a thin adapter: it reads query parameters, calls :mod:`bot.services` with the request's one
+session, writes the audit row (every view of owners' data, every change) and renders a template. Refusals
+from the queue (held by another person, an invalid transition) are shown as a polite page (409), never a
+500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from apps.staff import actions, security
+from apps.staff.api import conversation_data
+from apps.staff.deps import current_session, current_user, get_db, require_role
+from apps.staff.pages import render
+from apps.staff.templating import templates
+from bot.db.models import EscalationState
+from bot.db.staff_models import StaffRole, StaffUser
+from bot.services import audit, owner_view, queue, staff_auth
+
+router = APIRouter(include_in_schema=False)
+
+SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
+
+# The queue's state filter: the default shows what still needs someone.
+STATE_FILTERS = {
+    "active": (EscalationState.PENDING, EscalationState.OPEN),
+    "pending": (EscalationState.PENDING,),
+    "open": (EscalationState.OPEN,),
+    "resolved": (EscalationState.RESOLVED,),
+    "all": None,
+}
+SORTS = tuple(sort.value for sort in queue.Sort)
+QUERY_TEXT_MAX = 64
+
+
+def waiting_text(value: Optional[dt.timedelta]) -> str:
+    """A waiting time as people say it: 3天2小时, 1小时5分, 12分钟, 不到1分钟."""
+    if value is None:
+        return ""
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    if hours:
+        return f"{hours}小时{minutes}分"
+    return f"{minutes}分钟" if minutes else "不到1分钟"
+
+
+def percent(value: Optional[float]) -> str:
+    """A confidence as a percentage (0.813 → 81%)."""
+    return "" if value is None else f"{value * 100:.0f}%"
+
+
+def amount(value: Any) -> str:
+    """An amount in yuan with two decimals and thousands separators."""
+    return "" if value is None else f"{float(value):,.2f}"
+
+
+templates.env.filters["waiting"] = waiting_text
+templates.env.filters["percent"] = percent
+templates.env.filters["amount"] = amount
+templates.env.filters["path_part"] = lambda value: quote(str(value), safe="")
+
+
+def _text(value: Optional[str]) -> Optional[str]:
+    cleaned = (value or "").strip()[:QUERY_TEXT_MAX]
+    return cleaned or None
+
+
+def _actor(user: StaffUser) -> str:
+    return str(user.username)
+
+
+# --- the queue ------------------------------------------------------------------------------------------
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    state: str = "active",
+    reason: Optional[str] = None,
+    channel: Optional[str] = None,
+    assignee: Optional[str] = None,
+    mine: bool = False,
+    sort: str = "waiting",
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """The escalation queue, filtered and sorted by the query parameters; the view is audited.
+
+    Unknown filter or sort values fall back to the defaults (unresolved, waiting longest first).
+    """
+    state = state if state in STATE_FILTERS else "active"
+    sort = sort if sort in SORTS else queue.Sort.WAITING.value
+    reason, channel, assignee = _text(reason), _text(channel), _text(assignee)
+    holder = _actor(user) if mine else assignee
+    entries = queue.list_escalations(
+        db, state=STATE_FILTERS[state], reason=reason, channel=channel, assignee=holder, sort=sort
+    )
+    everything = queue.list_escalations(db)
+    filters = {"state": state, "reason": reason, "channel": channel, "assignee": assignee, "mine": mine, "sort": sort}
+    audit.record(
+        db,
+        actor=_actor(user),
+        action=actions.QUEUE_VIEWED,
+        detail={**{key: value for key, value in filters.items() if value}, "rows": len(entries)},
+    )
+    staff = owner_view.active_staff(db)
+    return render(
+        request,
+        "queue.html",
+        user=user,
+        active=active,
+        section="queue",
+        entries=entries,
+        filters=filters,
+        reasons=sorted({entry.reason for entry in everything}),
+        channels=sorted({entry.channel for entry in everything if entry.channel}),
+        staff=staff,
+        names={username: name for username, name, _ in staff},
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    )
+
+
+def _refused(
+    request: Request,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    db: Session,
+    error: queue.QueueError,
+    back: str,
+) -> HTMLResponse:
+    names = {username: name for username, name, _ in owner_view.active_staff(db)}
+    if isinstance(error, queue.HeldByAnother):
+        kind, holder = "held", names.get(error.holder, error.holder)
+    elif isinstance(error, queue.InvalidTransition):
+        kind, holder = f"invalid_{error.state.value}", ""
+    else:
+        kind, holder = "other", ""
+    return render(
+        request,
+        "refused.html",
+        user=user,
+        active=active,
+        section="queue",
+        kind=kind,
+        holder=holder,
+        back=back,
+        status_code=409,
+    )
+
+
+def _change(
+    request: Request,
+    *,
+    escalation_id: int,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    db: Session,
+    next_path: str,
+    operation: Any,
+    action: str,
+    **arguments: Any,
+) -> Response:
+    back = security.safe_next(next_path)
+    try:
+        entry = operation(db, escalation_id=escalation_id, **arguments)
+    except queue.EscalationNotFound:
+        raise HTTPException(status_code=404) from None
+    except queue.QueueError as error:
+        return _refused(request, user, active, db, error, back)
+    detail: Dict[str, Any] = {"escalation_id": entry.id, "sender_id": entry.sender_id, "state": entry.state.value}
+    if action == actions.ESCALATION_ASSIGNED:
+        detail["assignee"] = entry.assignee
+    audit.record(db, actor=_actor(user), action=action, target=entry.number or f"#{entry.id}", detail=detail)
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/queue/{escalation_id}/claim")
+def claim(
+    request: Request,
+    escalation_id: int,
+    next: str = Form("/queue"),
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """The signed-in staff member takes the conversation (认领)."""
+    return _change(
+        request,
+        escalation_id=escalation_id,
+        user=user,
+        active=active,
+        db=db,
+        next_path=next,
+        operation=queue.claim,
+        action=actions.ESCALATION_CLAIMED,
+        staff=_actor(user),
+    )
+
+
+@router.post("/queue/{escalation_id}/assign")
+def assign(
+    request: Request,
+    escalation_id: int,
+    assignee: str = Form(""),
+    next: str = Form("/queue"),
+    user: StaffUser = SUPERVISOR_OR_MANAGER,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """A supervisor or manager gives the conversation to a named staff member (分派)."""
+    known = {username for username, _, _ in owner_view.active_staff(db)}
+    if assignee not in known:
+        return render(
+            request,
+            "refused.html",
+            user=user,
+            active=active,
+            section="queue",
+            kind="unknown_staff",
+            holder="",
+            back=security.safe_next(next),
+            status_code=400,
+        )
+    return _change(
+        request,
+        escalation_id=escalation_id,
+        user=user,
+        active=active,
+        db=db,
+        next_path=next,
+        operation=queue.assign,
+        action=actions.ESCALATION_ASSIGNED,
+        staff=assignee,
+        by=_actor(user),
+    )
+
+
+@router.post("/queue/{escalation_id}/resolve")
+def resolve(
+    request: Request,
+    escalation_id: int,
+    next: str = Form("/queue"),
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """Settle the escalation (解决): anyone for a pending one, only its holder for an open one."""
+    return _change(
+        request,
+        escalation_id=escalation_id,
+        user=user,
+        active=active,
+        db=db,
+        next_path=next,
+        operation=queue.resolve,
+        action=actions.ESCALATION_RESOLVED,
+        staff=_actor(user),
+    )
+
+
+# --- conversations --------------------------------------------------------------------------------------
+
+
+@router.get("/conversations", response_class=HTMLResponse)
+def conversations_page(
+    request: Request,
+    sender: Optional[str] = None,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """The most recently active conversations, optionally those whose sender id contains ``sender``."""
+    wanted = (sender or "").strip()[:128]
+    found = owner_view.recent_conversations(db, sender_contains=wanted or None)
+    audit.record(
+        db, actor=_actor(user), action=actions.CONVERSATIONS_LISTED, detail={"sender": wanted, "rows": len(found)}
+    )
+    return render(
+        request, "conversations.html", user=user, active=active, section="conversations", found=found, sender=wanted
+    )
+
+
+@router.get("/conversations/{sender_id}", response_class=HTMLResponse)
+def conversation_page(
+    request: Request,
+    sender_id: str,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """The whole transcript, the conversation's escalations, and the owner panel when it has an owner."""
+    if len(sender_id) > 128:
+        raise HTTPException(status_code=404)
+    data, owner_id = conversation_data(db, sender_id=sender_id, after=None)
+    profile = owner_view.owner_profile(db, owner_id=owner_id) if owner_id is not None else None
+    audit.record(
+        db,
+        actor=_actor(user),
+        action=actions.CONVERSATION_VIEWED,
+        target=sender_id,
+        detail={"owner_id": owner_id, "entries": len(data.entries)},
+    )
+    staff = owner_view.active_staff(db)
+    return render(
+        request,
+        "conversation.html",
+        user=user,
+        active=active,
+        section="conversations",
+        conversation=data,
+        profile=profile,
+        staff=staff,
+        names={username: name for username, name, _ in staff},
+        here=request.url.path,
+        api_path=f"/api/conversations/{quote(sender_id, safe='')}",
+    )
+
+
+# --- owners ---------------------------------------------------------------------------------------------
+
+
+@router.get("/owners", response_class=HTMLResponse)
+def owners_page(
+    request: Request,
+    unit: Optional[str] = None,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """Owners, searched by unit (3栋2单元501, 3-2-501 or part of a code); phones as the role may see them."""
+    wanted = (unit or "").strip()[:QUERY_TEXT_MAX]
+    found = owner_view.search_owners(db, unit=wanted or None)
+    audit.record(db, actor=_actor(user), action=actions.OWNERS_SEARCHED, detail={"unit": wanted, "rows": len(found)})
+    return render(request, "owners.html", user=user, active=active, section="owners", found=found, unit=wanted)
+
+
+@router.get("/owners/{owner_id}", response_class=HTMLResponse)
+def owner_page(
+    request: Request,
+    owner_id: int,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """Everything about one owner, with links to each of their conversations."""
+    try:
+        profile = owner_view.owner_profile(db, owner_id=owner_id)
+    except owner_view.OwnerNotFound:
+        raise HTTPException(status_code=404) from None
+    audit.record(db, actor=_actor(user), action=actions.OWNER_VIEWED, target=f"owner:{owner_id}")
+    return render(request, "owner.html", user=user, active=active, section="owners", profile=profile)
+
+
+def queue_link(**params: Any) -> str:
+    """A queue URL with ``params`` (empty ones left out)."""
+    kept = {key: value for key, value in params.items() if value not in (None, "", False)}
+    return "/queue" + (f"?{urlencode(kept)}" if kept else "")
+
+
+templates.env.globals["queue_link"] = queue_link
+__all__: List[str] = ["router"]

@@ -1,0 +1,496 @@
+"""Read-only views of owners and their records for the staff console and its JSON API.
+
+Nothing here writes: the console audits each view itself. Amounts are :class:`~decimal.Decimal`, dates
+:class:`datetime.date`, times aware in the estate's timezone (:mod:`bot.clock`).
+
+Stored times: records are stamped with :func:`bot.clock.now` (the estate's zone), which SQLite keeps without
+its zone, so a naive time read back is taken in the estate's zone (as :mod:`bot.services.queue` does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Type
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.conversations import transcripts
+from bot.db import models
+from bot.db.staff_models import StaffUser
+from bot.records.units import parse_unit
+from bot.services import queue
+
+SEARCH_LIMIT = 200
+RECORDS_LIMIT = 500
+
+
+class OwnerNotFound(LookupError):
+    """No owner has this id."""
+
+    def __init__(self, owner_id: int) -> None:
+        super().__init__(f"owner {owner_id} does not exist")
+        self.owner_id = owner_id
+
+
+class RecordKind(str, enum.Enum):
+    """The record types staff read (the API's ``/api/<kind>`` names)."""
+
+    PROMISES = "promises"
+    REPAIRS = "repairs"
+    COMPLAINTS = "complaints"
+    BILL_CHECKS = "bill_checks"
+    INSTALMENTS = "instalments"
+
+
+_MODELS: Dict[RecordKind, Type[Any]] = {
+    RecordKind.PROMISES: models.PaymentPromise,
+    RecordKind.REPAIRS: models.RepairOrder,
+    RecordKind.COMPLAINTS: models.Complaint,
+    RecordKind.BILL_CHECKS: models.BillCheckRequest,
+    RecordKind.INSTALMENTS: models.InstalmentRequest,
+}
+# The statuses each kind stores (a filter naming another is refused).
+STATUSES: Dict[RecordKind, Tuple[str, ...]] = {
+    RecordKind.PROMISES: tuple(status.value for status in models.PromiseStatus),
+    RecordKind.REPAIRS: tuple(status.value for status in models.RecordStatus),
+    RecordKind.COMPLAINTS: tuple(status.value for status in models.RecordStatus),
+    RecordKind.BILL_CHECKS: tuple(status.value for status in models.RecordStatus),
+    RecordKind.INSTALMENTS: tuple(status.value for status in models.InstalmentStatus),
+}
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One billing period of the owner's unit.
+
+    Attributes:
+        period: ``YYYY-MM``.
+        amount_due: What the period costs.
+        amount_paid: What was paid towards it.
+        outstanding: ``amount_due - amount_paid`` (never below zero).
+    """
+
+    period: str
+    amount_due: Decimal
+    amount_paid: Decimal
+    outstanding: Decimal
+
+
+@dataclass(frozen=True)
+class RecordLine:
+    """One record the bot wrote from a conversation, with the fields its kind has (others None).
+
+    Attributes:
+        kind: Which kind of record.
+        id: Its id.
+        number: Its record number (CN..., BX..., TS..., HD..., FQ...), as told to the owner.
+        sender_id: The conversation it was made in.
+        owner_id: The owner it is for (repairs and complaints may have none).
+        unit: The owner's unit code, when known.
+        status: The stored status.
+        created_at: When it was made.
+        amount: Promises: the amount promised.
+        due_date: Promises: the date promised.
+        item: Repairs: what is broken.
+        location: Repairs: where.
+        description: Repairs, complaints and bill checks: what the owner said.
+        preferred_time: Repairs: when the owner can let someone in.
+        proposed_plan: Instalments: the plan the owner proposed.
+    """
+
+    kind: RecordKind
+    id: int
+    number: Optional[str]
+    sender_id: Optional[str]
+    owner_id: Optional[int]
+    unit: Optional[str]
+    status: str
+    created_at: dt.datetime
+    amount: Optional[Decimal] = None
+    due_date: Optional[dt.date] = None
+    item: Optional[str] = None
+    location: Optional[str] = None
+    description: Optional[str] = None
+    preferred_time: Optional[str] = None
+    proposed_plan: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OwnerSummary:
+    """An owner as a search lists them.
+
+    Attributes:
+        id: The owner's id.
+        name: Their name.
+        phone: The stored phone number (whole: the caller masks it for the viewer's role).
+        unit: Their unit's code (``3-2-501``).
+        outstanding: What the unit owes in total.
+    """
+
+    id: int
+    name: str
+    phone: str
+    unit: str
+    outstanding: Decimal
+
+
+@dataclass(frozen=True)
+class OwnerProfile:
+    """Everything staff see about one owner.
+
+    Attributes:
+        id: The owner's id.
+        name: Their name.
+        phone: The stored phone number (whole: the caller masks it for the viewer's role).
+        unit: The unit's code.
+        building: The unit's building.
+        entrance: The unit's entrance (单元), if it has one.
+        room: The unit's room.
+        bills: Every billing period of the unit, oldest first.
+        outstanding: The total still owed.
+        arrears_since: The first unpaid period, if any.
+        promises: Payment promises, newest first.
+        repairs: Repair orders, newest first.
+        complaints: Complaints, newest first.
+        bill_checks: Bill checks, newest first.
+        instalments: Instalment requests, newest first.
+        escalations: Escalations of the owner, newest first.
+        conversations: Every conversation of the owner on every channel, most recently active first.
+    """
+
+    id: int
+    name: str
+    phone: str
+    unit: str
+    building: str
+    entrance: Optional[str]
+    room: str
+    bills: List[BillLine]
+    outstanding: Decimal
+    arrears_since: Optional[str]
+    promises: List[RecordLine] = field(default_factory=list)
+    repairs: List[RecordLine] = field(default_factory=list)
+    complaints: List[RecordLine] = field(default_factory=list)
+    bill_checks: List[RecordLine] = field(default_factory=list)
+    instalments: List[RecordLine] = field(default_factory=list)
+    escalations: List[queue.QueueEntry] = field(default_factory=list)
+    conversations: List[transcripts.ConversationSummary] = field(default_factory=list)
+
+
+def search_owners(session: Session, *, unit: Optional[str] = None, limit: int = SEARCH_LIMIT) -> List[OwnerSummary]:
+    """Owners whose unit matches ``unit``, ordered by unit code.
+
+    ``unit`` may be written as people write it (``3栋2单元501``) or as its code (``3-2-501``); a part of a code
+    (``3-2``) matches every unit whose code contains it.
+
+    Args:
+        session: The caller's session.
+        unit: What to look for; empty or None lists every owner.
+        limit: At most this many owners.
+
+    Returns:
+        The matching owners.
+    """
+    query = sa.select(models.Owner, models.Unit.code).join(models.Unit, models.Owner.unit_id == models.Unit.id)
+    wanted = (unit or "").strip()
+    if wanted:
+        parsed = parse_unit(wanted)
+        needle = parsed.code if parsed is not None else wanted
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(models.Unit.code.ilike(f"%{escaped}%", escape="\\"))
+    rows = list(session.execute(query.order_by(models.Unit.code, models.Owner.id).limit(limit)))
+    owed = _outstanding_by_unit(session, [owner.unit_id for owner, _ in rows])
+    return [
+        OwnerSummary(
+            id=int(owner.id),
+            name=str(owner.name),
+            phone=str(owner.phone),
+            unit=str(code),
+            outstanding=owed.get(int(owner.unit_id), Decimal("0.00")),
+        )
+        for owner, code in rows
+    ]
+
+
+def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
+    """Everything about one owner: unit, bills, every record, escalation and conversation.
+
+    Args:
+        session: A session on the database that holds the records and Rasa's tracker store.
+        owner_id: The owner.
+
+    Returns:
+        The profile.
+
+    Raises:
+        OwnerNotFound: No owner has this id.
+    """
+    owner = session.get(models.Owner, owner_id)
+    if owner is None:
+        raise OwnerNotFound(owner_id)
+    unit = owner.unit
+    bills = [
+        _bill_line(bill)
+        for bill in session.execute(
+            sa.select(models.Bill).where(models.Bill.unit_id == unit.id).order_by(models.Bill.period)
+        ).scalars()
+    ]
+    unpaid = [bill for bill in bills if bill.outstanding > 0]
+    outstanding = sum((bill.outstanding for bill in unpaid), Decimal("0")).quantize(Decimal("0.01"))
+
+    def of_kind(kind: RecordKind) -> List[RecordLine]:
+        return list_records(session, kind=kind, owner_id=owner_id)
+
+    return OwnerProfile(
+        id=int(owner.id),
+        name=str(owner.name),
+        phone=str(owner.phone),
+        unit=str(unit.code),
+        building=str(unit.building),
+        entrance=unit.entrance,
+        room=str(unit.room),
+        bills=bills,
+        outstanding=outstanding,
+        arrears_since=unpaid[0].period if unpaid else None,
+        promises=of_kind(RecordKind.PROMISES),
+        repairs=of_kind(RecordKind.REPAIRS),
+        complaints=of_kind(RecordKind.COMPLAINTS),
+        bill_checks=of_kind(RecordKind.BILL_CHECKS),
+        instalments=of_kind(RecordKind.INSTALMENTS),
+        escalations=queue.list_escalations(session, owner_id=owner_id, sort=queue.Sort.NEWEST),
+        conversations=transcripts.conversations_of_owner(session, owner_id=owner_id),
+    )
+
+
+def list_records(
+    session: Session,
+    *,
+    kind: RecordKind,
+    sender_id: Optional[str] = None,
+    owner_id: Optional[int] = None,
+    status: Optional[str] = None,
+    limit: int = RECORDS_LIMIT,
+) -> List[RecordLine]:
+    """Records of one kind matching every given filter, newest first.
+
+    Args:
+        session: The caller's session.
+        kind: Which records.
+        sender_id: Only those made in this conversation.
+        owner_id: Only this owner's.
+        status: Only those with this stored status (one of :data:`STATUSES` for the kind).
+        limit: At most this many.
+
+    Returns:
+        The records.
+
+    Raises:
+        ValueError: ``status`` is not one the kind has.
+    """
+    model = _MODELS[RecordKind(kind)]
+    query = (
+        sa.select(model, models.Unit.code)
+        .outerjoin(models.Owner, model.owner_id == models.Owner.id)
+        .outerjoin(models.Unit, models.Owner.unit_id == models.Unit.id)
+    )
+    if status is not None:
+        if status not in STATUSES[RecordKind(kind)]:
+            raise ValueError(f"{kind.value} have no status {status!r}")
+        query = query.where(model.status == status)
+    if sender_id is not None:
+        query = query.where(model.sender_id == sender_id)
+    if owner_id is not None:
+        query = query.where(model.owner_id == owner_id)
+    rows = session.execute(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit))
+    return [_record_line(RecordKind(kind), record, code) for record, code in rows]
+
+
+def owner_of_conversation(session: Session, *, sender_id: str) -> Optional[int]:
+    """The owner a conversation belongs to, or None.
+
+    The owner it was verified for on a trusted channel (the latest link), else the owner of the latest record
+    the bot made for someone in it.
+    """
+    linked = session.execute(
+        sa.select(models.ConversationLink.owner_id)
+        .where(models.ConversationLink.sender_id == sender_id)
+        .order_by(models.ConversationLink.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if linked is not None:
+        return int(linked)
+    latest: Optional[Tuple[dt.datetime, int]] = None
+    record_models: List[Any] = [*_MODELS.values(), models.Escalation]
+    for model in record_models:
+        row = session.execute(
+            sa.select(model.created_at, model.owner_id)
+            .where(model.sender_id == sender_id, model.owner_id.is_not(None))
+            .order_by(model.created_at.desc(), model.id.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            moment = stored_time(row[0])
+            if latest is None or moment > latest[0]:
+                latest = (moment, int(row[1]))
+    return latest[1] if latest else None
+
+
+def conversation_known(session: Session, *, sender_id: str) -> bool:
+    """Whether anything is stored for ``sender_id``: a tracker store event, a link or a record."""
+    if transcripts._has_events_table(session):
+        found = session.execute(
+            sa.select(transcripts._events.c.id).where(transcripts._events.c.sender_id == sender_id).limit(1)
+        ).first()
+        if found is not None:
+            return True
+    stored_models: List[Any] = [*_MODELS.values(), models.Escalation, models.ConversationLink]
+    for model in stored_models:
+        if session.execute(sa.select(model.id).where(model.sender_id == sender_id).limit(1)).first() is not None:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class RecentConversation:
+    """A conversation as the conversations list shows it.
+
+    Attributes:
+        sender_id: The Rasa sender id.
+        last_message_at: Its latest message.
+        messages: How many messages (owner, bot and staff) it holds.
+        owner_id: The owner it belongs to, if known.
+    """
+
+    sender_id: str
+    last_message_at: Optional[dt.datetime]
+    messages: int
+    owner_id: Optional[int]
+
+
+def recent_conversations(
+    session: Session, *, sender_contains: Optional[str] = None, limit: int = 50
+) -> List[RecentConversation]:
+    """The most recently active conversations in the tracker store.
+
+    Args:
+        session: A session on the database that holds Rasa's tracker store.
+        sender_contains: Only sender ids containing this text.
+        limit: At most this many.
+
+    Returns:
+        The conversations, the most recently active first; empty when there is no tracker store yet.
+    """
+    if not transcripts._has_events_table(session):
+        return []
+    events = transcripts._events
+    query = (
+        sa.select(events.c.sender_id, sa.func.max(events.c.timestamp), sa.func.count())
+        .where(events.c.type_name.in_(("user", "bot")))
+        .group_by(events.c.sender_id)
+        .order_by(sa.func.max(events.c.timestamp).desc(), events.c.sender_id)
+        .limit(limit)
+    )
+    wanted = (sender_contains or "").strip()
+    if wanted:
+        escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(events.c.sender_id.like(f"%{escaped}%", escape="\\"))
+    return [
+        RecentConversation(
+            sender_id=str(sender),
+            last_message_at=transcripts._moment(last, {}),
+            messages=int(count),
+            owner_id=owner_of_conversation(session, sender_id=str(sender)),
+        )
+        for sender, last, count in session.execute(query)
+    ]
+
+
+def staff_names(session: Session, *, usernames: Iterable[str]) -> Dict[str, str]:
+    """The display names of the staff ``usernames`` (unknown ones are left out)."""
+    wanted = {name for name in usernames if name}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        sa.select(StaffUser.username, StaffUser.display_name).where(StaffUser.username.in_(wanted))
+    )
+    return {str(username): str(name) for username, name in rows}
+
+
+def active_staff(session: Session) -> List[Tuple[str, str, str]]:
+    """Every active staff account as ``(username, display name, role)``, by display name."""
+    rows = session.execute(
+        sa.select(StaffUser.username, StaffUser.display_name, StaffUser.role)
+        .where(StaffUser.active.is_(True))
+        .order_by(StaffUser.display_name, StaffUser.username)
+    )
+    return [(str(username), str(name), _status_value(role)) for username, name, role in rows]
+
+
+def stored_time(value: Any) -> dt.datetime:
+    """A time the code stamped with :func:`bot.clock.now`, aware in the estate's zone (naive: that zone)."""
+    moment: dt.datetime = value
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=clock.zone())
+    return moment.astimezone(clock.zone())
+
+
+# --- internals ------------------------------------------------------------------------------------------
+
+
+def _bill_line(bill: models.Bill) -> BillLine:
+    due = Decimal(bill.amount_due)
+    paid = Decimal(bill.amount_paid or 0)
+    return BillLine(
+        period=str(bill.period),
+        amount_due=due.quantize(Decimal("0.01")),
+        amount_paid=paid.quantize(Decimal("0.01")),
+        outstanding=max(due - paid, Decimal("0")).quantize(Decimal("0.01")),
+    )
+
+
+def _outstanding_by_unit(session: Session, unit_ids: List[int]) -> Dict[int, Decimal]:
+    if not unit_ids:
+        return {}
+    owed: Dict[int, Decimal] = {}
+    bills = session.execute(sa.select(models.Bill).where(models.Bill.unit_id.in_(set(unit_ids)))).scalars()
+    for bill in bills:
+        line = _bill_line(bill)
+        owed[int(bill.unit_id)] = owed.get(int(bill.unit_id), Decimal("0.00")) + line.outstanding
+    return owed
+
+
+def _status_value(value: Any) -> str:
+    return str(value.value if isinstance(value, enum.Enum) else value)
+
+
+def _record_line(kind: RecordKind, record: Any, unit: Optional[str]) -> RecordLine:
+    extra: Dict[str, Any] = {}
+    if kind is RecordKind.PROMISES:
+        extra = {"amount": Decimal(record.amount).quantize(Decimal("0.01")), "due_date": record.due_date}
+    elif kind is RecordKind.REPAIRS:
+        extra = {
+            "item": record.item,
+            "location": record.location,
+            "description": record.description,
+            "preferred_time": record.preferred_time,
+        }
+    elif kind in (RecordKind.COMPLAINTS, RecordKind.BILL_CHECKS):
+        extra = {"description": record.description}
+    elif kind is RecordKind.INSTALMENTS:
+        extra = {"proposed_plan": record.proposed_plan}
+    return RecordLine(
+        kind=kind,
+        id=int(record.id),
+        number=record.number,
+        sender_id=record.sender_id,
+        owner_id=record.owner_id,
+        unit=unit,
+        status=_status_value(record.status),
+        created_at=stored_time(record.created_at),
+        **extra,
+    )

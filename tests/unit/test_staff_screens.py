@@ -1,0 +1,536 @@
+"""The staff console's queue, conversation and owner screens and the JSON API, on SQLite and PostgreSQL, with
+real rows: the values shown and returned, filters and orders, claim / assign / resolve and their refusals,
+roles, CSRF, masked phones, 404s, and the audit rows each view and change writes. Transcripts are written by
+Rasa's own SQLTrackerStore."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bot import clock
+from bot.db import models
+from bot.db.models import EscalationState
+from bot.db.session import session_scope
+from bot.db.staff_models import AuditEntry
+from bot.records import identity, importer
+from bot.services import escalations, records
+from bot.services.escalations import Reason
+from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
+    app,
+    client,
+    csrf_of,
+    local_settings,
+    log_in,
+    staff_db,
+)
+from tests.unit.test_transcripts import conversation, domain, save, tracker_store  # noqa: F401  (fixtures)
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "arrears.csv"
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI)
+LATER = T0 + dt.timedelta(hours=2)
+ROW_IDS = re.compile(r'<tr data-id="(\d+)"')
+
+
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def owner_named(session: Any, name: str) -> models.Owner:
+    return session.execute(select(models.Owner).where(models.Owner.name == name)).scalar_one()
+
+
+@pytest.fixture
+def estate(staff_db: str) -> Dict[str, Any]:  # noqa: F811
+    """The demo estate, a second bill for 王建国, his records in conversation web-1, and four escalations."""
+    url = staff_db
+    ids: Dict[str, Any] = {"url": url}
+    with session_scope(url) as session:
+        importer.import_arrears(session, DEMO)
+        wang = owner_named(session, "王建国")
+        zhang = owner_named(session, "张伟")
+        ids["wang"], ids["zhang"] = int(wang.id), int(zhang.id)
+        session.add(models.Bill(unit_id=wang.unit_id, period="2026-10", amount_due=Decimal("300.00"), amount_paid=Decimal("120.50")))
+        identity.link_conversation(session, channel="socketio", sender_id="web-1", owner_id=wang.id)
+    with clock.frozen(at(0)), session_scope(url) as session:
+
+        def make(model: Any, message_id: str, sender: str = "web-1", **fields: Any) -> models.Base:
+            return records.create(session, model, message_id=message_id, sender_id=sender, **fields)
+
+        ids["promise"] = make(
+            models.PaymentPromise, "p-1", owner_id=wang.id, amount=Decimal("800.00"), due_date=dt.date(2026, 11, 30)
+        ).number
+        make(models.PaymentPromise, "p-2", sender="wx-zhang", owner_id=zhang.id, amount=Decimal("3600.00"), due_date=dt.date(2026, 12, 5))
+        ids["repair"] = make(
+            models.RepairOrder, "r-1", owner_id=wang.id, item="暖气", location="客厅", description="暖气不热", preferred_time="周六上午"
+        ).number
+        ids["complaint"] = make(models.Complaint, "c-1", owner_id=wang.id, description="保安态度差").number
+        ids["bill_check"] = make(models.BillCheckRequest, "b-1", owner_id=wang.id, description="十月电梯费多收").number
+        ids["instalment"] = make(models.InstalmentRequest, "i-1", owner_id=wang.id, proposed_plan="分三个月缴清").number
+
+    def escalate(minute: float, sender: str, reason: Reason, channel: str, owner: Any) -> int:
+        with clock.frozen(at(minute)), session_scope(url) as session:
+            made = escalations.escalate(
+                session, reason=reason, detail=None, owner_id=owner, channel=channel, sender_id=sender,
+                message_id=f"e-{sender}-{minute}",
+            )  # fmt: skip
+            return int(made.id)
+
+    ids["e_web"] = escalate(1, "web-1", Reason.REQUEST_HUMAN, "socketio", ids["wang"])
+    ids["e_wx"] = escalate(10, "wx-zhang", Reason.THREATEN_ESCALATION, "wechat", ids["zhang"])
+    ids["e_anon"] = escalate(30, "anon-1", Reason.FALLBACK, "socketio", None)
+    ids["e_rest"] = escalate(50, "rest-1", Reason.IDENTITY_FAILED, "rest", None)
+    with session_scope(url) as session:
+        session.execute(AuditEntry.__table__.delete())
+    return ids
+
+
+@pytest.fixture
+def as_user(app: FastAPI) -> Iterator[Any]:  # noqa: F811
+    """``as_user("wang")``: a client signed in as that user."""
+    clients: List[TestClient] = []
+
+    def signed_in(username: str) -> TestClient:
+        browser = TestClient(app)
+        clients.append(browser)
+        assert log_in(browser, username).status_code == 303
+        return browser
+
+    yield signed_in
+    for browser in clients:
+        browser.close()
+
+
+def audit_of(url: str, action: str) -> List[Dict[str, Any]]:
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        ).scalars()
+        return [
+            {
+                "at": row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.timezone.utc),
+                "actor": row.actor,
+                "target": row.target,
+                "detail": row.detail,
+            }
+            for row in rows
+        ]
+
+
+def stored_escalation(url: str, escalation_id: int) -> models.Escalation:
+    with session_scope(url) as session:
+        row = session.get(models.Escalation, escalation_id)
+        session.expunge(row)
+        return row
+
+
+def row_ids(html: str) -> List[int]:
+    return [int(value) for value in ROW_IDS.findall(html)]
+
+
+# --- the queue ------------------------------------------------------------------------------------------
+
+
+def test_the_queue_shows_reason_unit_channel_waiting_state_and_assignee(estate: Dict[str, Any], as_user: Any) -> None:
+    wang = as_user("wang")
+    with clock.frozen(LATER):
+        page = wang.get("/queue")
+    assert page.status_code == 200 and "待办队列" in page.text
+    assert row_ids(page.text) == [estate["e_web"], estate["e_wx"], estate["e_anon"], estate["e_rest"]]  # waiting longest
+    first = page.text.split(f'<tr data-id="{estate["e_web"]}"')[1].split("</tr>")[0]
+    assert "要求人工" in first and "3-2-501" in first and f'href="/owners/{estate["wang"]}"' in first
+    assert "网页聊天" in first and "1小时59分" in first and "待机器人处理" in first
+    assert 'href="/conversations/web-1"' in first and "2026-11-24 09:01" in first
+    wechat = page.text.split(f'<tr data-id="{estate["e_wx"]}"')[1].split("</tr>")[0]
+    assert "扬言投诉升级" in wechat and "微信公众号" in wechat and "5-1203" in wechat and "1小时50分" in wechat
+    anonymous = page.text.split(f'<tr data-id="{estate["e_anon"]}"')[1].split("</tr>")[0]
+    assert "机器人无法处理" in anonymous and "未核实" in anonymous
+    assert "<script" not in page.text and "style=" not in page.text
+    assert audit_of(estate["url"], "queue_viewed") == [
+        {"at": LATER, "actor": "wang", "target": None, "detail": {"state": "active", "sort": "waiting", "rows": 4}}
+    ]
+
+
+def test_queue_filters_and_orders(estate: Dict[str, Any], as_user: Any) -> None:
+    zhao = as_user("zhao")
+    with clock.frozen(at(60)):
+        token = csrf_of(zhao.get("/queue").text)
+        assert zhao.post(f"/queue/{estate['e_wx']}/claim", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+        assert zhao.post(f"/queue/{estate['e_rest']}/resolve", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+
+        def ids(**params: Any) -> List[int]:
+            response = zhao.get("/queue", params=params)
+            assert response.status_code == 200
+            return row_ids(response.text)
+
+        e = estate
+        assert ids() == [e["e_web"], e["e_wx"], e["e_anon"]]  # unresolved, waiting longest (e_wx waits until now)
+        assert ids(state="pending") == [e["e_web"], e["e_anon"]]
+        assert ids(state="open") == [e["e_wx"]]
+        assert ids(state="resolved") == [e["e_rest"]]
+        assert ids(state="all", sort="newest") == [e["e_rest"], e["e_anon"], e["e_wx"], e["e_web"]]
+        assert ids(state="all", sort="reason") == [e["e_anon"], e["e_rest"], e["e_web"], e["e_wx"]]
+        assert ids(reason="fallback") == [e["e_anon"]]
+        assert ids(channel="socketio") == [e["e_web"], e["e_anon"]]
+        assert ids(channel="wechat", state="all") == [e["e_wx"]]
+        assert ids(assignee="zhao", state="all") == [e["e_wx"]]  # resolving a pending one takes nobody on
+        assert ids(mine="true") == [e["e_wx"]]
+        assert ids(state="bogus", sort="bogus") == [e["e_web"], e["e_wx"], e["e_anon"]]  # defaults, not a 500
+    wang = as_user("wang")
+    assert row_ids(wang.get("/queue", params={"mine": "true"}).text) == []
+
+
+def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict[str, Any], as_user: Any) -> None:
+    url, escalation = estate["url"], estate["e_web"]
+    wang, zhao = as_user("wang"), as_user("zhao")
+    with clock.frozen(at(20)):
+        page = wang.get("/queue", params={"sort": "newest"})
+        assert "认领" in page.text and "分派" not in page.text  # a collector cannot assign
+        token = csrf_of(page.text)
+        claimed = wang.post(
+            f"/queue/{escalation}/claim", data={"csrf_token": token, "next": "/queue?sort=newest"}, follow_redirects=False
+        )
+        assert claimed.status_code == 303 and claimed.headers["location"] == "/queue?sort=newest"
+    row = stored_escalation(url, escalation)
+    assert (row.state, row.assignee) == (EscalationState.OPEN, "wang")
+    assert audit_of(url, "escalation_claimed") == [
+        {
+            "at": at(20),
+            "actor": "wang",
+            "target": row.number,
+            "detail": {"escalation_id": escalation, "sender_id": "web-1", "state": "open"},
+        }
+    ]
+    after_claim = wang.get("/queue").text.split(f'<tr data-id="{escalation}"')[1].split("</tr>")[0]
+    assert "人工处理中" in after_claim and "王小明" in after_claim and "解决" in after_claim
+
+    # Someone else cannot take or settle it: a polite page, nothing changed, nothing audited.
+    zhao_token = csrf_of(zhao.get("/queue").text)
+    for action in ("claim", "resolve"):
+        refused = zhao.post(f"/queue/{escalation}/{action}", data={"csrf_token": zhao_token})
+        assert refused.status_code == 409 and "这个会话正由 王小明 处理" in refused.text
+    # A collector cannot assign; a POST without the token is refused; an unknown escalation is 404.
+    assign = {"csrf_token": token, "assignee": "wang"}
+    assert wang.post(f"/queue/{estate['e_anon']}/assign", data=assign).status_code == 403
+    assert wang.post(f"/queue/{estate['e_anon']}/claim", data={}).status_code == 403
+    assert wang.post("/queue/999999/claim", data={"csrf_token": token}).status_code == 404
+    assert stored_escalation(url, estate["e_anon"]).state is EscalationState.PENDING
+
+    # A supervisor gives it to himself (taking it from wang), to an unknown name (refused), then wang resolves
+    # another one the supervisor gave him.
+    with clock.frozen(at(25)):
+        given = zhao.post(f"/queue/{escalation}/assign", data={"csrf_token": zhao_token, "assignee": "zhao"}, follow_redirects=False)
+        assert given.status_code == 303
+        unknown = zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": zhao_token, "assignee": "ghost"})
+        assert unknown.status_code == 400 and "请选择一位在职的员工" in unknown.text
+        assert zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": zhao_token, "assignee": "wang"}).status_code == 200
+    with clock.frozen(at(40)):
+        resolved = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token}, follow_redirects=False)
+        assert resolved.status_code == 303 and resolved.headers["location"] == "/queue"
+        again = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token})
+        assert again.status_code == 409 and "这个事项已经解决" in again.text
+    assert (stored_escalation(url, escalation).assignee, stored_escalation(url, escalation).state) == ("zhao", EscalationState.OPEN)
+    anon = stored_escalation(url, estate["e_anon"])
+    assert (anon.state, anon.assignee) == (EscalationState.RESOLVED, "wang")
+    assert [(row["actor"], row["target"], row["detail"]["assignee"]) for row in audit_of(url, "escalation_assigned")] == [
+        ("zhao", stored_escalation(url, escalation).number, "zhao"),
+        ("zhao", anon.number, "wang"),
+    ]
+    assert audit_of(url, "escalation_resolved") == [
+        {
+            "at": at(40),
+            "actor": "wang",
+            "target": anon.number,
+            "detail": {"escalation_id": anon.id, "sender_id": "anon-1", "state": "resolved"},
+        }
+    ]
+
+
+# --- owners ---------------------------------------------------------------------------------------------
+
+
+def test_the_owner_page_shows_everything_with_the_phone_masked_for_a_collector(estate: Dict[str, Any], as_user: Any) -> None:
+    owner = estate["wang"]
+    with clock.frozen(LATER):
+        collector = as_user("wang").get(f"/owners/{owner}")
+        supervisor = as_user("zhao").get(f"/owners/{owner}")
+    assert collector.status_code == supervisor.status_code == 200
+    assert "138****6688" in collector.text and "13812346688" not in collector.text
+    assert "13812346688" in supervisor.text
+    page = supervisor.text
+    assert "王建国" in page and "3-2-501" in page and "3栋2单元501" in page
+    assert "¥2,639.50" in page and "自 2026-03 起" in page  # 2460.00 + (300.00 - 120.50)
+    assert "2026-10" in page and "120.50" in page and "179.50" in page
+    assert estate["promise"] in page and "800.00" in page and "2026-11-30" in page
+    assert estate["repair"] in page and "暖气不热" in page and "周六上午" in page
+    assert estate["complaint"] in page and "保安态度差" in page
+    assert estate["bill_check"] in page and "十月电梯费多收" in page
+    assert estate["instalment"] in page and "分三个月缴清" in page and "待审批" in page
+    assert "3600.00" not in page and "3,600.00" not in page  # 张伟's promise is not his
+    assert 'href="/conversations/web-1"' in page and "网页聊天" in page
+    assert "要求人工" in page
+    assert [(row["actor"], row["target"]) for row in audit_of(estate["url"], "owner_viewed")] == [
+        ("wang", f"owner:{owner}"),
+        ("zhao", f"owner:{owner}"),
+    ]
+    assert as_user("li").get("/owners/999999").status_code == 404
+
+
+def test_the_owners_list_searches_by_unit(estate: Dict[str, Any], as_user: Any) -> None:
+    wang = as_user("wang")
+    everyone = wang.get("/owners").text
+    assert all(name in everyone for name in ("王建国", "李秀英", "张伟", "陈静"))
+    found = wang.get("/owners", params={"unit": "3栋2单元501"}).text
+    assert "王建国" in found and "李秀英" not in found and "138****6688" in found and "2,639.50" in found
+    assert f'href="/owners/{estate["wang"]}"' in found
+    both = wang.get("/owners", params={"unit": "3-2"}).text
+    assert "王建国" in both and "李秀英" in both and "张伟" not in both
+    assert "没有找到业主" in wang.get("/owners", params={"unit": "99-9-999"}).text
+    assert [row["detail"] for row in audit_of(estate["url"], "owners_searched")] == [
+        {"unit": "", "rows": 6},
+        {"unit": "3栋2单元501", "rows": 1},
+        {"unit": "3-2", "rows": 2},
+        {"unit": "99-9-999", "rows": 0},
+    ]
+
+
+# --- conversations --------------------------------------------------------------------------------------
+
+
+def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_store(
+    estate: Dict[str, Any], as_user: Any, tracker_store: Any, domain: Any  # noqa: F811
+) -> None:
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    save(tracker_store, domain, "web-1", conversation())
+    with session_scope(estate["url"]) as session:
+        session.execute(
+            models.Base.metadata.tables["staff_users"].update().where(
+                models.Base.metadata.tables["staff_users"].c.username == "wang"
+            ).values(username="zhang", display_name="张客服")
+        )
+    zhao = as_user("zhao")
+    with clock.frozen(LATER):
+        page = zhao.get("/conversations/web-1")
+    assert page.status_code == 200
+    html = page.text
+    assert html.index("3栋2单元501，尾号6688") < html.index("王先生您好，已核实您的身份。") < html.index("暖气不热，物业费不交")
+    assert "provide_identity" in html and "97%" in html and "objection_heating" in html and "81%" in html
+    assert "<code>room</code>=3-2-501" in html and "<code>repair_item</code>=暖气" in html
+    assert "action_verify_identity" in html and "action_objection" in html and "RulePolicy" in html
+    assert "张客服（员工）" in html and "您好，我是客服小张" in html
+    assert "好的，报修" in html  # a button offered
+    assert "机器人暂停（人工接管）" in html and "机器人恢复" in html
+    assert "2026-11-24 09:00" in html  # event times in the estate's zone
+    # The owner panel and the conversation's escalation with its forms.
+    panel = html.split('class="owner-panel')[1]
+    assert "王建国" in panel and "13812346688" in panel and "¥2,639.50" in panel and "800.00" in panel
+    assert "暖气" in panel and "分三个月缴清" in panel
+    assert f'action="/queue/{estate["e_web"]}/claim"' in html
+    assert '<script src="/static/conversation.js" defer></script>' in html
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    script = zhao.get("/static/conversation.js")
+    assert script.status_code == 200 and "innerHTML" not in script.text and "/api/" not in script.text
+
+    # The API: the same entries; then only newer ones.
+    api = zhao.get("/api/conversations/web-1").json()
+    assert api["sender_id"] == "web-1" and api["owner_id"] == estate["wang"] and api["holder"] is None
+    owner_messages = [entry for entry in api["entries"] if entry["speaker"] == "owner"]
+    assert [(m["text"], m["intent"], m["confidence"], m["channel"]) for m in owner_messages] == [
+        ("3栋2单元501，尾号6688", "provide_identity", 0.97, "socketio"),
+        ("暖气不热，物业费不交", "objection_heating", 0.81, "socketio"),
+        ("好的谢谢", "thank", 0.99, "socketio"),
+    ]
+    assert owner_messages[0]["entities"][0] == {
+        "name": "room", "value": "3-2-501", "text": "3栋2单元501", "start": 0, "end": 8,
+        "extractor": "RuleEntityExtractorComponent", "confidence": None,
+    }  # fmt: skip
+    staff_line = next(entry for entry in api["entries"] if entry["speaker"] == "staff")
+    assert (staff_line["staff"], staff_line["staff_name"]) == ("zhang", "张客服")
+    assert api["entries"][0]["at"] == "2026-11-24T09:00:00+08:00"
+    assert [(e["number"], e["state"], e["reason"]) for e in api["escalations"]] == [
+        (stored_escalation(estate["url"], estate["e_web"]).number, "pending", "request_human")
+    ]
+    last = api["last_event_id"]
+    assert last == api["entries"][-1]["event_id"]
+    empty = zhao.get("/api/conversations/web-1", params={"after": last}).json()
+    assert empty["entries"] == [] and empty["last_event_id"] == last
+    save(
+        tracker_store,
+        domain,
+        "web-1",
+        [
+            UserUttered("我下周五交", intent={"name": "promise_to_pay", "confidence": 0.88}, input_channel="socketio"),
+            BotUttered("好的，已记下。"),
+        ],
+    )
+    newer = zhao.get("/api/conversations/web-1", params={"after": last}).json()
+    assert [(e["speaker"], e["text"], e["intent"]) for e in newer["entries"]] == [
+        ("owner", "我下周五交", "promise_to_pay"),
+        ("bot", "好的，已记下。", None),
+    ]
+    assert newer["last_event_id"] > last
+    viewed = audit_of(estate["url"], "conversation_viewed")
+    assert [(row["actor"], row["target"], row["detail"]["entries"]) for row in viewed] == [
+        ("zhao", "web-1", 13),
+        ("zhao", "web-1", 13),
+        ("zhao", "web-1", 2),  # the empty follow-up showed nothing and is not audited
+    ]
+    assert viewed[0]["at"] == LATER and viewed[0]["detail"]["owner_id"] == estate["wang"]
+    # Unknown conversations are 404 on the page and in the API; a conversation known only from its
+    # escalation opens with an empty transcript and no owner.
+    assert zhao.get("/conversations/nobody").status_code == 404
+    assert zhao.get("/api/conversations/nobody").status_code == 404
+    known = zhao.get("/conversations/anon-1")
+    assert known.status_code == 200 and "这个会话还没有消息记录" in known.text and "还没有核实业主身份" in known.text
+    # The conversations list finds it.
+    listed = zhao.get("/conversations", params={"sender": "web"}).text
+    assert 'href="/conversations/web-1"' in listed and f'href="/owners/{estate["wang"]}"' in listed
+
+
+# --- the JSON API ---------------------------------------------------------------------------------------
+
+
+API_PATHS = [
+    "/api/escalations",
+    "/api/conversations/web-1",
+    "/api/owners",
+    "/api/owners/1",
+    "/api/promises",
+    "/api/repairs",
+    "/api/complaints",
+    "/api/bill-checks",
+    "/api/instalments",
+]
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_the_api_refuses_anonymous_callers_with_401_json(estate: Dict[str, Any], client: TestClient, path: str) -> None:  # noqa: F811
+    response = client.get(path)
+    assert response.status_code == 401 and response.json() == {"detail": "not authenticated"}
+
+
+def test_api_escalations_return_stored_values_and_filter(estate: Dict[str, Any], as_user: Any) -> None:
+    li = as_user("li")
+    with clock.frozen(LATER):
+        every = li.get("/api/escalations").json()
+        assert [item["id"] for item in every] == [estate["e_web"], estate["e_wx"], estate["e_anon"], estate["e_rest"]]
+        first = every[0]
+        assert first == {
+            "id": estate["e_web"],
+            "number": stored_escalation(estate["url"], estate["e_web"]).number,
+            "sender_id": "web-1",
+            "channel": "socketio",
+            "reason": "request_human",
+            "detail": None,
+            "state": "pending",
+            "assignee": None,
+            "owner_id": estate["wang"],
+            "unit": "3-2-501",
+            "created_at": "2026-11-24T09:01:00+08:00",
+            "claimed_at": None,
+            "first_response_at": None,
+            "resolved_at": None,
+            "updated_at": "2026-11-24T09:01:00+08:00",
+            "waiting_seconds": 119 * 60,
+        }
+        token = csrf_of(li.get("/").text)
+        li.post(f"/queue/{estate['e_wx']}/claim", data={"csrf_token": token})
+
+        def ids(**params: Any) -> List[int]:
+            response = li.get("/api/escalations", params=params)
+            assert response.status_code == 200, response.text
+            return [item["id"] for item in response.json()]
+
+        assert ids(status="open") == [estate["e_wx"]]
+        assert ids(sender_id="anon-1") == [estate["e_anon"]]
+        assert ids(owner_id=estate["zhang"]) == [estate["e_wx"]]
+        assert ids(reason="identity_failed") == [estate["e_rest"]]
+        assert ids(sort="newest") == [estate["e_rest"], estate["e_anon"], estate["e_wx"], estate["e_web"]]
+        assert li.get("/api/escalations", params={"status": "bogus"}).status_code == 422
+    assert audit_of(estate["url"], "queue_viewed")[0]["detail"] == {"via": "api", "rows": 4}
+
+
+def test_api_owner_with_numbers_dates_and_a_masked_phone_for_collectors(estate: Dict[str, Any], as_user: Any) -> None:
+    owner = estate["wang"]
+    collector = as_user("wang").get(f"/api/owners/{owner}").json()
+    manager = as_user("li").get(f"/api/owners/{owner}").json()
+    assert collector["phone"] == "138****6688" and manager["phone"] == "13812346688"
+    assert {key: value for key, value in manager.items() if key not in ("phone",)} == {
+        key: value for key, value in collector.items() if key not in ("phone",)
+    }
+    assert (manager["unit"], manager["building"], manager["entrance"], manager["room"]) == ("3-2-501", "3", "2", "501")
+    assert manager["outstanding"] == 2639.5 and manager["arrears_since"] == "2026-03"
+    assert manager["bills"] == [
+        {"period": "2026-03", "amount_due": 2460.0, "amount_paid": 0.0, "outstanding": 2460.0},
+        {"period": "2026-10", "amount_due": 300.0, "amount_paid": 120.5, "outstanding": 179.5},
+    ]
+    promise = manager["promises"][0]
+    assert (promise["number"], promise["amount"], promise["due_date"], promise["status"]) == (
+        estate["promise"], 800.0, "2026-11-30", "open"
+    )
+    assert promise["created_at"] == "2026-11-24T09:00:00+08:00" and promise["sender_id"] == "web-1"
+    assert [(r["number"], r["item"], r["location"], r["status"]) for r in manager["repairs"]] == [
+        (estate["repair"], "暖气", "客厅", "open")
+    ]
+    assert [c["description"] for c in manager["complaints"]] == ["保安态度差"]
+    assert [c["description"] for c in manager["bill_checks"]] == ["十月电梯费多收"]
+    assert [(i["proposed_plan"], i["status"]) for i in manager["instalments"]] == [("分三个月缴清", "pending")]
+    assert [e["id"] for e in manager["escalations"]] == [estate["e_web"]]
+    assert [(c["sender_id"], c["channel"]) for c in manager["conversations"]] == [("web-1", "socketio")]
+    li = as_user("li")
+    assert li.get("/api/owners/999999").status_code == 404 and li.get("/api/owners/999999").json() == {"detail": "no such owner"}
+    listed = li.get("/api/owners", params={"unit": "5号楼1203"}).json()
+    assert listed == [{"id": estate["zhang"], "name": "张伟", "phone": "13700001111", "unit": "5-1203", "outstanding": 3600.0}]
+    assert [row["actor"] for row in audit_of(estate["url"], "owner_viewed")] == ["wang", "li"]  # a 404 shows nothing
+
+
+def test_api_records_filter_by_sender_owner_and_status(estate: Dict[str, Any], as_user: Any) -> None:
+    zhao = as_user("zhao")
+    promises = zhao.get("/api/promises").json()
+    assert [(p["owner_id"], p["amount"], p["due_date"], p["unit"]) for p in promises] == [
+        (estate["zhang"], 3600.0, "2026-12-05", "5-1203"),
+        (estate["wang"], 800.0, "2026-11-30", "3-2-501"),
+    ]
+    assert [p["owner_id"] for p in zhao.get("/api/promises", params={"owner_id": estate["wang"]}).json()] == [estate["wang"]]
+    assert [p["sender_id"] for p in zhao.get("/api/promises", params={"sender_id": "wx-zhang"}).json()] == ["wx-zhang"]
+    assert zhao.get("/api/promises", params={"status": "kept"}).json() == []
+    assert len(zhao.get("/api/promises", params={"status": "open"}).json()) == 2
+    bad = zhao.get("/api/promises", params={"status": "approved"})
+    assert bad.status_code == 422 and bad.json() == {"detail": "status must be one of: open, kept, broken"}
+    repairs = zhao.get("/api/repairs", params={"status": "open", "owner_id": estate["wang"]}).json()
+    assert [(r["number"], r["description"], r["preferred_time"]) for r in repairs] == [(estate["repair"], "暖气不热", "周六上午")]
+    assert zhao.get("/api/repairs", params={"status": "done"}).json() == []
+    assert [c["number"] for c in zhao.get("/api/complaints", params={"sender_id": "web-1"}).json()] == [estate["complaint"]]
+    assert [c["number"] for c in zhao.get("/api/bill-checks").json()] == [estate["bill_check"]]
+    instalments = zhao.get("/api/instalments", params={"status": "pending"}).json()
+    assert [(i["number"], i["proposed_plan"]) for i in instalments] == [(estate["instalment"], "分三个月缴清")]
+    assert zhao.get("/api/instalments", params={"status": "approved"}).json() == []
+    viewed = audit_of(estate["url"], "records_viewed")
+    assert viewed[0] == {"at": viewed[0]["at"], "actor": "zhao", "target": "promises", "detail": {"via": "api", "rows": 2}}
+    assert viewed[1]["detail"] == {"via": "api", "owner_id": estate["wang"], "rows": 1}
+
+
+def test_the_openapi_schema_documents_the_api(estate: Dict[str, Any], as_user: Any) -> None:
+    schema = as_user("wang").get("/api/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/api/escalations", "/api/conversations/{sender_id}", "/api/owners/{owner_id}", "/api/promises",
+                 "/api/repairs", "/api/complaints", "/api/instalments"):  # fmt: skip
+        assert "get" in paths[path], path
+    components = schema["components"]["schemas"]
+    assert components["PromiseOut"]["properties"]["amount"]["type"] == "number"
+    assert components["PromiseOut"]["properties"]["due_date"]["format"] == "date"
+    assert components["EscalationOut"]["properties"]["created_at"]["format"] == "date-time"
+    assert {"entries", "escalations", "owner_id"} <= set(components["ConversationOut"]["properties"])
+    parameters = {parameter["name"] for parameter in paths["/api/promises"]["get"]["parameters"]}
+    assert parameters == {"sender_id", "owner_id", "status"}
+    assert "/queue" not in paths and "/login" not in paths
