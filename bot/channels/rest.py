@@ -26,6 +26,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.inbound import checked_message, clean_text, request_client, screen_text, server_metadata
+from bot.channels.takeover import HoldGate
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class PinnedRestInput(RestInput):
         """
         from bot.settings import get_settings
 
+        on_new_message = HoldGate(on_new_message)  # silent while a person holds the conversation
         secret = get_settings().rest_channel_token
         token = secret.get_secret_value() if secret is not None else None
         blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)

@@ -7,7 +7,7 @@ is accepted only under that id: a client cannot switch to another conversation b
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 from bot.channels.session_ids import SessionIdSigner
 
@@ -89,6 +89,10 @@ class SocketSessions:
     def bound(self, sid: str) -> Optional[str]:
         """The session id ``sid`` is bound to, if any."""
         return self._by_socket.get(sid)
+
+    def senders(self) -> Set[str]:
+        """The session ids (sender ids) some live socket of this process is bound to."""
+        return set(self._by_socket.values())
 
     def forget(self, sid: str) -> None:
         """Drop a disconnected socket."""

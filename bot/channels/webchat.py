@@ -17,6 +17,9 @@ sender id:
   (:mod:`bot.channels.inbound`): ``customData`` can never set the date, and ``client`` is the socket's
   remote address.
 * Every text sent to the page passes the compliance check.
+* While a staff member holds the conversation the bot is silent (``bot.channels.takeover.HoldGate``), and
+  every server process delivers the outbox (staff replies, joined / left notices) to the sockets it holds,
+  also right after a socket confirms its session (``bot.channels.takeover.OutboxDeliverer``).
 
 The same Rasa server serves the page at ``/chat/`` (see ``bot.channels.webchat_page``).
 """
@@ -41,6 +44,7 @@ from bot import wording
 from bot.channels.inbound import checked_message, ip_client, request_client, screen_text, server_metadata
 from bot.channels.session_ids import SessionIdSigner, signer_from_settings
 from bot.channels.socket_sessions import SocketSessions
+from bot.channels.takeover import HoldGate, OutboxDeliverer
 from bot.channels.webchat_page import register_page
 
 logger = logging.getLogger(__name__)
@@ -141,6 +145,8 @@ class SignedSessionEvents:
         self.input_channel = input_channel
         self.admit_new_session = admit_new_session or DatabaseSessionLimit()
         self._clients: Dict[str, str] = {}
+        # Called with the session id once a socket has confirmed it (the outbox delivers what waits for it).
+        self.on_session: Optional[Callable[[str], None]] = None
 
     def connected(self, sid: str, environ: Dict[str, Any]) -> None:
         """Remember the remote address of a new socket: the client key its conversations are counted under.
@@ -191,6 +197,8 @@ class SignedSessionEvents:
         if presented and presented != session_id:
             logger.info("web chat: replaced an invalid session id for socket %s with %s", sid, _short(session_id))
         await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+        if self.on_session is not None:
+            self.on_session(session_id)
 
     async def user_uttered(self, sid: str, data: Any) -> None:
         """Hand a message to Rasa under the socket's own session id; refuse any other id.
@@ -276,6 +284,7 @@ class SignedSocketIOInput(SocketIOInput):
         self.session_persistence = True
         self.sessions = SocketSessions(signer or signer_from_settings())
         self.events: Optional[SignedSessionEvents] = None
+        self.deliverer: Optional[OutboxDeliverer] = None
 
     @classmethod
     def name(cls) -> str:
@@ -299,7 +308,7 @@ class SignedSocketIOInput(SocketIOInput):
         events = SignedSessionEvents(
             sio,
             self.sessions,
-            on_new_message,
+            HoldGate(on_new_message),  # silent while a person holds the conversation
             bot_message_evt=self.bot_message_evt,
             metadata_key=self.metadata_key or "metadata",
             namespace=self.namespace,
@@ -310,6 +319,20 @@ class SignedSocketIOInput(SocketIOInput):
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @blueprint.listener("after_server_start")
+        async def start_outbox(app: Sanic, _loop: Any) -> None:
+            # Every Rasa process delivers the outbox: web chat rows to the sockets it holds, the rest to anyone.
+            self.deliverer = OutboxDeliverer(
+                app, sio=sio, senders=self.sessions.senders, bot_message_evt=self.bot_message_evt
+            )
+            events.on_session = lambda _session_id: self.deliverer.kick() if self.deliverer else None
+            self.deliverer.start()
+
+        @blueprint.listener("before_server_stop")
+        async def stop_outbox(_app: Sanic, _loop: Any) -> None:
+            if self.deliverer is not None:
+                await self.deliverer.stop()
 
         sio.on("connect", handler=self._connect, namespace=self.namespace)
         sio.on("disconnect", handler=events.disconnect, namespace=self.namespace)

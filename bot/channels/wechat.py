@@ -19,6 +19,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.takeover import HoldGate
 from bot.channels.wechat_api import WeChatAPI
 from bot.channels.wechat_handler import CHANNEL_NAME, BotTurn, HttpAnswer, WeChatConfig, WeChatWebhook
 from bot.channels.wechat_store import WeChatStore
@@ -84,7 +85,7 @@ class WeChatInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """Sanic routes: health, URL verification (GET) and messages (POST)."""
-        webhook = self.webhook(on_new_message)
+        webhook = self.webhook(HoldGate(on_new_message))  # silent while a person holds the conversation
         blueprint = Blueprint("wechat_webhook", __name__)
 
         @blueprint.route("/", methods=["GET"])

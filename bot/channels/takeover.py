@@ -1,0 +1,416 @@
+"""The Rasa side of a human takeover: silence while a person holds a conversation, and the outbox's delivery.
+
+The services (:mod:`bot.conversations.handoff`, :mod:`bot.conversations.outbox`) know nothing of Rasa; this
+module adapts them to Rasa's agent (tracker store, lock store, processor) for the channels.
+
+**Silence** (:class:`HoldGate`). Every channel hands its messages to Rasa through the gate. On every inbound
+message it asks the database who holds the conversation (:func:`bot.conversations.handoff.is_held`), so the
+bot is silent from the moment the takeover is committed, in every Rasa process, also before the ``pause``
+instruction reached this process. While a person holds it, the owner's message is parsed and stored in the
+tracker (the staff view shows it live, with its intent) under Rasa's own ``ConversationPaused``, through the
+agent's lock store and tracker store — but no action is predicted and nothing is sent, not even a fallback
+(whatever session start says goes to a discarded output). Once the conversation is handed back, the first
+message appends ``ConversationResumed`` (if the ``resume`` instruction has not done so yet) and the bot
+answers it with the conversation's context.
+
+**Delivery** (:class:`OutboxDeliverer`). Every Rasa process runs one deliverer (a Sanic listener started by
+the web chat channel), which polls the outbox every second and is woken at once when an owner's socket
+confirms its session:
+
+* ``control`` rows (any process): ``pause`` / ``resume`` appended to the tracker.
+* web chat rows, only for owners whose socket this process holds: emitted as ``bot_uttered`` through the
+  compliance-checked output, then appended to the tracker as ``BotUttered`` with metadata
+  ``{"staff": <username>}`` (a staff reply) or ``{"handoff": "joined" | "left"}`` (a notice), both with
+  ``outbox_id``. An owner who is not connected gets them when their socket next confirms its session.
+* WeChat rows (any process): a customer-service message through :class:`bot.channels.wechat_api.WeChatAPI`
+  when the 48-hour window is open; otherwise the row fails with ``wechat_window_closed`` for the staff screen.
+* REST rows fail with ``no_push_channel`` (that channel only answers requests), rows without a channel with
+  ``unknown_channel``.
+
+Exactly once: a row is claimed atomically (:func:`bot.conversations.outbox.claim`) and committed as
+``delivering`` before anything is sent, so no second process can send it. After the send, the text is
+appended to the tracker with the row's id, and only then is the row marked ``delivered``. If the process dies
+in between, the row's lease runs out and another process takes it over: it first looks for the row's id in
+the tracker and, when found, only marks it delivered. The one window left is a crash after the send and
+before the tracker is saved (milliseconds); a duplicate is possible then, a loss never — for web chat the
+socket dies with the process, so the emit most likely never left it either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, TypeVar
+
+import sqlalchemy as sa
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed
+from sqlalchemy.orm import Session
+
+from bot.conversations import handoff, outbox
+from bot.conversations.outbox import OutboxEntry
+from bot.db.models import OutboxKind
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+POLL_SECONDS = 1.0
+MAX_TRANSPORT_RETRIES = 5
+OWNER_KINDS = (OutboxKind.TEXT, OutboxKind.JOINED, OutboxKind.LEFT)
+WORKER = f"rasa:{socket.gethostname()}:{os.getpid()}"
+
+_events = sa.table(
+    "events",
+    sa.column("id", sa.Integer),
+    sa.column("sender_id", sa.String),
+    sa.column("type_name", sa.String),
+)
+
+
+def _in_session(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
+    from bot.db.session import session_scope
+
+    with session_scope(database_url) as session:
+        return function(session, **kwargs)
+
+
+async def _db(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
+    """Run ``function(session, **kwargs)`` in its own committed transaction, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(_in_session, database_url, function, **kwargs)
+    )
+
+
+def paused_in_store(session: Session, *, sender_id: str) -> bool:
+    """Whether the conversation's latest pause / resume event in Rasa's tracker store is a pause."""
+    latest = session.execute(
+        sa.select(_events.c.type_name)
+        .where(_events.c.sender_id == sender_id, _events.c.type_name.in_(("pause", "resume")))
+        .order_by(_events.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return latest == "pause"
+
+
+def _sanic_app(on_new_message: Any) -> Any:
+    """The Sanic app Rasa's channel handler closes over (``rasa.core.channels.channel.register``)."""
+    from sanic import Sanic
+
+    for cell in getattr(on_new_message, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, Sanic):
+            return value
+    return None
+
+
+def agent_of(app: Any) -> Any:
+    """The Rasa agent of a Rasa server's Sanic app, when it has one with a loaded model."""
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    return agent if agent is not None and getattr(agent, "processor", None) is not None else None
+
+
+async def set_paused(agent: Any, sender_id: str, paused: bool) -> bool:
+    """Append ``ConversationPaused`` / ``ConversationResumed`` unless the tracker is already so.
+
+    Returns:
+        Whether an event was appended.
+    """
+    async with agent.lock_store.lock(sender_id):
+        tracker = await agent.processor.get_tracker(sender_id)
+        if tracker.is_paused() == paused:
+            return False
+        tracker.update(ConversationPaused() if paused else ConversationResumed())
+        await agent.tracker_store.save(tracker)
+        return True
+
+
+async def log_while_held(agent: Any, message: UserMessage) -> None:
+    """Store the owner's message (parsed, with its intent) in the paused tracker; predict and send nothing."""
+    async with agent.lock_store.lock(message.sender_id):
+        processor = agent.processor
+        tracker = await processor.fetch_tracker_and_update_session(
+            message.sender_id, CollectingOutputChannel(), message.metadata
+        )
+        if not tracker.is_paused():
+            tracker.update(ConversationPaused())
+        await processor._handle_message_with_tracker(message, tracker)
+        await processor.save_tracker(tracker)
+
+
+async def append_bot_message(agent: Any, sender_id: str, text: str, metadata: Dict[str, Any]) -> None:
+    """Append what was delivered to the owner to the tracker as a ``BotUttered``."""
+    async with agent.lock_store.lock(sender_id):
+        tracker = await agent.processor.get_tracker(sender_id)
+        tracker.update(BotUttered(text, metadata=metadata))
+        await agent.tracker_store.save(tracker)
+
+
+async def delivered_before(agent: Any, sender_id: str, outbox_id: int) -> bool:
+    """Whether the tracker already holds the message of outbox row ``outbox_id`` (a crash after the send)."""
+    tracker = await agent.tracker_store.retrieve(sender_id)
+    if tracker is None:
+        return False
+    return any(
+        isinstance(event, BotUttered) and (event.metadata or {}).get("outbox_id") == outbox_id
+        for event in tracker.events
+    )
+
+
+def bot_metadata(row: OutboxEntry) -> Dict[str, Any]:
+    """How a delivered row is marked in the tracker: who spoke (a staff reply) or which notice it was."""
+    if row.kind is OutboxKind.TEXT:
+        return {"staff": row.staff, "outbox_id": row.id}
+    return {"handoff": row.kind.value, "outbox_id": row.id}
+
+
+class HoldGate:
+    """Rasa's message handler, silenced while a person holds the conversation.
+
+    Args:
+        on_new_message: Rasa's handler (from ``InputChannel.blueprint``).
+        database_url: The database; default ``DATABASE_URL``.
+        app: The Rasa server's Sanic app; default the one Rasa's handler closes over. Without an app with an
+            agent (unit tests with a fake handler), messages pass straight through.
+    """
+
+    def __init__(self, on_new_message: OnNewMessage, database_url: Optional[str] = None, app: Any = None) -> None:
+        self.on_new_message = on_new_message
+        self.database_url = database_url
+        self.app = app if app is not None else _sanic_app(on_new_message)
+
+    async def holder(self, sender_id: str) -> Optional[str]:
+        """Who holds the conversation; None also when the database cannot say (logged)."""
+        try:
+            return await _db(self.database_url, handoff.is_held, sender_id=sender_id)
+        except Exception:
+            logger.exception("takeover: could not ask who holds %s; the bot answers", sender_id[:12])
+            return None
+
+    async def __call__(self, message: UserMessage) -> None:
+        """Handle one owner message: stored silently while held, otherwise answered by the bot.
+
+        Args:
+            message: The owner's message as the channel built it.
+        """
+        agent = agent_of(self.app)
+        if agent is None:
+            await self.on_new_message(message)
+            return
+        sender_id = message.sender_id
+        holder = await self.holder(sender_id)
+        if holder is not None:
+            logger.info("takeover: %s holds %s; the bot stays silent", holder, sender_id[:12])
+            await log_while_held(agent, message)
+            return
+        try:
+            if await _db(self.database_url, paused_in_store, sender_id=sender_id):
+                await set_paused(agent, sender_id, False)
+        except Exception:
+            logger.exception("takeover: could not resume %s", sender_id[:12])
+        await self.on_new_message(message)
+
+
+class OutboxDeliverer:
+    """Delivers the outbox from one Rasa process (see the module docstring).
+
+    Args:
+        app: The Rasa server's Sanic app (its ``ctx.agent`` is read when needed).
+        sio: The web chat's socket.io server, if the channel is enabled.
+        senders: The sender ids whose sockets this process holds now.
+        bot_message_evt: The socket.io event bot messages are emitted as.
+        wechat_api: The WeChat API client; default built from the settings when AppID and AppSecret are set.
+        database_url: The database; default ``DATABASE_URL``.
+        poll_seconds: How often the outbox is read when nothing wakes the deliverer.
+        worker: This process's name in ``claimed_by``.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        sio: Any = None,
+        senders: Optional[Callable[[], Iterable[str]]] = None,
+        bot_message_evt: str = "bot_uttered",
+        wechat_api: Any = None,
+        database_url: Optional[str] = None,
+        poll_seconds: float = POLL_SECONDS,
+        worker: str = WORKER,
+    ) -> None:
+        self.app = app
+        self.sio = sio
+        self.senders = senders or (lambda: ())
+        self.bot_message_evt = bot_message_evt
+        self.wechat_api = wechat_api if wechat_api is not None else _wechat_api_from_settings()
+        self.database_url = database_url
+        self.poll_seconds = poll_seconds
+        self.worker = worker
+        self._wake: Optional[asyncio.Event] = None
+        self._task: Optional[asyncio.Task] = None
+
+    def kick(self) -> None:
+        """Deliver now (an owner's socket has just confirmed its session)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        """Start the polling task on the running loop."""
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        """Stop the polling task (rows it had claimed are released or taken over after their lease)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def run(self) -> None:
+        """Deliver, then wait for a kick or the poll interval; forever."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        logger.info("outbox: delivering as %s", self.worker)
+        while True:
+            try:
+                await self.deliver_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox: a delivery round failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def deliver_once(self) -> int:
+        """One round: control rows, then web chat, WeChat and undeliverable rows.
+
+        Returns:
+            How many rows this round finished (delivered or failed).
+        """
+        agent = agent_of(self.app)
+        if agent is None:
+            return 0
+        done = await self._controls(agent)
+        done += await self._webchat(agent)
+        done += await self._wechat(agent)
+        done += await self._undeliverable()
+        return done
+
+    # --- the kinds of rows ------------------------------------------------------------------------------
+
+    async def _claim(self, **filters: Any) -> List[OutboxEntry]:
+        return await _db(self.database_url, outbox.claim, worker=self.worker, **filters)
+
+    async def _finish(self, row: OutboxEntry, failure: Optional[str] = None) -> bool:
+        if failure is None:
+            return await _db(self.database_url, outbox.mark_delivered, message_id=row.id, worker=self.worker)
+        logger.warning("outbox: row %d to %s failed: %s", row.id, row.sender_id[:12], failure)
+        return await _db(
+            self.database_url, outbox.mark_failed, message_id=row.id, worker=self.worker, reason=failure
+        )
+
+    async def _release(self, row: OutboxEntry) -> None:
+        await _db(self.database_url, outbox.release, message_id=row.id, worker=self.worker)
+
+    async def _controls(self, agent: Any) -> int:
+        done = 0
+        for row in await self._claim(kinds=[OutboxKind.CONTROL], limit=50):
+            try:
+                await set_paused(agent, row.sender_id, row.text == handoff.PAUSE)
+            except Exception:
+                logger.exception("outbox: could not %s %s", row.text, row.sender_id[:12])
+                await self._release(row)
+                continue
+            done += await self._finish(row)
+        return done
+
+    async def _webchat(self, agent: Any) -> int:
+        if self.sio is None:
+            return 0
+        connected: Set[str] = set(self.senders())
+        if not connected:
+            return 0
+        from bot.channels.inbound import checked_outgoing
+        from bot.channels.webchat import CheckedSocketIOOutput
+
+        done = 0
+        rows = await self._claim(kinds=OWNER_KINDS, channels=[handoff.WEBCHAT_CHANNEL], sender_ids=connected)
+        for row in rows:
+            try:
+                if row.attempts > 1 and await delivered_before(agent, row.sender_id, row.id):
+                    done += await self._finish(row)
+                    continue
+                if row.sender_id not in set(self.senders()):  # the socket closed meanwhile
+                    await self._release(row)
+                    continue
+                text = checked_outgoing(row.text, source="staff")
+                await CheckedSocketIOOutput(self.sio, self.bot_message_evt).send_text_message(row.sender_id, text)
+                await append_bot_message(agent, row.sender_id, text, bot_metadata(row))
+            except Exception:
+                logger.exception("outbox: could not deliver row %d by web chat", row.id)
+                await self._release(row)
+                continue
+            done += await self._finish(row)
+        return done
+
+    async def _wechat(self, agent: Any) -> int:
+        from bot.channels.inbound import checked_outgoing
+        from bot.channels.wechat_api import WeChatAPIError
+
+        done = 0
+        for row in await self._claim(kinds=OWNER_KINDS, channels=[handoff.WECHAT_CHANNEL]):
+            try:
+                if row.attempts > 1 and await delivered_before(agent, row.sender_id, row.id):
+                    done += await self._finish(row)
+                    continue
+                if not await _db(self.database_url, handoff.wechat_window_open, openid=row.sender_id):
+                    done += await self._finish(row, handoff.Blocked.WECHAT_WINDOW_CLOSED.value)
+                    continue
+                if self.wechat_api is None:
+                    done += await self._finish(row, "wechat_not_configured")
+                    continue
+                text = checked_outgoing(row.text, source="staff")
+                try:
+                    await self.wechat_api.send_text(row.sender_id, text)
+                except WeChatAPIError as error:
+                    if error.errcode == -2 and row.attempts < MAX_TRANSPORT_RETRIES:
+                        logger.warning("outbox: WeChat unreachable for row %d; will retry: %s", row.id, error)
+                        await self._release(row)
+                    else:
+                        done += await self._finish(row, f"wechat_api_error:{error.errcode}")
+                    continue
+                await append_bot_message(agent, row.sender_id, text, bot_metadata(row))
+            except Exception:
+                logger.exception("outbox: could not deliver row %d by WeChat", row.id)
+                await self._release(row)
+                continue
+            done += await self._finish(row)
+        return done
+
+    async def _undeliverable(self) -> int:
+        done = 0
+        for row in await self._claim(kinds=OWNER_KINDS, channels=[handoff.REST_CHANNEL, None]):
+            blocked = handoff.Blocked.NO_PUSH_CHANNEL if row.channel else handoff.Blocked.UNKNOWN_CHANNEL
+            done += await self._finish(row, blocked.value)
+        return done
+
+
+def _wechat_api_from_settings() -> Any:
+    """The WeChat API client the channel would use, or None when AppID / AppSecret are not set."""
+    from bot.channels.wechat_api import WeChatAPI
+    from bot.channels.wechat_handler import WeChatConfig
+    from bot.channels.wechat_store import DatabaseTokenCache, WeChatStore
+    from bot.settings import get_settings
+
+    config = WeChatConfig.from_settings(get_settings())
+    if config is None or not config.app_id or not config.app_secret:
+        return None
+    return WeChatAPI(config.api_base_url, config.app_id, config.app_secret, DatabaseTokenCache(WeChatStore()))
