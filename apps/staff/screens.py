@@ -21,6 +21,7 @@ from apps.staff.api import conversation_data
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from apps.staff.templating import templates
+from bot.conversations import handoff, outbox
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.services import audit, owner_view, queue, staff_auth
@@ -186,6 +187,19 @@ def _change(
     return RedirectResponse(back, status_code=303)
 
 
+def _claim(db: Session, *, escalation_id: int, staff: str) -> queue.QueueEntry:
+    """Claim an escalation as ``staff``.
+
+    With a conversation, through the takeover: the owner is told a person joined and the Rasa server pauses
+    it. A resolved one, or one without a conversation, through the queue alone (which refuses or claims).
+    """
+    entry = queue.get(db, escalation_id=escalation_id)
+    if entry.sender_id is None or entry.state is EscalationState.RESOLVED:
+        return queue.claim(db, escalation_id=escalation_id, staff=staff)
+    handoff.take_over(db, sender_id=entry.sender_id, staff=staff)
+    return queue.get(db, escalation_id=escalation_id)
+
+
 @router.post("/queue/{escalation_id}/claim")
 def claim(
     request: Request,
@@ -195,7 +209,7 @@ def claim(
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """The signed-in staff member takes the conversation (认领)."""
+    """The signed-in staff member takes the conversation (认领): the bot falls silent, the owner is told."""
     return _change(
         request,
         escalation_id=escalation_id,
@@ -203,7 +217,7 @@ def claim(
         active=active,
         db=db,
         next_path=next,
-        operation=queue.claim,
+        operation=_claim,
         action=actions.ESCALATION_CLAIMED,
         staff=_actor(user),
     )
@@ -300,7 +314,25 @@ def conversation_page(
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> HTMLResponse:
-    """The whole transcript, the conversation's escalations, and the owner panel when it has an owner."""
+    """The whole transcript, its escalations, the owner panel, and the takeover controls.
+
+    The controls (接管, 回复, 交还机器人) come with how a reply would reach the owner (the channel, WeChat's
+    48-hour window and the alternatives when it is closed) and what was sent so far.
+    """
+    return _conversation_page(request, sender_id=sender_id, user=user, active=active, db=db)
+
+
+def _conversation_page(
+    request: Request,
+    *,
+    sender_id: str,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    db: Session,
+    reply_error: Optional[handoff.ReplyRefused] = None,
+    reply_text: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
     if len(sender_id) > 128:
         raise HTTPException(status_code=404)
     data, owner_id = conversation_data(db, sender_id=sender_id, after=None)
@@ -325,7 +357,122 @@ def conversation_page(
         names={username: name for username, name, _ in staff},
         here=request.url.path,
         api_path=f"/api/conversations/{quote(sender_id, safe='')}",
+        delivery=handoff.delivery_status(db, sender_id=sender_id),
+        sent=outbox.messages(db, sender_id=sender_id),
+        reply_error=reply_error,
+        reply_text=reply_text,
+        reply_limit=handoff.MAX_REPLY_CHARS,
+        status_code=status_code,
     )
+
+
+def _conversation_path(sender_id: str) -> str:
+    return f"/conversations/{quote(sender_id, safe='')}"
+
+
+def _not_held(
+    request: Request,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    db: Session,
+    sender_id: str,
+    holder: Optional[str],
+) -> HTMLResponse:
+    names = {username: name for username, name, _ in owner_view.active_staff(db)}
+    return render(
+        request,
+        "refused.html",
+        user=user,
+        active=active,
+        section="conversations",
+        kind="held" if holder else "not_held",
+        holder=names.get(holder, holder) if holder else "",
+        back=_conversation_path(sender_id),
+        status_code=409,
+    )
+
+
+@router.post("/conversations/{sender_id}/take-over")
+def take_over(
+    request: Request,
+    sender_id: str,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """接管: the signed-in staff member holds the conversation; the bot falls silent, the owner is told."""
+    if not owner_view.conversation_known(db, sender_id=sender_id):
+        raise HTTPException(status_code=404)
+    try:
+        taken = handoff.take_over(db, sender_id=sender_id, staff=_actor(user))
+    except queue.HeldByAnother as error:
+        return _not_held(request, user, active, db, sender_id, error.holder)
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+    audit.record(
+        db,
+        actor=_actor(user),
+        action=actions.CONVERSATION_TAKEN_OVER,
+        target=sender_id,
+        detail={"escalation_id": taken.escalation_id, "channel": taken.channel},
+    )
+    return RedirectResponse(_conversation_path(sender_id), status_code=303)
+
+
+@router.post("/conversations/{sender_id}/reply")
+def reply(
+    request: Request,
+    sender_id: str,
+    text: str = Form(""),
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """回复: the holder's reply goes to the owner through the outbox; a refused reply is shown with its reason."""
+    if not owner_view.conversation_known(db, sender_id=sender_id):
+        raise HTTPException(status_code=404)
+    try:
+        sent = handoff.staff_reply(db, sender_id=sender_id, staff=_actor(user), text=text)
+    except handoff.ReplyRefused as refused:
+        return _conversation_page(
+            request, sender_id=sender_id, user=user, active=active, db=db, reply_error=refused, reply_text=text,
+            status_code=422,
+        )  # fmt: skip
+    except handoff.NotHeld as error:
+        return _not_held(request, user, active, db, sender_id, error.holder)
+    audit.record(
+        db,
+        actor=_actor(user),
+        action=actions.STAFF_REPLIED,
+        target=sender_id,
+        detail={"outbox_id": sent.id, "channel": sent.channel, "text": sent.text},
+    )
+    return RedirectResponse(_conversation_path(sender_id), status_code=303)
+
+
+@router.post("/conversations/{sender_id}/hand-back")
+def hand_back(
+    request: Request,
+    sender_id: str,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """交还机器人: the bot answers again, with the conversation's context; the owner is told."""
+    if not owner_view.conversation_known(db, sender_id=sender_id):
+        raise HTTPException(status_code=404)
+    try:
+        handed = handoff.hand_back(db, sender_id=sender_id, staff=_actor(user))
+    except handoff.NotHeld as error:
+        return _not_held(request, user, active, db, sender_id, error.holder)
+    audit.record(
+        db,
+        actor=_actor(user),
+        action=actions.CONVERSATION_HANDED_BACK,
+        target=sender_id,
+        detail={"escalation_id": handed.escalation_id, "channel": handed.channel},
+    )
+    return RedirectResponse(_conversation_path(sender_id), status_code=303)
 
 
 # --- owners ---------------------------------------------------------------------------------------------

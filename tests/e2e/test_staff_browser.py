@@ -192,7 +192,7 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             transcript = page.locator("#transcript")
             expect(transcript.locator(".from-owner .text").first).to_have_text("3栋2单元501，尾号6688")
             expect(transcript.locator(".from-owner .intent").first).to_have_text("provide_identity")
-            expect(transcript.locator(".from-staff .who")).to_have_text("zhang（员工）")
+            expect(transcript.locator(".from-staff .speaker")).to_have_text("zhang（员工）")
             expect(page.locator(".owner-panel .unit")).to_have_text("3-2-501")
             expect(page.locator(".owner-panel .phone")).to_have_text("13812346688")  # a supervisor sees it whole
 
@@ -206,6 +206,14 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             expect(transcript.locator(".from-owner .text").last).to_have_text("我下周五交", timeout=10_000)
             expect(transcript.locator(".from-owner .intent").last).to_have_text("promise_to_pay")
             expect(page.locator("#live-status")).to_have_text("实时更新中")
+            # Holding it (claimed), the supervisor answers: the reply is queued for the owner's channel.
+            expect(page.locator(".delivery.ok")).to_contain_text("回复将通过网页聊天发送")
+            page.fill("#reply-text", "王先生您好，暖气的事我来跟进。")
+            page.click("button.send")
+            expect(page).to_have_url(f"{staff_url}/conversations/web-1")
+            expect(page.locator(".sent li").last).to_contain_text("王先生您好，暖气的事我来跟进。")
+            expect(page.locator(".sent li").last).to_contain_text("等待送达")
+            expect(page.locator("button.hand-back")).to_have_text("交还机器人")
             page.screenshot(path=str(CONVERSATION_SCREENSHOT), full_page=True)
         finally:
             context.close()

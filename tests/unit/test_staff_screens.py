@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot import clock
+from bot.conversations import outbox
 from bot.db import models
 from bot.db.models import EscalationState
 from bot.db.session import session_scope
@@ -202,6 +203,8 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
         assert claimed.status_code == 303 and claimed.headers["location"] == "/queue?sort=newest"
     row = stored_escalation(url, escalation)
     assert (row.state, row.assignee) == (EscalationState.OPEN, "wang")
+    # Claiming a conversation is a takeover: the owner is told, the Rasa server pauses it.
+    assert [(kind, staff) for kind, _, staff, _ in outbox_rows(url, "web-1")] == [("control", "wang"), ("joined", "wang")]
     assert audit_of(url, "escalation_claimed") == [
         {
             "at": at(20),
@@ -462,8 +465,9 @@ def test_api_escalations_return_stored_values_and_filter(estate: Dict[str, Any],
 
 def test_api_owner_with_numbers_dates_and_a_masked_phone_for_collectors(estate: Dict[str, Any], as_user: Any) -> None:
     owner = estate["wang"]
-    collector = as_user("wang").get(f"/api/owners/{owner}").json()
-    manager = as_user("li").get(f"/api/owners/{owner}").json()
+    with clock.frozen(LATER):  # waiting times are counted to now
+        collector = as_user("wang").get(f"/api/owners/{owner}").json()
+        manager = as_user("li").get(f"/api/owners/{owner}").json()
     assert collector["phone"] == "138****6688" and manager["phone"] == "13812346688"
     assert {key: value for key, value in manager.items() if key not in ("phone",)} == {
         key: value for key, value in collector.items() if key not in ("phone",)
@@ -534,3 +538,88 @@ def test_the_openapi_schema_documents_the_api(estate: Dict[str, Any], as_user: A
     parameters = {parameter["name"] for parameter in paths["/api/promises"]["get"]["parameters"]}
     assert parameters == {"sender_id", "owner_id", "status"}
     assert "/queue" not in paths and "/login" not in paths
+
+
+# --- takeover: 接管, 回复, 交还机器人 ----------------------------------------------------------------------
+
+
+def outbox_rows(url: str, sender: str) -> List[Any]:
+    with session_scope(url) as session:
+        return [(row.kind.value, row.text, row.staff, row.state.value) for row in outbox.messages(session, sender_id=sender, include_control=True)]
+
+
+def test_take_over_reply_and_hand_back_from_the_conversation_page(estate: Dict[str, Any], as_user: Any) -> None:
+    url, escalation = estate["url"], estate["e_web"]
+    zhao, wang = as_user("zhao"), as_user("wang")
+    page = zhao.get("/conversations/web-1")
+    assert 'action="/conversations/web-1/take-over"' in page.text and "回复将通过网页聊天发送" in page.text
+    assert 'action="/conversations/web-1/reply"' not in page.text and "交还机器人" not in page.text
+    token = csrf_of(page.text)
+    assert zhao.post("/conversations/web-1/take-over", data={}).status_code == 403  # no CSRF token
+    assert zhao.post("/conversations/nobody/take-over", data={"csrf_token": token}).status_code == 404
+    assert outbox_rows(url, "web-1") == []
+
+    with clock.frozen(at(30)):
+        taken = zhao.post("/conversations/web-1/take-over", data={"csrf_token": token}, follow_redirects=False)
+    assert taken.status_code == 303 and taken.headers["location"] == "/conversations/web-1"
+    row = stored_escalation(url, escalation)
+    assert (row.state, row.assignee) == (EscalationState.OPEN, "zhao")
+    assert [(kind, staff, state) for kind, _, staff, state in outbox_rows(url, "web-1")] == [
+        ("control", "zhao", "pending"),
+        ("joined", "zhao", "pending"),
+    ]
+    assert audit_of(url, "conversation_taken_over") == [
+        {"at": at(30), "actor": "zhao", "target": "web-1", "detail": {"escalation_id": escalation, "channel": "socketio"}}
+    ]
+    held = zhao.get("/conversations/web-1").text
+    assert 'action="/conversations/web-1/reply"' in held and "交还机器人" in held and "take-over" not in held
+    assert "赵主管" in held and "等待送达" in held
+
+    # Someone else may not reply or hand back: told who holds it.
+    wang_token = csrf_of(wang.get("/conversations/web-1").text)
+    assert "赵主管 正在处理这个会话" in wang.get("/conversations/web-1").text
+    for path, form in (("reply", {"text": "您好"}), ("hand-back", {}), ("take-over", {})):
+        refused = wang.post(f"/conversations/web-1/{path}", data={"csrf_token": wang_token, **form})
+        assert refused.status_code == 409 and "这个会话正由 赵主管 处理" in refused.text, path
+
+    # A reply with a forbidden phrase is refused with its reason and kept in the box; nothing is sent.
+    refused = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "再不交就停水"})
+    assert refused.status_code == 422
+    assert "回复没有发出：回复中含有不允许对业主说的话（停水），请修改后再发送。" in refused.text
+    assert ">再不交就停水</textarea>" in refused.text
+    empty = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "   "})
+    assert empty.status_code == 422 and "回复内容不能为空" in empty.text
+    assert len(outbox_rows(url, "web-1")) == 2 and audit_of(url, "staff_replied") == []
+
+    with clock.frozen(at(33)):
+        sent = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "您好，暖气的事我来跟进。"}, follow_redirects=False)
+    assert sent.status_code == 303
+    assert outbox_rows(url, "web-1")[-1] == ("text", "您好，暖气的事我来跟进。", "zhao", "pending")
+    replied = audit_of(url, "staff_replied")
+    assert [(r["at"], r["actor"], r["target"], r["detail"]["text"], r["detail"]["channel"]) for r in replied] == [
+        (at(33), "zhao", "web-1", "您好，暖气的事我来跟进。", "socketio")
+    ]
+    assert stored_escalation(url, escalation).first_response_at is not None
+    assert "您好，暖气的事我来跟进。" in zhao.get("/conversations/web-1").text
+
+    with clock.frozen(at(40)):
+        back = zhao.post("/conversations/web-1/hand-back", data={"csrf_token": token}, follow_redirects=False)
+    assert back.status_code == 303
+    assert stored_escalation(url, escalation).state is EscalationState.PENDING
+    assert [kind for kind, _, _, _ in outbox_rows(url, "web-1")][-2:] == ["left", "control"]
+    assert [(r["actor"], r["target"]) for r in audit_of(url, "conversation_handed_back")] == [("zhao", "web-1")]
+    again = zhao.get("/conversations/web-1").text
+    assert 'action="/conversations/web-1/take-over"' in again and "目前由机器人处理" in again
+    not_held = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "您好"})
+    assert not_held.status_code == 409 and "请先接管" in not_held.text
+
+
+def test_a_closed_wechat_window_is_shown_with_the_alternatives_and_no_reply_box(estate: Dict[str, Any], as_user: Any) -> None:
+    zhao = as_user("zhao")
+    page = zhao.get("/conversations/wx-zhang").text
+    assert "微信 48 小时客服消息窗口已关闭" in page
+    assert "电话联系业主" in page and "等业主再次发来消息后再回复" in page and "当面处理" in page
+    token = csrf_of(page)
+    assert zhao.post("/conversations/wx-zhang/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    held = zhao.get("/conversations/wx-zhang").text
+    assert "交还机器人" in held and 'action="/conversations/wx-zhang/reply"' not in held

@@ -32,7 +32,7 @@
       item = el("li", "entry message from-" + entry.speaker);
       var meta = el("div", "meta");
       var who = entry.speaker === "owner" ? "业主" : entry.speaker === "staff" ? (entry.staff_name || entry.staff) + "（员工）" : "机器人";
-      meta.appendChild(el("span", "who", who));
+      meta.appendChild(el("span", "speaker", who));
       meta.appendChild(document.createTextNode(" "));
       meta.appendChild(el("time", "", localTime(entry.at)));
       item.appendChild(meta);
