@@ -223,3 +223,30 @@ def test_wechat_takeover_within_and_outside_the_48_hour_window(servers) -> None:
         time.sleep(0.3)
     assert (joined[0].state, joined[0].failure) == (OutboxState.FAILED, "wechat_window_closed")
     assert fake_api.texts_for(stale) == []
+
+
+def test_a_rest_conversation_is_silent_while_held_and_notices_cannot_be_pushed(servers) -> None:
+    import uuid
+
+    sender = f"rest-takeover-{uuid.uuid4().hex[:8]}"
+    assert says(servers.say(sender, "你好"), "utter_greet")
+    with session_scope(servers.database_url) as session:
+        assert handoff.take_over(session, sender_id=sender, staff="zhao").channel == "rest"
+        status = handoff.delivery_status(session, sender_id=sender)
+    assert (status.can_deliver, status.blocked) == (False, handoff.Blocked.NO_PUSH_CHANNEL)
+
+    assert servers.say(sender, "暖气不热，物业费不交") == []  # held: stored, not answered
+    assert [event["text"] for event in tracker_events(servers.rasa_url, sender) if event["event"] == "user"][-1] == (
+        "暖气不热，物业费不交"
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        joined = [row for row in rows(servers.database_url, sender) if row.kind is OutboxKind.JOINED]
+        if joined[0].state is OutboxState.FAILED:
+            break
+        time.sleep(0.3)
+    assert (joined[0].state, joined[0].failure) == (OutboxState.FAILED, "no_push_channel")
+
+    with session_scope(servers.database_url) as session:
+        handoff.hand_back(session, sender_id=sender, staff="zhao")
+    assert says(servers.say(sender, "你好"), "utter_greet")  # the bot answers again at once
