@@ -7,6 +7,8 @@ from typing import Optional
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -130,6 +132,16 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
         if _wants_json(request):
             return JSONResponse({"detail": "missing or wrong CSRF token"}, status_code=403)
         return templates.TemplateResponse(request, "error.html", {"user": None, "kind": "csrf"}, status_code=403)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return await request_validation_exception_handler(request, error)
+        # A page asked with a malformed id (/owners/abc) does not exist; other bad input is a plain 400 page.
+        in_path = any(detail.get("loc", ("",))[0] == "path" for detail in error.errors())
+        status_code = 404 if in_path else 400
+        kind = "not_found" if in_path else "other"
+        return templates.TemplateResponse(request, "error.html", {"user": None, "kind": kind}, status_code=status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:

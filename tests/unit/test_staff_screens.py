@@ -612,6 +612,9 @@ def test_take_over_reply_and_hand_back_from_the_conversation_page(estate: Dict[s
     assert 'action="/conversations/web-1/take-over"' in again and "目前由机器人处理" in again
     not_held = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "您好"})
     assert not_held.status_code == 409 and "请先接管" in not_held.text
+    audit_page = as_user("li").get("/audit").text  # the manager reads who did what, in Chinese
+    assert "接管会话" in audit_page and "回复业主" in audit_page and "交还机器人" in audit_page
+    assert "内容：您好，暖气的事我来跟进。" in audit_page
 
 
 def test_a_closed_wechat_window_is_shown_with_the_alternatives_and_no_reply_box(estate: Dict[str, Any], as_user: Any) -> None:
@@ -623,3 +626,13 @@ def test_a_closed_wechat_window_is_shown_with_the_alternatives_and_no_reply_box(
     assert zhao.post("/conversations/wx-zhang/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     held = zhao.get("/conversations/wx-zhang").text
     assert "交还机器人" in held and 'action="/conversations/wx-zhang/reply"' not in held
+
+
+def test_malformed_ids_are_a_polite_404_page_and_422_json(estate: Dict[str, Any], as_user: Any) -> None:
+    li = as_user("li")
+    token = csrf_of(li.get("/").text)
+    for response in (li.get("/owners/abc"), li.post("/queue/abc/claim", data={"csrf_token": token})):
+        assert response.status_code == 404 and "页面不存在" in response.text
+    assert li.get("/api/owners/abc").status_code == 422
+    assert li.get("/api/conversations/web-1", params={"after": "x"}).status_code == 422
+    assert li.get("/api/escalations", params={"owner_id": "x"}).json()["detail"][0]["loc"] == ["query", "owner_id"]
