@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from apps.staff import actions
 from apps.staff.deps import current_user, get_db
-from bot.conversations import transcripts
+from bot.conversations import handoff, transcripts
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffUser
 from bot.services import audit, owner_view, queue
@@ -81,6 +81,18 @@ class TranscriptEntryOut(BaseModel):
     channel: Optional[str] = None
 
 
+class DeliveryOut(BaseModel):
+    """How a staff reply would reach the owner now."""
+
+    channel: Optional[str] = Field(None, description="socketio, wechat or rest, if known")
+    can_deliver: bool
+    window_open: Optional[bool] = Field(None, description="WeChat: whether the 48-hour window is open")
+    last_inbound_at: Optional[dt.datetime] = None
+    window_closes_at: Optional[dt.datetime] = None
+    blocked: Optional[str] = Field(None, description="wechat_window_closed, no_push_channel, unknown_channel")
+    alternatives: List[str] = Field([], description="phone_call, wait_for_owner, next_visit")
+
+
 class ConversationOut(BaseModel):
     """A conversation: its transcript (or the part after ``after``), owner and escalations."""
 
@@ -90,6 +102,7 @@ class ConversationOut(BaseModel):
     last_event_id: Optional[int] = Field(None, description="the latest entry's event id (or ``after``)")
     entries: List[TranscriptEntryOut]
     escalations: List[EscalationOut]
+    delivery: DeliveryOut
 
 
 class BillOut(BaseModel):
@@ -224,6 +237,19 @@ def entry_out(entry: transcripts.TranscriptEntry, names: Dict[str, str]) -> Tran
     )
 
 
+def delivery_out(status: handoff.DeliveryStatus) -> DeliveryOut:
+    """The API form of a conversation's delivery status."""
+    return DeliveryOut(
+        channel=status.channel,
+        can_deliver=status.can_deliver,
+        window_open=status.window_open,
+        last_inbound_at=status.last_inbound_at,
+        window_closes_at=status.window_closes_at,
+        blocked=status.blocked.value if status.blocked else None,
+        alternatives=[alternative.value for alternative in status.alternatives],
+    )
+
+
 def _record_fields(record: owner_view.RecordLine, model: type[RecordOut]) -> Dict[str, Any]:
     return {name: getattr(record, name) for name in model.__fields__}
 
@@ -290,6 +316,7 @@ def conversation_data(
         last_event_id=entries[-1].event_id if entries else after,
         entries=[entry_out(entry, names) for entry in entries],
         escalations=[escalation_out(entry) for entry in escalations],
+        delivery=delivery_out(handoff.delivery_status(db, sender_id=sender_id)),
     )
     return data, owner_id
 

@@ -347,6 +347,10 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
     # The API: the same entries; then only newer ones.
     api = zhao.get("/api/conversations/web-1").json()
     assert api["sender_id"] == "web-1" and api["owner_id"] == estate["wang"] and api["holder"] is None
+    assert api["delivery"] == {
+        "channel": "socketio", "can_deliver": True, "window_open": None, "last_inbound_at": None,
+        "window_closes_at": None, "blocked": None, "alternatives": [],
+    }  # fmt: skip
     owner_messages = [entry for entry in api["entries"] if entry["speaker"] == "owner"]
     assert [(m["text"], m["intent"], m["confidence"], m["channel"]) for m in owner_messages] == [
         ("3栋2单元501，尾号6688", "provide_identity", 0.97, "socketio"),
@@ -626,6 +630,10 @@ def test_a_closed_wechat_window_is_shown_with_the_alternatives_and_no_reply_box(
     assert zhao.post("/conversations/wx-zhang/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     held = zhao.get("/conversations/wx-zhang").text
     assert "交还机器人" in held and 'action="/conversations/wx-zhang/reply"' not in held
+    api = zhao.get("/api/conversations/wx-zhang").json()
+    assert (api["holder"], api["delivery"]["channel"], api["delivery"]["can_deliver"]) == ("zhao", "wechat", False)
+    assert api["delivery"]["blocked"] == "wechat_window_closed"
+    assert api["delivery"]["alternatives"] == ["phone_call", "wait_for_owner", "next_visit"]
 
 
 def test_malformed_ids_are_a_polite_404_page_and_422_json(estate: Dict[str, Any], as_user: Any) -> None:
