@@ -383,6 +383,25 @@ def import_arrears(path: Path, url: Optional[str] = None) -> int:
     return 0 if not report.errors else 1
 
 
+def nlu_export(out: Optional[Path], url: Optional[str] = None) -> int:
+    """Write the NLU inbox's decided corrections as a training-data file under data/nlu/."""
+    from bot import clock
+    from bot.db import migrate
+    from bot.db.session import session_scope
+    from bot.services import nlu_inbox
+
+    training_dir = PROJECT_ROOT / "data" / "nlu"
+    path = out or training_dir / f"corrections_{clock.today():%Y%m%d}.yml"
+    if path.exists():
+        print(f"error: {path} exists; review and rename it first, or pass --out", file=sys.stderr)
+        return 2
+    migrate.upgrade(url)
+    with session_scope(url) as session:
+        written = nlu_inbox.export(session, path=path, training_dir=training_dir)
+    print(f"{written} corrections written to {path}" if written else "no new corrections to export")
+    return 0
+
+
 def read_new_password(stream: Optional[TextIO] = None) -> Optional[str]:
     """A new password: typed twice at a prompt on a terminal, else the first line of ``stream`` (stdin).
 
@@ -466,6 +485,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     add_parser.add_argument("--role", required=True, choices=[role.value for role in StaffRole])
     add_parser.add_argument("--name", help="the name shown in the console (default: the username)")
     add_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    nlu_parser = commands.add_parser("nlu", help="the NLU inbox")
+    nlu_commands = nlu_parser.add_subparsers(dest="nlu_command", required=True)
+    export_parser = nlu_commands.add_parser("export", help="write staff corrections as training data")
+    export_parser.add_argument("--out", type=Path, help="file to write (default: data/nlu/corrections_<date>.yml)")
+    export_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     report = commands.add_parser("nlu-report", help="score the model on the held-out NLU test set")
     report.add_argument("--floor", type=float, default=0.93, help="minimum accuracy (fails below)")
     args = parser.parse_args(argv)
@@ -484,6 +508,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return import_arrears(args.file, args.url)
     if args.command == "user":
         return add_user(args.username, args.role, args.name, args.url)
+    if args.command == "nlu":
+        return nlu_export(args.out, args.url)
     if args.command == "nlu-report":
         from bot.nlu import report as nlu_report
 

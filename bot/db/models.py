@@ -446,6 +446,31 @@ class OutboxMessage(Base):
     delivered_at = Column(DateTime(timezone=True), nullable=True)
 
 
+class NluDecision(str, enum.Enum):
+    """What a person decided about a message in the NLU inbox."""
+
+    CORRECTED = "corrected"  # ``intent`` is what the owner meant
+    DISMISSED = "dismissed"  # not worth learning from (noise, several intents at once, ...)
+
+
+class NluCorrection(Base):
+    """A person's decision on one owner message the NLU was unsure of (``events.id`` in Rasa's store)."""
+
+    __tablename__ = "nlu_corrections"
+
+    id = Column(Integer, primary_key=True)
+    event_id = Column(Integer, nullable=False, unique=True)
+    sender_id = Column(String(255), nullable=False)
+    text = Column(Text, nullable=False)
+    predicted_intent = Column(String(64), nullable=False)
+    confidence = Column(Numeric(6, 5), nullable=False)
+    decision = Column(_status(NluDecision, "nlu_decision"), nullable=False)
+    intent = Column(String(64), nullable=True)
+    decided_by = Column(String(64), nullable=False)
+    decided_at = Column(DateTime(timezone=True), nullable=False)
+    exported_at = Column(DateTime(timezone=True), nullable=True)
+
+
 def now() -> dt.datetime:
     """Aware UTC now, for timestamps set in Python."""
     return dt.datetime.now(dt.timezone.utc)
@@ -463,6 +488,8 @@ __all__ = [
     "EscalationState",
     "InstalmentRequest",
     "InstalmentStatus",
+    "NluCorrection",
+    "NluDecision",
     "OutboxKind",
     "OutboxMessage",
     "OutboxState",

@@ -1,0 +1,211 @@
+"""The NLU inbox: owners' messages the model was unsure of, a person's decision on each, and their export.
+
+A message lands in the inbox when the NLU fell back on it or its top intent's confidence was under the
+inbox threshold (read from Rasa's ``events`` table, which Rasa's SQL tracker store writes in the same
+database). A supervisor decides: the right intent (a correction) or "leave it" (dismissed). Only decided
+corrections are exported, as a Rasa training-data file for review and retraining; nothing reaches the
+training data without a person's decision. Exported texts have their digits replaced (rooms, phone tails and
+amounts keep their shape, not their values), because training data is shared more widely than the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db import models
+
+EVENTS_TABLE = "events"
+FALLBACK_INTENT = "nlu_fallback"
+DEFAULT_THRESHOLD = 0.5
+_DIGITS = re.compile(r"\d")
+
+_events = sa.table(
+    EVENTS_TABLE,
+    sa.column("id", sa.Integer),
+    sa.column("sender_id", sa.String),
+    sa.column("type_name", sa.String),
+    sa.column("timestamp", sa.Float),
+    sa.column("data", sa.Text),
+)
+
+
+class InboxError(ValueError):
+    """A decision that cannot be taken (unknown message or intent)."""
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One message the model was unsure of."""
+
+    event_id: int
+    sender_id: str
+    text: str
+    predicted_intent: str
+    confidence: float
+    fell_back: bool
+    received_at: dt.datetime
+
+
+def _parse(row: Any) -> Optional[InboxItem]:
+    try:
+        data: Dict[str, Any] = json.loads(row.data or "{}")
+    except ValueError:
+        return None
+    text = (data.get("text") or "").strip()
+    if not text or text.startswith("/"):
+        return None  # button payloads are not owner wording
+    parse = data.get("parse_data") or {}
+    intent = parse.get("intent") or {}
+    ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
+    top = ranking[0] if ranking else intent
+    return InboxItem(
+        event_id=int(row.id),
+        sender_id=str(row.sender_id),
+        text=text,
+        predicted_intent=str(top.get("name") or ""),
+        confidence=float(top.get("confidence") or 0.0),
+        fell_back=intent.get("name") == FALLBACK_INTENT,
+        received_at=dt.datetime.fromtimestamp(float(row.timestamp or 0), clock.zone()),
+    )
+
+
+def _events_exist(session: Session) -> bool:
+    return sa.inspect(session.connection()).has_table(EVENTS_TABLE)
+
+
+def inbox(
+    session: Session, *, threshold: float = DEFAULT_THRESHOLD, limit: int = 100, sender_id: Optional[str] = None
+) -> List[InboxItem]:
+    """Undecided owner messages that fell back or scored under ``threshold``, newest first."""
+    if not _events_exist(session):
+        return []
+    decided = sa.select(models.NluCorrection.event_id)
+    query = (
+        sa.select(_events.c.id, _events.c.sender_id, _events.c.timestamp, _events.c.data)
+        .where(_events.c.type_name == "user", _events.c.id.not_in(decided))
+        .order_by(_events.c.id.desc())
+    )
+    if sender_id is not None:
+        query = query.where(_events.c.sender_id == sender_id)
+    items: List[InboxItem] = []
+    for row in session.execute(query).yield_per(500):
+        item = _parse(row)
+        if item is not None and (item.fell_back or item.confidence < threshold):
+            items.append(item)
+            if len(items) >= limit:
+                break
+    return items
+
+
+def _item(session: Session, event_id: int) -> InboxItem:
+    row = None
+    if _events_exist(session):
+        row = session.execute(
+            sa.select(_events.c.id, _events.c.sender_id, _events.c.timestamp, _events.c.data).where(
+                _events.c.id == event_id, _events.c.type_name == "user"
+            )
+        ).one_or_none()
+    item = None if row is None else _parse(row)
+    if item is None:
+        raise InboxError(f"no owner message {event_id}")
+    return item
+
+
+def decide(
+    session: Session,
+    *,
+    event_id: int,
+    staff: str,
+    intent: Optional[str],
+    known_intents: Sequence[str],
+) -> models.NluCorrection:
+    """Record a person's decision: ``intent`` is the right intent, or None to dismiss the message.
+
+    Deciding again replaces the earlier decision, unless it was already exported.
+    """
+    if intent is not None and intent not in known_intents:
+        raise InboxError(f"unknown intent {intent!r}")
+    item = _item(session, event_id)
+    correction = session.execute(
+        sa.select(models.NluCorrection).where(models.NluCorrection.event_id == event_id)
+    ).scalar_one_or_none()
+    if correction is not None and correction.exported_at is not None:
+        raise InboxError(f"message {event_id} was already exported")
+    if correction is None:
+        correction = models.NluCorrection(event_id=event_id, sender_id=item.sender_id, text=item.text)
+        session.add(correction)
+    correction.predicted_intent = item.predicted_intent
+    correction.confidence = item.confidence
+    correction.decision = models.NluDecision.DISMISSED if intent is None else models.NluDecision.CORRECTED
+    correction.intent = intent
+    correction.decided_by = staff
+    correction.decided_at = clock.now()
+    session.flush()
+    return correction
+
+
+def anonymised(text: str) -> str:
+    """``text`` with every digit replaced, keeping the shape: 3栋2单元501，尾号6688 → 1栋1单元111，尾号1111."""
+    return _DIGITS.sub("1", text)
+
+
+def _existing_examples(directory: Path) -> set:
+    pattern = re.compile(r"\[([^\]]+)\]\(\w+\)")
+    found = set()
+    for path in directory.glob("*.yml"):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []) or []:
+            for line in str(block.get("examples") or "").splitlines():
+                if line.strip().startswith("- "):
+                    found.add(pattern.sub(r"\1", line.strip()[2:].strip()))
+    return found
+
+
+def export(session: Session, *, path: Path, training_dir: Optional[Path] = None) -> int:
+    """Write every corrected, not yet exported message to ``path`` (Rasa NLU YAML); return how many.
+
+    Texts already in the training data (``training_dir``) are marked exported without being written again.
+    """
+    corrections = list(
+        session.execute(
+            sa.select(models.NluCorrection)
+            .where(models.NluCorrection.decision == models.NluDecision.CORRECTED, models.NluCorrection.exported_at.is_(None))
+            .order_by(models.NluCorrection.intent, models.NluCorrection.event_id)
+        ).scalars()
+    )
+    existing = _existing_examples(training_dir) if training_dir is not None else set()
+    by_intent: Dict[str, List[str]] = {}
+    for correction in corrections:
+        text = anonymised(correction.text)
+        if text not in existing and text not in by_intent.get(str(correction.intent), []):
+            by_intent.setdefault(str(correction.intent), []).append(text)
+    written = sum(len(texts) for texts in by_intent.values())
+    if written:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_nlu_yaml(by_intent.items()), encoding="utf-8")
+    now = clock.now()
+    for correction in corrections:
+        correction.exported_at = now
+    session.flush()
+    return written
+
+
+def _nlu_yaml(blocks: Iterable[Any]) -> str:
+    lines = [
+        "# Corrections decided by staff in the NLU inbox (`bot nlu export`). Review, then retrain.",
+        'version: "3.1"',
+        "nlu:",
+    ]
+    for intent, texts in blocks:
+        lines += [f"- intent: {intent}", "  examples: |"]
+        lines += [f"    - {' '.join(text.split())}" for text in texts]
+    return "\n".join(lines) + "\n"
