@@ -214,6 +214,8 @@ class RepairOrder(_ConversationRecord, Base):
     description = Column(Text, nullable=False)
     preferred_time = Column(String(64), nullable=False)
     status = Column(_status(RecordStatus, "repair_status"), nullable=False, default=RecordStatus.OPEN)
+    assignee = Column(String(64), nullable=True)  # a staff username (bot.services.record_workflow)
+    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
 
 
 class Complaint(_ConversationRecord, Base):
@@ -226,6 +228,8 @@ class Complaint(_ConversationRecord, Base):
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
     description = Column(Text, nullable=False)
     status = Column(_status(RecordStatus, "complaint_status"), nullable=False, default=RecordStatus.OPEN)
+    assignee = Column(String(64), nullable=True)  # a staff username (bot.services.record_workflow)
+    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
 
 
 class BillCheckRequest(_ConversationRecord, Base):
@@ -238,6 +242,8 @@ class BillCheckRequest(_ConversationRecord, Base):
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
     description = Column(Text, nullable=False)
     status = Column(_status(RecordStatus, "bill_check_status"), nullable=False, default=RecordStatus.OPEN)
+    assignee = Column(String(64), nullable=True)  # a staff username (bot.services.record_workflow)
+    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
 
 
 class PaymentPromise(_ConversationRecord, Base):
@@ -265,6 +271,9 @@ class InstalmentRequest(_ConversationRecord, Base):
     status = Column(
         _status(InstalmentStatus, "instalment_status"), nullable=False, default=InstalmentStatus.PENDING
     )
+    decided_by = Column(String(64), nullable=True)  # the supervisor or manager who approved or rejected it
+    decided_at = Column(DateTime(timezone=True), nullable=True)
+    decision_note = Column(Text, nullable=True)  # the reason given with the decision
 
 
 def _same_as_created(context: Any) -> Any:
@@ -471,6 +480,20 @@ class NluCorrection(Base):
     exported_at = Column(DateTime(timezone=True), nullable=True)
 
 
+class RecordNote(Base):
+    """A staff member's note on a repair order, complaint or bill check (``record_type``: ``repairs``, ``complaints`` or ``bill_checks``)."""
+
+    __tablename__ = "record_notes"
+    __table_args__ = (Index("ix_record_notes_record", "record_type", "record_id", "id"),)
+
+    id = Column(Integer, primary_key=True)
+    record_type = Column(String(32), nullable=False)
+    record_id = Column(Integer, nullable=False)
+    author = Column(String(64), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+
+
 def now() -> dt.datetime:
     """Aware UTC now, for timestamps set in Python."""
     return dt.datetime.now(dt.timezone.utc)
@@ -496,6 +519,7 @@ __all__ = [
     "Owner",
     "PaymentPromise",
     "PromiseStatus",
+    "RecordNote",
     "RecordStatus",
     "RepairOrder",
     "Unit",
