@@ -335,10 +335,17 @@ def decide_instalment(
     if not compliance.check_outgoing(text, source="instalment_decision"):
         raise WorkflowError("blocked", "the notice to the owner contains a forbidden phrase")
     moment = clock.now()
-    request.status = InstalmentStatus.APPROVED if approve else InstalmentStatus.REJECTED
-    request.decided_by = staff
-    request.decided_at = moment
-    request.decision_note = note
+    decided = InstalmentStatus.APPROVED if approve else InstalmentStatus.REJECTED
+    # A conditional UPDATE: of two people deciding at once, only one moves the request (and tells the owner).
+    moved = session.execute(
+        sa.update(models.InstalmentRequest)
+        .where(models.InstalmentRequest.id == request_id, models.InstalmentRequest.status == InstalmentStatus.PENDING)
+        .values(status=decided, decided_by=staff, decided_at=moment, decision_note=note)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise WorkflowError("already_decided", f"instalment request {request.number} is already decided")
+    session.refresh(request)
     notice = None
     if request.sender_id:
         notice = outbox.enqueue(
@@ -353,7 +360,7 @@ def decide_instalment(
     return Decision(
         id=int(request.id),
         number=request.number,
-        status=InstalmentStatus(request.status),
+        status=decided,
         decided_by=staff,
         decided_at=moment,
         decision_note=note,

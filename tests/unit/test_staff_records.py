@@ -327,3 +327,19 @@ def test_a_collector_cannot_approve_a_supervisor_can_and_the_owner_is_told(estat
     page = zhao.get(base).text
     assert "已批准" in page and "赵主管" in page and 'action="/records/instalments' not in page
     assert len(outbox_of(url, "web-1")) == 1
+
+
+def test_two_people_deciding_at_once_store_one_decision_and_one_notice(estate: Dict[str, Any]) -> None:  # noqa: F811
+    url = estate["url"]
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite sessions here begin IMMEDIATE: a second writer waits for the first to finish")
+    request = record_id(url, models.InstalmentRequest, estate["instalment"])
+    with pytest.raises(record_workflow.WorkflowError) as late, session_scope(url) as slow:
+        assert slow.get(models.InstalmentRequest, request).status is InstalmentStatus.PENDING  # read before the other
+        with clock.frozen(at(120)), session_scope(url) as fast:
+            record_workflow.decide_instalment(fast, request_id=request, approve=True, staff="zhao", role="supervisor")
+        record_workflow.decide_instalment(slow, request_id=request, approve=False, staff="li", role="manager", reason="不同意")
+    assert late.value.code == "already_decided"
+    row = stored(url, models.InstalmentRequest, request)
+    assert (row.status, row.decided_by, as_utc(row.decided_at)) == (InstalmentStatus.APPROVED, "zhao", at(120))
+    assert [staff for _, _, staff, _ in outbox_of(url, "web-1")] == ["zhao"]
