@@ -89,7 +89,9 @@ def test_login_home_page_and_logout_in_the_browser(staff_url: str) -> None:
             expect(page.locator("h1")).to_have_text("您好，赵主管")
             expect(page.locator(".who-name")).to_have_text("赵主管")
             expect(page.locator(".who .role")).to_have_text("客户主管")
-            expect(page.locator(".nav a")).to_have_text(["首页", "待办队列", "会话记录", "业主档案", "工单记录", "每日复盘"])
+            expect(page.locator(".nav a")).to_have_text(
+                ["首页", "待办队列", "会话记录", "业主档案", "工单记录", "每日复盘", "识别待审"]
+            )
             expect(page.locator(".nav a.current")).to_have_text("首页")
             # The local style sheet applied (the bar's colour comes from staff.css only).
             assert page.eval_on_selector(".topbar", "e => getComputedStyle(e).backgroundColor") == "rgb(31, 95, 139)"
