@@ -158,16 +158,6 @@ for _section in COMING_SOON:
     )
 
 
-@router.get("/review", response_class=HTMLResponse, include_in_schema=False)
-def review(
-    request: Request,
-    user: StaffUser = SUPERVISOR_OR_MANAGER,
-    active: Optional[staff_auth.ActiveSession] = current_session,
-) -> HTMLResponse:
-    """The daily review: supervisors and managers only (not built yet: says so, shows no data)."""
-    return render(request, "soon.html", user=user, active=active, section="review")
-
-
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_log(
     request: Request,
