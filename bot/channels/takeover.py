@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 from bot.conversations import handoff, outbox
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import OutboxKind
+from bot.db.rasa_events import events as _events
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +64,6 @@ MAX_TRANSPORT_RETRIES = 5
 OWNER_KINDS = (OutboxKind.TEXT, OutboxKind.JOINED, OutboxKind.LEFT)
 WORKER = f"rasa:{socket.gethostname()}:{os.getpid()}"
 
-_events = sa.table(
-    "events",
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-)
 
 
 def _in_session(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:

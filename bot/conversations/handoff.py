@@ -39,6 +39,7 @@ from bot.db.models import (
     OutboxKind,
     WeChatInboundMessage,
 )
+from bot.db.rasa_events import events as _events
 from bot.services import escalations, queue
 from bot.services.rate_limits import serialise
 
@@ -54,13 +55,6 @@ TAKEOVER_REASON = "staff_takeover"
 
 OutboxMessage = OutboxEntry  # the name the staff console imports
 
-_events = sa.table(
-    "events",
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("data", sa.Text),
-)
 
 
 class HandoffError(Exception):

@@ -25,19 +25,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
-
-EVENTS_TABLE = "events"
-
-_events = sa.table(
-    EVENTS_TABLE,
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("timestamp", sa.Float),
-    sa.column("intent_name", sa.String),
-    sa.column("action_name", sa.String),
-    sa.column("data", sa.Text),
-)
+from bot.db.rasa_events import events as _events
+from bot.db.rasa_events import events_exist
 
 # Actions that are Rasa's plumbing, not something the bot did for the owner.
 _PLUMBING_ACTIONS = frozenset({"action_listen", "action_session_start"})
@@ -166,7 +155,7 @@ def transcript(
     Returns:
         The entries; empty when the conversation (or the tracker store) does not exist yet.
     """
-    if not _has_events_table(session):
+    if not events_exist(session):
         return []
     query = (
         sa.select(_events.c.id, _events.c.type_name, _events.c.timestamp, _events.c.data)
@@ -259,10 +248,6 @@ def conversations_of_owner(session: Session, *, owner_id: int) -> List[Conversat
 # --- internals ------------------------------------------------------------------------------------------
 
 
-def _has_events_table(session: Session) -> bool:
-    return bool(sa.inspect(session.connection()).has_table(EVENTS_TABLE))
-
-
 def _turn_start(session: Session, sender_id: str, after_event_id: int) -> int:
     """The row before the owner message or the action that the rows after ``after_event_id`` continue."""
     start = session.execute(
@@ -282,7 +267,7 @@ def _owner_records() -> Iterable[Any]:
 def _message_spans(
     session: Session, senders: Iterable[str]
 ) -> Dict[str, Tuple[Optional[dt.datetime], Optional[dt.datetime], int]]:
-    if not _has_events_table(session):
+    if not events_exist(session):
         return {}
     rows = session.execute(
         sa.select(
@@ -300,7 +285,7 @@ def _message_spans(
 
 
 def _first_input_channel(session: Session, sender_id: str) -> Optional[str]:
-    if not _has_events_table(session):
+    if not events_exist(session):
         return None
     data = session.execute(
         sa.select(_events.c.data)

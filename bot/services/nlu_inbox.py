@@ -23,20 +23,13 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
+from bot.db.rasa_events import events as _events
+from bot.db.rasa_events import events_exist
 
-EVENTS_TABLE = "events"
 FALLBACK_INTENT = "nlu_fallback"
 DEFAULT_THRESHOLD = 0.5
 _DIGITS = re.compile(r"\d")
 
-_events = sa.table(
-    EVENTS_TABLE,
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("timestamp", sa.Float),
-    sa.column("data", sa.Text),
-)
 
 
 class InboxError(ValueError):
@@ -79,15 +72,11 @@ def _parse(row: Any) -> Optional[InboxItem]:
     )
 
 
-def _events_exist(session: Session) -> bool:
-    return sa.inspect(session.connection()).has_table(EVENTS_TABLE)
-
-
 def inbox(
     session: Session, *, threshold: float = DEFAULT_THRESHOLD, limit: int = 100, sender_id: Optional[str] = None
 ) -> List[InboxItem]:
     """Undecided owner messages that fell back or scored under ``threshold``, newest first."""
-    if not _events_exist(session):
+    if not events_exist(session):
         return []
     decided = sa.select(models.NluCorrection.event_id)
     query = (
@@ -109,7 +98,7 @@ def inbox(
 
 def _item(session: Session, event_id: int) -> InboxItem:
     row = None
-    if _events_exist(session):
+    if events_exist(session):
         row = session.execute(
             sa.select(_events.c.id, _events.c.sender_id, _events.c.timestamp, _events.c.data).where(
                 _events.c.id == event_id, _events.c.type_name == "user"

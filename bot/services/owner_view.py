@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.conversations import transcripts
 from bot.db import models
+from bot.db.rasa_events import events, events_exist
 from bot.db.staff_models import StaffUser
 from bot.records.units import parse_unit
 from bot.services import queue
@@ -342,9 +343,9 @@ def owner_of_conversation(session: Session, *, sender_id: str) -> Optional[int]:
 
 def conversation_known(session: Session, *, sender_id: str) -> bool:
     """Whether anything is stored for ``sender_id``: a tracker store event, a link or a record."""
-    if transcripts._has_events_table(session):
+    if events_exist(session):
         found = session.execute(
-            sa.select(transcripts._events.c.id).where(transcripts._events.c.sender_id == sender_id).limit(1)
+            sa.select(events.c.id).where(events.c.sender_id == sender_id).limit(1)
         ).first()
         if found is not None:
             return True
@@ -385,9 +386,8 @@ def recent_conversations(
     Returns:
         The conversations, the most recently active first; empty when there is no tracker store yet.
     """
-    if not transcripts._has_events_table(session):
+    if not events_exist(session):
         return []
-    events = transcripts._events
     query = (
         sa.select(events.c.sender_id, sa.func.max(events.c.timestamp), sa.func.count())
         .where(events.c.type_name.in_(("user", "bot")))

@@ -23,21 +23,14 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
+from bot.db.rasa_events import events as _events
+from bot.db.rasa_events import events_exist
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
 OBJECTION_PREFIX = "objection_"
 PROMISE_OUTCOMES = ("made", "kept", "broken", "open")
 
-_events = sa.table(
-    "events",
-    sa.column("id", sa.Integer),
-    sa.column("sender_id", sa.String),
-    sa.column("type_name", sa.String),
-    sa.column("timestamp", sa.Float),
-    sa.column("intent_name", sa.String),
-    sa.column("data", sa.Text),
-)
 
 
 @dataclass(frozen=True)
@@ -278,7 +271,7 @@ def _objection_rows(
     session: Session, first: dt.date, last: dt.date
 ) -> List[Tuple[str, Optional[str], str, str, dt.datetime]]:
     """(sender, channel, intent, text, moment) of every objection from ``first`` to ``last``, oldest first."""
-    if not sa.inspect(session.connection()).has_table("events"):
+    if not events_exist(session):
         return []
     start, stop = _utc_bounds(first, last)
     rows = session.execute(
