@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from bot.db import migrate, staff_models  # noqa: F401  (staff tables on Base: emptied, compared)
+from bot.db import (  # noqa: F401  (their tables on Base: emptied, compared)
+    coach_models,
+    migrate,
+    payment_models,
+    playbook_models,
+    reminder_models,
+    staff_models,
+)
 from bot.db.models import Base
 from bot.db.session import get_engine
 

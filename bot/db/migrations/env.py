@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.db import staff_models  # noqa: F401  (registers the staff console's tables on Base)
+from bot.db import (  # noqa: F401  (each registers its tables on Base)
+    coach_models,
+    payment_models,
+    playbook_models,
+    reminder_models,
+    staff_models,
+)
 from bot.db.models import Base
 from bot.db.session import get_engine
 
