@@ -17,6 +17,7 @@ from bot.db import (  # noqa: F401  (their tables on Base: emptied, compared)
     playbook_models,
     reminder_models,
     staff_models,
+    wecom_models,
 )
 from bot.db.models import Base
 from bot.db.session import get_engine

@@ -32,8 +32,34 @@ SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 MANAGER_ONLY = require_role(StaffRole.MANAGER)
 AUDIT_PAGE_SIZE = 200
 
-# Sections of the nav bar whose screens are not built yet (each says 「即将上线」 and shows no data).
-COMING_SOON: tuple[str, ...] = ()  # records: apps/staff/records.py
+# The nav bar's sections in order, each with the roles that see it (the home page's tiles follow it too).
+_EVERYONE = frozenset(StaffRole)
+_SUPERVISORS = frozenset({StaffRole.SUPERVISOR, StaffRole.MANAGER})
+SECTIONS: tuple[tuple[str, frozenset], ...] = (
+    ("home", _EVERYONE),
+    ("queue", _EVERYONE),
+    ("conversations", _EVERYONE),
+    ("owners", _EVERYONE),
+    ("records", _EVERYONE),
+    ("calls", _EVERYONE),
+    ("coach", _EVERYONE),
+    ("practice", _EVERYONE),
+    ("review", _SUPERVISORS),
+    ("reminders", _SUPERVISORS),
+    ("playbook", _SUPERVISORS),
+    ("nlu", _SUPERVISORS),
+    ("audit", frozenset({StaffRole.MANAGER})),
+)
+
+# Sections whose screens are not built yet (each says 「即将上线」 and shows no data).
+COMING_SOON: tuple[str, ...] = ("calls", "coach", "practice", "reminders", "playbook")
+
+
+def sections_for(user: Optional[StaffUser]) -> list[str]:
+    """The sections ``user``'s role may open, in nav order."""
+    if user is None:
+        return []
+    return [name for name, roles in SECTIONS if user.role in roles]
 
 
 def render(
@@ -50,6 +76,8 @@ def render(
         "user": user,
         "csrf_token": active.csrf_token if active else "",
         "section": context.pop("section", ""),
+        "sections": sections_for(user),
+        "coming_soon": COMING_SOON,
         **context,
     }
     return templates.TemplateResponse(request, name, values, status_code=status_code)

@@ -10,6 +10,7 @@ from bot.db import (  # noqa: F401  (each registers its tables on Base)
     playbook_models,
     reminder_models,
     staff_models,
+    wecom_models,
 )
 from bot.db.models import Base
 from bot.db.session import get_engine
