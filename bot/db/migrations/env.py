@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from alembic import context
 
 from bot.db import (  # noqa: F401  (each registers its tables on Base)
@@ -13,9 +15,35 @@ from bot.db import (  # noqa: F401  (each registers its tables on Base)
     wecom_models,
 )
 from bot.db.models import Base
+from bot.db.rasa_events import EVENTS_TABLE
 from bot.db.session import get_engine
 
 config = context.config
+
+# Tables that live in our database but are not ours: Rasa's SQLTrackerStore creates and owns ``events``.
+# Without this, ``bot db revision --autogenerate`` would propose dropping every stored conversation.
+FOREIGN_TABLES = frozenset({EVENTS_TABLE})
+
+
+def include_object(obj: Any, name: Optional[str], type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's filter: leave out tables (and their indexes) that another program owns.
+
+    Args:
+        obj: The schema object.
+        name: Its name.
+        type_: ``table``, ``column``, ``index``, ``unique_constraint`` or ``foreign_key_constraint``.
+        reflected: Whether it was found in the database (not in our models).
+        compare_to: The object it is compared with, if any.
+
+    Returns:
+        False for a table in :data:`FOREIGN_TABLES` found only in the database, and for what belongs to it.
+    """
+    if type_ == "table":
+        return not (reflected and compare_to is None and name in FOREIGN_TABLES)
+    table = getattr(obj, "table", None)
+    if reflected and table is not None and getattr(table, "name", None) in FOREIGN_TABLES:
+        return table.name in Base.metadata.tables
+    return True
 
 
 def run_migrations() -> None:
@@ -28,6 +56,7 @@ def run_migrations() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
