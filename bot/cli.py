@@ -113,6 +113,7 @@ class ServerPlan:
     env: Mapping[str, str] = field(default_factory=dict)  # added to this process's environment
     enable_api: bool = False
     log_dir: Optional[Path] = None  # None: the processes write to this process's stdout and stderr
+    lock_store_url: Optional[str] = None  # Redis for Rasa's lock store; None: LOCK_STORE_URL / REDIS_URL, if set
 
     @property
     def actions_url(self) -> str:
@@ -172,13 +173,14 @@ def start_action_server(plan: ServerPlan) -> subprocess.Popen:
 
 def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
     """Write the endpoints file (tracker store, action server URL and token) and start the Rasa server."""
-    from bot.rasa_endpoints import write_endpoints
+    from bot.rasa_endpoints import configured_lock_store_url, write_endpoints
 
     endpoints = write_endpoints(
         plan.workdir / "endpoints.yml",
         database_url=plan.database_url,
         action_server_url=f"{plan.actions_url}/webhook",
         action_server_token=plan.token,
+        lock_store_url=plan.lock_store_url or configured_lock_store_url(),
     )
     command = [
         sys.executable,

@@ -1,7 +1,10 @@
 """Rasa's endpoints file, written at start-up.
 
 The tracker store uses the same database as the records; the action endpoint carries the action server's
-shared token, which Rasa sends with every call.
+shared token, which Rasa sends with every call. With ``LOCK_STORE_URL`` (or ``REDIS_URL``) set, Rasa's
+``RedisLockStore`` serialises the work on one conversation across every Rasa process: without it each
+process has its own in-memory locks, and two processes (an owner's message in one, the outbox deliverer
+appending a staff reply in another) could load, change and save one tracker at once, losing events.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from typing import Any, Dict, Optional
 
 import yaml
 from sqlalchemy.engine import make_url
+
+# Rasa's own default database number for its lock store, used when the URL names none.
+RASA_LOCK_STORE_DB = 1
+REDIS_SCHEMES = {"redis": False, "rediss": True}  # scheme → TLS
 
 
 def tracker_store_config(database_url: str) -> Dict[str, Any]:
@@ -35,8 +42,59 @@ def tracker_store_config(database_url: str) -> Dict[str, Any]:
     return config
 
 
+def lock_store_config(lock_store_url: str) -> Dict[str, Any]:
+    """Rasa ``RedisLockStore`` settings for a Redis URL.
+
+    Args:
+        lock_store_url: ``redis://[user:password@]host[:port][/db]`` (``rediss://`` for TLS).
+
+    Returns:
+        The ``lock_store`` entry of Rasa's endpoints file.
+
+    Raises:
+        ValueError: Not a Redis URL, or a database that is not a number.
+    """
+    url = make_url(lock_store_url)
+    scheme = url.get_backend_name()
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError(f"the lock store must be Redis (redis:// or rediss://), not {scheme}")
+    database = (url.database or "").strip("/")
+    if database and not database.isdigit():
+        raise ValueError(f"the Redis database must be a number, not {database!r}")
+    config: Dict[str, Any] = {
+        "type": "redis",
+        "url": url.host or "127.0.0.1",
+        "port": url.port or 6379,
+        "db": int(database) if database else RASA_LOCK_STORE_DB,
+    }
+    if url.username:
+        config["username"] = url.username
+    if url.password:
+        config["password"] = url.password
+    if REDIS_SCHEMES[scheme]:
+        config["use_ssl"] = True
+    return config
+
+
+def configured_lock_store_url(settings: Any = None) -> Optional[str]:
+    """``LOCK_STORE_URL``, else ``REDIS_URL``, else None (one Rasa process: in-memory locks suffice)."""
+    if settings is None:
+        from bot.settings import get_settings
+
+        settings = get_settings()
+    for value in (getattr(settings, "lock_store_url", None), getattr(settings, "redis_url", None)):
+        if value and str(value).strip():
+            return str(value).strip()
+    return None
+
+
 def write_endpoints(
-    path: Path, *, database_url: str, action_server_url: str, action_server_token: Optional[str] = None
+    path: Path,
+    *,
+    database_url: str,
+    action_server_url: str,
+    action_server_token: Optional[str] = None,
+    lock_store_url: Optional[str] = None,
 ) -> Path:
     """Write an endpoints file for the Rasa server and return its path.
 
@@ -45,6 +103,8 @@ def write_endpoints(
         database_url: The records' database, also used for the tracker store.
         action_server_url: The action server's ``/webhook`` URL.
         action_server_token: The shared secret Rasa sends with every action call (as ``?token=``).
+        lock_store_url: A Redis URL for Rasa's lock store (needed with several Rasa processes); None keeps
+            Rasa's in-memory lock store.
 
     Returns:
         ``path``.
@@ -57,6 +117,8 @@ def write_endpoints(
         "action_endpoint": action_endpoint,
         "tracker_store": tracker_store_config(database_url),
     }
+    if lock_store_url:
+        endpoints["lock_store"] = lock_store_config(lock_store_url)
     content = yaml.safe_dump(endpoints, allow_unicode=True, sort_keys=False)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:

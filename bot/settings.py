@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # token with every call and the server refuses calls without it. Required outside local.
     action_server_host: str = "127.0.0.1"
     action_server_token: Optional[SecretStr] = None
+    # Several Rasa processes: a Redis URL for Rasa's lock store (bot/rasa_endpoints.py), so two processes never
+    # work on one conversation at once. LOCK_STORE_URL wins over REDIS_URL; neither: in-memory locks (one process).
+    lock_store_url: Optional[str] = None
+    redis_url: Optional[str] = None
     # Owner messages longer than this are refused politely before they reach the NLU.
     max_message_chars: int = 1000
     # Identity: failures per unit (and per client) within the window lock online verification.
