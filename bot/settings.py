@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     staff_login_max_failures: int = 5
     staff_login_window_minutes: int = 15
     staff_lockout_minutes: int = 15
+    # Payment promises (bot/services/payments.py): a promise is kept when the unit's payments reach its amount
+    # by its due date plus this many days, broken when they have not once those days have passed.
+    promise_grace_days: int = 2
 
     class Config:
         """Read a local ``.env`` too."""

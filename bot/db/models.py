@@ -132,6 +132,9 @@ class Bill(Base):
     period = Column(String(7), nullable=False)
     amount_due = Column(Numeric(12, 2), nullable=False)
     amount_paid = Column(Numeric(12, 2), nullable=False, default=Decimal("0"))
+    # When the arrears import stated this figure (migration 0011): payments after it reduce what is owed
+    # (bot.records.arrears). None for bills written before payments were known: every payment counts.
+    as_of = Column(DateTime(timezone=True), nullable=True)
 
     unit = relationship("Unit", back_populates="bills")
 
@@ -257,6 +260,11 @@ class PaymentPromise(_ConversationRecord, Base):
     amount = Column(Numeric(12, 2), nullable=False)
     due_date = Column(Date, nullable=False)
     status = Column(_status(PromiseStatus, "promise_status"), nullable=False, default=PromiseStatus.OPEN)
+    # Migration 0011 (bot.services.payments.evaluate_promises): what the unit paid towards it in its window,
+    # when an evaluation last changed it, and how often the owner moved its date.
+    paid_amount = Column(Numeric(12, 2), nullable=False, default=Decimal("0"), server_default="0")
+    evaluated_at = Column(DateTime(timezone=True), nullable=True)
+    reschedule_count = Column(Integer, nullable=False, default=0, server_default="0")
 
 
 class InstalmentRequest(_ConversationRecord, Base):

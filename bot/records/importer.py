@@ -8,6 +8,7 @@ Re-importing a file updates owners and arrears instead of duplicating them.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.db.models import Bill, Owner, Unit
 from bot.records.units import UnitAddress, parse_unit
 
@@ -158,8 +160,13 @@ def read_arrears(path: Path) -> Tuple[List[ArrearsRow], List[Tuple[int, str]]]:
     return rows, errors
 
 
-def import_arrears(session: Session, path: Path) -> ImportReport:
-    """Load the arrears list into ``session``; the caller's transaction makes it all-or-nothing."""
+def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime] = None) -> ImportReport:
+    """Load the arrears list into ``session``; the caller's transaction makes it all-or-nothing.
+
+    ``as_of`` (default: the clock's now) is when the list stated the arrears: payments from then on reduce
+    them (:mod:`bot.records.arrears`).
+    """
+    stated_at = (as_of or clock.now()).astimezone(dt.timezone.utc)
     rows, errors = read_arrears(path)
     report = ImportReport(errors=errors)
     for row in rows:
@@ -183,7 +190,13 @@ def import_arrears(session: Session, path: Path) -> ImportReport:
         session.execute(delete(Bill).where(Bill.unit_id == unit.id, Bill.amount_paid == 0))
         if row.amount_due > 0:
             session.add(
-                Bill(unit_id=unit.id, period=row.since, amount_due=row.amount_due, amount_paid=Decimal("0"))
+                Bill(
+                    unit_id=unit.id,
+                    period=row.since,
+                    amount_due=row.amount_due,
+                    amount_paid=Decimal("0"),
+                    as_of=stated_at,
+                )
             )
     session.flush()
     return report
