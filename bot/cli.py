@@ -385,6 +385,35 @@ def import_arrears(path: Path, url: Optional[str] = None) -> int:
     return 0 if not report.errors else 1
 
 
+def import_payments(path: Path, url: Optional[str] = None) -> int:
+    """Migrate, then load the payment export in one transaction; print the summary and every refused row.
+
+    Returns:
+        0 when every row loaded or was already stored; 1 when a row was bad or conflicted with a stored
+        payment (the good rows are loaded); 2 when the file cannot be read (nothing is written).
+    """
+    from bot.db import migrate
+    from bot.db.session import session_scope
+    from bot.records.payments_import import ImportFileError
+    from bot.records.payments_import import import_payments as load
+
+    migrate.upgrade(url)
+    try:
+        with session_scope(url) as session:
+            report = load(session, path, actor=_cli_actor())
+    except ImportFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{path.name}: {len(report.loaded)} loaded, {len(report.skipped)} already known, "
+        f"{len(report.conflicts)} conflicting, {len(report.errors)} rejected; "
+        f"{len(report.promises_changed)} promises changed"
+    )
+    for line, reason in sorted(report.errors + report.conflicts):
+        print(f"  line {line}: {reason}")
+    return 0 if report.clean else 1
+
+
 def nlu_export(out: Optional[Path], url: Optional[str] = None) -> int:
     """Write the NLU inbox's decided corrections as a training-data file under data/nlu/."""
     from bot import clock
@@ -478,6 +507,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import_parser = commands.add_parser("import-arrears", help="load the arrears list (CSV or XLSX)")
     import_parser.add_argument("file", type=Path)
     import_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    payments_parser = commands.add_parser("import-payments", help="load the payment export (CSV or XLSX)")
+    payments_parser.add_argument("file", type=Path)
+    payments_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     user_parser = commands.add_parser("user", help="staff console accounts")
     user_commands = user_parser.add_subparsers(dest="user_command", required=True)
     add_parser = user_commands.add_parser(
@@ -508,6 +540,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.command == "import-arrears":
         return import_arrears(args.file, args.url)
+    if args.command == "import-payments":
+        return import_payments(args.file, args.url)
     if args.command == "user":
         return add_user(args.username, args.role, args.name, args.url)
     if args.command == "nlu":

@@ -1,0 +1,315 @@
+"""Import the company's payment export (CSV or XLSX, Chinese or English headers): ``bot import-payments``.
+
+Columns (any order; the first row is the header): 房号/room, 金额/amount, 缴费时间/paid_at, 流水号/reference,
+and optionally 缴费期间/period and 渠道/channel. CSV files may be UTF-8 (with or without BOM) or GBK (the
+encoding Excel on a Chinese Windows writes).
+
+* Idempotent on the reference (流水号): a row whose reference is stored with the same data is skipped; with
+  different data it is a *conflict*, reported and left as stored (a person decides which is right).
+* Bad rows (unknown unit, an amount that is not a positive number to the fen, an unreadable or future time,
+  a missing reference, a reference repeated within the file) are reported with their line number and reason,
+  while the good rows load.
+* Everything is written in the caller's transaction (the CLI's one ``session_scope``), so a crash half-way
+  leaves the database as it was. Each run is logged in ``payment_imports`` (file, SHA-256, counts, who, when).
+* Afterwards the promises of the units paid for are evaluated (:func:`bot.services.payments.evaluate_promises`).
+
+A time without a zone is the estate's (``TIMEZONE``); a date alone is the start of that day.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db.payment_models import PaymentImport, PaymentSource
+from bot.records.units import parse_unit
+from bot.services import payments
+
+HEADERS: Dict[str, Tuple[str, ...]] = {
+    "room": ("房号", "room", "房屋", "单元房号"),
+    "amount": ("金额", "amount", "缴费金额", "实收金额"),
+    "paid_at": ("缴费时间", "paid_at", "缴费日期", "支付时间"),
+    "period": ("缴费期间", "period", "所属期间"),
+    "channel": ("渠道", "channel", "缴费渠道", "支付方式"),
+    "reference": ("流水号", "reference", "交易流水号", "单号"),
+}
+REQUIRED = ("room", "amount", "paid_at", "reference")
+ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 reads every GBK file, and GB2312 ones
+_DATE_TIME = re.compile(
+    r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
+)
+
+# Why a row was refused, for the person reading the summary (staff-facing, like the arrears importer's).
+REASONS: Dict[str, str] = {
+    "unknown_unit": "房号不存在",
+    "bad_amount": "金额不是有效数字",
+    "not_positive": "金额必须大于0",
+    "future": "缴费时间晚于现在",
+    "no_reference": "流水号为空",
+    "too_long": "流水号、缴费期间或渠道过长",
+}
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as a payment export at all (format, encoding or headers)."""
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    """A row that passed the file-level checks."""
+
+    line: int
+    room: str
+    amount: str
+    paid_at: dt.datetime
+    period: Optional[str]
+    channel: Optional[str]
+    reference: str
+
+
+@dataclass
+class PaymentImportReport:
+    """What an import did.
+
+    Attributes:
+        file_name: The file's name.
+        sha256: The file's SHA-256.
+        loaded: ``(line, reference)`` of new payments.
+        skipped: ``(line, reference)`` of rows already stored with the same data.
+        conflicts: ``(line, reason)`` of rows whose reference is stored with different data.
+        errors: ``(line, reason)`` of bad rows.
+        import_id: The ``payment_imports`` row.
+        promises_changed: Promises whose outcome changed afterwards.
+    """
+
+    file_name: str
+    sha256: str
+    loaded: List[Tuple[int, str]] = field(default_factory=list)
+    skipped: List[Tuple[int, str]] = field(default_factory=list)
+    conflicts: List[Tuple[int, str]] = field(default_factory=list)
+    errors: List[Tuple[int, str]] = field(default_factory=list)
+    import_id: Optional[int] = None
+    promises_changed: List[payments.PromiseChange] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """No bad row and no conflict."""
+        return not self.errors and not self.conflicts
+
+
+def import_payments(session: Session, path: Path, *, actor: str) -> PaymentImportReport:
+    """Load the payment export into ``session``; the caller's transaction makes it all-or-nothing.
+
+    Args:
+        session: The caller's unit of work (it commits, or rolls back on an exception).
+        path: A ``.csv`` or ``.xlsx`` file.
+        actor: Who imports it (``cli:<os user>`` or a staff username).
+
+    Returns:
+        The report.
+
+    Raises:
+        ImportFileError: The file is not a payment export (suffix, encoding, missing columns, empty).
+    """
+    data = path.read_bytes()
+    rows, errors = read_payments(path, data)
+    report = PaymentImportReport(file_name=path.name, sha256=hashlib.sha256(data).hexdigest(), errors=errors)
+    log = PaymentImport(
+        file_name=path.name[:255],
+        sha256=report.sha256,
+        rows_loaded=0,
+        rows_skipped=0,
+        rows_bad=0,
+        rows_conflicting=0,
+        imported_by=actor[:64],
+        imported_at=clock.utc_now(),
+    )
+    session.add(log)
+    session.flush()
+    report.import_id = int(log.id)
+    units: set[int] = set()
+    for row in rows:
+        try:
+            payment = payments.record_payment(
+                session,
+                unit=row.room,
+                amount=row.amount,
+                paid_at=row.paid_at,
+                period=row.period,
+                channel=row.channel,
+                reference=row.reference,
+                actor=actor,
+                source=PaymentSource.IMPORT,
+                import_id=report.import_id,
+                evaluate=False,
+            )
+        except payments.DuplicateReference as duplicate:
+            if duplicate.same:
+                report.skipped.append((row.line, row.reference))
+            else:
+                report.conflicts.append((row.line, f"流水号{row.reference}已存在且内容不同 (未覆盖)"))
+            continue
+        except payments.PaymentError as error:
+            report.errors.append((row.line, REASONS.get(error.code, error.code)))
+            continue
+        units.add(int(payment.unit_id))
+        report.loaded.append((row.line, row.reference))
+    report.errors.sort()
+    log.rows_loaded = len(report.loaded)
+    log.rows_skipped = len(report.skipped)
+    log.rows_bad = len(report.errors)
+    log.rows_conflicting = len(report.conflicts)
+    if units:
+        report.promises_changed = payments.evaluate_promises(session, today=clock.today(), unit_ids=sorted(units))
+    session.flush()
+    return report
+
+
+def read_payments(path: Path, data: Optional[bytes] = None) -> Tuple[List[PaymentRow], List[Tuple[int, str]]]:
+    """Rows that passed the file-level checks and ``(line, reason)`` for those that did not.
+
+    The database checks (the unit exists, the reference is new) happen in :func:`import_payments`.
+
+    Raises:
+        ImportFileError: The file is not a payment export.
+    """
+    rows: List[PaymentRow] = []
+    errors: List[Tuple[int, str]] = []
+    columns: Optional[Dict[str, int]] = None
+    seen: Dict[str, int] = {}
+    for line, cells in _read_rows(path, data if data is not None else path.read_bytes()):
+        if not any(cells):
+            continue
+        if columns is None:
+            columns = _columns(cells)
+            continue
+        try:
+            row = _validate(line, cells, columns)
+        except ValueError as error:
+            errors.append((line, str(error)))
+            continue
+        if row.reference in seen:
+            errors.append((line, f"流水号与第{seen[row.reference]}行重复"))
+            continue
+        seen[row.reference] = line
+        rows.append(row)
+    if columns is None:
+        raise ImportFileError(f"{path.name} is empty")
+    return rows, errors
+
+
+# --- internals ------------------------------------------------------------------------------------------
+
+
+def _read_rows(path: Path, data: bytes) -> Iterator[Tuple[int, List[str]]]:
+    """Yield ``(line number, cells)`` including the header row at line 1."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        for number, cells in enumerate(csv.reader(io.StringIO(_decode(path, data), newline="")), start=1):
+            yield number, [cell.strip() for cell in cells]
+    elif suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        try:
+            workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as error:  # openpyxl raises several kinds for a file that is not a workbook
+            raise ImportFileError(f"{path.name}: not a readable XLSX file ({error})") from None
+        try:
+            for number, values in enumerate(workbook.active.iter_rows(values_only=True), start=1):
+                yield number, ["" if value is None else _cell_text(value) for value in values]
+        finally:
+            workbook.close()
+    else:
+        raise ImportFileError(f"{path.name}: only .csv and .xlsx files can be imported")
+
+
+def _decode(path: Path, data: bytes) -> str:
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError(f"{path.name}: neither UTF-8 nor GBK")
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _columns(header: Sequence[str]) -> Dict[str, int]:
+    normalized = [cell.strip().lower() for cell in header]
+    columns: Dict[str, int] = {}
+    for key, names in HEADERS.items():
+        for name in names:
+            if name.lower() in normalized:
+                columns[key] = normalized.index(name.lower())
+                break
+    missing = [f"{HEADERS[key][0]}/{key}" for key in REQUIRED if key not in columns]
+    if missing:
+        raise ImportFileError(f"missing columns: {', '.join(missing)}")
+    return columns
+
+
+def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> PaymentRow:
+    def cell(key: str) -> str:
+        index = columns.get(key)
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    if parse_unit(cell("room")) is None:
+        raise ValueError(f"房号无法识别: '{cell('room')}'")
+    try:
+        payments.parse_amount(cell("amount"))
+    except payments.PaymentError as error:
+        raise ValueError(f"{REASONS[error.code]}: '{cell('amount')}'") from None
+    paid_at = parse_paid_at(cell("paid_at"))
+    if paid_at is None:
+        raise ValueError(f"缴费时间无法识别: '{cell('paid_at')}'")
+    reference = cell("reference")
+    if not reference:
+        raise ValueError(REASONS["no_reference"])
+    return PaymentRow(
+        line=line,
+        room=cell("room"),
+        amount=cell("amount"),
+        paid_at=paid_at,
+        period=cell("period") or None,
+        channel=cell("channel") or None,
+        reference=reference,
+    )
+
+
+def parse_paid_at(text: str) -> Optional[dt.datetime]:
+    """2026-11-20 14:30[:05], 2026/11/20, 2026.11.20, 2026年11月20日 14:30, ISO 8601 (with an offset) → aware.
+
+    A time without a zone is the estate's; a date alone is the start of that day. None when unreadable.
+    """
+    compact = text.strip()
+    if not compact:
+        return None
+    simple = re.sub(r"\s+", " ", compact.replace("年", "-").replace("月", "-").replace("日", " "))
+    simple = simple.replace("/", "-").replace(".", "-").strip()
+    match = _DATE_TIME.match(simple)
+    try:
+        if match:
+            parts = {key: int(value) if value else 0 for key, value in match.groupdict().items()}
+            moment = dt.datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"])
+        else:
+            moment = dt.datetime.fromisoformat(compact)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.zone())
