@@ -490,6 +490,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``bot`` command."""
     # No usage telemetry or crash reports leave the machine (Rasa would try Segment and Sentry).
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    from bot.coach import cli as coach_cli
     from bot.db.staff_models import StaffRole
 
     parser = argparse.ArgumentParser(prog="bot", description=__doc__)
@@ -524,6 +525,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     export_parser = nlu_commands.add_parser("export", help="write staff corrections as training data")
     export_parser.add_argument("--out", type=Path, help="file to write (default: data/nlu/corrections_<date>.yml)")
     export_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    coach_parser = commands.add_parser("coach", help="coach a collector: what the owner means and what to say")
+    coach_cli.add_arguments(coach_parser)
     report = commands.add_parser("nlu-report", help="score the model on the held-out NLU test set")
     report.add_argument("--floor", type=float, default=0.93, help="minimum accuracy (fails below)")
     args = parser.parse_args(argv)
@@ -546,6 +549,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return add_user(args.username, args.role, args.name, args.url)
     if args.command == "nlu":
         return nlu_export(args.out, args.url)
+    if args.command == "coach":
+        return coach_cli.run(coach_cli.notes_of(args.notes), as_json=args.json, model=args.model)
     if args.command == "nlu-report":
         from bot.nlu import report as nlu_report
 

@@ -31,6 +31,20 @@ OFFER_KINDS = frozenset(
     }
 )
 ENTRY_KINDS = frozenset({"objection", "question", "request"})
+# What a collector does next, as a kind the coach and the staff app can act on (the seeds' collection ladder):
+# open a repair order the same day, agree a date and follow up on it, hand a hard case to the customer-service
+# supervisor, old arrears to the project manager, have the bill checked, or file an instalment request.
+NEXT_STEP_KINDS = frozenset(
+    {
+        "repair_order",
+        "agree_date",
+        "escalate_supervisor",
+        "old_arrears_manager",
+        "bill_check",
+        "instalment_request",
+    }
+)
+SCRIPT_LINES = (2, 3)
 
 
 class PlaybookError(ValueError):
@@ -67,6 +81,9 @@ class Coaching:
     legal_basis: Tuple[LegalBasis, ...]
     next_step: str
     donts: Tuple[str, ...]
+    script: Tuple[str, ...] = ()
+    next_step_kind: str = "agree_date"
+    ask: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,10 +104,13 @@ class Entry:
         return self.answers[attempt % len(self.answers)]
 
     def owner_facing_texts(self) -> Iterator[str]:
-        """Every sentence this entry may send to an owner."""
+        """Every sentence this entry may send to an owner, or a collector may say to one from the coach."""
         yield from self.answers
         yield self.follow_up
         yield self.offer.text
+        yield from self.coach.script
+        if self.coach.ask:
+            yield self.coach.ask
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -126,6 +146,14 @@ def parse_entry(data: Mapping[str, Any], where: str) -> Entry:
     answers = _strings(_require(data, "answers", where), f"{where} answers")
     if len(answers) < 2:
         raise PlaybookError(f"{where}: at least two answer variants are needed")
+    script = _strings(_require(coach_data, "script", f"{where} coach"), f"{where} script")
+    if not SCRIPT_LINES[0] <= len(script) <= SCRIPT_LINES[1]:
+        raise PlaybookError(f"{where}: the coach script needs {SCRIPT_LINES[0]} to {SCRIPT_LINES[1]} spoken lines")
+    next_step_kind = str(_require(coach_data, "next_step_kind", f"{where} coach"))
+    if next_step_kind not in NEXT_STEP_KINDS:
+        raise PlaybookError(
+            f"{where}: next_step_kind '{next_step_kind}' is not one of {sorted(NEXT_STEP_KINDS)}"
+        )
     return Entry(
         intent=str(_require(data, "intent", where)),
         title=str(_require(data, "title", where)),
@@ -139,6 +167,9 @@ def parse_entry(data: Mapping[str, Any], where: str) -> Entry:
             legal_basis=tuple(legal),
             next_step=str(_require(coach_data, "next_step", f"{where} coach")).strip(),
             donts=_strings(_require(coach_data, "donts", f"{where} coach"), f"{where} donts"),
+            script=script,
+            next_step_kind=next_step_kind,
+            ask=str(_require(coach_data, "ask", f"{where} coach")).strip(),
         ),
     )
 

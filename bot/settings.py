@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     redis_url: Optional[str] = None
     # Owner messages longer than this are refused politely before they reach the NLU.
     max_message_chars: int = 1000
+    # The collector coach (bot/coach): the trained model it reads notes with; unset: models/current.tar.gz.
+    coach_model_path: Optional[str] = None
     # Identity: failures per unit (and per client) within the window lock online verification.
     identity_max_failures_per_unit: int = 5
     identity_max_failures_per_client: int = 10

@@ -1,0 +1,98 @@
+"""``bot coach``: the coach in a terminal or a pipe.
+
+``bot coach "业主说他家暖气不热"`` answers one note; with no note it reads one note per line from standard
+input. A terminal gets colours (unless ``NO_COLOR`` is set); a pipe or file gets plain text. ``--json``
+writes one JSON object per note (:func:`bot.coach.render.as_json`), one per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Optional, Sequence, TextIO
+
+from bot.coach.model import ModelNotFound
+
+
+def use_color(stream: TextIO, environ: Optional[Mapping[str, str]] = None) -> bool:
+    """ANSI colours only for a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    if (os.environ if environ is None else environ).get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _notes(notes: Sequence[str], stdin: TextIO) -> Iterator[str]:
+    if notes:
+        yield from notes
+        return
+    for line in stdin:
+        if line.strip():
+            yield line.rstrip("\r\n")
+
+
+def run(
+    notes: Sequence[str],
+    *,
+    as_json: bool = False,
+    model: Optional[Path] = None,
+    stdin: Optional[TextIO] = None,
+    stdout: Optional[TextIO] = None,
+    stderr: Optional[TextIO] = None,
+) -> int:
+    """Answer ``notes`` (or stdin's lines, one note each) and write the answers; the exit status.
+
+    Args:
+        notes: Notes given on the command line; empty: read standard input.
+        as_json: Write one JSON object per note instead of text.
+        model: The trained model (default: ``COACH_MODEL_PATH`` or ``models/current.tar.gz``).
+        stdin: Where notes are read from (default ``sys.stdin``).
+        stdout: Where answers go (default ``sys.stdout``).
+        stderr: Where errors go (default ``sys.stderr``).
+
+    Returns:
+        0, or 2 when there is no trained model.
+    """
+    from bot.coach.coach import get_coach
+    from bot.coach.render import as_json as answer_json
+    from bot.coach.render import terminal_text
+
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        coach = get_coach(model_path=model)
+    except ModelNotFound as error:
+        print(f"error: {error}", file=stderr)
+        return 2
+    color = not as_json and use_color(stdout)
+    first = True
+    for note in _notes(notes, stdin):
+        answer = coach.answer(note)
+        if as_json:
+            stdout.write(json.dumps(answer_json(answer), ensure_ascii=False) + "\n")
+        else:
+            if not first:
+                stdout.write("\n" + ("─" * 40) + "\n")
+            stdout.write(terminal_text(answer, color=color) + "\n")
+        stdout.flush()
+        first = False
+    return 0
+
+
+def add_arguments(parser: object) -> None:
+    """Add ``bot coach``'s arguments to its ``argparse`` sub-parser."""
+    import argparse
+
+    assert isinstance(parser, argparse.ArgumentParser)
+    parser.add_argument("notes", nargs="*", help="what the owner said (none: one note per line from stdin)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per note")
+    parser.add_argument("--model", type=Path, help="the trained model (default: models/current.tar.gz)")
+
+
+def notes_of(values: Iterable[str]) -> list[str]:
+    """The command line's notes (several words without quotes are one note)."""
+    values = list(values)
+    return [" ".join(values)] if values else []

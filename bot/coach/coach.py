@@ -1,0 +1,226 @@
+"""The coach's answer: what the owner means, what to say, on what grounds, what to do next, what never to do.
+
+A :class:`Coach` is the bot's own trained NLU model (one per process, :mod:`bot.coach.model`) and a
+:class:`~bot.playbook.Playbook`. :meth:`Coach.answer` reads a collector's note piece by piece
+(:mod:`bot.coach.reading`) and merges the parses: every playbook intent the model is sure of in some piece
+becomes one card (ranked by confidence, one per intent); other intents the model is sure of (a greeting, a
+promise to pay) are named but make no card; when no piece is sure, the answer is *unclear*: the question to
+ask the owner and the best guesses.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from bot import wording
+from bot.coach.data import CoachData, coach_data
+from bot.coach.model import Parser, load_parser
+from bot.coach.reading import read_note
+from bot.playbook import Entry, LegalBasis, Playbook, default_playbook
+
+FALLBACK_INTENT = "nlu_fallback"
+
+
+class AnswerStatus(str, enum.Enum):
+    """What the coach found in a note."""
+
+    OBJECTIONS = "objections"  # one card or more
+    UNCLEAR = "unclear"  # the model is unsure: ask the owner, here are the guesses
+    NO_OBJECTION = "no_objection"  # only intents that are no reason not to pay (greeting, promise …)
+    EMPTY = "empty"  # nothing was typed
+
+
+@dataclass(frozen=True)
+class Guess:
+    """An intent and how sure the model is of it; ``title`` is the playbook's when it has an entry."""
+
+    intent: str
+    confidence: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """One objection in the note, with the playbook's coaching for it."""
+
+    intent: str
+    confidence: float
+    title: str
+    summary: str
+    clause: str  # the part of the note it was read from
+    script: Tuple[str, ...]
+    legal_basis: Tuple[LegalBasis, ...]
+    next_step: str
+    next_step_kind: str
+    next_step_label: str
+    donts: Tuple[str, ...]
+    ask: str
+    strategy: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CoachAnswer:
+    """The coach's reading of one note."""
+
+    text: str
+    status: AnswerStatus
+    message: str  # a line for the collector saying what was found ("" when there are cards)
+    cards: Tuple[Card, ...] = ()
+    guesses: Tuple[Guess, ...] = ()  # unclear only: the likeliest playbook intents
+    ask: str = ""  # unclear only: the question to ask the owner
+    recognised: Tuple[Guess, ...] = ()  # intents found that make no card
+    pieces: Tuple[Tuple[str, str, float], ...] = field(default=(), compare=False)  # (piece, top intent, confidence)
+
+    @property
+    def types(self) -> Tuple[Guess, ...]:
+        """The objection types, ranked: the cards, or for an unclear note the guesses."""
+        if self.cards:
+            return tuple(Guess(card.intent, card.confidence, card.title) for card in self.cards)
+        return self.guesses
+
+
+def _ranking(result: Dict[str, Any]) -> List[Tuple[str, float]]:
+    ranking = [
+        (str(item.get("name")), float(item.get("confidence") or 0.0))
+        for item in result.get("intent_ranking") or []
+        if item.get("name") and item.get("name") != FALLBACK_INTENT
+    ]
+    if not ranking:
+        intent = result.get("intent") or {}
+        if intent.get("name") and intent.get("name") != FALLBACK_INTENT:
+            ranking = [(str(intent["name"]), float(intent.get("confidence") or 0.0))]
+    return sorted(ranking, key=lambda pair: -pair[1])
+
+
+class Coach:
+    """The trained NLU model and the playbook, answering collectors' notes."""
+
+    def __init__(self, parser: Parser, playbook: Playbook, *, data: Optional[CoachData] = None) -> None:
+        """Coach with ``parser`` (the bot's model) and ``playbook`` (the default one or the staff's edits)."""
+        self.parser = parser
+        self.playbook = playbook
+        self.data = data or coach_data()
+
+    def with_playbook(self, playbook: Playbook) -> Coach:
+        """The same model with another playbook (e.g. one with supervisors' edits); no model is loaded."""
+        return Coach(self.parser, playbook, data=self.data)
+
+    def answer(self, text: str) -> CoachAnswer:
+        """Read ``text`` (an owner's words as a collector typed them) and say what to do.
+
+        Args:
+            text: The note: third person or quoted, one sentence or several, Simplified, Traditional or
+                Cantonese.
+
+        Returns:
+            Cards for each objection found (best first), or an unclear answer with the question to ask and
+            the best guesses, or a no-objection answer naming what was found.
+        """
+        data = self.data
+        note = text.strip()
+        if not note:
+            return CoachAnswer(text=text, status=AnswerStatus.EMPTY, message=data.messages["empty"])
+        found: Dict[str, Tuple[float, str]] = {}  # playbook intent -> (best confidence, piece)
+        others: Dict[str, float] = {}
+        guesses: Dict[str, float] = {}
+        order: Dict[str, int] = {}
+        parsed: List[Tuple[str, str, float]] = []
+        for piece in read_note(note, data):
+            ranking = _ranking(self.parser.parse(piece.text))
+            if not ranking:
+                continue
+            top, confidence = ranking[0]
+            parsed.append((piece.text, top, round(confidence, 4)))
+            threshold = data.clause_threshold if piece.level == "clause" else data.card_threshold
+            if top in self.playbook and confidence >= threshold:
+                if confidence > found.get(top, (-1.0, ""))[0]:
+                    found[top] = (confidence, piece.text)
+                order.setdefault(top, len(order))
+            elif top not in self.playbook and confidence >= data.card_threshold:
+                others[top] = max(others.get(top, 0.0), confidence)
+            for intent, score in ranking:
+                if intent in self.playbook:
+                    guesses[intent] = max(guesses.get(intent, 0.0), score)
+        recognised = tuple(
+            Guess(intent, round(score, 4), data.intent_names.get(intent, intent))
+            for intent, score in sorted(others.items(), key=lambda pair: -pair[1])
+        )
+        if found:
+            ranked = sorted(found.items(), key=lambda item: (-item[1][0], order[item[0]]))
+            cards = tuple(self._card(intent, confidence, piece) for intent, (confidence, piece) in ranked)
+            return CoachAnswer(
+                text=text, status=AnswerStatus.OBJECTIONS, message="", cards=cards, recognised=recognised,
+                pieces=tuple(parsed),
+            )
+        if recognised:
+            return CoachAnswer(
+                text=text, status=AnswerStatus.NO_OBJECTION, message=data.messages["no_objection"],
+                recognised=recognised, pieces=tuple(parsed),
+            )
+        best = [
+            Guess(intent, round(score, 4), self._title(intent))
+            for intent, score in sorted(guesses.items(), key=lambda pair: -pair[1])
+            if score >= data.guess_floor
+        ][: data.max_guesses]
+        return CoachAnswer(
+            text=text,
+            status=AnswerStatus.UNCLEAR,
+            message=data.messages["unclear"],
+            guesses=tuple(best),
+            ask=wording.text("coach.ask_unclear"),
+            pieces=tuple(parsed),
+        )
+
+    def _title(self, intent: str) -> str:
+        entry = self.playbook.get(intent)
+        return entry.title if entry else intent
+
+    def _card(self, intent: str, confidence: float, piece: str) -> Card:
+        entry: Optional[Entry] = self.playbook.get(intent)
+        assert entry is not None  # only playbook intents make cards
+        coaching = entry.coach
+        return Card(
+            intent=intent,
+            confidence=round(confidence, 4),
+            title=entry.title,
+            summary=entry.summary,
+            clause=piece,
+            script=coaching.script,
+            legal_basis=coaching.legal_basis,
+            next_step=coaching.next_step,
+            next_step_kind=coaching.next_step_kind,
+            next_step_label=self.data.next_step_kinds.get(coaching.next_step_kind, coaching.next_step_kind),
+            donts=coaching.donts,
+            ask=coaching.ask,
+            strategy=coaching.strategy,
+        )
+
+
+_default: Dict[Path, Coach] = {}
+_default_lock = threading.Lock()
+
+
+def get_coach(*, model_path: Optional[Path] = None, playbook: Optional[Playbook] = None) -> Coach:
+    """The process's coach: the bot's model (loaded once, on first call) with ``playbook``.
+
+    Args:
+        model_path: The trained model (default: ``COACH_MODEL_PATH`` or ``models/current.tar.gz``).
+        playbook: The playbook to coach from (default: the YAML playbook; pass the staff's current one
+            where edits apply). Either way the model is the one loaded for the process.
+
+    Raises:
+        bot.coach.model.ModelNotFound: If there is no trained model.
+    """
+    parser = load_parser(model_path)
+    if playbook is not None:
+        return Coach(parser, playbook)
+    with _default_lock:
+        coach = _default.get(parser.model_path)
+        if coach is None:
+            coach = Coach(parser, default_playbook())
+            _default[parser.model_path] = coach
+        return coach
