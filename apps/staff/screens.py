@@ -187,19 +187,6 @@ def _change(
     return RedirectResponse(back, status_code=303)
 
 
-def _claim(db: Session, *, escalation_id: int, staff: str) -> queue.QueueEntry:
-    """Claim an escalation as ``staff``.
-
-    With a conversation, through the takeover: the owner is told a person joined and the Rasa server pauses
-    it. A resolved one, or one without a conversation, through the queue alone (which refuses or claims).
-    """
-    entry = queue.get(db, escalation_id=escalation_id)
-    if entry.sender_id is None or entry.state is EscalationState.RESOLVED:
-        return queue.claim(db, escalation_id=escalation_id, staff=staff)
-    handoff.take_over(db, sender_id=entry.sender_id, staff=staff)
-    return queue.get(db, escalation_id=escalation_id)
-
-
 @router.post("/queue/{escalation_id}/claim")
 def claim(
     request: Request,
@@ -209,7 +196,11 @@ def claim(
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """The signed-in staff member takes the conversation (认领): the bot falls silent, the owner is told."""
+    """The signed-in staff member takes responsibility for the case (认领).
+
+    The bot keeps the conversation: taking the chat over is the explicit 接管 on the conversation page
+    (the owner is told a person joined). Claiming a conversation someone else holds is refused.
+    """
     return _change(
         request,
         escalation_id=escalation_id,
@@ -217,7 +208,7 @@ def claim(
         active=active,
         db=db,
         next_path=next,
-        operation=_claim,
+        operation=queue.claim,
         action=actions.ESCALATION_CLAIMED,
         staff=_actor(user),
     )
@@ -233,7 +224,11 @@ def assign(
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """A supervisor or manager gives the conversation to a named staff member (分派)."""
+    """A supervisor or manager makes a named staff member responsible for the case (分派).
+
+    A pending conversation stays with the bot (nobody is silenced without the owner being told); one a
+    person holds moves to the named staff member.
+    """
     known = {username for username, _, _ in owner_view.active_staff(db)}
     if assignee not in known:
         return render(

@@ -165,8 +165,9 @@ class DeliveryStatus:
 def take_over(session: Session, *, sender_id: str, staff: str) -> Handoff:
     """``staff`` holds the conversation from now; the bot stays silent in it until :func:`hand_back`.
 
-    The conversation's pending escalation is claimed (:func:`bot.services.queue.claim`); when it has none,
-    one is opened with reason ``staff_takeover``. The owner is told a person has joined, and the Rasa server
+    The conversation's pending escalations become ``open``, held by ``staff``
+    (:func:`bot.services.queue.take_over`; whoever had claimed or been assigned them, ``staff`` is now the
+    assignee); when it has none, one is opened with reason ``staff_takeover``. The owner is told a person has joined, and the Rasa server
     is told to pause the conversation (both through the outbox). Taking over what one already holds changes
     nothing.
 
@@ -198,7 +199,7 @@ def take_over(session: Session, *, sender_id: str, staff: str) -> Handoff:
         escalation_id = int(unresolved[-1].id)
     else:
         escalation_id = int(_open_takeover(session, sender_id=sender_id, staff=staff, channel=channel).id)
-    entry = queue.claim(session, escalation_id=escalation_id, staff=staff)
+    entry = queue.take_over(session, escalation_id=escalation_id, staff=staff)
     outbox.enqueue(session, sender_id=sender_id, channel=channel, kind=OutboxKind.CONTROL, text=PAUSE, staff=staff)
     notice = outbox.enqueue(
         session,

@@ -68,6 +68,7 @@ class EscalationAction(str, enum.Enum):
     REPLY = "reply"
     HAND_BACK = "hand_back"
     RESOLVE = "resolve"
+    TAKE_OVER = "take_over"  # the person holds the chat (claim and assign only make them responsible)
 
 
 class InstalmentStatus(str, enum.Enum):

@@ -2,9 +2,17 @@
 
 A conversation is in one of three states (Chatwoot's agent-bot model), kept on its escalations:
 
-* ``pending`` — the bot holds it: nobody has taken it yet, or a person handed it back;
+* ``pending`` — the bot holds it: nobody has taken it over yet, or a person handed it back;
 * ``open`` — a person (``assignee``, a staff username) holds it, and the bot must stay silent;
 * ``resolved`` — settled.
+
+Being responsible for a case and holding its chat are two steps, as a team works: claiming (认领) or being
+assigned (分派) an escalation makes a person its ``assignee`` — the one who follows it up — but leaves the
+conversation with the bot; only an explicit takeover (接管, :func:`take_over`, called by
+:func:`bot.conversations.handoff.take_over`, which also tells the owner a person joined and pauses Rasa) makes
+it ``open`` and silences the bot. So the bot is never silenced without the owner being told. Claiming or
+assigning a conversation a person already holds moves the hold to the new assignee (the owner was told when
+the first person joined, and a person keeps answering).
 
 The bot may escalate one conversation (one sender id) several times. A conversation is held by at most one
 person, so taking or giving away one of its escalations takes every unresolved one of that conversation with
@@ -14,8 +22,10 @@ conversation while another of its escalations is still open.
 Transitions (anything else raises :class:`InvalidTransition`; taking what another person holds raises
 :class:`HeldByAnother`)::
 
-    claim       pending → open          (open → open with ``reassign=True``, or when the claimant holds it)
-    assign      pending | open → open   (a supervisor gives it to someone; may take it from another person)
+    claim       pending → pending       (the claimant becomes the assignee; open → open with ``reassign=True``,
+                                         or when the claimant holds it)
+    assign      pending → pending, open → open   (a supervisor names the assignee; an open one's hold moves)
+    take_over   pending → open          (the person holds the chat; open → open when they already hold it)
     reply       open → open             (only the holder; sets ``first_response_at`` once)
     hand_back   open → pending          (only the holder; ``assignee`` and the times stay)
     resolve     pending | open → resolved   (open: only the holder)
@@ -243,9 +253,11 @@ def history(session: Session, *, escalation_id: int) -> List[HistoryEntry]:
 
 
 def claim(session: Session, *, escalation_id: int, staff: str, reassign: bool = False) -> QueueEntry:
-    """``staff`` takes the conversation: its unresolved escalations become ``open`` with them as assignee.
+    """``staff`` takes responsibility for the conversation: its unresolved escalations get them as assignee.
 
-    Claiming what one already holds changes nothing.
+    The state does not change: a pending conversation stays with the bot until someone takes it over
+    (:func:`take_over`); an open one (with ``reassign``) stays held, now by ``staff``. Claiming what one
+    already holds or is assigned changes nothing.
 
     Args:
         session: The caller's session.
@@ -272,7 +284,9 @@ def claim(session: Session, *, escalation_id: int, staff: str, reassign: bool = 
 
 
 def assign(session: Session, *, escalation_id: int, staff: str, by: str) -> QueueEntry:
-    """``by`` gives the conversation to ``staff`` (also away from another person); it becomes ``open``.
+    """``by`` makes ``staff`` the assignee (also instead of another person); the state does not change.
+
+    A pending conversation stays with the bot; an open one is now held by ``staff``.
 
     Raises:
         EscalationNotFound: No escalation has this id.
@@ -285,6 +299,27 @@ def assign(session: Session, *, escalation_id: int, staff: str, by: str) -> Queu
         actor=_name(by),
         action=EscalationAction.ASSIGN,
         reassign=True,
+    )
+
+
+def take_over(session: Session, *, escalation_id: int, staff: str) -> QueueEntry:
+    """``staff`` holds the conversation: its unresolved escalations become ``open`` with them as assignee.
+
+    Call it through :func:`bot.conversations.handoff.take_over`, which tells the owner and pauses Rasa in
+    the same transaction. Taking over what one already holds changes nothing.
+
+    Raises:
+        EscalationNotFound: No escalation has this id.
+        InvalidTransition: It is resolved.
+        HeldByAnother: Another person holds the conversation.
+    """
+    return _take(
+        session,
+        escalation_id,
+        staff=_name(staff),
+        actor=_name(staff),
+        action=EscalationAction.TAKE_OVER,
+        reassign=False,
     )
 
 
@@ -423,12 +458,15 @@ def _take(
     if others and not reassign:
         raise HeldByAnother(escalation.id, action, str(others[0].assignee))
     now = clock.now()
+    holds = action is EscalationAction.TAKE_OVER
     for row in siblings:
-        if row.state is EscalationState.OPEN and row.assignee == staff:
-            continue
+        to_state = EscalationState.OPEN if holds else row.state
+        if row.assignee == staff and row.state is to_state:
+            continue  # already theirs, in this state
+        if row.assignee != staff or row.claimed_at is None:
+            row.claimed_at = now
         row.assignee = staff
-        row.claimed_at = now
-        _record(session, row, action, actor=actor, to_state=EscalationState.OPEN, now=now)
+        _record(session, row, action, actor=actor, to_state=to_state, now=now)
     session.flush()
     return _as_entry(session, escalation)
 

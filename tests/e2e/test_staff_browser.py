@@ -180,16 +180,19 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             expect(row.locator(".channel")).to_have_text("网页聊天")
             expect(row.locator(".state")).to_have_text("待机器人处理")
 
-            row.locator("button.claim").click()
+            row.locator("button.claim").click()  # 认领: 赵主管 is responsible; the bot keeps the chat
             expect(page).to_have_url(f"{staff_url}/queue")
-            expect(row.locator(".state")).to_have_text("人工处理中")
+            expect(row.locator(".state")).to_have_text("待机器人处理")
             expect(row.locator(".assignee")).to_have_text("赵主管")
+            expect(row.locator("button.claim")).to_have_count(0)
             QUEUE_SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(QUEUE_SCREENSHOT), full_page=True)
 
             row.locator("td a").first.click()
             expect(page).to_have_url(f"{staff_url}/conversations/web-1")
             expect(page.locator("h1")).to_contain_text("web-1")
+            page.click("button.take-over")  # 接管: the separate step that silences the bot
+            expect(page).to_have_url(f"{staff_url}/conversations/web-1")
             expect(page.locator(".holder")).to_have_text("赵主管")
             transcript = page.locator("#transcript")
             expect(transcript.locator(".from-owner .text").first).to_have_text("3栋2单元501，尾号6688")

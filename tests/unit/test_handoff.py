@@ -43,6 +43,48 @@ def rows(url: str, sender: str, *, control: bool = True) -> List[outbox.OutboxEn
         return outbox.messages(session, sender_id=sender, include_control=control)
 
 
+def test_claiming_or_assigning_leaves_the_chat_with_the_bot_until_the_explicit_takeover(database_url: str) -> None:
+    """Responsibility and the chat are two steps: nobody is silenced without the owner being told."""
+    claimed = escalate(database_url, "web-a")
+    assigned = escalate(database_url, "web-b", minute=1)
+    with clock.frozen(at(3)), session_scope(database_url) as session:
+        queue.claim(session, escalation_id=claimed, staff="wang")
+        queue.assign(session, escalation_id=assigned, staff="li", by="zhao")
+    with session_scope(database_url) as session:
+        for sender, escalation_id, staff in (("web-a", claimed, "wang"), ("web-b", assigned, "li")):
+            entry = queue.get(session, escalation_id=escalation_id)
+            assert (entry.state, entry.assignee, entry.claimed_at) == (EscalationState.PENDING, staff, at(3))
+            assert handoff.is_held(session, sender_id=sender) is None  # the bot still answers
+            assert handoff.delivery_status(session, sender_id=sender).holder is None
+    assert rows(database_url, "web-a") == [] and rows(database_url, "web-b") == []
+
+    with clock.frozen(at(6)), session_scope(database_url) as session:
+        taken = handoff.take_over(session, sender_id="web-b", staff="li")
+    assert (taken.escalation_id, taken.state) == (assigned, EscalationState.OPEN)
+    with session_scope(database_url) as session:
+        assert handoff.is_held(session, sender_id="web-b") == "li"
+        assert queue.get(session, escalation_id=assigned).claimed_at == at(3)  # li has been responsible since 3
+        history = queue.history(session, escalation_id=assigned)
+    assert [(entry.action, entry.actor, entry.from_state, entry.to_state) for entry in history] == [
+        (models.EscalationAction.ASSIGN, "zhao", EscalationState.PENDING, EscalationState.PENDING),
+        (models.EscalationAction.TAKE_OVER, "li", EscalationState.PENDING, EscalationState.OPEN),
+    ]
+    assert [(row.kind, row.staff) for row in rows(database_url, "web-b")] == [
+        (OutboxKind.CONTROL, "li"),
+        (OutboxKind.JOINED, "li"),
+    ]
+
+    # Assigning the held conversation to someone else moves the hold: still a person, no second notice.
+    with clock.frozen(at(8)), session_scope(database_url) as session:
+        queue.assign(session, escalation_id=assigned, staff="wang", by="zhao")
+        assert handoff.is_held(session, sender_id="web-b") == "wang"
+    assert len(rows(database_url, "web-b")) == 2
+    with clock.frozen(at(9)), session_scope(database_url) as session:
+        handoff.staff_reply(session, sender_id="web-b", staff="wang", text="王先生您好，我来跟进。")
+        with pytest.raises(handoff.NotHeld):
+            handoff.staff_reply(session, sender_id="web-b", staff="li", text="您好")
+
+
 def test_take_over_claims_the_pending_escalation_and_tells_the_owner(database_url: str) -> None:
     escalation_id = escalate(database_url, "web-1")
     with clock.frozen(at(5)), session_scope(database_url) as session:

@@ -113,10 +113,31 @@ def test_a_new_escalation_is_pending_with_the_bot_and_nothing_else_set(estate: s
     assert events(estate, escalation) == []
 
 
-def test_claim_opens_it_for_the_claimant_with_the_claim_time(estate: str) -> None:
+def test_claim_makes_the_claimant_responsible_and_leaves_the_chat_with_the_bot(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
 
     entry = act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+
+    assert stored(estate, escalation) == {
+        "state": State.PENDING,
+        "assignee": "zhang",
+        "claimed_at": at(5),
+        "first_response_at": None,
+        "resolved_at": None,
+        "updated_at": at(5),
+    }
+    assert (entry.state, entry.assignee, entry.claimed_at) == (State.PENDING, "zhang", at(5))
+    assert events(estate, escalation) == [(at(5), Action.CLAIM, "zhang", "zhang", State.PENDING, State.PENDING)]
+    with session_scope(estate) as session:
+        assert queue.holder(session, sender_id="s1") is None  # the bot still answers the owner
+
+
+def test_take_over_makes_the_assignee_hold_the_chat_and_keeps_the_claim_time(estate: str) -> None:
+    escalation = escalate(estate, minute=0, sender="s1")
+    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+
+    entry = act(estate, 8, queue.take_over, escalation_id=escalation, staff="zhang")
+    act(estate, 9, queue.take_over, escalation_id=escalation, staff="zhang")  # again: nothing changes
 
     assert stored(estate, escalation) == {
         "state": State.OPEN,
@@ -124,15 +145,31 @@ def test_claim_opens_it_for_the_claimant_with_the_claim_time(estate: str) -> Non
         "claimed_at": at(5),
         "first_response_at": None,
         "resolved_at": None,
-        "updated_at": at(5),
+        "updated_at": at(8),
     }
-    assert (entry.state, entry.assignee, entry.claimed_at) == (State.OPEN, "zhang", at(5))
-    assert events(estate, escalation) == [(at(5), Action.CLAIM, "zhang", "zhang", State.PENDING, State.OPEN)]
+    assert entry.state is State.OPEN
+    assert events(estate, escalation)[-1] == (at(8), Action.TAKE_OVER, "zhang", "zhang", State.PENDING, State.OPEN)
+    assert event_count(estate) == 2
+    with session_scope(estate) as session:
+        assert queue.holder(session, sender_id="s1") == "zhang"
+
+
+def test_taking_over_what_a_colleague_claimed_makes_the_taker_responsible(estate: str) -> None:
+    escalation = escalate(estate, minute=0, sender="s1")
+    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+
+    act(estate, 7, queue.take_over, escalation_id=escalation, staff="li")
+
+    row = stored(estate, escalation)
+    assert (row["state"], row["assignee"], row["claimed_at"]) == (State.OPEN, "li", at(7))
+    with pytest.raises(queue.HeldByAnother) as refused:  # but nobody takes what a person holds
+        act(estate, 8, queue.take_over, escalation_id=escalation, staff="zhang")
+    assert (refused.value.holder, refused.value.action) == ("li", Action.TAKE_OVER)
 
 
 def test_claiming_what_one_holds_again_changes_nothing(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
 
     act(estate, 9, queue.claim, escalation_id=escalation, staff="zhang")
 
@@ -143,7 +180,7 @@ def test_claiming_what_one_holds_again_changes_nothing(estate: str) -> None:
 
 def test_claiming_what_another_person_holds_is_refused_unless_reassigning(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
 
     with pytest.raises(queue.HeldByAnother) as refused:
         act(estate, 7, queue.claim, escalation_id=escalation, staff="li")
@@ -163,25 +200,27 @@ def test_claiming_what_another_person_holds_is_refused_unless_reassigning(estate
     assert events(estate, escalation)[-1] == (at(8), Action.CLAIM, "li", "li", State.OPEN, State.OPEN)
 
 
-def test_assign_gives_a_pending_one_to_a_person_and_records_who_assigned(estate: str) -> None:
+def test_assign_names_the_assignee_of_a_pending_one_and_the_bot_keeps_the_chat(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
 
     act(estate, 3, queue.assign, escalation_id=escalation, staff="zhang", by="boss")
 
     assert stored(estate, escalation) == {
-        "state": State.OPEN,
+        "state": State.PENDING,
         "assignee": "zhang",
         "claimed_at": at(3),
         "first_response_at": None,
         "resolved_at": None,
         "updated_at": at(3),
     }
-    assert events(estate, escalation) == [(at(3), Action.ASSIGN, "boss", "zhang", State.PENDING, State.OPEN)]
+    assert events(estate, escalation) == [(at(3), Action.ASSIGN, "boss", "zhang", State.PENDING, State.PENDING)]
+    with session_scope(estate) as session:
+        assert queue.holder(session, sender_id="s1") is None
 
 
 def test_assign_takes_it_from_the_person_holding_it(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 3, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 3, queue.take_over, escalation_id=escalation, staff="zhang")
 
     act(estate, 6, queue.assign, escalation_id=escalation, staff="li", by="boss")
 
@@ -191,7 +230,7 @@ def test_assign_takes_it_from_the_person_holding_it(estate: str) -> None:
 
 def test_the_first_staff_reply_sets_first_response_at_once(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
 
     first = act(estate, 12, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
     act(estate, 20, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
@@ -206,7 +245,7 @@ def test_the_first_staff_reply_sets_first_response_at_once(estate: str) -> None:
     }
     assert first.waiting == dt.timedelta(minutes=12)
     assert [event[:2] for event in events(estate, escalation)] == [
-        (at(5), Action.CLAIM),
+        (at(5), Action.TAKE_OVER),
         (at(12), Action.REPLY),
         (at(20), Action.REPLY),
     ]
@@ -218,7 +257,7 @@ def test_a_reply_needs_the_conversation_held_by_the_replier(estate: str) -> None
         act(estate, 2, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
     assert (pending.value.state, pending.value.action) == (State.PENDING, Action.REPLY)
 
-    act(estate, 3, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 3, queue.take_over, escalation_id=escalation, staff="zhang")
     with pytest.raises(queue.HeldByAnother):
         act(estate, 4, queue.record_staff_reply, escalation_id=escalation, staff="li")
 
@@ -228,7 +267,7 @@ def test_a_reply_needs_the_conversation_held_by_the_replier(estate: str) -> None
 
 def test_hand_back_returns_it_to_the_bot_and_keeps_assignee_times_and_history(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     act(estate, 12, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
 
     entry = act(estate, 30, queue.hand_back, escalation_id=escalation, staff="zhang")
@@ -254,13 +293,15 @@ def test_hand_back_returns_it_to_the_bot_and_keeps_assignee_times_and_history(es
         assert queue.holder(session, sender_id="s1") is None
 
 
-def test_after_a_hand_back_anyone_may_claim_it_and_first_response_stays(estate: str) -> None:
+def test_after_a_hand_back_anyone_may_claim_and_take_it_over_and_first_response_stays(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     act(estate, 12, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
     act(estate, 30, queue.hand_back, escalation_id=escalation, staff="zhang")
 
     act(estate, 40, queue.claim, escalation_id=escalation, staff="li")
+    assert (stored(estate, escalation)["state"], stored(estate, escalation)["assignee"]) == (State.PENDING, "li")
+    act(estate, 42, queue.take_over, escalation_id=escalation, staff="li")
     act(estate, 45, queue.record_staff_reply, escalation_id=escalation, staff="li")
 
     row = stored(estate, escalation)
@@ -276,7 +317,7 @@ def test_hand_back_is_refused_when_pending_or_held_by_another(estate: str) -> No
     escalation = escalate(estate, minute=0, sender="s1")
     with pytest.raises(queue.InvalidTransition):
         act(estate, 1, queue.hand_back, escalation_id=escalation, staff="zhang")
-    act(estate, 2, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 2, queue.take_over, escalation_id=escalation, staff="zhang")
     with pytest.raises(queue.HeldByAnother):
         act(estate, 3, queue.hand_back, escalation_id=escalation, staff="li")
     assert (stored(estate, escalation)["state"], stored(estate, escalation)["updated_at"]) == (
@@ -287,7 +328,7 @@ def test_hand_back_is_refused_when_pending_or_held_by_another(estate: str) -> No
 
 def test_resolve_by_the_holder_records_the_resolution_time(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     act(estate, 12, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
 
     entry = act(estate, 50, queue.resolve, escalation_id=escalation, staff="zhang")
@@ -334,6 +375,7 @@ def test_a_pending_one_settled_elsewhere_may_be_resolved_and_waited_until_then(e
         (queue.claim, {"staff": "zhang"}),
         (queue.claim, {"staff": "zhang", "reassign": True}),
         (queue.assign, {"staff": "zhang", "by": "boss"}),
+        (queue.take_over, {"staff": "zhang"}),
         (queue.record_staff_reply, {"staff": "zhang"}),
         (queue.hand_back, {"staff": "zhang"}),
         (queue.resolve, {"staff": "zhang"}),
@@ -343,7 +385,7 @@ def test_nothing_but_reading_is_allowed_on_a_resolved_escalation(
     estate: str, operation: Any, arguments: dict
 ) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     act(estate, 9, queue.resolve, escalation_id=escalation, staff="zhang")
     before = stored(estate, escalation)
 
@@ -357,7 +399,7 @@ def test_nothing_but_reading_is_allowed_on_a_resolved_escalation(
 
 def test_resolving_what_another_person_holds_is_refused(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
-    act(estate, 5, queue.claim, escalation_id=escalation, staff="zhang")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     with pytest.raises(queue.HeldByAnother) as refused:
         act(estate, 6, queue.resolve, escalation_id=escalation, staff="li")
     assert refused.value.holder == "zhang"
@@ -367,11 +409,11 @@ def test_resolving_what_another_person_holds_is_refused(estate: str) -> None:
 def test_unknown_escalations_and_blank_staff_names_are_refused(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
     with pytest.raises(queue.EscalationNotFound):
-        act(estate, 1, queue.claim, escalation_id=escalation + 1000, staff="zhang")
+        act(estate, 1, queue.take_over, escalation_id=escalation + 1000, staff="zhang")
     with session_scope(estate) as session, pytest.raises(queue.EscalationNotFound):
         queue.get(session, escalation_id=escalation + 1000)
     with pytest.raises(ValueError):
-        act(estate, 1, queue.claim, escalation_id=escalation, staff="  ")
+        act(estate, 1, queue.take_over, escalation_id=escalation, staff="  ")
     with pytest.raises(ValueError):
         act(estate, 1, queue.assign, escalation_id=escalation, staff="zhang", by="")
     assert stored(estate, escalation)["state"] is State.PENDING
@@ -380,12 +422,12 @@ def test_unknown_escalations_and_blank_staff_names_are_refused(estate: str) -> N
 # --- one conversation, several escalations ---------------------------------------------------------------
 
 
-def test_claiming_one_escalation_takes_the_whole_conversation_and_hand_back_returns_it(estate: str) -> None:
+def test_taking_over_one_escalation_takes_the_whole_conversation_and_hand_back_returns_it(estate: str) -> None:
     first = escalate(estate, minute=0, sender="s1", reason=Reason.FALLBACK)
     second = escalate(estate, minute=4, sender="s1", reason=Reason.REQUEST_HUMAN)
     other_conversation = escalate(estate, minute=5, sender="s2")
 
-    act(estate, 10, queue.claim, escalation_id=second, staff="zhang")
+    act(estate, 10, queue.take_over, escalation_id=second, staff="zhang")
 
     for escalation in (first, second):
         assert (stored(estate, escalation)["state"], stored(estate, escalation)["assignee"]) == (
@@ -398,7 +440,7 @@ def test_claiming_one_escalation_takes_the_whole_conversation_and_hand_back_retu
         assert queue.holder(session, sender_id="s2") is None
 
     with pytest.raises(queue.HeldByAnother):
-        act(estate, 11, queue.claim, escalation_id=first, staff="li")
+        act(estate, 11, queue.take_over, escalation_id=first, staff="li")
 
     act(estate, 15, queue.record_staff_reply, escalation_id=second, staff="zhang")
     assert stored(estate, first)["first_response_at"] == at(15)
@@ -414,7 +456,7 @@ def test_claiming_one_escalation_takes_the_whole_conversation_and_hand_back_retu
 def test_resolving_one_escalation_leaves_the_person_holding_the_rest(estate: str) -> None:
     first = escalate(estate, minute=0, sender="s1", reason=Reason.FALLBACK)
     second = escalate(estate, minute=4, sender="s1", reason=Reason.REQUEST_HUMAN)
-    act(estate, 10, queue.claim, escalation_id=first, staff="zhang")
+    act(estate, 10, queue.take_over, escalation_id=first, staff="zhang")
 
     act(estate, 12, queue.resolve, escalation_id=first, staff="zhang")
 
@@ -429,7 +471,7 @@ def test_resolving_one_escalation_leaves_the_person_holding_the_rest(estate: str
 def test_reassigning_one_escalation_moves_the_whole_conversation(estate: str) -> None:
     first = escalate(estate, minute=0, sender="s1", reason=Reason.FALLBACK)
     second = escalate(estate, minute=4, sender="s1", reason=Reason.REQUEST_HUMAN)
-    act(estate, 10, queue.claim, escalation_id=first, staff="zhang")
+    act(estate, 10, queue.take_over, escalation_id=first, staff="zhang")
 
     act(estate, 12, queue.assign, escalation_id=second, staff="li", by="boss")
 
@@ -463,9 +505,9 @@ def busy_queue(estate: str) -> Dict[str, int]:
             estate, minute=30, sender="rest-1", reason=Reason.IDENTITY_LOCKED, channel="rest"
         ),
     }
-    act(estate, 25, queue.claim, escalation_id=made["threat_wechat"], staff="zhang")
+    act(estate, 25, queue.take_over, escalation_id=made["threat_wechat"], staff="zhang")
     act(estate, 35, queue.record_staff_reply, escalation_id=made["threat_wechat"], staff="zhang")
-    act(estate, 40, queue.claim, escalation_id=made["locked_rest"], staff="li")
+    act(estate, 40, queue.take_over, escalation_id=made["locked_rest"], staff="li")
     act(estate, 45, queue.resolve, escalation_id=made["locked_rest"], staff="li")
     return made
 
@@ -579,7 +621,7 @@ def test_get_matches_the_list_entry(estate: str, busy_queue: Dict[str, int]) -> 
 # --- two people at once ---------------------------------------------------------------------------------
 
 
-def test_two_people_claiming_at_once_one_wins_and_the_other_is_told_who(estate: str) -> None:
+def test_two_people_taking_over_at_once_one_wins_and_the_other_is_told_who(estate: str) -> None:
     """Both read the escalation as pending before either writes; the conversation lock lets one through."""
     import threading
 
@@ -600,7 +642,7 @@ def test_two_people_claiming_at_once_one_wins_and_the_other_is_told_who(estate: 
 
     def claimant(name: str) -> None:
         try:
-            outcomes[name] = act(estate, 5, queue.claim, escalation_id=escalation, staff=name).assignee
+            outcomes[name] = act(estate, 5, queue.take_over, escalation_id=escalation, staff=name).assignee
         except BaseException as error:  # noqa: BLE001 - checked below
             outcomes[name] = error
 

@@ -165,7 +165,7 @@ def test_queue_filters_and_orders(estate: Dict[str, Any], as_user: Any) -> None:
     zhao = as_user("zhao")
     with clock.frozen(at(60)):
         token = csrf_of(zhao.get("/queue").text)
-        assert zhao.post(f"/queue/{estate['e_wx']}/claim", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+        assert zhao.post("/conversations/wx-zhang/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
         assert zhao.post(f"/queue/{estate['e_rest']}/resolve", data={"csrf_token": token}, follow_redirects=False).status_code == 303
 
         def ids(**params: Any) -> List[int]:
@@ -202,19 +202,30 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
         )
         assert claimed.status_code == 303 and claimed.headers["location"] == "/queue?sort=newest"
     row = stored_escalation(url, escalation)
-    assert (row.state, row.assignee) == (EscalationState.OPEN, "wang")
-    # Claiming a conversation is a takeover: the owner is told, the Rasa server pauses it.
-    assert [(kind, staff) for kind, _, staff, _ in outbox_rows(url, "web-1")] == [("control", "wang"), ("joined", "wang")]
+    # Claiming makes wang responsible; the bot keeps the chat, so the owner is told nothing and nothing pauses.
+    assert (row.state, row.assignee) == (EscalationState.PENDING, "wang")
+    assert outbox_rows(url, "web-1") == []
     assert audit_of(url, "escalation_claimed") == [
         {
             "at": at(20),
             "actor": "wang",
             "target": row.number,
-            "detail": {"escalation_id": escalation, "sender_id": "web-1", "state": "open"},
+            "detail": {"escalation_id": escalation, "sender_id": "web-1", "state": "pending"},
         }
     ]
     after_claim = wang.get("/queue").text.split(f'<tr data-id="{escalation}"')[1].split("</tr>")[0]
-    assert "人工处理中" in after_claim and "王小明" in after_claim and "解决" in after_claim
+    assert "待机器人处理" in after_claim and "王小明" in after_claim and "认领" not in after_claim
+    # Taking the chat over is the separate, explicit step: now the owner is told and Rasa pauses it.
+    with clock.frozen(at(21)):
+        taken = wang.post("/conversations/web-1/take-over", data={"csrf_token": token}, follow_redirects=False)
+        assert taken.status_code == 303
+    assert (stored_escalation(url, escalation).state, stored_escalation(url, escalation).assignee) == (
+        EscalationState.OPEN,
+        "wang",
+    )
+    assert [(kind, staff) for kind, _, staff, _ in outbox_rows(url, "web-1")] == [("control", "wang"), ("joined", "wang")]
+    after_take = wang.get("/queue").text.split(f'<tr data-id="{escalation}"')[1].split("</tr>")[0]
+    assert "人工处理中" in after_take and "王小明" in after_take and "解决" in after_take
 
     # Someone else cannot take or settle it: a polite page, nothing changed, nothing audited.
     zhao_token = csrf_of(zhao.get("/queue").text)
@@ -236,6 +247,14 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
         unknown = zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": zhao_token, "assignee": "ghost"})
         assert unknown.status_code == 400 and "请选择一位在职的员工" in unknown.text
         assert zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": zhao_token, "assignee": "wang"}).status_code == 200
+    # Assigning the pending one left the chat with the bot (nobody silenced, the owner told nothing); assigning the
+    # held one moved the hold to zhao without a second notice.
+    assert (stored_escalation(url, estate["e_anon"]).state, stored_escalation(url, estate["e_anon"]).assignee) == (
+        EscalationState.PENDING,
+        "wang",
+    )
+    assert outbox_rows(url, "anon-1") == []
+    assert [kind for kind, _, _, _ in outbox_rows(url, "web-1")] == ["control", "joined"]
     with clock.frozen(at(40)):
         resolved = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token}, follow_redirects=False)
         assert resolved.status_code == 303 and resolved.headers["location"] == "/queue"
@@ -451,7 +470,7 @@ def test_api_escalations_return_stored_values_and_filter(estate: Dict[str, Any],
             "waiting_seconds": 119 * 60,
         }
         token = csrf_of(li.get("/").text)
-        li.post(f"/queue/{estate['e_wx']}/claim", data={"csrf_token": token})
+        li.post("/conversations/wx-zhang/take-over", data={"csrf_token": token})
 
         def ids(**params: Any) -> List[int]:
             response = li.get("/api/escalations", params=params)
