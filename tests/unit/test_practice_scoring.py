@@ -1,0 +1,193 @@
+"""Practice mode's rubric: good, weak and forbidden answers for every objection, feedback from the rubric data,
+compliance's phrases reused (not copied), a forbidden answer capped low whatever else it does well."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.coach.practice import rubric as rubric_module
+from bot.coach.practice.rubric import (
+    CRITERIA,
+    Rubric,
+    default_rubric,
+    forbidden_tactics,
+    score_answer,
+    summarise,
+)
+from bot.coach.practice.simulator import objection_intents
+from bot.compliance import FORBIDDEN_PHRASES
+from bot.playbook import default_playbook
+
+TODAY = dt.date(2026, 11, 24)  # a Tuesday: 下周五 is 2026-12-04
+RUBRIC = yaml.safe_load(rubric_module.RUBRIC_FILE.read_text(encoding="utf-8"))
+
+# The concrete help a collector can offer, per playbook offer kind, said as a collector would.
+HELP = {
+    "repair_order": "我今天就给您报修，安排师傅上门看",
+    "complaint_record": "您说的问题我马上登记，派人去现场核实",
+    "itemised_breakdown": "我把物业费的开支明细给您列一下",
+    "instalment_request": "我帮您申请分期，先交一部分",
+    "developer_letter": "我们会向开发商发函，代表业主把问题反映上去",
+    "police_certificate": "我们帮您调监控，配合派出所出具证明",
+    "joint_petition": "我们和居委会、业委会一起向有关部门反映",
+    "payment_date": "我帮您把日子记下，到时候提醒您",
+}
+
+
+def good_answer(intent: str) -> str:
+    entry = default_playbook().get(intent)
+    assert entry is not None
+    return (
+        f"理解您的心情，遇到这种事谁都着急。按照物业服务合同和《民法典》第九百四十四条，物业费还是要按时交的。"
+        f"{HELP[entry.offer.kind]}。您看下周五能把物业费交上吗？"
+    )
+
+
+def entry(intent: str = "objection_heating"):  # type: ignore[no-untyped-def]
+    found = default_playbook().get(intent)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("intent", objection_intents())
+def test_a_good_answer_meets_every_criterion_for_every_objection(intent: str) -> None:
+    score = score_answer(good_answer(intent), entry=entry(intent), today=TODAY)
+    assert dict(score.criteria) == {name: True for name in CRITERIA}
+    assert score.forbidden == ()
+    assert score.score == 100 == default_rubric().max_score
+    assert score.date == dt.date(2026, 12, 4) and score.date_text == "下周五"
+    assert list(score.feedback) == [
+        RUBRIC["criteria"]["acknowledge"]["hit"],
+        RUBRIC["criteria"]["basis"]["hit"],
+        RUBRIC["criteria"]["offer"]["hit"],
+        RUBRIC["criteria"]["date"]["hit_date"].format(date="下周五"),
+    ]
+
+
+def test_a_weak_answer_scores_nothing_and_is_told_what_was_missing() -> None:
+    heating = entry()
+    score = score_answer("物业费您还是得交啊。", entry=heating, today=TODAY)
+    assert dict(score.criteria) == {"acknowledge": False, "basis": False, "offer": False, "date": False}
+    assert score.score == 0
+    assert score.feedback == (
+        RUBRIC["criteria"]["acknowledge"]["miss"],
+        "没有讲依据：可以说明合同约定和法律规定，例如《民法典》第九百四十四条。",
+        f"没有提出具体的帮助：可以这样说，“{heating.offer.text}”",
+        "您没有提出具体的交费日期：可以问一句“您看哪天方便交？”",
+    )
+
+
+def test_a_partial_answer_earns_each_criterion_it_meets() -> None:
+    heating = entry()
+    acknowledged = score_answer("理解您的心情，屋里冷谁都难受。", entry=heating, today=TODAY)
+    assert acknowledged.score == 25 and acknowledged.criteria["acknowledge"] and acknowledged.hits == 1
+    helped = score_answer("我马上安排师傅上门测室温，您看哪天方便交？", entry=heating, today=TODAY)
+    # 测室温 is the heating entry's basis keyword too: the right basis comes from the objection.
+    assert dict(helped.criteria) == {"acknowledge": False, "basis": True, "offer": True, "date": True}
+    assert helped.score == 75
+    other = score_answer("我马上安排师傅上门测室温，您看哪天方便交？", entry=entry("objection_fee_too_high"), today=TODAY)
+    assert dict(other.criteria) == {"acknowledge": False, "basis": False, "offer": False, "date": True}
+
+
+def test_the_basis_comes_from_the_playbook_articles_in_any_script() -> None:
+    heating = entry()
+    for text in ("依据《民法典》第944条，费用要交", "依據民法典第九百四十四條，費用要交", "这是业主应尽的义务"):
+        assert score_answer(text, entry=heating, today=TODAY).criteria["basis"], text
+    traditional = "理解您的心情，按《民法典》第九百四十四條，我安排師傅上門維修，您看下週五能交嗎？"
+    assert score_answer(traditional, entry=heating, today=TODAY).score == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "hit", "note"),
+    [
+        ("您看哪天方便交？", True, RUBRIC["criteria"]["date"]["hit"]),
+        ("您这周六之前交上可以吗？", True, "您提出了具体的日期（这周六），很好。"),
+        ("那您过几天交也行。", False, "“过几天”不是具体日期：请和业主约到具体哪一天。"),
+        ("我今天就派人去看看。", False, RUBRIC["criteria"]["date"]["miss"]),  # a day, but not a day to pay
+    ],
+)
+def test_a_date_counts_when_it_is_a_day_to_pay_or_a_question(text: str, hit: bool, note: str) -> None:
+    score = score_answer(text, entry=entry(), today=TODAY)
+    assert score.criteria["date"] is hit
+    assert note in score.feedback
+
+
+@pytest.mark.parametrize(
+    ("tactic", "phrase", "feedback_start"),
+    [
+        ("utilities", "再拖下去就给您家停水停电。", "绝不能提停水停电"),
+        ("utilities", "不交的话暖气就给您关了。", "绝不能提停水停电"),
+        ("shaming", "您这样跟老赖有什么区别？", "不能羞辱业主"),
+        ("shaming", "再不交就把您的名字贴出来曝光。", "不能羞辱业主"),
+        ("disclosure", "隔壁502也欠着三千呢。", "不能向业主透露其他业主的欠费情况"),
+        ("disclosure", "再不交我们就通知单位。", "不能向业主透露其他业主的欠费情况"),
+        ("discount", "这次给您打个八折。", "不能承诺打折、减免或少收"),
+        ("discount", "我可以帮您申请减免一部分。", "不能承诺打折、减免或少收"),
+    ],
+)
+def test_a_forbidden_tactic_caps_the_score_whatever_else_the_answer_does(
+    tactic: str, phrase: str, feedback_start: str
+) -> None:
+    text = good_answer("objection_heating") + phrase
+    score = score_answer(text, entry=entry(), today=TODAY)
+    assert dict(score.criteria) == {name: True for name in CRITERIA}  # everything else is met …
+    assert score.forbidden == (tactic,)
+    assert score.score <= RUBRIC["forbidden"]["cap"] == 20  # … and it still scores low
+    weak_but_clean = score_answer("理解您的心情。", entry=entry(), today=TODAY)
+    assert score.score < weak_but_clean.score
+    assert score.feedback[0].startswith(feedback_start)
+
+
+def test_every_phrase_compliance_forbids_is_penalised() -> None:
+    """The rubric reuses bot/compliance.py's rule: a phrase added there is penalised here without an edit."""
+    for phrase in FORBIDDEN_PHRASES:
+        text = good_answer("objection_heating") + f"我们会{phrase}。"
+        score = score_answer(text, entry=entry(), today=TODAY)
+        assert score.forbidden, phrase
+        assert score.score <= RUBRIC["forbidden"]["cap"], phrase
+
+
+def test_refusing_a_discount_is_not_promising_one() -> None:
+    for text in ("收费标准不能打折，也没法减免，但我可以把开支明细列给您。", "我们不会给您优惠的，这是合同定的。"):
+        assert forbidden_tactics(text) == (), text
+    assert forbidden_tactics("这样吧，给您减免一部分。") == ("discount",)
+
+
+def test_the_rubric_is_data(tmp_path: Path) -> None:
+    """Points, the cap and every feedback sentence come from the YAML file."""
+    data = yaml.safe_load(rubric_module.RUBRIC_FILE.read_text(encoding="utf-8"))
+    data["forbidden"]["cap"] = 5
+    data["criteria"]["date"]["miss"] = "请约一个日子。"
+    data["criteria"]["acknowledge"]["keywords"].append("收到")
+    path = tmp_path / "rubric.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    custom = Rubric.load(path)
+    threat = score_answer(good_answer("objection_heating") + "不交就停水。", entry=entry(), today=TODAY, rubric=custom)
+    assert threat.score == 5
+    received = score_answer("收到。", entry=entry(), today=TODAY, rubric=custom)
+    assert received.criteria["acknowledge"] and "请约一个日子。" in received.feedback
+
+
+def test_a_session_summary_counts_hits_caps_forbidden_and_names_what_mattered() -> None:
+    heating = entry()
+    good = score_answer(good_answer("objection_heating"), entry=heating, today=TODAY)
+    weak = score_answer("理解您的心情。", entry=heating, today=TODAY)
+    summary = summarise([good, weak, good], outcome="agreed", agreed_text="下周五")
+    assert summary.score == round((100 + 25 + 100) / 3)
+    assert summary.criteria["acknowledge"] == {"hits": 3, "turns": 3}
+    assert summary.criteria["date"] == {"hits": 2, "turns": 3}
+    assert summary.feedback == ("业主同意下周五交费，这次演练达成了目标。",)
+    threat = score_answer(good_answer("objection_heating") + "不交就停水。", entry=heating, today=TODAY)
+    capped = summarise([good, good, good, threat], outcome="stopped")
+    assert capped.score == RUBRIC["session"]["forbidden_cap"] and capped.forbidden == {"utilities": 1}
+    assert capped.feedback[0] == RUBRIC["session"]["outcomes"]["stopped"]
+    assert capped.feedback[1].startswith("绝不能提停水停电")
+    missed = summarise([weak, weak], outcome="walked_away")
+    assert missed.score == 25
+    assert RUBRIC["criteria"]["date"]["summary_miss"] in missed.feedback
+    assert RUBRIC["criteria"]["acknowledge"]["summary_miss"] not in missed.feedback
+    assert summarise([], outcome="stopped").feedback == (RUBRIC["session"]["no_answers"],)
