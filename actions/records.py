@@ -179,6 +179,9 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
         """What the confirmation quotes; the record number by default."""
         return {"number": record.number}
 
+    def after_write(self, session: Session, record: Any) -> None:
+        """Anything the record sets off, in the same transaction (nothing by default)."""
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
@@ -197,6 +200,7 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
                 owner_id=owner_id,
                 **self.fields(tracker),
             )
+            self.after_write(session, record)
             return self.quoted(record)
 
         try:
@@ -304,6 +308,10 @@ class ActionRecordPromise(_RecordAction):
         if amount is None:
             raise ValueError("a promise needs a positive amount")
         return {"amount": amount, "due_date": dt.date.fromisoformat(str(tracker.get_slot("promise_date")))}
+
+    def after_write(self, session: Session, record: Any) -> None:
+        """Schedule the promise's reminders (the day before, the morning of the due day)."""
+        promises.on_recorded(session, promise=record)
 
     def quoted(self, record: Any) -> Dict[str, Any]:
         """The stored date (with weekday) and amount, and where to pay."""

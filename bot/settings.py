@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from pathlib import Path
-from typing import List, Literal, Optional
+from typing import Dict, List, Literal, Optional
 
 from pydantic import BaseSettings, SecretStr, root_validator, validator
 
@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     staff_login_max_failures: int = 5
     staff_login_window_minutes: int = 15
     staff_lockout_minutes: int = 15
+    # Reminders (bot/reminders, the worker apps/worker): checked at send time, moved rather than dropped.
+    reminders_max_per_week: int = 2  # proactive messages per owner per rolling 7 days
+    reminders_skip_holidays: bool = False  # move reminders off public holidays (chinesecalendar's data)
+    reminders_poll_seconds: float = 5.0
+    reminders_manager_arrears_months: int = 6  # arrears this old go to the manager, not a collector
+    # A WeChat template message for reminders outside the 48-hour window; unset: a collector's call task.
+    wechat_reminder_template_id: Optional[str] = None
+    # Template field -> what fills it: text (the notice), unit, date, purpose (a short title), note.
+    wechat_reminder_template_fields: Dict[str, str] = {"first": "purpose", "keyword1": "unit", "keyword2": "date", "remark": "text"}
     # Payment promises (bot/services/payments.py): a promise is kept when the unit's payments reach its amount
     # by its due date plus this many days, broken when they have not once those days have passed.
     promise_grace_days: int = 2

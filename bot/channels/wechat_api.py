@@ -168,6 +168,37 @@ class WeChatAPI:
         if errcode != 0:
             raise WeChatAPIError(errcode, str(data.get("errmsg") or ""))
 
+    async def send_template(
+        self, openid: str, template_id: str, data: Dict[str, str], session: Optional[aiohttp.ClientSession] = None
+    ) -> int:
+        """Send a template message (``POST /cgi-bin/message/template/send``; verified service accounts only).
+
+        Args:
+            openid: The follower.
+            template_id: The template chosen in 公众平台 → 模板消息.
+            data: The template's fields (``first``, ``keyword1`` …) and their values.
+            session: The HTTP session to send with (default: a new one for this message).
+
+        Returns:
+            WeChat's ``msgid``.
+
+        Raises:
+            WeChatAPIError: When WeChat refuses the message (after one retry with a fresh token).
+        """
+        if session is None:
+            async with aiohttp.ClientSession(timeout=self._timeout) as own:
+                return await self.send_template(openid, template_id, data, own)
+        body = {"touser": openid, "template_id": template_id, "data": {k: {"value": v} for k, v in data.items()}}
+        token = await self.access_token(session)
+        answer = await self._post_json(session, "/cgi-bin/message/template/send", token, body)
+        if int(answer.get("errcode") or 0) in TOKEN_ERRORS:
+            token = await self.access_token(session, invalid=token)
+            answer = await self._post_json(session, "/cgi-bin/message/template/send", token, body)
+        errcode = int(answer.get("errcode") or 0)
+        if errcode != 0:
+            raise WeChatAPIError(errcode, str(answer.get("errmsg") or ""))
+        return int(answer.get("msgid") or 0)
+
     async def send_texts(self, openid: str, contents: Sequence[str]) -> None:
         """Send several texts in order over one connection; stops at the first failure."""
         async with aiohttp.ClientSession(timeout=self._timeout) as session:

@@ -23,6 +23,8 @@ class Reason(str, enum.Enum):
     IDENTITY_FAILED = "identity_failed"
     IDENTITY_LOCKED = "identity_locked"
     STAFF_TAKEOVER = "staff_takeover"  # a person took the conversation over on their own initiative
+    BROKEN_PROMISES = "broken_promises"  # a second promise broken: a collector takes the case (bot.reminders.ladder)
+    OLD_ARREARS = "old_arrears"  # broken promises on arrears older than REMINDERS_MANAGER_ARREARS_MONTHS: the manager
 
 
 # Intents that name their own reason; any other path to a person is a fallback.

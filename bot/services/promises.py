@@ -10,6 +10,7 @@ from typing import Optional
 from sqlalchemy.orm import Session
 
 from bot import wording
+from bot.db.models import PaymentPromise, PromiseStatus
 from bot.records import arrears
 from bot.text.dates import weekday_name
 
@@ -88,3 +89,24 @@ def confirmation_question(day: dt.date, amount: Optional[Decimal], *, today: Opt
 def follow_up() -> str:
     """The question that brings a conversation back to a concrete payment date."""
     return wording.text("promises.follow_up")
+
+
+def on_recorded(session: Session, *, promise: PaymentPromise) -> None:
+    """After a promise is written (same transaction): schedule its reminders (day before, due morning)."""
+    from bot.reminders import schedule
+
+    schedule.schedule_for_promise(session, promise=promise)
+
+
+def reschedule(session: Session, *, promise: PaymentPromise, new_date: dt.date) -> PaymentPromise:
+    """Move an open promise to ``new_date``, counting how often it moved, and move its reminders too."""
+    from bot.reminders import schedule
+
+    if PromiseStatus(promise.status) is PromiseStatus.KEPT:
+        raise ValueError("a kept promise is not rescheduled")
+    promise.due_date = new_date
+    promise.status = PromiseStatus.OPEN
+    promise.reschedule_count = int(promise.reschedule_count or 0) + 1
+    schedule.reschedule_promise(session, promise=promise, new_date=new_date)
+    session.flush()
+    return promise

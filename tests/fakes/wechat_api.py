@@ -3,6 +3,7 @@ customer-service messages, recording everything it receives.
 
     GET  /cgi-bin/token?grant_type=client_credential&appid=…&secret=…
     POST /cgi-bin/message/custom/send?access_token=…
+    POST /cgi-bin/message/template/send?access_token=…   (template messages: touser, template_id, data)
 
 Tokens can be expired on demand (the next send gets errcode 42001) and sends can be made to fail.
 """
@@ -40,6 +41,17 @@ class SentMessage:
 
 
 @dataclass
+class SentTemplate:
+    """One template message as the fake API received it (``data``: field → value)."""
+
+    touser: str
+    template_id: str
+    data: Dict[str, str]
+    msgid: int
+    raw: bytes
+
+
+@dataclass
 class FakeWeChatAPI:
     """The fake API server; ``start()`` it, use ``base_url``, ``stop()`` it."""
 
@@ -48,6 +60,7 @@ class FakeWeChatAPI:
     token_requests: int = 0
     sent: List[SentMessage] = field(default_factory=list)
     rejected: List[Dict[str, Any]] = field(default_factory=list)
+    templates: List[SentTemplate] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._valid_tokens: set[str] = set()
@@ -76,6 +89,8 @@ class FakeWeChatAPI:
             def do_POST(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if url.path == "/cgi-bin/message/template/send":
+                    return self._json(fake._send_template(_first(parse_qs(url.query)), raw))
                 if url.path != "/cgi-bin/message/custom/send":
                     return self._json({"errcode": 404, "errmsg": "not found"}, 404)
                 return self._json(fake._send(_first(parse_qs(url.query)), raw))
@@ -180,6 +195,41 @@ class FakeWeChatAPI:
             )
             self._changed.notify_all()
         return {"errcode": 0, "errmsg": "ok"}
+
+    def _send_template(self, query: Dict[str, str], raw: bytes) -> Dict[str, Any]:
+        """WeChat's ``message/template/send``: ``{"errcode": 0, "errmsg": "ok", "msgid": …}`` or an error."""
+        token = query.get("access_token", "")
+        with self._changed:
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return {"errcode": 47001, "errmsg": "data format error"}
+            if token not in self._valid_tokens or token in self._expired_tokens:
+                self.rejected.append({"errcode": 40001, **body})
+                return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+            if not body.get("template_id"):
+                self.rejected.append({"errcode": 40037, **body})
+                return {"errcode": 40037, "errmsg": "invalid template_id"}
+            if not body.get("touser"):
+                self.rejected.append({"errcode": 40003, **body})
+                return {"errcode": 40003, "errmsg": "invalid openid"}
+            if self._fail_sends:
+                errcode = self._fail_sends.pop(0)
+                self.rejected.append({"errcode": errcode, **body})
+                return {"errcode": errcode, "errmsg": "injected failure"}
+            data = body.get("data") or {}
+            msgid = next(self._counter) + 1000
+            self.templates.append(
+                SentTemplate(
+                    touser=str(body["touser"]),
+                    template_id=str(body["template_id"]),
+                    data={key: str((value or {}).get("value", "")) for key, value in data.items()},
+                    msgid=msgid,
+                    raw=raw,
+                )
+            )
+            self._changed.notify_all()
+        return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
 
 def _first(query: Dict[str, List[str]]) -> Dict[str, str]:

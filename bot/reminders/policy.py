@@ -1,0 +1,229 @@
+"""The contact policy, checked when a reminder falls due (not only when it was scheduled).
+
+In order: nothing once the owner has paid (cancelled), nothing to an owner who opted out or to a
+conversation that is not verified for the owner (skipped), then the timing rules — quiet hours 21:00–08:00
+in the estate's zone, public holidays when ``REMINDERS_SKIP_HOLIDAYS`` is set, at most
+``REMINDERS_MAX_PER_WEEK`` proactive messages per owner in any 7 days — which move the reminder to the
+first moment allowed, never drop it. The holiday data comes from ``chinesecalendar``, which knows only the
+years the State Council has announced: a day of an unknown year is treated as a working day (sent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, Optional
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
+from bot.db.reminder_models import Reminder, ReminderOptOut, ReminderPurpose, ReminderState
+from bot.records import arrears
+from bot.services.identity import TRUSTED_LINK_CHANNELS
+
+QUIET_STARTS = dt.time(21, 0)
+QUIET_ENDS = dt.time(8, 0)
+WEEK = dt.timedelta(days=7)
+# Holidays further than this ahead are not searched (no run of public holidays is this long).
+MAX_HOLIDAY_RUN = 15
+
+
+class Verdict(str, enum.Enum):
+    """What to do with a due reminder."""
+
+    SEND = "send"
+    MOVE = "move"
+    CANCEL = "cancel"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer: the verdict, its reason code and, for a move, the new due time."""
+
+    verdict: Verdict
+    reason: Optional[str] = None
+    due_at: Optional[dt.datetime] = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configurable part of the policy."""
+
+    max_per_week: int = 2
+    skip_holidays: bool = False
+
+    @classmethod
+    def from_settings(cls) -> Policy:
+        """The configured policy."""
+        from bot.settings import get_settings
+
+        settings = get_settings()
+        return cls(max_per_week=settings.reminders_max_per_week, skip_holidays=settings.reminders_skip_holidays)
+
+
+def is_public_holiday(day: dt.date) -> bool:
+    """Whether ``day`` is a statutory public holiday (Spring Festival included); unknown years: no.
+
+    Weekends are not holidays here: a notice on a Saturday is allowed, a notice on 春节 is not.
+    """
+    import chinese_calendar
+
+    try:
+        on_holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:  # a year the package has no data for: send rather than guess
+        return False
+    return bool(on_holiday and name)
+
+
+def decide(
+    session: Session,
+    reminder: Reminder,
+    *,
+    policy: Optional[Policy] = None,
+    holiday: Callable[[dt.date], bool] = is_public_holiday,
+) -> Decision:
+    """Judge a due reminder now (:func:`bot.clock.now`).
+
+    Args:
+        session: The caller's session.
+        reminder: The claimed reminder.
+        policy: The limits (default: from settings).
+        holiday: Whether a day is a public holiday (injectable for tests).
+
+    Returns:
+        Send it, move it (with the new due time), cancel it or skip it, with a reason code.
+    """
+    policy = policy or Policy.from_settings()
+    now = clock.now()
+    paid = paid_reason(session, reminder)
+    if paid:
+        return Decision(Verdict.CANCEL, paid)
+    if opted_out(session, owner_id=int(reminder.owner_id), sender_id=reminder.sender_id):
+        return Decision(Verdict.SKIP, "opted_out")
+    if not verified(session, reminder):
+        return Decision(Verdict.SKIP, "unverified")
+    allowed = earliest_allowed(now, policy=policy, holiday=holiday)
+    if allowed > now:
+        reason = "quiet_hours" if _quiet(now) else "holiday"
+        return Decision(Verdict.MOVE, reason, allowed)
+    freed = week_frees_at(session, owner_id=int(reminder.owner_id), now=now, limit=policy.max_per_week)
+    if freed is not None:
+        return Decision(Verdict.MOVE, "weekly_cap", earliest_allowed(freed, policy=policy, holiday=holiday))
+    return Decision(Verdict.SEND)
+
+
+def paid_reason(session: Session, reminder: Reminder) -> Optional[str]:
+    """Why the reminder is no longer needed because of a payment or the promise's fate, or None."""
+    purpose = ReminderPurpose(reminder.purpose)
+    if reminder.promise_id is not None:
+        promise = session.get(PaymentPromise, reminder.promise_id)
+        if promise is not None:
+            status = PromiseStatus(promise.status)
+            if status is PromiseStatus.KEPT:
+                return "promise_kept"
+            if purpose is not ReminderPurpose.BROKEN_FOLLOWUP and status is not PromiseStatus.OPEN:
+                return f"promise_{status.value}"
+            if purpose is not ReminderPurpose.BROKEN_FOLLOWUP and promise.due_date < clock.today():
+                return "promise_past"  # a "due tomorrow" that could not go out in time is not sent late
+            paid = _paid_since(session, int(reminder.unit_id), promise.created_at)
+            if paid is not None and paid >= Decimal(promise.amount):
+                return "paid"
+    owner = session.get(Owner, reminder.owner_id)
+    if owner is None:
+        return "owner_gone"
+    if arrears.summary(session, owner_id=int(owner.id), today=clock.today()).amount <= 0:
+        return "no_arrears"
+    return None
+
+
+def opted_out(session: Session, *, owner_id: int, sender_id: Optional[str]) -> bool:
+    """Whether the owner's unit, the owner or the conversation asked not to be reminded."""
+    owner = session.get(Owner, owner_id)
+    conditions = [ReminderOptOut.owner_id == owner_id]
+    if owner is not None:
+        conditions.append(ReminderOptOut.unit_id == owner.unit_id)
+    if sender_id:
+        conditions.append(ReminderOptOut.sender_id == sender_id)
+    found = session.execute(select(func.count()).select_from(ReminderOptOut).where(or_(*conditions))).scalar_one()
+    return bool(found)
+
+
+def verified(session: Session, reminder: Reminder) -> bool:
+    """Whether the reminder's conversation is bound to its owner on a trusted channel."""
+    if not reminder.sender_id or reminder.channel not in TRUSTED_LINK_CHANNELS:
+        return False
+    link = session.execute(
+        select(ConversationLink.owner_id).where(
+            ConversationLink.channel == reminder.channel, ConversationLink.sender_id == reminder.sender_id
+        )
+    ).scalar_one_or_none()
+    return link is not None and int(link) == int(reminder.owner_id)
+
+
+def earliest_allowed(
+    moment: dt.datetime, *, policy: Policy, holiday: Callable[[dt.date], bool] = is_public_holiday
+) -> dt.datetime:
+    """The first moment at or after ``moment`` outside quiet hours (and public holidays, if configured)."""
+    local = moment.astimezone(clock.zone())
+    if local.time() >= QUIET_STARTS:
+        local = _at(local.date() + dt.timedelta(days=1), QUIET_ENDS)
+    elif local.time() < QUIET_ENDS:
+        local = _at(local.date(), QUIET_ENDS)
+    if policy.skip_holidays:
+        for _ in range(MAX_HOLIDAY_RUN):
+            if not holiday(local.date()):
+                break
+            local = _at(local.date() + dt.timedelta(days=1), QUIET_ENDS)
+    return local
+
+
+def week_frees_at(session: Session, *, owner_id: int, now: dt.datetime, limit: int) -> Optional[dt.datetime]:
+    """None if the owner may get one more proactive message now, else when the rolling week allows one."""
+    if limit <= 0:
+        return now + WEEK
+    sent = sorted(
+        clock_aware(value)
+        for value in session.execute(
+            select(Reminder.sent_at).where(
+                Reminder.owner_id == owner_id,
+                Reminder.state == ReminderState.SENT,
+                Reminder.sent_at > (now - WEEK).astimezone(dt.timezone.utc),
+            )
+        ).scalars()
+    )
+    if len(sent) < limit:
+        return None
+    # The (len - limit + 1)-th oldest leaves the window first and frees a place.
+    return sent[len(sent) - limit] + WEEK + dt.timedelta(seconds=1)
+
+
+def clock_aware(value: dt.datetime) -> dt.datetime:
+    """A stored time as an aware time in the estate's zone (SQLite returns naive UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(clock.zone())
+
+
+def _quiet(moment: dt.datetime) -> bool:
+    local = moment.astimezone(clock.zone()).time()
+    return local >= QUIET_STARTS or local < QUIET_ENDS
+
+
+def _at(day: dt.date, time: dt.time) -> dt.datetime:
+    return dt.datetime.combine(day, time, tzinfo=clock.zone())
+
+
+def _paid_since(session: Session, unit_id: int, since: Optional[dt.datetime]) -> Optional[Decimal]:
+    """What the unit paid since the promise was made (the payments service), None before payments exist."""
+    if since is None:
+        return None
+    from bot.services import payments
+
+    # Records are written with the estate's wall time (bot.services.records), which SQLite keeps naive.
+    start = since.replace(tzinfo=clock.zone()) if since.tzinfo is None else since
+    return payments.paid_since(session, unit=unit_id, since=start)

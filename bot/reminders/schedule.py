@@ -1,0 +1,407 @@
+"""Writing reminder rows: when a promise is recorded, moved or broken, and at the start of each month.
+
+Scheduling is idempotent: every row has a ``dedupe_key`` (unique), so running a job twice, or in two
+workers, writes each reminder once. Times are chosen in the estate's zone and stored in UTC. The target
+conversation is the owner's verified one (a ``ConversationLink`` on a trusted channel), preferring the
+conversation the promise was made in; without one the row is still written and the send-time policy skips it
+as ``unverified``, so staff see why nothing went out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
+from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderOptOut, ReminderPurpose, ReminderState
+from bot.records import arrears
+from bot.services.identity import TRUSTED_LINK_CHANNELS
+
+DAY_BEFORE_AT = dt.time(10, 0)
+DUE_MORNING_AT = dt.time(9, 0)
+FOLLOWUP_AT = dt.time(10, 0)
+MONTHLY_AT = dt.time(10, 0)
+# A monthly notice not scheduled by this day of the month (the worker was down) is not sent that month.
+MONTHLY_LATEST_DAY = 7
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class ReminderView:
+    """A reminder as plain data (staff screens, tests)."""
+
+    id: int
+    owner_id: int
+    unit_id: int
+    sender_id: Optional[str]
+    channel: Optional[str]
+    purpose: ReminderPurpose
+    due_at: dt.datetime
+    first_due_at: dt.datetime
+    state: ReminderState
+    reason: Optional[str]
+    promise_id: Optional[int]
+    attempts: int
+    delivered_via: Optional[str]
+    sent_at: Optional[dt.datetime]
+    created_at: dt.datetime
+    cancelled_by: Optional[str]
+
+
+def view(row: Reminder) -> ReminderView:
+    """Plain data of a row, times in the estate's zone."""
+    return ReminderView(
+        id=int(row.id),
+        owner_id=int(row.owner_id),
+        unit_id=int(row.unit_id),
+        sender_id=row.sender_id,
+        channel=row.channel,
+        purpose=ReminderPurpose(row.purpose),
+        due_at=local(row.due_at),
+        first_due_at=local(row.first_due_at),
+        state=ReminderState(row.state),
+        reason=row.reason,
+        promise_id=None if row.promise_id is None else int(row.promise_id),
+        attempts=int(row.attempts or 0),
+        delivered_via=row.delivered_via,
+        sent_at=None if row.sent_at is None else local(row.sent_at),
+        created_at=local(row.created_at),
+        cancelled_by=row.cancelled_by,
+    )
+
+
+def local(value: dt.datetime) -> dt.datetime:
+    """A time stored by this package (UTC; naive on SQLite) in the estate's zone."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(clock.zone())
+
+
+def at(day: dt.date, time: dt.time) -> dt.datetime:
+    """``day`` at ``time`` in the estate's zone."""
+    return dt.datetime.combine(day, time, tzinfo=clock.zone())
+
+
+def target(session: Session, *, owner_id: int, prefer_sender: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:
+    """The owner's verified conversation (sender id, channel), the preferred one if it is verified."""
+    links = list(
+        session.execute(
+            select(ConversationLink)
+            .where(ConversationLink.owner_id == owner_id, ConversationLink.channel.in_(sorted(TRUSTED_LINK_CHANNELS)))
+            .order_by(ConversationLink.verified_at.desc(), ConversationLink.id.desc())
+        ).scalars()
+    )
+    for link in links:
+        if prefer_sender and link.sender_id == prefer_sender:
+            return str(link.sender_id), str(link.channel)
+    if links:
+        return str(links[0].sender_id), str(links[0].channel)
+    return None, None
+
+
+def schedule_for_promise(session: Session, *, promise: PaymentPromise) -> List[Reminder]:
+    """The day-before (10:00) and due-morning (09:00) reminders of a newly recorded promise.
+
+    A time already past when the promise is made is not scheduled (a promise for tomorrow made at 11:00
+    gets no "due tomorrow" notice). Idempotent.
+
+    Args:
+        session: The caller's session (the promise's transaction).
+        promise: The stored promise (with its id).
+
+    Returns:
+        The reminders of the promise that are still to be sent.
+    """
+    if PromiseStatus(promise.status) is not PromiseStatus.OPEN:
+        return []
+    owner = session.get(Owner, promise.owner_id)
+    if owner is None:
+        return []
+    sender, channel = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id)
+    written = []
+    for purpose, moment in _promise_times(promise.due_date):
+        if moment <= clock.now():
+            continue
+        written.append(
+            _add(
+                session,
+                owner=owner,
+                sender_id=sender,
+                channel=channel,
+                purpose=purpose,
+                due_at=moment,
+                promise_id=int(promise.id),
+                dedupe_key=f"promise:{promise.id}:{purpose.value}:{promise.due_date.isoformat()}",
+            )
+        )
+    return [row for row in written if ReminderState(row.state) in PENDING_STATES]
+
+
+def reschedule_promise(session: Session, *, promise: PaymentPromise, new_date: dt.date) -> List[Reminder]:
+    """Move a promise's unsent day-before and due-morning reminders to ``new_date`` (state ``moved``).
+
+    The caller changes the promise itself (its date and reschedule count); reminders already sent stay as
+    history, and a purpose with nothing left to move gets a new row.
+
+    Returns:
+        The promise's reminders still to be sent, at their new times.
+    """
+    now = clock.now()
+    pending = {
+        ReminderPurpose(row.purpose): row
+        for row in session.execute(
+            select(Reminder).where(
+                Reminder.promise_id == promise.id,
+                Reminder.state.in_(PENDING_STATES),
+                Reminder.purpose.in_([ReminderPurpose.DAY_BEFORE, ReminderPurpose.DUE_MORNING]),
+            )
+        ).scalars()
+    }
+    result: List[Reminder] = []
+    for purpose, moment in _promise_times(new_date):
+        row = pending.pop(purpose, None)
+        key = f"promise:{promise.id}:{purpose.value}:{new_date.isoformat()}"
+        if moment <= now:
+            if row is not None:
+                _finish(row, ReminderState.CANCELLED, "promise_rescheduled", SYSTEM)
+            continue
+        if row is not None:
+            row.due_at = moment.astimezone(dt.timezone.utc)
+            row.state = ReminderState.MOVED
+            row.reason = "promise_rescheduled"
+            row.dedupe_key = key
+            row.updated_at = clock.utc_now()
+            result.append(row)
+            continue
+        owner = session.get(Owner, promise.owner_id)
+        if owner is None:
+            continue
+        sender, channel = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id)
+        result.append(
+            _add(
+                session, owner=owner, sender_id=sender, channel=channel, purpose=purpose, due_at=moment,
+                promise_id=int(promise.id), dedupe_key=key,
+            )
+        )
+    session.flush()
+    return result
+
+
+def schedule_broken_followups(session: Session) -> List[Reminder]:
+    """One follow-up (10:00, today or tomorrow) for every broken promise that has none. Idempotent."""
+    now = clock.now()
+    moment = at(now.date(), FOLLOWUP_AT)
+    if moment <= now:
+        moment = at(now.date() + dt.timedelta(days=1), FOLLOWUP_AT)
+    written = []
+    followed = select(Reminder.promise_id).where(Reminder.purpose == ReminderPurpose.BROKEN_FOLLOWUP)
+    broken = session.execute(
+        select(PaymentPromise).where(
+            PaymentPromise.status == PromiseStatus.BROKEN, PaymentPromise.id.not_in(followed.scalar_subquery())
+        ).order_by(PaymentPromise.id)
+    ).scalars().all()
+    for promise in broken:
+        owner = session.get(Owner, promise.owner_id)
+        if owner is None:
+            continue
+        cancel_for_promise(session, promise_id=int(promise.id), reason="promise_broken")
+        sender, channel = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id)
+        written.append(
+            _add(
+                session, owner=owner, sender_id=sender, channel=channel, purpose=ReminderPurpose.BROKEN_FOLLOWUP,
+                due_at=moment, promise_id=int(promise.id), dedupe_key=f"broken:{promise.id}",
+            )
+        )
+    return written
+
+
+def schedule_monthly(session: Session, *, today: dt.date) -> List[Reminder]:
+    """The monthly bill notice (the 1st, 10:00) to every owner in arrears. Idempotent; run daily.
+
+    Only in the first :data:`MONTHLY_LATEST_DAY` days of a month: a worker that was down longer does not
+    send the start-of-month notice in the middle of the month.
+
+    Returns:
+        The notices written by this call (none when they already exist).
+    """
+    if today.day > MONTHLY_LATEST_DAY:
+        return []
+    period = f"{today:%Y-%m}"
+    moment = at(today.replace(day=1), MONTHLY_AT)
+    existing = set(
+        session.execute(
+            select(Reminder.owner_id).where(
+                Reminder.purpose == ReminderPurpose.MONTHLY_BILL, Reminder.period == period
+            )
+        ).scalars()
+    )
+    written = []
+    for owner in session.execute(select(Owner).order_by(Owner.id)).scalars().all():
+        if owner.id in existing:
+            continue
+        if arrears.summary(session, owner_id=int(owner.id), today=today).amount <= 0:
+            continue
+        sender, channel = target(session, owner_id=int(owner.id))
+        written.append(
+            _add(
+                session, owner=owner, sender_id=sender, channel=channel, purpose=ReminderPurpose.MONTHLY_BILL,
+                due_at=moment, period=period, dedupe_key=f"monthly:{owner.id}:{period}",
+            )
+        )
+    return written
+
+
+def cancel(session: Session, *, reminder_id: int, actor: str, reason: str = "staff") -> bool:
+    """Cancel a reminder still to be sent (a staff member's decision). Whether it was cancelled."""
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder_id, Reminder.state.in_(PENDING_STATES))
+        .values(state=ReminderState.CANCELLED, reason=reason, cancelled_by=actor[:64], updated_at=clock.utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def cancel_for_promise(session: Session, *, promise_id: int, reason: str) -> int:
+    """Cancel a promise's reminders still to be sent (it was kept, broken or withdrawn). How many."""
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.promise_id == promise_id, Reminder.state.in_(PENDING_STATES))
+        .values(state=ReminderState.CANCELLED, reason=reason, cancelled_by=SYSTEM, updated_at=clock.utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def record_opt_out(
+    session: Session,
+    *,
+    owner_id: Optional[int],
+    sender_id: Optional[str],
+    channel: Optional[str],
+    how: str,
+    text: Optional[str] = None,
+) -> ReminderOptOut:
+    """Record that an owner (with ``owner_id``: their unit) or a conversation wants no more reminders.
+
+    The pending reminders it covers are skipped at once, so staff see it; the send-time policy also checks
+    the opt-out, so a reminder scheduled later is skipped too.
+    """
+    unit_id = None
+    if owner_id is not None:
+        owner = session.get(Owner, owner_id)
+        unit_id = None if owner is None else int(owner.unit_id)
+    row = ReminderOptOut(
+        unit_id=unit_id,
+        owner_id=owner_id,
+        sender_id=sender_id,
+        channel=channel,
+        how=how,
+        text=None if text is None else text[:500],
+        opted_out_at=clock.utc_now(),
+    )
+    session.add(row)
+    covered = []
+    if owner_id is not None:
+        covered.append(Reminder.owner_id == owner_id)
+    if unit_id is not None:
+        covered.append(Reminder.unit_id == unit_id)
+    if sender_id:
+        covered.append(Reminder.sender_id == sender_id)
+    if covered:
+        from sqlalchemy import or_
+
+        session.execute(
+            update(Reminder)
+            .where(Reminder.state.in_(PENDING_STATES), or_(*covered))
+            .values(state=ReminderState.SKIPPED, reason="opted_out", updated_at=clock.utc_now())
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return row
+
+
+def history(session: Session, *, owner_id: int, limit: int = 100) -> List[ReminderView]:
+    """An owner's reminders, latest due first (the owner page)."""
+    rows = session.execute(
+        select(Reminder).where(Reminder.owner_id == owner_id).order_by(Reminder.due_at.desc(), Reminder.id.desc()).limit(limit)
+    ).scalars()
+    return [view(row) for row in rows]
+
+
+def listing(
+    session: Session, *, states: Optional[List[ReminderState]] = None, limit: int = 500
+) -> List[ReminderView]:
+    """Reminders for the staff screen, by due time (pending first by default order of ``due_at``)."""
+    query = select(Reminder)
+    if states:
+        query = query.where(Reminder.state.in_(states))
+    rows = session.execute(query.order_by(Reminder.due_at, Reminder.id).limit(limit)).scalars()
+    return [view(row) for row in rows]
+
+
+# --- internals ------------------------------------------------------------------------------------------
+
+
+def _promise_times(due_date: dt.date) -> List[Tuple[ReminderPurpose, dt.datetime]]:
+    return [
+        (ReminderPurpose.DAY_BEFORE, at(due_date - dt.timedelta(days=1), DAY_BEFORE_AT)),
+        (ReminderPurpose.DUE_MORNING, at(due_date, DUE_MORNING_AT)),
+    ]
+
+
+def _finish(row: Reminder, state: ReminderState, reason: str, actor: Optional[str]) -> None:
+    row.state = state
+    row.reason = reason
+    row.cancelled_by = actor if state is ReminderState.CANCELLED else row.cancelled_by
+    row.updated_at = clock.utc_now()
+
+
+def _add(
+    session: Session,
+    *,
+    owner: Owner,
+    sender_id: Optional[str],
+    channel: Optional[str],
+    purpose: ReminderPurpose,
+    due_at: dt.datetime,
+    dedupe_key: str,
+    promise_id: Optional[int] = None,
+    period: Optional[str] = None,
+) -> Reminder:
+    """Insert a reminder, or return the one with the same key (another worker may have just written it)."""
+    existing = session.execute(select(Reminder).where(Reminder.dedupe_key == dedupe_key)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    stored = due_at.astimezone(dt.timezone.utc)
+    row = Reminder(
+        owner_id=int(owner.id),
+        unit_id=int(owner.unit_id),
+        sender_id=sender_id,
+        channel=channel,
+        purpose=purpose,
+        due_at=stored,
+        first_due_at=stored,
+        state=ReminderState.SCHEDULED,
+        promise_id=promise_id,
+        period=period,
+        dedupe_key=dedupe_key,
+        attempts=0,
+        created_at=clock.utc_now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        winner = session.execute(select(Reminder).where(Reminder.dedupe_key == dedupe_key)).scalar_one_or_none()
+        if winner is None:
+            raise
+        return winner
+    return row

@@ -1,0 +1,301 @@
+"""The reminder worker: sends due reminders and runs the daily jobs (``python -m apps.worker``).
+
+Why a polled table and not a scheduler library: Rasa's own ``ReminderScheduled`` lives in an in-memory
+APScheduler and is lost when the server stops; APScheduler 3 must not share a job store between two
+schedulers; Celery ETA tasks on Redis are delivered twice when they outlive the visibility timeout. A row per
+reminder survives every restart, staff can see and cancel it, and PostgreSQL's ``FOR UPDATE SKIP LOCKED``
+lets several workers share the table without sending a reminder twice — no new service, no new dependency.
+
+One reminder per transaction (PostgreSQL): the row is selected ``FOR UPDATE SKIP LOCKED`` (another worker
+skips it), judged by the policy, delivered, and its new state written, then committed — the claim and the
+state are one transaction, so a crash before the commit leaves the row due again and nothing half-written.
+On SQLite (one worker; every transaction takes the database's write lock) a WeChat call is made outside the
+transaction: the row is leased (``locked_by`` / ``locked_at``) and committed first, so the Rasa processes
+are not kept waiting on the network; a lease left by a worker that died runs out after :data:`LEASE`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.db.models import PaymentPromise, PromiseStatus
+from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderState
+from bot.db.session import get_engine
+from bot.reminders import delivery, ladder, policy, schedule
+from bot.reminders.delivery import Template, WeChatSender
+from bot.reminders.policy import Policy, Verdict
+
+logger = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=5)
+DEFAULT_POLL_SECONDS = 5.0
+BATCH = 100
+
+
+@dataclass
+class Processed:
+    """What the worker did with one reminder."""
+
+    reminder_id: int
+    state: ReminderState
+    reason: Optional[str] = None
+    via: Optional[str] = None
+
+
+@dataclass
+class DailyReport:
+    """What a daily run did."""
+
+    day: dt.date
+    promises_changed: int = 0
+    followups: int = 0
+    escalations: int = 0
+    monthly: int = 0
+    errors: List[str] = field(default_factory=list)
+
+
+def default_name() -> str:
+    """``worker:<host>:<pid>``."""
+    return f"worker:{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+class ReminderWorker:
+    """Sends due reminders; runs the daily jobs once per estate day.
+
+    Args:
+        database_url: The database (default ``DATABASE_URL``).
+        name: Who claims (kept in ``locked_by``).
+        wechat: The WeChat API (default: from settings; None when not configured).
+        template: The reminder template (default: from settings).
+        policy: The contact policy (default: from settings).
+        holiday: Whether a day is a public holiday (default: ``chinesecalendar``).
+        now: The clock to run by (tests and staged runs); default :func:`bot.clock.now`.
+        poll_seconds: Pause between polls.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: Optional[str] = None,
+        name: Optional[str] = None,
+        wechat: Optional[WeChatSender] = None,
+        template: Optional[Template] = None,
+        policy: Optional[Policy] = None,
+        holiday: Callable[[dt.date], bool] = policy.is_public_holiday,
+        now: Optional[Callable[[], dt.datetime]] = None,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        self.database_url = database_url
+        self.name = (name or default_name())[:64]
+        self.wechat = wechat
+        self.template = template if template is not None else Template.from_settings()
+        self.policy = policy if policy is not None else Policy.from_settings()
+        self.holiday = holiday
+        self.now = now
+        self.poll_seconds = poll_seconds
+        self.last_daily: Optional[dt.date] = None
+        self._frozen = False
+
+    # --- the loop -------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set (SIGTERM in ``python -m apps.worker``)."""
+        logger.info("reminder worker %s polling every %.1f s", self.name, self.poll_seconds)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # a database hiccup must not end the worker; the next poll tries again
+                logger.exception("reminder worker: a poll failed")
+            stop.wait(self.poll_seconds)
+
+    def tick(self) -> List[Processed]:
+        """One poll: the daily jobs when the estate's day changed, new promises' reminders, due reminders."""
+        with self._clock():
+            today = clock.today()
+            if self.last_daily != today:
+                self.daily(today)
+                self.last_daily = today
+            self._in_session(lambda session: schedule_missing(session))
+            return self.send_due()
+
+    def send_due(self, limit: int = BATCH) -> List[Processed]:
+        """Process due reminders one by one until none is left (or ``limit``)."""
+        done: List[Processed] = []
+        with self._clock():
+            for _ in range(limit):
+                result = self.process_one()
+                if result is None:
+                    break
+                done.append(result)
+        return done
+
+    def daily(self, today: dt.date) -> DailyReport:
+        """Judge promises (kept / broken), follow up broken ones, escalate repeat breakers, monthly notices.
+
+        Each job runs in its own transaction, so one failing does not stop the others; all are idempotent.
+        """
+        report = DailyReport(today)
+
+        def evaluate(session: Session) -> None:
+            from bot.services import payments
+
+            report.promises_changed = len(payments.evaluate_promises(session, today=today))
+            cancel_settled(session)
+
+        def followups(session: Session) -> None:
+            report.followups = len(schedule.schedule_broken_followups(session))
+
+        def escalate(session: Session) -> None:
+            report.escalations = len(ladder.escalate_repeat_breakers(session))
+
+        def monthly(session: Session) -> None:
+            report.monthly = len(schedule.schedule_monthly(session, today=today))
+
+        with self._clock():
+            for job in (evaluate, followups, escalate, monthly):
+                try:
+                    self._in_session(job)
+                except Exception as error:
+                    logger.exception("reminder worker: daily job %s failed", job.__name__)
+                    report.errors.append(f"{job.__name__}: {type(error).__name__}")
+        logger.info("reminder worker: daily run for %s: %s", today, report)
+        return report
+
+    # --- one reminder ---------------------------------------------------------------------------------
+
+    def process_one(self) -> Optional[Processed]:
+        """Claim the most overdue reminder, judge it, deliver it, store the outcome. None when none is due."""
+        with self._clock(), Session(get_engine(self.database_url), future=True, expire_on_commit=False) as session:
+            hold = session.get_bind().dialect.name == "postgresql"
+            row = self._claim(session, hold=hold)
+            if row is None:
+                session.rollback()
+                return None
+            decision = policy.decide(session, row, policy=self.policy, holiday=self.holiday)
+            if decision.verdict is not Verdict.SEND:
+                result = _apply(row, decision)
+                session.commit()
+                return result
+            way = delivery.route(session, row, wechat=self.wechat, template=self.template)
+            if delivery.is_network(way) and not hold:
+                # SQLite: commit the lease, call WeChat outside the write lock, then store the outcome.
+                row.locked_at = clock.utc_now()
+                session.commit()
+                outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template, chosen=way)
+                still_ours = session.execute(
+                    update(Reminder)
+                    .where(Reminder.id == row.id, Reminder.locked_by == self.name, Reminder.state.in_(PENDING_STATES))
+                    .values(locked_at=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if not still_ours:
+                    session.rollback()
+                    logger.warning("reminder %s: the lease ran out while sending", row.id)
+                    return None
+            else:
+                outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template, chosen=way)
+            row.state = outcome.state
+            row.reason = outcome.reason
+            row.delivered_via = outcome.via
+            row.outbox_id = outcome.outbox_id
+            row.locked_at = None
+            row.updated_at = clock.utc_now()
+            if outcome.state is ReminderState.SENT:
+                row.sent_at = clock.utc_now()
+            session.commit()
+            return Processed(int(row.id), outcome.state, outcome.reason, outcome.via)
+
+    def _claim(self, session: Session, *, hold: bool) -> Optional[Reminder]:
+        now = clock.utc_now()
+        due = and_(
+            Reminder.state.in_(PENDING_STATES),
+            Reminder.due_at <= now,
+            or_(Reminder.locked_at.is_(None), Reminder.locked_at < now - LEASE),
+        )
+        query = select(Reminder).where(due).order_by(Reminder.due_at, Reminder.id).limit(1)
+        if hold:
+            query = query.with_for_update(skip_locked=True)
+        row = session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+        if row is None:
+            return None
+        row.attempts = int(row.attempts or 0) + 1
+        row.locked_by = self.name
+        session.flush()
+        return row
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _in_session(self, job: Callable[[Session], object]) -> None:
+        with Session(get_engine(self.database_url), future=True, expire_on_commit=False) as session:
+            try:
+                job(session)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def _clock(self) -> Iterator[None]:
+        """Run a step at the injected clock's time (frozen once per outermost step), or the real clock."""
+        if self.now is None or self._frozen:
+            yield
+            return
+        self._frozen = True
+        try:
+            with clock.frozen(self.now()):
+                yield
+        finally:
+            self._frozen = False
+
+
+def _apply(row: Reminder, decision: policy.Decision) -> Processed:
+    """Store a verdict other than send: moved (with the new time), cancelled or skipped."""
+    if decision.verdict is Verdict.MOVE:
+        assert decision.due_at is not None
+        row.state = ReminderState.MOVED
+        row.due_at = decision.due_at.astimezone(dt.timezone.utc)
+    elif decision.verdict is Verdict.CANCEL:
+        row.state = ReminderState.CANCELLED
+        row.cancelled_by = schedule.SYSTEM
+    else:
+        row.state = ReminderState.SKIPPED
+    row.reason = decision.reason
+    row.locked_at = None
+    row.updated_at = clock.utc_now()
+    return Processed(int(row.id), ReminderState(row.state), decision.reason)
+
+
+def schedule_missing(session: Session) -> int:
+    """Reminders for open promises that have none yet (a promise recorded while scheduling failed). How many."""
+    scheduled = select(Reminder.promise_id).where(Reminder.promise_id.is_not(None))
+    promises = session.execute(
+        select(PaymentPromise).where(
+            PaymentPromise.status == PromiseStatus.OPEN,
+            PaymentPromise.due_date >= clock.today(),
+            PaymentPromise.id.not_in(scheduled.scalar_subquery()),
+        )
+    ).scalars().all()
+    return sum(len(schedule.schedule_for_promise(session, promise=promise)) for promise in promises)
+
+
+def cancel_settled(session: Session) -> int:
+    """Cancel the pending reminders of promises now kept (so staff see it before they fall due)."""
+    kept = select(PaymentPromise.id).where(PaymentPromise.status == PromiseStatus.KEPT)
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.state.in_(PENDING_STATES), Reminder.promise_id.in_(kept.scalar_subquery()))
+        .values(state=ReminderState.CANCELLED, reason="promise_kept", cancelled_by=schedule.SYSTEM, updated_at=clock.utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
