@@ -96,7 +96,7 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass
 class ServerPlan:
-    """The assistant's three processes (action server, Rasa server, staff console) and what they need.
+    """The assistant's processes (action server, Rasa server, staff console, reminder worker) and what they need.
 
     ``bot run`` and the end-to-end tests start them through :func:`start_servers`, the same way.
     """
@@ -113,6 +113,7 @@ class ServerPlan:
     env: Mapping[str, str] = field(default_factory=dict)  # added to this process's environment
     enable_api: bool = False
     log_dir: Optional[Path] = None  # None: the processes write to this process's stdout and stderr
+    worker: bool = True  # the reminder worker (python -m apps.worker), started last
     lock_store_url: Optional[str] = None  # Redis for Rasa's lock store; None: LOCK_STORE_URL / REDIS_URL, if set
 
     @property
@@ -147,18 +148,20 @@ def action_server_token() -> str:
 
 
 def start_servers(plan: ServerPlan) -> List[subprocess.Popen]:
-    """Start the action server, then the Rasa server, then the staff console.
+    """Start the action server, then the Rasa server, then the staff console, then the reminder worker.
 
     Args:
         plan: Ports, addresses, model, database and token.
 
     Returns:
-        The three processes: action server, Rasa server, staff console.
+        The processes: action server, Rasa server, staff console and (``plan.worker``) the reminder worker.
     """
     processes = [start_action_server(plan)]
     try:
         processes.append(start_rasa_server(plan))
         processes.append(start_staff_app(plan))
+        if plan.worker:
+            processes.append(start_reminder_worker(plan))
     except BaseException:
         stop(processes)
         raise
@@ -204,6 +207,11 @@ def start_staff_app(plan: ServerPlan) -> subprocess.Popen:
     """Start the staff console, ``python -m apps.staff``, on the plan's address and database."""
     command = [sys.executable, "-m", "apps.staff", "--host", plan.staff_host, "--port", str(plan.staff_port)]
     return _start("staff", command, plan)
+
+
+def start_reminder_worker(plan: ServerPlan) -> subprocess.Popen:
+    """Start the reminder worker, ``python -m apps.worker``, on the plan's database."""
+    return _start("worker", [sys.executable, "-m", "apps.worker"], plan)
 
 
 def _start(name: str, command: List[str], plan: ServerPlan) -> subprocess.Popen:
@@ -315,7 +323,8 @@ def run(
             print(f"Web chat page: http://localhost:{rasa_port}{CHAT_PATH}")
             print(f"Chat over REST: POST http://localhost:{rasa_port}/webhooks/rest/webhook  (Ctrl-C stops)")
             print(f"Action server: {plan.actions_url} (token required)")
-            print(f"Staff console: {plan.staff_url}/ (add an account: bot user add NAME --role ROLE)", flush=True)
+            print(f"Staff console: {plan.staff_url}/ (add an account: bot user add NAME --role ROLE)")
+            print("Reminder worker: sends due reminders (staff console: /reminders, /calls)", flush=True)
             while not stopping.wait(0.5):
                 exited = [process for process in processes if process.poll() is not None]
                 if exited:
