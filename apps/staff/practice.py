@@ -1,0 +1,264 @@
+"""Practice mode (话术演练) in the staff console: rehearsing with a simulated owner, and the results over time.
+
+Every role practises; supervisors and managers also see every collector's results. A thin adapter over :mod:`bot.coach.practice.service`. ``/practice`` starts a session (a chosen or random
+objection and temperament); ``/practice/{id}`` is the chat-like page: the owner's lines, the collector's
+answers, the owner's reactions and each answer's score and feedback, the summary once it has ended.
+``/practice/results`` (supervisors and managers) lists every collector's sessions, scores and trend, drawn
+as a line by the vendored ECharts from ``/api/practice/history``. Every form carries the CSRF token (the
+app's guard checks it); every start, answer, finish and view is an audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from apps.staff.deps import current_session, current_user, get_db, require_role
+from apps.staff.pages import render
+from bot import clock
+from bot.coach.practice import service
+from bot.coach.practice.rubric import CRITERIA, default_rubric
+from bot.coach.practice.simulator import default_lines, objection_intents, temperament_labels
+from bot.db.coach_models import PracticeSession
+from bot.db.staff_models import StaffRole, StaffUser
+from bot.playbook import default_playbook
+from bot.services import audit, owner_view, staff_auth, staff_users
+
+router = APIRouter()
+SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
+SUPERVISING = frozenset({StaffRole.SUPERVISOR, StaffRole.MANAGER})
+RECENT_SESSIONS = 20
+
+# Audit actions (``audit_log.action``) of this screen.
+PRACTICE_STARTED = "practice_started"
+PRACTICE_ANSWERED = "practice_answered"
+PRACTICE_FINISHED = "practice_finished"
+PRACTICE_VIEWED = "practice_viewed"
+PRACTICE_RESULTS_VIEWED = "practice_results_viewed"
+
+
+def objection_titles() -> Dict[str, str]:
+    """Objection intent → its playbook title, for the objections the owner can raise."""
+    playbook = default_playbook()
+    titles: Dict[str, str] = {}
+    for intent in objection_intents():
+        entry = playbook.get(intent)
+        titles[intent] = entry.title if entry else intent
+    return titles
+
+
+def _labels() -> Dict[str, Any]:
+    rubric = default_rubric()
+    return {
+        "objections": objection_titles(),
+        "temperaments": temperament_labels(),
+        "criteria": {name: rubric.label(name) for name in CRITERIA},
+        "tactics": {name: tactic.label for name, tactic in rubric.tactics.items()},
+        "points": {name: rubric.criteria[name].points for name in CRITERIA},
+    }
+
+
+def _may_supervise(user: StaffUser) -> bool:
+    return staff_users.has_role(user.role, SUPERVISING)
+
+
+def _visible_session(db: Session, user: StaffUser, session_id: int) -> PracticeSession:
+    """The session if ``user`` may see it (their own; anyone's for supervisors and managers), else 404."""
+    try:
+        return service.get(db, session_id=session_id, collector=None if _may_supervise(user) else str(user.username))
+    except service.SessionNotFound as error:
+        raise HTTPException(status_code=404) from error
+
+
+# --- pages ------------------------------------------------------------------------------------------------
+
+
+@router.get("/practice", response_class=HTMLResponse, include_in_schema=False)
+def practice_home(
+    request: Request,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """Start a session (objection and temperament, or random) and the user's recent sessions."""
+    sessions = service.sessions_for(db, collector=str(user.username), limit=RECENT_SESSIONS)
+    audit.record(db, actor=str(user.username), action=PRACTICE_VIEWED, detail={"rows": len(sessions)})
+    return render(
+        request, "practice.html", user=user, active=active, section="practice", sessions=sessions,
+        descriptions={name: t.description for name, t in default_lines().temperaments.items()},
+        supervising=_may_supervise(user), **_labels(),
+    )  # fmt: skip
+
+
+@router.post("/practice", include_in_schema=False)
+def practice_start(
+    objection: str = Form(""),
+    temperament: str = Form(""),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> Response:
+    """Open a session and go to it; an empty choice is drawn at random."""
+    try:
+        row = service.start(db, collector=str(user.username), objection=objection or None, temperament=temperament or None)
+    except ValueError as error:
+        raise HTTPException(status_code=400) from error
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=PRACTICE_STARTED,
+        target=str(row.id),
+        detail={"objection": row.objection, "temperament": row.temperament, "random": not (objection and temperament)},
+    )
+    return RedirectResponse(f"/practice/{row.id}", status_code=303)
+
+
+@router.get("/practice/results", response_class=HTMLResponse, include_in_schema=False)
+def practice_results(
+    request: Request,
+    user: StaffUser = SUPERVISOR_OR_MANAGER,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """Every collector's practice over time: sessions, scores, trend (supervisors and managers)."""
+    histories = service.history(db)
+    audit.record(db, actor=str(user.username), action=PRACTICE_RESULTS_VIEWED, detail={"rows": len(histories)})
+    names = owner_view.staff_names(db, usernames=[h.collector for h in histories])
+    return render(
+        request, "practice_results.html", user=user, active=active, section="practice", histories=histories,
+        names=names, **_labels(),
+    )  # fmt: skip
+
+
+@router.get("/practice/{session_id}", response_class=HTMLResponse, include_in_schema=False)
+def practice_page(
+    request: Request,
+    session_id: int,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> HTMLResponse:
+    """The practice chat: the owner's lines, the answers with their feedback, and the summary once ended."""
+    row = _visible_session(db, user, session_id)
+    audit.record(db, actor=str(user.username), action=PRACTICE_VIEWED, target=str(row.id), detail={"collector": row.collector})
+    return _session_page(request, db, user, active, row)
+
+
+def _session_page(
+    request: Request,
+    db: Session,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    row: PracticeSession,
+    *,
+    error: str = "",
+    draft: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    names = owner_view.staff_names(db, usernames=[str(row.collector)])
+    return render(
+        request, "practice_session.html", user=user, active=active, section="practice", practice=row,
+        turns=list(row.turns), mine=row.collector == user.username, names=names, error=error, draft=draft,
+        max_chars=service.MAX_ANSWER_CHARS, status_code=status_code, **_labels(),
+    )  # fmt: skip
+
+
+@router.post("/practice/{session_id}/answer", include_in_schema=False)
+def practice_answer(
+    request: Request,
+    session_id: int,
+    text: str = Form(""),
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """Score the answer and show the owner's reaction (the session's own collector only)."""
+    try:
+        result = service.answer(db, session_id=session_id, collector=str(user.username), text=text)
+    except service.SessionNotFound as error:
+        raise HTTPException(status_code=404) from error
+    except service.SessionEnded:
+        row = _visible_session(db, user, session_id)
+        return _session_page(request, db, user, active, row, error="ended", status_code=409)
+    except service.BadAnswer:
+        row = _visible_session(db, user, session_id)
+        return _session_page(request, db, user, active, row, error="bad_answer", draft=text[: service.MAX_ANSWER_CHARS], status_code=400)
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=PRACTICE_ANSWERED,
+        target=str(session_id),
+        detail={"turn": result.turn.number, "score": result.score.score, "ended": result.ended},
+    )
+    return RedirectResponse(f"/practice/{session_id}#turn-{result.turn.number}", status_code=303)
+
+
+@router.post("/practice/{session_id}/finish", include_in_schema=False)
+def practice_finish(session_id: int, user: StaffUser = current_user, db: Session = get_db) -> Response:
+    """End the session now and show its summary (the session's own collector only)."""
+    try:
+        row = service.finish(db, session_id=session_id, collector=str(user.username))
+    except service.SessionNotFound as error:
+        raise HTTPException(status_code=404) from error
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_FINISHED, target=str(row.id),
+        detail={"outcome": row.outcome, "score": row.score},
+    )  # fmt: skip
+    return RedirectResponse(f"/practice/{row.id}#summary", status_code=303)
+
+
+# --- the JSON API -----------------------------------------------------------------------------------------
+
+
+class ScorePointOut(BaseModel):
+    """One finished session on a collector's time line."""
+
+    session_id: int
+    ended_at: dt.datetime
+    objection: str
+    temperament: str
+    outcome: str
+    score: int
+
+
+class CollectorHistoryOut(BaseModel):
+    """A collector's finished sessions, oldest first, with the mean, the latest and the trend."""
+
+    collector: str
+    display_name: str
+    sessions: int = Field(..., description="finished sessions")
+    running: int = Field(..., description="sessions started and not finished")
+    average: Optional[float] = None
+    latest: Optional[int] = None
+    trend: Optional[float] = Field(None, description="the later half's mean minus the earlier half's")
+    points: List[ScorePointOut]
+
+
+@router.get("/api/practice/history", response_model=List[CollectorHistoryOut], tags=["api"])
+def practice_history_api(user: StaffUser = SUPERVISOR_OR_MANAGER, db: Session = get_db) -> List[CollectorHistoryOut]:
+    """Every collector's practice results over time (supervisors and managers)."""
+    histories = service.history(db)
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_RESULTS_VIEWED, detail={"via": "api", "rows": len(histories)}
+    )
+    names = owner_view.staff_names(db, usernames=[h.collector for h in histories])
+    return [
+        CollectorHistoryOut(
+            collector=h.collector,
+            display_name=names.get(h.collector, h.collector),
+            sessions=len(h.points),
+            running=h.running,
+            average=h.average,
+            latest=h.latest,
+            trend=h.trend,
+            points=[
+                ScorePointOut(**{**vars(point), "ended_at": point.ended_at.astimezone(clock.zone())})
+                for point in h.points
+            ],
+        )
+        for h in histories
+    ]
