@@ -24,6 +24,7 @@ from apps.staff.templating import templates
 from bot.conversations import handoff, outbox
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
+from bot.reminders import schedule as reminder_schedule
 from bot.services import audit, owner_view, queue, staff_auth
 
 router = APIRouter(include_in_schema=False)
@@ -502,7 +503,10 @@ def owner_page(
     except owner_view.OwnerNotFound:
         raise HTTPException(status_code=404) from None
     audit.record(db, actor=_actor(user), action=actions.OWNER_VIEWED, target=f"owner:{owner_id}")
-    return render(request, "owner.html", user=user, active=active, section="owners", profile=profile)
+    reminders = reminder_schedule.history(db, owner_id=owner_id)  # the owner's reminders (reminders_owner.html)
+    return render(
+        request, "owner.html", user=user, active=active, section="owners", profile=profile, reminders=reminders
+    )
 
 
 def queue_link(**params: Any) -> str:
