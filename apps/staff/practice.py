@@ -4,8 +4,9 @@ Every role practises; supervisors and managers also see every collector's result
 objection and temperament); ``/practice/{id}`` is the chat-like page: the owner's lines, the collector's
 answers, the owner's reactions and each answer's score and feedback, the summary once it has ended.
 ``/practice/results`` (supervisors and managers) lists every collector's sessions, scores and trend, drawn
-as a line by the vendored ECharts from ``/api/practice/history``. Every form carries the CSRF token (the
-app's guard checks it); every start, answer, finish and view is an audit row.
+as a line by the vendored ECharts from ``/api/practice/history``. The same steps are a JSON API under
+``/api/practice/sessions`` (start, read, answer, finish). Every form carries the CSRF token (JSON calls the
+``X-CSRF-Token`` header; the app's guard checks both); every start, answer, finish and view is an audit row.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bot import clock
 from bot.coach.practice import service
 from bot.coach.practice.rubric import CRITERIA, default_rubric
 from bot.coach.practice.simulator import default_lines, objection_intents, temperament_labels
-from bot.db.coach_models import PracticeSession
+from bot.db.coach_models import PracticeSession, PracticeTurn
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.playbook import default_playbook
 from bot.services import audit, owner_view, staff_auth, staff_users
@@ -262,3 +263,157 @@ def practice_history_api(user: StaffUser = SUPERVISOR_OR_MANAGER, db: Session = 
         )
         for h in histories
     ]
+
+
+class PracticeStartIn(BaseModel):
+    """A session to start; a missing objection or temperament is drawn at random."""
+
+    objection: Optional[str] = Field(None, description="a playbook objection intent")
+    temperament: Optional[str] = Field(None, description="stubborn, hardship, misunderstanding, angry or malicious")
+
+
+class PracticeAnswerIn(BaseModel):
+    """What the collector says to the owner."""
+
+    text: str = Field(..., min_length=1, max_length=service.MAX_ANSWER_CHARS)
+
+
+class PracticeTurnOut(BaseModel):
+    """One answer, the owner's reply and what the rubric made of the answer."""
+
+    number: int
+    text: str
+    owner_reply: str
+    reaction: str
+    criteria: Dict[str, bool]
+    forbidden: List[str]
+    score: int
+    feedback: List[str]
+    at: dt.datetime
+
+
+class PracticeSessionOut(BaseModel):
+    """A practice session; ``outcome``, ``score`` and ``summary`` are set once it has ended."""
+
+    id: int
+    collector: str
+    objection: str
+    objection_title: str
+    temperament: str
+    temperament_label: str
+    opening: str
+    started_at: dt.datetime
+    ended_at: Optional[dt.datetime] = None
+    outcome: Optional[str] = None
+    agreed_on: Optional[dt.date] = None
+    score: Optional[int] = None
+    summary: Optional[Dict[str, Any]] = None
+    turns: List[PracticeTurnOut] = Field(default_factory=list)
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    """A stored time (UTC; naive from SQLite) with the estate's offset."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).astimezone(clock.zone())
+
+
+def _session_out(row: PracticeSession, *, with_turns: bool = True) -> PracticeSessionOut:
+    labels = _labels()
+    return PracticeSessionOut(
+        id=int(row.id),
+        collector=str(row.collector),
+        objection=str(row.objection),
+        objection_title=labels["objections"].get(row.objection, str(row.objection)),
+        temperament=str(row.temperament),
+        temperament_label=labels["temperaments"].get(row.temperament, str(row.temperament)),
+        opening=str(row.opening),
+        started_at=_local(row.started_at),
+        ended_at=_local(row.ended_at) if row.ended_at is not None else None,
+        outcome=row.outcome,
+        agreed_on=row.agreed_on,
+        score=row.score,
+        summary=row.summary,
+        turns=[_turn_out(turn) for turn in row.turns] if with_turns else [],
+    )
+
+
+def _turn_out(turn: PracticeTurn) -> PracticeTurnOut:
+    result = turn.criteria or {}
+    return PracticeTurnOut(
+        number=int(turn.number),
+        text=str(turn.collector_text),
+        owner_reply=str(turn.owner_reply),
+        reaction=str(turn.reaction),
+        criteria={name: bool(result.get("criteria", {}).get(name)) for name in CRITERIA},
+        forbidden=list(result.get("forbidden") or []),
+        score=int(turn.score),
+        feedback=list(turn.feedback or []),
+        at=_local(turn.created_at),
+    )
+
+
+@router.get("/api/practice/sessions", response_model=List[PracticeSessionOut], tags=["api"])
+def practice_sessions_api(user: StaffUser = current_user, db: Session = get_db) -> List[PracticeSessionOut]:
+    """The signed-in user's practice sessions, newest first (without their turns)."""
+    rows = service.sessions_for(db, collector=str(user.username), limit=RECENT_SESSIONS)
+    audit.record(db, actor=str(user.username), action=PRACTICE_VIEWED, detail={"via": "api", "rows": len(rows)})
+    return [_session_out(row, with_turns=False) for row in rows]
+
+
+@router.post("/api/practice/sessions", response_model=PracticeSessionOut, status_code=201, tags=["api"])
+def practice_start_api(body: PracticeStartIn, user: StaffUser = current_user, db: Session = get_db) -> PracticeSessionOut:
+    """Start a session (422 for an unknown objection or temperament); the owner's opening is in ``opening``."""
+    try:
+        row = service.start(db, collector=str(user.username), objection=body.objection, temperament=body.temperament)
+    except ValueError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from error
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_STARTED, target=str(row.id),
+        detail={"objection": row.objection, "temperament": row.temperament,
+                "random": not (body.objection and body.temperament), "via": "api"},
+    )  # fmt: skip
+    return _session_out(row)
+
+
+@router.get("/api/practice/sessions/{session_id}", response_model=PracticeSessionOut, tags=["api"])
+def practice_session_api(session_id: int, user: StaffUser = current_user, db: Session = get_db) -> PracticeSessionOut:
+    """A session with its turns: the user's own, or anyone's for supervisors and managers."""
+    row = _visible_session(db, user, session_id)
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_VIEWED, target=str(row.id),
+        detail={"collector": row.collector, "via": "api"},
+    )  # fmt: skip
+    return _session_out(row)
+
+
+@router.post("/api/practice/sessions/{session_id}/answers", response_model=PracticeSessionOut, tags=["api"])
+def practice_answer_api(
+    session_id: int, body: PracticeAnswerIn, user: StaffUser = current_user, db: Session = get_db
+) -> PracticeSessionOut:
+    """Answer the owner (own sessions only): the session back with the new turn last; 409 once it has ended."""
+    try:
+        result = service.answer(db, session_id=session_id, collector=str(user.username), text=body.text)
+    except service.SessionNotFound as error:
+        raise HTTPException(status_code=404) from error
+    except service.SessionEnded as error:
+        raise HTTPException(status_code=409, detail="the session has ended") from error
+    except service.BadAnswer as error:
+        raise HTTPException(status_code=422, detail="an empty answer") from error
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_ANSWERED, target=str(session_id),
+        detail={"turn": result.turn.number, "score": result.score.score, "ended": result.ended, "via": "api"},
+    )  # fmt: skip
+    return _session_out(service.get(db, session_id=session_id))
+
+
+@router.post("/api/practice/sessions/{session_id}/finish", response_model=PracticeSessionOut, tags=["api"])
+def practice_finish_api(session_id: int, user: StaffUser = current_user, db: Session = get_db) -> PracticeSessionOut:
+    """End the session now (own sessions only) and return it with its score and summary."""
+    try:
+        row = service.finish(db, session_id=session_id, collector=str(user.username))
+    except service.SessionNotFound as error:
+        raise HTTPException(status_code=404) from error
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_FINISHED, target=str(row.id),
+        detail={"outcome": row.outcome, "score": row.score, "via": "api"},
+    )  # fmt: skip
+    return _session_out(row)

@@ -223,3 +223,46 @@ def test_only_the_sessions_collector_answers_and_supervisors_see_everyones_resul
     viewed = audit_of(staff_db, "practice_results_viewed")
     assert [(a["actor"], a["detail"]) for a in viewed] == [("zhao", {"rows": 2}), ("li", {"via": "api", "rows": 2})]
     assert [a["target"] for a in audit_of(staff_db, "practice_viewed") if a["actor"] == "zhao"] == [str(wang_session)]
+
+
+def test_the_json_api_runs_a_session_with_the_csrf_header(as_user: Any, staff_db: str) -> None:  # noqa: F811
+    wang, zhao = as_user("wang"), as_user("zhao")
+    token = csrf_of(wang.get("/practice").text)
+    assert wang.post("/api/practice/sessions", json={"objection": HEATING}).status_code == 403  # no CSRF header
+    headers = {"X-CSRF-Token": token}
+    with clock.frozen(NOW):
+        created = wang.post("/api/practice/sessions", json={"objection": HEATING, "temperament": "hardship"}, headers=headers)
+    assert created.status_code == 201
+    body = created.json()
+    (stored,) = sessions(staff_db)
+    assert body == {
+        "id": stored.id, "collector": "wang", "objection": HEATING, "objection_title": "暖气不热",
+        "temperament": "hardship", "temperament_label": "困难", "opening": stored.opening,
+        "started_at": "2026-11-24T09:30:00+08:00", "ended_at": None, "outcome": None, "agreed_on": None,
+        "score": None, "summary": None, "turns": [],
+    }  # fmt: skip
+    bad = wang.post("/api/practice/sessions", json={"temperament": "sleepy"}, headers=headers)
+    assert bad.status_code == 422
+    path = f"/api/practice/sessions/{stored.id}"
+    assert wang.post(f"{path}/answers", json={"text": ""}, headers=headers).status_code == 422
+    assert wang.post(f"{path}/answers", json={"text": "   "}, headers=headers).status_code == 422
+    assert zhao.post(f"{path}/answers", json={"text": "理解您"}, headers={"X-CSRF-Token": csrf_of(zhao.get("/practice").text)}).status_code == 404
+
+    with clock.frozen(NOW):
+        answered = wang.post(f"{path}/answers", json={"text": good_answer(HEATING)}, headers=headers)
+    assert answered.status_code == 200
+    result = answered.json()
+    (turn,) = result["turns"]
+    assert turn["number"] == 1 and turn["text"] == good_answer(HEATING) and turn["score"] == 100
+    assert turn["criteria"] == {"acknowledge": True, "basis": True, "offer": True, "date": True}
+    assert turn["forbidden"] == [] and turn["reaction"] == "agreed" and turn["at"] == "2026-11-24T09:30:00+08:00"
+    assert (result["outcome"], result["score"], result["agreed_on"]) == ("agreed", 100, "2026-12-04")
+    assert result["summary"]["feedback"] == ["业主同意下周五交费，这次演练达成了目标。"]
+    assert wang.post(f"{path}/answers", json={"text": "还在吗"}, headers=headers).status_code == 409
+    assert wang.post(f"{path}/finish", headers=headers).json()["outcome"] == "agreed"  # already over: unchanged
+
+    listed = wang.get("/api/practice/sessions").json()
+    assert [(item["id"], item["score"], item["turns"]) for item in listed] == [(stored.id, 100, [])]
+    assert zhao.get(path).json()["turns"][0]["owner_reply"] == turns(staff_db)[0].owner_reply
+    assert zhao.get("/api/practice/sessions").json() == []  # a supervisor's own sessions
+    assert [a["detail"]["via"] for a in audit_of(staff_db, "practice_answered")] == ["api"]
