@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: Optional[SecretStr] = None  # unset: plaintext mode only
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_reply_budget_seconds: float = 4.5
+    # WeCom (企业微信) self-built app for collectors (bot/channels/wecom/), served by the staff console at
+    # /wecom/callback; unless all five of corp id, agent id, secret, token and key are set it answers 503.
+    wecom_corp_id: Optional[str] = None
+    wecom_agent_id: Optional[int] = None
+    wecom_secret: Optional[SecretStr] = None
+    wecom_token: Optional[SecretStr] = None
+    wecom_encoding_aes_key: Optional[SecretStr] = None
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     # Action server (bot/action_server.py): loopback unless a deployment says otherwise; Rasa sends the
     # token with every call and the server refuses calls without it. Required outside local.
     action_server_host: str = "127.0.0.1"

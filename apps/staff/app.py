@@ -14,10 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.staff import api, nlu_inbox, practice, records, review, screens, security
+from apps.staff import api, nlu_inbox, practice, records, review, screens, security, wecom
 from apps.staff import reminders as reminder_screens
 from apps.staff.deps import API_PREFIX, CsrfRefused, Forbidden, NotAuthenticated, StaffConfig, csrf_guard
-from apps.staff.pages import router
+from apps.staff.pages import SECTIONS, router
 from apps.staff.templating import templates
 from bot.services.staff_auth import LoginPolicy
 from bot.settings import Settings, get_settings
@@ -118,6 +118,13 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(reminder_screens.router)
     app.include_router(practice.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # WeCom signs its callbacks itself: its own app, outside the console's session and CSRF checks.
+    app.mount(
+        wecom.MOUNT_PATH,
+        wecom.create_app(
+            settings, database_url=app.state.staff.database_url, lookup_roles=dict(SECTIONS)["owners"]
+        ),
+    )
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(NotAuthenticated)

@@ -1,0 +1,386 @@
+"""What the WeCom callback URL does, independent of the web framework.
+
+WeCom waits five seconds for an answer and otherwise retries the same message (three times), and the coach
+may need longer than that on its first question. So a callback is checked, claimed and answered at once
+with an empty body (WeCom's "received, no passive reply"), and the coach's answer goes out afterwards
+through ``message/send`` (:meth:`WeComChannel.handle`, run by the web app after the response):
+
+1. Refuse what WeCom did not send: a stale or future timestamp, a wrong ``msg_signature`` (403), another
+   corporation's ``receiveid`` or another app's ``AgentID`` (403), garbage (400).
+2. Claim the callback in the database (``wecom_callbacks``): the same ``MsgId`` (WeCom's retry) or the same
+   ``msg_signature`` (a replay) a second time finds its row and runs nothing.
+3. Who asks: the sender's UserID must be an active staff account's username; anyone else is told politely
+   that the app is for staff. ``查 3-2-801`` looks owners up by unit (for the roles the console lets see
+   owners; audited like the console's search; phones as the role may see them). Anything else is a question
+   for the coach: ``plain_text(get_coach().answer(text))``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, FrozenSet, List, Mapping, Optional
+
+from sqlalchemy.orm import Session
+
+from bot import clock, wording
+from bot.channels.inbound import screen_text
+from bot.channels.wechat_security import (
+    MAX_CLOCK_SKEW_SECONDS,
+    WeChatRequestError,
+    check_timestamp,
+    parse_xml,
+)
+from bot.channels.wecom.api import WeComAPI, WeComAPIError, split_text
+from bot.channels.wecom.crypto import WeComCrypto
+from bot.channels.wecom.store import WeComStore
+from bot.db.session import session_scope
+from bot.db.staff_models import StaffRole, StaffUser
+from bot.db.wecom_models import WeComCallbackStatus
+from bot.services import audit, owner_view, staff_users
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = "wecom"
+NOT_CONFIGURED = (
+    "WeCom channel is not configured: set WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN and "
+    "WECOM_ENCODING_AES_KEY"
+)
+# The console's own audit actions (apps/staff/actions.py), so the audit screen names these rows the same way;
+# ``detail.channel`` says they came from WeCom.
+OWNERS_SEARCHED = "owners_searched"
+OWNER_VIEWED = "owner_viewed"
+LOOKUP_SHOWN = 3  # owners listed for one lookup
+PROMISES_SHOWN = 3
+REASONS_SHOWN = 3
+# WeCom's formats: UserIDs are 1-64 characters of letters, digits and _-.@; MsgIds are 64-bit numbers.
+_USER_ID = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
+_MSG_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_MSG_TYPE = re.compile(r"^[a-z_]{1,32}$")
+# 查 3-2-801 / 查询 3栋2单元801 / 查房号 5号楼1203: the owner lookup; anything else is a coach question.
+_LOOKUP = re.compile(r"^\s*查(?:询|房号?|业主)?\s*[:：]?\s*(?P<unit>\S.*?)?\s*$")
+_LOOKS_LIKE_UNIT = re.compile(r"[0-9A-Za-z]")
+
+Coach = Callable[[str], str]
+"""The coach as this channel sees it: what a collector typed → the answer as plain text."""
+
+
+@dataclass(frozen=True)
+class WeComConfig:
+    """The channel's settings (from ``bot.settings``).
+
+    Args:
+        corp_id: The CorpID (我的企业 → 企业信息).
+        agent_id: The self-built app's AgentId.
+        secret: The app's Secret (for ``gettoken``).
+        token: The Token set on the app's 接收消息 page.
+        encoding_aes_key: The EncodingAESKey set there.
+        api_base_url: Where the WeCom API is (a local fake in tests).
+        max_clock_skew: Callbacks with a timestamp further than this from now are refused.
+    """
+
+    corp_id: str
+    agent_id: int
+    secret: str
+    token: str
+    encoding_aes_key: str
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+    max_clock_skew: float = MAX_CLOCK_SKEW_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Optional[WeComConfig]:
+        """The config from ``bot.settings.Settings``, or ``None`` unless all five WeCom values are set."""
+
+        def value(raw: Any) -> Optional[str]:
+            raw = raw.get_secret_value() if hasattr(raw, "get_secret_value") else raw
+            return (str(raw).strip() or None) if raw is not None else None
+
+        corp_id, secret = value(settings.wecom_corp_id), value(settings.wecom_secret)
+        token, key = value(settings.wecom_token), value(settings.wecom_encoding_aes_key)
+        agent_id = settings.wecom_agent_id
+        if corp_id is None or secret is None or token is None or key is None or agent_id is None:
+            return None
+        return cls(
+            corp_id=corp_id,
+            agent_id=int(agent_id),
+            secret=secret,
+            token=token,
+            encoding_aes_key=key,
+            api_base_url=settings.wecom_api_base_url,
+        )
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What to answer WeCom with."""
+
+    status: int
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed message still to be answered (after the HTTP answer)."""
+
+    key: str
+    user_id: str
+    text: Optional[str]  # None: not a text message
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back and how the callback's row ends."""
+
+    texts: List[str]
+    status: WeComCallbackStatus
+
+
+def coach_answer(text: str) -> str:
+    """The collector coach's answer to ``text``, rendered as plain text for a chat app.
+
+    The process's coach: its model is loaded once, on the first question, and may be asked from several
+    threads. Imported here, not at the top: the staff console starts without loading Rasa.
+    """
+    from bot.coach import get_coach
+    from bot.coach.render import plain_text
+
+    return str(plain_text(get_coach().answer(text)))
+
+
+class Responder:
+    """Who is asking and what they are told: a refusal, an owner lookup, or the coach's answer.
+
+    Args:
+        database_url: Where staff accounts and owners are (default ``DATABASE_URL``).
+        coach: The coach (default: :func:`bot.coach.get_coach` rendered as plain text).
+        lookup_roles: The roles that may look owners up (the console's ``owners`` section's).
+    """
+
+    def __init__(
+        self,
+        database_url: Optional[str] = None,
+        *,
+        coach: Optional[Coach] = None,
+        lookup_roles: FrozenSet[StaffRole] = frozenset(StaffRole),
+    ) -> None:
+        self.database_url = database_url
+        self.coach = coach or coach_answer
+        self.lookup_roles = lookup_roles
+
+    def reply(self, user_id: str, text: Optional[str]) -> Reply:
+        """The answer to ``text`` from the WeCom member ``user_id`` (``None`` text: not a text message)."""
+        with session_scope(self.database_url) as session:
+            user = staff_users.find(session, username=user_id)
+            if user is None or not user.active:
+                logger.warning("wecom: refused %s, not an active staff account", user_id)
+                return Reply([wording.text("wecom.unknown_user")], WeComCallbackStatus.REFUSED)
+            if text is None:
+                return Reply([wording.text("wecom.not_text")], WeComCallbackStatus.SENT)
+            screened = screen_text(text)
+            if screened.text is None:
+                return Reply([screened.refusal or wording.text("wecom.not_text")], WeComCallbackStatus.SENT)
+            lookup = _LOOKUP.match(screened.text)
+            if lookup is not None and (
+                lookup.group("unit") is None or _LOOKS_LIKE_UNIT.search(lookup.group("unit"))
+            ):
+                return Reply([self._lookup(session, user, lookup.group("unit"))], WeComCallbackStatus.SENT)
+            question = screened.text
+        return Reply(split_text(self.coach(question)), WeComCallbackStatus.SENT)
+
+    def _lookup(self, session: Session, user: StaffUser, unit: Optional[str]) -> str:
+        if not staff_users.has_role(user.role, self.lookup_roles):
+            return wording.text("wecom.lookup_not_allowed")
+        if not unit:
+            return wording.text("wecom.lookup_usage")
+        wanted = unit[:40]
+        found = owner_view.search_owners(session, unit=wanted, limit=50)
+        audit.record(
+            session,
+            actor=str(user.username),
+            action=OWNERS_SEARCHED,
+            detail={"unit": wanted, "rows": len(found), "channel": CHANNEL_NAME},
+        )
+        if not found:
+            return wording.text("wecom.lookup_none", unit=wanted)
+        lines = []
+        if len(found) > LOOKUP_SHOWN:
+            lines.append(wording.text("wecom.lookup_many", unit=wanted, count=len(found), shown=LOOKUP_SHOWN))
+        for summary in found[:LOOKUP_SHOWN]:
+            lines.append(self._owner_lines(session, user, summary.id))
+        return "\n\n".join(lines)
+
+    def _owner_lines(self, session: Session, user: StaffUser, owner_id: int) -> str:
+        profile = owner_view.owner_profile(session, owner_id=owner_id)
+        audit.record(
+            session,
+            actor=str(user.username),
+            action=OWNER_VIEWED,
+            target=f"owner:{owner_id}",
+            detail={"channel": CHANNEL_NAME},
+        )
+        phone = staff_users.phone_for(profile.phone, role=user.role)
+        lines = [wording.text("wecom.lookup_owner", unit=profile.unit, name=profile.name, phone=phone)]
+        if profile.outstanding > 0:
+            lines.append(
+                wording.text(
+                    "wecom.lookup_arrears", amount=f"{profile.outstanding:.2f}", since=profile.arrears_since
+                )
+            )
+        else:
+            lines.append(wording.text("wecom.lookup_no_arrears"))
+        promises = [
+            wording.text(
+                "wecom.lookup_promise",
+                due_date=promise.due_date.isoformat() if promise.due_date else "",
+                amount=f"{promise.amount:.2f}" if promise.amount is not None else "",
+                status=wording.text(f"wecom.promise_{promise.status}"),
+            )
+            for promise in profile.promises[:PROMISES_SHOWN]
+        ]
+        if promises:
+            lines.append(wording.text("wecom.lookup_promises", items="；".join(promises)))
+        said = [
+            record.description.strip()
+            for record in sorted(
+                [*profile.complaints, *profile.repairs, *profile.bill_checks],
+                key=lambda record: record.created_at,
+                reverse=True,
+            )
+            if record.description and record.description.strip()
+        ][:REASONS_SHOWN]
+        if said:
+            lines.append(wording.text("wecom.lookup_reasons", items="；".join(said)))
+        return "\n".join(lines)
+
+
+class WeComChannel:
+    """The callback URL's logic.
+
+    Args:
+        config: The settings.
+        store: Where handled callbacks are remembered.
+        api: The WeCom API client (default: one for ``config``).
+        responder: Who answers (default: staff accounts, owner lookup and the coach on ``store``'s database).
+    """
+
+    def __init__(
+        self,
+        config: WeComConfig,
+        *,
+        store: WeComStore,
+        api: Optional[WeComAPI] = None,
+        responder: Optional[Responder] = None,
+    ) -> None:
+        self.config = config
+        self.crypto = WeComCrypto(config.token, config.encoding_aes_key, config.corp_id)
+        self.store = store
+        self.api = api or WeComAPI(
+            config.api_base_url, corp_id=config.corp_id, secret=config.secret, agent_id=config.agent_id
+        )
+        self.responder = responder or Responder(store.url)
+
+    def _check_time(self, timestamp: Optional[str]) -> str:
+        check_timestamp(timestamp, now=clock.utc_now().timestamp(), max_skew=self.config.max_clock_skew)
+        return str(timestamp)
+
+    def verify_url(self, params: Mapping[str, str]) -> HttpAnswer:
+        """The GET WeCom sends when the URL is saved: answer the decrypted ``echostr``, as is."""
+        try:
+            timestamp = self._check_time(params.get("timestamp"))
+            echostr = params.get("echostr") or ""
+            if not echostr:
+                raise WeChatRequestError(400, "missing echostr")
+            # Base64 has no spaces: an unencoded '+' became one when the query was decoded.
+            echostr = echostr.replace(" ", "+")
+            plain = self.crypto.decrypt(
+                params.get("msg_signature"), timestamp, params.get("nonce") or "", echostr
+            )
+        except WeChatRequestError as error:
+            logger.warning("wecom: refused URL verification: %s", error.reason)
+            return HttpAnswer(error.status, error.reason)
+        logger.info("wecom: callback URL verified")
+        return HttpAnswer(200, plain)
+
+    def receive(self, params: Mapping[str, str], body: bytes) -> tuple[HttpAnswer, Optional[Job]]:
+        """Check, decrypt and claim a POSTed callback.
+
+        Returns:
+            The HTTP answer, and the job to run after it (``None`` for refusals, replays and events).
+        """
+        try:
+            timestamp = self._check_time(params.get("timestamp"))
+            nonce = params.get("nonce") or ""
+            envelope = parse_xml(body)
+            encrypted = envelope.get("Encrypt")
+            if not isinstance(encrypted, str) or not encrypted:
+                raise WeChatRequestError(400, "callback without <Encrypt>")
+            signature = str(params.get("msg_signature") or "").lower()
+            message = parse_xml(self.crypto.decrypt(signature, timestamp, nonce, encrypted))
+            job = self._claim(message, signature=signature, nonce=nonce)
+        except WeChatRequestError as error:
+            logger.warning("wecom: refused a callback: %s", error.reason)
+            return HttpAnswer(error.status, error.reason), None
+        return HttpAnswer(200, ""), job
+
+    def _claim(self, message: Mapping[str, Any], *, signature: str, nonce: str) -> Optional[Job]:
+        if str(message.get("ToUserName") or "") != self.config.corp_id:
+            raise WeChatRequestError(403, "message for another corporation (ToUserName)")
+        agent_id = str(message.get("AgentID") or "").strip()
+        if agent_id and agent_id != str(self.config.agent_id):
+            raise WeChatRequestError(403, "message for another app (AgentID)")
+        user_id = str(message.get("FromUserName") or "")
+        msg_type = str(message.get("MsgType") or "")
+        if not _USER_ID.match(user_id) or not _MSG_TYPE.match(msg_type):
+            raise WeChatRequestError(400, "not a WeCom message")
+        if msg_type == "event":
+            event = str(message.get("Event") or "")[:32]
+            key = f"event:{user_id}:{str(message.get('CreateTime') or '')[:20]}:{event}"
+            self.store.claim(
+                key,
+                msg_signature=signature,
+                nonce=nonce[:64],
+                user_id=user_id,
+                agent_id=agent_id or None,
+                msg_type=f"event:{event}"[:32],
+                status=WeComCallbackStatus.IGNORED,
+            )
+            return None
+        msg_id = str(message.get("MsgId") or "")
+        if not _MSG_ID.match(msg_id):
+            raise WeChatRequestError(400, "message without a MsgId")
+        key = f"msg:{msg_id}"
+        claimed = self.store.claim(
+            key,
+            msg_signature=signature,
+            nonce=nonce[:64],
+            user_id=user_id,
+            agent_id=agent_id or None,
+            msg_type=msg_type,
+        )
+        if not claimed:
+            logger.info("wecom: %s from %s seen before (retry or replay); answered once", key, user_id)
+            return None
+        content = message.get("Content") if msg_type == "text" else None
+        return Job(key=key, user_id=user_id, text=str(content) if content is not None else None)
+
+    def handle(self, job: Job) -> None:
+        """Answer a claimed message through ``message/send`` and record how it ended (never raises)."""
+        try:
+            reply = self.responder.reply(job.user_id, job.text)
+        except Exception as error:  # the coach or the database failed: say so, keep the channel up
+            logger.exception("wecom: could not answer %s", job.key)
+            self._send(
+                job, Reply([wording.text("wecom.busy")], WeComCallbackStatus.FAILED), repr(error)[:200]
+            )
+            return
+        self._send(job, reply, None)
+
+    def _send(self, job: Job, reply: Reply, error: Optional[str]) -> None:
+        try:
+            self.api.send_texts(job.user_id, reply.texts)
+        except WeComAPIError as failure:
+            logger.error("wecom: reply to %s (%s) not sent: %s", job.user_id, job.key, failure)
+            self.store.finish(job.key, WeComCallbackStatus.FAILED, str(failure))
+            return
+        self.store.finish(job.key, reply.status, error)

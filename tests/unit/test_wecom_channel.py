@@ -1,0 +1,351 @@
+"""The WeCom (企业微信) channel through the staff console's app (Starlette's TestClient), on SQLite and
+PostgreSQL: WeCom's URL verification, a collector's question answered by the real coach through the fake
+WeCom API's message/send, forged and stale callbacks refused, retries and replays answered once, strangers
+refused, the owner lookup by unit (audited, phone by role), and what each callback leaves in
+``wecom_callbacks``.
+
+Callbacks are built by the simulated WeCom client with wechatpy's enterprise crypto. The background send
+runs before TestClient returns, so what was sent is known when the request is done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from apps.staff.app import create_app
+from bot import clock, wording
+from bot.channels.wecom.callback import Responder
+from bot.channels.wecom.store import WeComStore
+from bot.db.session import session_scope
+from bot.db.staff_models import AuditEntry, StaffRole, StaffUser
+from bot.db.wecom_models import WeComCallback, WeComCallbackStatus
+from bot.records import importer
+from bot.services import staff_users
+from bot.settings import Settings, get_settings
+from tests.db_fixtures import DEMO_ESTATE_FILE
+from tests.fakes.wecom_api import TEST_AGENT_ID, FakeWeComAPI, wecom_test_env
+from tests.fakes.wecom_client import SignedRequest, WeComClient
+
+URL = "/wecom/callback"
+PASSWORD = "Shoufei-2026!"
+STAFF = {"wang": ("collector", "王小明"), "zhao": ("supervisor", "赵主管"), "old": ("collector", "离职员工")}
+NOT_LIVING_HERE = "业主说房子一直空着没住人，所以不交物业费"
+
+
+@pytest.fixture(scope="module")
+def fake_api() -> Iterator[FakeWeComAPI]:
+    api = FakeWeComAPI().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def fake(fake_api: FakeWeComAPI) -> FakeWeComAPI:
+    fake_api.sent.clear()
+    fake_api.rejected.clear()
+    fake_api.token_requests = 0
+    fake_api.expire_tokens()  # nothing issued for an earlier test's app is any use
+    return fake_api
+
+
+@pytest.fixture
+def coach_model(trained_model: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The real coach reads with the project's trained model (loaded once per test process)."""
+    monkeypatch.setenv("COACH_MODEL_PATH", str(trained_model))
+    get_settings.cache_clear()
+    yield trained_model
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def estate(database_url: str) -> str:
+    """The demo estate and three staff accounts: a collector, a supervisor and a collector who has left."""
+    with session_scope(database_url) as session:
+        importer.import_arrears(session, Path(DEMO_ESTATE_FILE))
+        for username, (role, name) in STAFF.items():
+            staff_users.create_user(
+                session, username=username, password=PASSWORD, role=role, display_name=name, actor="cli:test"
+            )
+        session.execute(update(StaffUser).where(StaffUser.username == "old").values(active=False))
+        session.execute(AuditEntry.__table__.delete())
+    return database_url
+
+
+def settings_for(fake: FakeWeComAPI, **overrides: Any) -> Settings:
+    values: Dict[str, Any] = {key.lower(): value for key, value in wecom_test_env(fake.base_url).items()}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def http(estate: str, fake: FakeWeComAPI, coach_model: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(fake), database_url=estate)) as client:
+        yield client
+
+
+def post(http: TestClient, request: SignedRequest) -> Any:
+    return http.post(URL, params=request.params, content=request.body, headers={"Content-Type": "text/xml"})
+
+
+def rows(url: str) -> List[WeComCallback]:
+    with session_scope(url) as session:
+        return list(session.execute(select(WeComCallback).order_by(WeComCallback.id)).scalars())
+
+
+def audit_rows(url: str) -> List[AuditEntry]:
+    with session_scope(url) as session:
+        return list(session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars())
+
+
+# --- URL verification and configuration -----------------------------------------------------------------------
+
+
+def test_url_verification_answers_the_decrypted_echostr(http: TestClient) -> None:
+    answer = http.get(URL, params=WeComClient().verification("6410218813582034543"))
+    assert answer.status_code == 200 and answer.text == "6410218813582034543"
+    assert answer.headers["content-type"].startswith("text/plain")
+
+
+def test_url_verification_with_a_forged_signature_or_a_stale_timestamp_is_refused(http: TestClient) -> None:
+    forged = WeComClient(token="someone-elses-token").verification("123")
+    assert http.get(URL, params=forged).status_code == 403
+    stale = WeComClient().verification("123", timestamp=int(clock.utc_now().timestamp()) - 301)
+    answer = http.get(URL, params=stale)
+    assert answer.status_code == 403 and "123" not in answer.text
+
+
+def test_an_unconfigured_channel_answers_503(estate: str, fake: FakeWeComAPI) -> None:
+    settings = settings_for(fake, wecom_secret=None)
+    with TestClient(create_app(settings, database_url=estate)) as client:
+        assert client.get(URL, params=WeComClient().verification("1")).status_code == 503
+        client_request = WeComClient().sign(WeComClient().text("wang", NOT_LIVING_HERE))
+        assert post(client, client_request).status_code == 503
+    assert fake.sent == [] and rows(estate) == []
+
+
+# --- a collector asks the coach ----------------------------------------------------------------------------------
+
+
+def test_a_collectors_question_gets_the_coachs_answer_through_message_send(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    answer = post(http, client.sign(client.text("wang", NOT_LIVING_HERE, msg_id="7001")))
+
+    assert answer.status_code == 200 and answer.text == ""  # acknowledged at once, no passive reply
+    [message] = fake.messages_for("wang")
+    assert message.body["touser"] == "wang" and message.body["msgtype"] == "text"
+    assert message.body["agentid"] == TEST_AGENT_ID
+    content = message.content
+    assert "房子没住" in content  # the objection's title
+    assert "第九百四十四条" in content and "民法典" in content  # its legal basis, with the article
+    assert len(content.encode("utf-8")) <= 2048
+    [row] = rows(estate)
+    assert (row.dedupe_key, row.user_id, row.agent_id, row.msg_type, row.status, row.error) == (
+        "msg:7001",
+        "wang",
+        str(TEST_AGENT_ID),
+        "text",
+        WeComCallbackStatus.SENT,
+        None,
+    )
+    assert row.handled_at is not None
+
+
+def test_several_objections_in_one_message_get_several_cards(http: TestClient, fake: FakeWeComAPI) -> None:
+    client = WeComClient()
+    post(http, client.sign(client.text("zhao", "业主说暖气一直不热，而且觉得物业费太贵了")))
+    content = "\n".join(message.content for message in fake.messages_for("zhao"))
+    assert "暖气不热" in content and "收费太高" in content
+    assert "物业管理条例" in content and "第七条" in content
+
+
+# --- what is refused ------------------------------------------------------------------------------------------------
+
+
+def test_a_forged_signature_is_refused_403_and_nothing_is_sent_or_stored(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    forger = WeComClient(token="guessed-token")
+    answer = post(http, forger.sign(forger.text("wang", NOT_LIVING_HERE)))
+    assert answer.status_code == 403
+    genuine = WeComClient().sign(WeComClient().text("wang", NOT_LIVING_HERE))
+    tampered = SignedRequest({**genuine.params, "msg_signature": "0" * 40}, genuine.body)
+    assert post(http, tampered).status_code == 403
+    assert fake.sent == [] and fake.token_requests == 0 and rows(estate) == []
+
+
+def test_another_corporations_key_or_app_is_refused(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    other_corp = WeComClient(corp_id="ww_other_corp")
+    assert post(http, other_corp.sign(other_corp.text("wang", NOT_LIVING_HERE))).status_code == 403
+    other_app = WeComClient(agent_id=1000099)
+    assert post(http, other_app.sign(other_app.text("wang", NOT_LIVING_HERE))).status_code == 403
+    assert fake.sent == [] and rows(estate) == []
+
+
+def test_a_stale_or_future_timestamp_is_refused(http: TestClient, estate: str, fake: FakeWeComAPI) -> None:
+    client = WeComClient()
+    now = int(clock.utc_now().timestamp())
+    for stamp in (now - 301, now + 301):
+        answer = post(http, client.sign(client.text("wang", NOT_LIVING_HERE), timestamp=stamp))
+        assert answer.status_code == 403
+    assert fake.sent == [] and rows(estate) == []
+
+
+def test_the_channel_reads_time_from_the_one_clock(http: TestClient, fake: FakeWeComAPI) -> None:
+    signed = WeComClient().sign(WeComClient().text("wang", NOT_LIVING_HERE))
+    with clock.frozen(clock.now() + dt.timedelta(minutes=6)):  # the callback arrives six minutes late
+        assert post(http, signed).status_code == 403
+    assert fake.sent == []
+
+
+def test_a_replay_of_the_same_request_is_answered_once(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    signed = client.sign(client.text("wang", NOT_LIVING_HERE))
+    first, second = post(http, signed), post(http, signed)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(fake.messages_for("wang")) == 1
+    [row] = rows(estate)
+    assert row.msg_signature == signed.params["msg_signature"] and row.nonce == signed.params["nonce"]
+    assert row.status == WeComCallbackStatus.SENT
+
+
+def test_wecoms_retry_of_a_message_with_a_new_signature_is_answered_once(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    message = client.text("wang", NOT_LIVING_HERE, msg_id="7002")
+    post(http, client.sign(message, nonce="111"))
+    retry = post(http, client.sign(message, nonce="222"))
+    assert retry.status_code == 200 and len(fake.messages_for("wang")) == 1
+    assert [row.dedupe_key for row in rows(estate)] == ["msg:7002"]
+
+
+def test_a_stranger_is_refused_politely_and_a_former_collector_too(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    post(http, client.sign(client.text("zhangsan", NOT_LIVING_HERE)))
+    post(http, client.sign(client.text("old", NOT_LIVING_HERE)))
+    assert [m.content for m in fake.messages_for("zhangsan")] == [wording.text("wecom.unknown_user")]
+    assert [m.content for m in fake.messages_for("old")] == [wording.text("wecom.unknown_user")]
+    assert [(row.user_id, row.status) for row in rows(estate)] == [
+        ("zhangsan", WeComCallbackStatus.REFUSED),
+        ("old", WeComCallbackStatus.REFUSED),
+    ]
+
+
+def test_an_expired_token_is_refreshed_and_the_answer_still_sent(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    post(http, client.sign(client.text("wang", "查 3-2-501")))
+    fake.expire_tokens()
+    post(http, client.sign(client.text("wang", NOT_LIVING_HERE)))
+    first, second = fake.messages_for("wang")
+    assert first.access_token != second.access_token and "房子没住" in second.content
+    assert fake.token_requests == 2 and [r["errcode"] for r in fake.rejected] == [42001]
+    assert [row.status for row in rows(estate)] == [WeComCallbackStatus.SENT, WeComCallbackStatus.SENT]
+
+
+def test_a_send_wecom_refuses_is_recorded_as_failed(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    fake.fail_next_sends(60020)
+    client = WeComClient()
+    assert post(http, client.sign(client.text("wang", "查 3-2-501"))).status_code == 200
+    [row] = rows(estate)
+    assert row.status == WeComCallbackStatus.FAILED and "60020" in (row.error or "")
+    assert fake.sent == []
+
+
+def test_pictures_get_a_please_type_and_events_are_ignored(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    post(http, client.sign(client.image("wang")))
+    post(http, client.sign(client.event("wang", "enter_agent")))
+    assert [m.content for m in fake.messages_for("wang")] == [wording.text("wecom.not_text")]
+    image, event = rows(estate)
+    assert (image.msg_type, image.status) == ("image", WeComCallbackStatus.SENT)
+    assert (event.msg_type, event.status) == ("event:enter_agent", WeComCallbackStatus.IGNORED)
+    assert event.dedupe_key.startswith("event:wang:")
+
+
+# --- looking an owner up ---------------------------------------------------------------------------------------------
+
+
+def test_a_collector_looks_an_owner_up_by_unit_with_the_phone_masked_and_audited(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    post(http, client.sign(client.text("wang", "查 3-2-501")))
+    [message] = fake.messages_for("wang")
+    assert "3-2-501" in message.content and "王建国" in message.content
+    assert "138****6688" in message.content and "13812346688" not in message.content
+    assert "2460.00" in message.content and "2026-03" in message.content
+    searched, viewed = audit_rows(estate)
+    assert (searched.actor, searched.action, searched.detail) == (
+        "wang",
+        "owners_searched",
+        {"unit": "3-2-501", "rows": 1, "channel": "wecom"},
+    )
+    assert (viewed.actor, viewed.action, viewed.detail) == ("wang", "owner_viewed", {"channel": "wecom"})
+    assert viewed.target is not None and viewed.target.startswith("owner:")
+
+
+def test_a_supervisor_sees_the_whole_phone_and_a_missing_unit_is_said_so(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    client = WeComClient()
+    post(http, client.sign(client.text("zhao", "查询 3栋2单元501")))
+    post(http, client.sign(client.text("zhao", "查 9-9-999")))
+    found, missing = fake.messages_for("zhao")
+    assert "13812346688" in found.content
+    assert missing.content == wording.text("wecom.lookup_none", unit="9-9-999")
+
+
+def test_a_role_the_console_does_not_let_see_owners_is_refused_the_lookup(estate: str) -> None:
+    asked: List[str] = []
+
+    def coach(text: str) -> str:
+        asked.append(text)
+        return "coach"
+
+    responder = Responder(estate, coach=coach, lookup_roles=frozenset({StaffRole.SUPERVISOR}))
+    assert responder.reply("wang", "查 3-2-501").texts == [wording.text("wecom.lookup_not_allowed")]
+    assert responder.reply("zhao", "查").texts == [wording.text("wecom.lookup_usage")]
+    assert asked == [] and [entry.action for entry in audit_rows(estate)] == []
+    assert responder.reply("wang", "查一下为什么业主不交").texts == ["coach"]  # not a unit: a question
+
+
+# --- the store ---------------------------------------------------------------------------------------------------------
+
+
+def test_handled_callbacks_are_pruned_after_the_window(estate: str) -> None:
+    store = WeComStore(estate)
+    assert store.claim(
+        "msg:1", msg_signature="a" * 40, nonce="1", user_id="wang", agent_id="1", msg_type="text"
+    )
+    assert not store.claim(
+        "msg:1", msg_signature="b" * 40, nonce="2", user_id="wang", agent_id="1", msg_type="text"
+    )
+    assert not store.claim(
+        "msg:2", msg_signature="a" * 40, nonce="3", user_id="wang", agent_id="1", msg_type="text"
+    )
+    assert store.prune(clock.utc_now() - dt.timedelta(hours=1)) == 0
+    assert store.prune(clock.utc_now() + dt.timedelta(seconds=1)) == 1
+    assert rows(estate) == []
+    assert store.claim(
+        "msg:1", msg_signature="a" * 40, nonce="1", user_id="wang", agent_id="1", msg_type="text"
+    )
