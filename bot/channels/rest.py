@@ -9,6 +9,10 @@ configured token may name the message date in metadata (tests and integrations r
 Unlike Rasa's handler, a body that is not a JSON object with a string ``sender`` and a string ``message``
 gets a 4xx with a JSON error instead of a 500, and the message is screened
 (:mod:`bot.channels.inbound`) before Rasa sees it.
+
+A REST client cannot be pushed to, so what staff send the owner (the joined / left notices of a takeover,
+staff replies: the outbox, :mod:`bot.conversations.outbox`) waits for the owner's next message and comes
+first in that message's response, each message exactly once (:meth:`bot.channels.takeover.HoldGate.outbox_reply`).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ class PinnedRestInput(RestInput):
         """
         from bot.settings import get_settings
 
-        on_new_message = HoldGate(on_new_message)  # silent while a person holds the conversation
+        gate = HoldGate(on_new_message)  # silent while a person holds the conversation
         secret = get_settings().rest_channel_token
         token = secret.get_secret_value() if secret is not None else None
         blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
@@ -124,32 +128,37 @@ class PinnedRestInput(RestInput):
                 return _error(400, str(problem))
             sender = str(data["sender"])
             screened = screen_text(data.get("message"))
+            if screened.text is None and screened.refusal is None:
+                return _error(400, f"message must be a non-empty string ({screened.problem})")
+            # With a token configured the middleware has already checked it: the caller is trusted.
+            metadata = server_metadata(
+                data.get("metadata"),
+                # An authenticated integration serves many owners from one address: count each of its
+                # senders. Without a token the caller proves nothing and is counted by its address.
+                client=f"rest:{sender}" if token else request_client(request.ip, request.headers),
+                trusted=bool(token),
+            )
             if screened.refusal is not None:
                 logger.info("rest: refused a message from %s: %s", sender[:16], screened.problem)
-                return response.json([{"recipient_id": sender, "text": screened.refusal}])
-            if screened.text is None:
-                return _error(400, f"message must be a non-empty string ({screened.problem})")
+                # While a person holds the conversation, they answer: no automatic refusal, the message is
+                # kept for them (cut, with a note).
+                held = await gate.refused_while_held(
+                    sender, input_channel=self.name(), problem=str(screened.problem),
+                    text=data.get("message") if isinstance(data.get("message"), str) else None, metadata=metadata,
+                )  # fmt: skip
+                refusal = [] if held else [{"recipient_id": sender, "text": screened.refusal}]
+                return response.json(await gate.outbox_reply(sender, self.name()) + refusal)
+            assert screened.text is not None
             collector = CheckedCollectingOutputChannel()
-            message = UserMessage(
-                screened.text,
-                collector,
-                sender,
-                input_channel=self.name(),
-                # With a token configured the middleware has already checked it: the caller is trusted.
-                metadata=server_metadata(
-                    data.get("metadata"),
-                    # An authenticated integration serves many owners from one address: count each of its
-                    # senders. Without a token the caller proves nothing and is counted by its address.
-                    client=f"rest:{sender}" if token else request_client(request.ip, request.headers),
-                    trusted=bool(token),
-                ),
-            )
+            message = UserMessage(screened.text, collector, sender, input_channel=self.name(), metadata=metadata)
             try:
-                await on_new_message(message)
+                await gate(message)
             except CancelledError:
                 logger.error("rest: timed out handling a message from %s", sender[:16])
             except Exception:
                 logger.exception("rest: failed handling a message from %s", sender[:16])
-            return response.json(collector.messages)
+            # What staff sent since the owner's last message (the channel cannot push), then the bot's answer.
+            waiting = await gate.outbox_reply(sender, self.name())
+            return response.json(waiting + collector.messages)
 
         return blueprint

@@ -13,6 +13,13 @@ agent's lock store and tracker store — but no action is predicted and nothing 
 message appends ``ConversationResumed`` (if the ``resume`` instruction has not done so yet) and the bot
 answers it with the conversation's context.
 
+**The channels' own answers are silenced too.** What a channel would answer by itself — the over-long message
+refusal, WeChat's "please type" for voice and pictures, the "busy" apology when the bot failed — is not sent
+while a person holds the conversation (:meth:`HoldGate.refused_while_held`, and a failure to store a held
+message never reaches the owner). The message is still stored for the staff view, unparsed: an over-long one
+cut to :data:`HELD_TEXT_CHARS` characters with a note of its length, a non-text one as a note of its type
+(``handoff.held_*`` in ``data/wording.yml``), marked ``{"held_note": {...}}`` in its metadata.
+
 **Delivery** (:class:`OutboxDeliverer`). Every Rasa process runs one deliverer (a Sanic listener started by
 the web chat channel), which polls the outbox every second and is woken at once when an owner's socket
 confirms its session:
@@ -24,8 +31,9 @@ confirms its session:
   ``outbox_id``. An owner who is not connected gets them when their socket next confirms its session.
 * WeChat rows (any process): a customer-service message through :class:`bot.channels.wechat_api.WeChatAPI`
   when the 48-hour window is open; otherwise the row fails with ``wechat_window_closed`` for the staff screen.
-* REST rows fail with ``no_push_channel`` (that channel only answers requests), rows without a channel with
-  ``unknown_channel``.
+* REST rows wait for the owner's next REST message: the channel cannot push, so :meth:`HoldGate.outbox_reply`
+  claims them while answering that message and puts them in its response, before the bot's own answer (the
+  same claim, so once). Rows without a channel fail with ``unknown_channel``.
 
 Exactly once: a row is claimed atomically (:func:`bot.conversations.outbox.claim`) and committed as
 ``delivering`` before anything is sent, so no second process can send it. After the send, the text is
@@ -47,9 +55,10 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 import sqlalchemy as sa
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed
+from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed, UserUttered
 from sqlalchemy.orm import Session
 
+from bot import wording
 from bot.conversations import handoff, outbox
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import OutboxKind
@@ -63,6 +72,8 @@ POLL_SECONDS = 1.0
 MAX_TRANSPORT_RETRIES = 5
 OWNER_KINDS = (OutboxKind.TEXT, OutboxKind.JOINED, OutboxKind.LEFT)
 WORKER = f"rasa:{socket.gethostname()}:{os.getpid()}"
+HELD_TEXT_CHARS = 300  # how much of a refused over-long message the staff view shows
+HELD_NOTE = "held_note"  # the metadata key marking a message stored in place of a channel's refusal
 
 
 
@@ -139,6 +150,34 @@ async def log_while_held(agent: Any, message: UserMessage) -> None:
         await processor.save_tracker(tracker)
 
 
+def held_note_text(*, problem: str, text: Optional[str], kind: Optional[str] = None) -> str:
+    """What the staff view shows for a message the channel refused while a person holds the conversation.
+
+    Args:
+        problem: ``too long`` or ``not text`` (as :class:`bot.channels.inbound.Screened` says).
+        text: The owner's text, if any (an over-long one is cut to :data:`HELD_TEXT_CHARS`).
+        kind: For ``not text``: the message type (``voice``, ``image``, …).
+    """
+    if problem == "too long" and text:
+        from bot.channels.inbound import clean_text
+
+        shown = clean_text(text[: HELD_TEXT_CHARS * 2])[:HELD_TEXT_CHARS]  # never clean megabytes for a preview
+        return wording.text("handoff.held_too_long", chars=len(text), text=shown)
+    return wording.text("handoff.held_not_text", kind=kind or problem)
+
+
+async def log_refused_while_held(
+    agent: Any, sender_id: str, *, text: str, input_channel: str, metadata: Dict[str, Any]
+) -> None:
+    """Store a message the channel refused (not parsed, nothing predicted) in the paused tracker."""
+    async with agent.lock_store.lock(sender_id):
+        tracker = await agent.processor.get_tracker(sender_id)
+        if not tracker.is_paused():
+            tracker.update(ConversationPaused())
+        tracker.update(UserUttered(text, input_channel=input_channel, metadata=metadata))
+        await agent.tracker_store.save(tracker)
+
+
 async def append_bot_message(agent: Any, sender_id: str, text: str, metadata: Dict[str, Any]) -> None:
     """Append what was delivered to the owner to the tracker as a ``BotUttered``."""
     async with agent.lock_store.lock(sender_id):
@@ -188,6 +227,99 @@ class HoldGate:
             logger.exception("takeover: could not ask who holds %s; the bot answers", sender_id[:12])
             return None
 
+    async def refused_while_held(
+        self,
+        sender_id: str,
+        *,
+        input_channel: str,
+        problem: str,
+        text: Optional[str] = None,
+        kind: Optional[str] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> bool:
+        """Whether a person holds the conversation; if so, the refused message is stored for them instead.
+
+        A channel calls this before answering a message by itself (an over-long message, a voice message on
+        WeChat): when it returns True the channel sends nothing — the person holding the conversation answers.
+
+        Args:
+            sender_id: The conversation.
+            input_channel: The channel's name (``rest``, ``socketio``, ``wechat``).
+            problem: Why the channel refused it (``too long``, ``not text``).
+            text: The owner's text, if any.
+            kind: The message type, for ``not text``.
+            metadata: The server-built metadata of the message.
+
+        Returns:
+            True when held (the channel must stay silent), False when the bot holds it (or there is no agent).
+        """
+        agent = agent_of(self.app)
+        if agent is None:
+            return False
+        holder = await self.holder(sender_id)
+        if holder is None:
+            return False
+        note: Dict[str, Any] = {"problem": problem}
+        if text is not None:
+            note["chars"] = len(text)
+        if kind is not None:
+            note["kind"] = kind
+        logger.info("takeover: %s holds %s; a refused message (%s) is kept for them", holder, sender_id[:12], problem)
+        try:
+            await log_refused_while_held(
+                agent,
+                sender_id,
+                text=held_note_text(problem=problem, text=text, kind=kind),
+                input_channel=input_channel,
+                metadata={**(metadata or {}), HELD_NOTE: note},
+            )
+        except Exception:
+            logger.exception("takeover: could not store a refused message of %s", sender_id[:12])
+        return True
+
+    async def outbox_reply(self, sender_id: str, channel: str) -> List[Dict[str, Any]]:
+        """The outbox rows waiting for ``sender_id`` on ``channel``, claimed and delivered in this response.
+
+        For channels that only answer requests (REST): each row is claimed atomically, appended to the tracker
+        (not twice after a crash), marked delivered, and returned as a message of Rasa's collected output. A
+        row whose claim was lost is left out.
+
+        Args:
+            sender_id: The conversation the request is for.
+            channel: The channel the rows were written for (``rest``).
+
+        Returns:
+            ``{"recipient_id": sender_id, "text": ...}`` messages, oldest first.
+        """
+        from bot.channels.inbound import checked_outgoing
+
+        worker = f"{channel}:{WORKER}"
+        agent = agent_of(self.app)
+        if agent is None:  # no Rasa agent (a fake handler in unit tests): nothing to deliver from
+            return []
+        try:
+            rows = await _db(
+                self.database_url, outbox.claim, worker=worker, kinds=OWNER_KINDS, channels=[channel],
+                sender_ids=[sender_id],
+            )  # fmt: skip
+        except Exception:
+            logger.exception("outbox: could not read the messages waiting for %s", sender_id[:12])
+            return []
+        messages: List[Dict[str, Any]] = []
+        for row in rows:
+            text = checked_outgoing(row.text, source="staff")
+            try:
+                if not (row.attempts > 1 and await delivered_before(agent, sender_id, row.id)):
+                    await append_bot_message(agent, sender_id, text, bot_metadata(row))
+                if not await _db(self.database_url, outbox.mark_delivered, message_id=row.id, worker=worker):
+                    continue  # another process took it over after the lease: it answers for it
+            except Exception:
+                logger.exception("outbox: could not deliver row %d in a %s response", row.id, channel)
+                await _db(self.database_url, outbox.release, message_id=row.id, worker=worker)
+                continue
+            messages.append({"recipient_id": sender_id, "text": text})
+        return messages
+
     async def __call__(self, message: UserMessage) -> None:
         """Handle one owner message: stored silently while held, otherwise answered by the bot.
 
@@ -202,7 +334,10 @@ class HoldGate:
         holder = await self.holder(sender_id)
         if holder is not None:
             logger.info("takeover: %s holds %s; the bot stays silent", holder, sender_id[:12])
-            await log_while_held(agent, message)
+            try:
+                await log_while_held(agent, message)
+            except Exception:  # never an apology from the channel while a person holds the chat
+                logger.exception("takeover: could not store a held message of %s", sender_id[:12])
             return
         try:
             if await _db(self.database_url, paused_in_store, sender_id=sender_id):
@@ -392,9 +527,9 @@ class OutboxDeliverer:
 
     async def _undeliverable(self) -> int:
         done = 0
-        for row in await self._claim(kinds=OWNER_KINDS, channels=[handoff.REST_CHANNEL, None]):
-            blocked = handoff.Blocked.NO_PUSH_CHANNEL if row.channel else handoff.Blocked.UNKNOWN_CHANNEL
-            done += await self._finish(row, blocked.value)
+        # REST rows wait for the owner's next request (HoldGate.outbox_reply); nothing says how to reach these.
+        for row in await self._claim(kinds=OWNER_KINDS, channels=[None]):
+            done += await self._finish(row, handoff.Blocked.UNKNOWN_CHANNEL.value)
         return done
 
 

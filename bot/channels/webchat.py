@@ -218,22 +218,38 @@ class SignedSessionEvents:
         if not was_bound:
             self._join(sid, sender_id)
         screened = screen_text(data.get("message"))
-        if screened.refusal is not None:
-            logger.info("web chat: refused a message of %s: %s", _short(sender_id), screened.problem)
-            await self._say(sender_id, screened.refusal)
-            return
-        if screened.text is None:
+        if screened.refusal is None and screened.text is None:
             logger.info("web chat: ignored a message of %s: %s", _short(sender_id), screened.problem)
             return
+        metadata = server_metadata(_metadata(data.get(self.metadata_key)), client=self.client_of(sid), trusted=False)
+        if screened.refusal is not None:
+            logger.info("web chat: refused a message of %s: %s", _short(sender_id), screened.problem)
+            if not await self._held(sender_id, str(screened.problem), data.get("message"), metadata):
+                await self._say(sender_id, screened.refusal)
+            return
+        assert screened.text is not None
         await self.on_new_message(
             UserMessage(
                 screened.text,
                 CheckedSocketIOOutput(self.sio, self.bot_message_evt),
                 sender_id,
                 input_channel=self.input_channel,
-                metadata=server_metadata(
-                    _metadata(data.get(self.metadata_key)), client=self.client_of(sid), trusted=False
-                ),
+                metadata=metadata,
+            )
+        )
+
+    async def _held(self, sender_id: str, problem: str, raw: Any, metadata: Dict[str, Any]) -> bool:
+        """Whether a person holds the conversation (then the refused message is kept for them, unanswered)."""
+        refused_while_held = getattr(self.on_new_message, "refused_while_held", None)  # the HoldGate's
+        if refused_while_held is None:
+            return False
+        return bool(
+            await refused_while_held(
+                sender_id,
+                input_channel=self.input_channel,
+                problem=problem,
+                text=raw if isinstance(raw, str) else None,
+                metadata=metadata,
             )
         )
 

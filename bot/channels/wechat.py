@@ -81,7 +81,15 @@ class WeChatInput(InputChannel):
             )
             return list(collector.messages)
 
-        return WeChatWebhook(self.config, run_bot, self.store, self.api, follow_up_delay=self.follow_up_delay)
+        return WeChatWebhook(
+            self.config,
+            run_bot,
+            self.store,
+            self.api,
+            follow_up_delay=self.follow_up_delay,
+            # The HoldGate's: no "please type" or refusal while a person holds the conversation.
+            refused_while_held=getattr(on_new_message, "refused_while_held", None),
+        )
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """Sanic routes: health, URL verification (GET) and messages (POST)."""

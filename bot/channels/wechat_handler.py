@@ -208,6 +208,9 @@ class TurnResult:
 
 
 BotRunner = Callable[[BotTurn], Awaitable[Sequence[Mapping[str, Any]]]]
+# Asked before the channel answers a message by itself: True when a person holds the conversation (the
+# message is then kept for them and the channel stays silent). ``HoldGate.refused_while_held``'s signature.
+RefusedWhileHeld = Callable[..., Awaitable[bool]]
 
 
 class WeChatWebhook:
@@ -221,6 +224,8 @@ class WeChatWebhook:
         follow_up_delay: Seconds between a passive answer and the customer-service messages that follow
             it, so WeChat shows them in order.
         clock: Epoch seconds now (for timestamp checks).
+        refused_while_held: Asked before a refusal or "please type" is sent (see :data:`RefusedWhileHeld`);
+            None: always answer.
     """
 
     def __init__(
@@ -232,8 +237,10 @@ class WeChatWebhook:
         *,
         follow_up_delay: float = 0.5,
         clock: Callable[[], float] = time.time,
+        refused_while_held: Optional[RefusedWhileHeld] = None,
     ) -> None:
         self.config = config
+        self.refused_while_held = refused_while_held
         self.store = store or WeChatStore()
         self.run_bot = run_bot
         self.follow_up_delay = follow_up_delay
@@ -362,6 +369,8 @@ class WeChatWebhook:
             screened = screen_text(message.content)
             if screened.refusal is not None:
                 logger.info("wechat: refused %s: %s", key, screened.problem)
+                if await self._held(message, str(screened.problem), text=message.content):
+                    return None
                 return await self._answer_fixed(message, screened.refusal)
             if screened.text is not None:
                 return await self._answer_text(message, screened.text, started)
@@ -372,7 +381,29 @@ class WeChatWebhook:
                 logger.info("wechat: %s unfollowed the account", message.openid)
             await self._db(self.store.finish, key, WeChatDelivery.IGNORED)
             return None
+        if await self._held(message, "not text", kind=message.msg_type):
+            return None
         return await self._answer_fixed(message, PLEASE_TYPE_TEXT)
+
+    async def _held(self, message: InboundMessage, problem: str, *, text: Optional[str] = None, kind: Optional[str] = None) -> bool:
+        """Whether a person holds the conversation: then the message is kept for them and nothing is answered."""
+        if self.refused_while_held is None:
+            return False
+        try:
+            held = await self.refused_while_held(
+                message.openid,
+                input_channel=CHANNEL_NAME,
+                problem=problem,
+                text=text,
+                kind=kind,
+                metadata={"wechat": {"msg_id": message.msg_id}, "client": wechat_client(message.openid)},
+            )
+        except Exception:
+            logger.exception("wechat: could not ask whether %s is held; answering", message.openid)
+            return False
+        if held:
+            await self._db(self.store.finish, message.dedupe_key, WeChatDelivery.IGNORED)
+        return bool(held)
 
     async def _answer_retry(self, key: str) -> Optional[str]:
         state = await self._db(self.store.state, key)

@@ -130,7 +130,8 @@ class Blocked(str, enum.Enum):
     """Why a reply cannot reach the owner through the channel now."""
 
     WECHAT_WINDOW_CLOSED = "wechat_window_closed"  # more than 48 hours since the owner's last WeChat message
-    NO_PUSH_CHANNEL = "no_push_channel"  # the REST channel only answers requests; it cannot push a message
+    # No longer given for REST (its replies ride on the owner's next request); kept for rows failed before.
+    NO_PUSH_CHANNEL = "no_push_channel"
     UNKNOWN_CHANNEL = "unknown_channel"  # nothing says how the owner wrote
 
 
@@ -142,8 +143,8 @@ class DeliveryStatus:
         sender_id: The conversation.
         channel: The owner's channel (``socketio``, ``wechat``, ``rest``), if known.
         holder: Who holds the conversation, if anyone.
-        can_deliver: Whether a reply can reach the owner through the channel now (web chat: when the owner
-            is connected, otherwise on their next visit).
+        can_deliver: Whether a reply can reach the owner through the channel (web chat: now when the owner
+            is connected, otherwise on their next visit; REST: with the answer to the owner's next message).
         window_open: On WeChat, whether the 48-hour customer-service window is open; None elsewhere.
         last_inbound_at: On WeChat, the owner's last message or event.
         window_closes_at: On WeChat, when the window closes (closed) if it is known.
@@ -326,10 +327,13 @@ def delivery_status(session: Session, *, sender_id: str) -> DeliveryStatus:
         return DeliveryStatus(
             sender_id, channel, holder, False, False, last, closes, Blocked.WECHAT_WINDOW_CLOSED, list(Alternative)
         )
-    if channel == WEBCHAT_CHANNEL:
+    if channel in (WEBCHAT_CHANNEL, REST_CHANNEL):
+        # Web chat: now if the owner is connected, else on their next visit. REST cannot push: the reply goes
+        # out in the response to the owner's next message (bot.channels.rest).
         return DeliveryStatus(sender_id, channel, holder, True, None, None, None)
-    blocked = Blocked.NO_PUSH_CHANNEL if channel == REST_CHANNEL else Blocked.UNKNOWN_CHANNEL
-    return DeliveryStatus(sender_id, channel, holder, False, None, None, None, blocked, list(Alternative))
+    return DeliveryStatus(
+        sender_id, channel, holder, False, None, None, None, Blocked.UNKNOWN_CHANNEL, list(Alternative)
+    )
 
 
 # --- internals ------------------------------------------------------------------------------------------

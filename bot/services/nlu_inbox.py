@@ -57,6 +57,9 @@ def _parse(row: Any) -> Optional[InboxItem]:
     text = (data.get("text") or "").strip()
     if not text or text.startswith("/"):
         return None  # button payloads are not owner wording
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict) and "held_note" in metadata:
+        return None  # a channel's refusal kept for staff (bot.channels.takeover), never parsed: nothing to learn
     parse = data.get("parse_data") or {}
     intent = parse.get("intent") or {}
     ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]

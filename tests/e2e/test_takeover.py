@@ -175,8 +175,15 @@ def test_wechat_takeover_within_and_outside_the_48_hour_window(servers) -> None:
     # Held: the callback is answered `success` and the bot sends nothing, now or later.
     reply = user.client.post(user.url, user.client.text(user.openid, "暖气不热"), encrypted=True, timeout=10)
     assert reply.status == 200 and not reply.content
+    # Nor does the channel itself: no "please type" for a voice message while a person holds the chat; the
+    # staff view gets a note of it instead.
+    voice = user.client.post(user.url, user.client.voice(user.openid), encrypted=True, timeout=10)
+    assert voice.status == 200 and not voice.content
     time.sleep(4)
     assert len(fake_api.texts_for(user.openid)) == seen + 1
+    owner_said = [event for event in tracker_events(servers.rasa_url, user.openid) if event["event"] == "user"]
+    assert [event["text"] for event in owner_said[-2:]] == ["暖气不热", wording.text("handoff.held_not_text", kind="voice")]
+    assert owner_said[-1]["metadata"]["held_note"] == {"problem": "not text", "kind": "voice"}
 
     with session_scope(servers.database_url) as session:
         handoff.staff_reply(session, sender_id=user.openid, staff="li", text=REPLY)
@@ -225,28 +232,55 @@ def test_wechat_takeover_within_and_outside_the_48_hour_window(servers) -> None:
     assert fake_api.texts_for(stale) == []
 
 
-def test_a_rest_conversation_is_silent_while_held_and_notices_cannot_be_pushed(servers) -> None:
+def test_a_rest_owner_gets_staff_messages_in_the_response_to_their_next_message_once(servers) -> None:
     import uuid
+
+    from bot.channels.inbound import max_message_chars
 
     sender = f"rest-takeover-{uuid.uuid4().hex[:8]}"
     assert says(servers.say(sender, "你好"), "utter_greet")
     with session_scope(servers.database_url) as session:
         assert handoff.take_over(session, sender_id=sender, staff="zhao").channel == "rest"
         status = handoff.delivery_status(session, sender_id=sender)
-    assert (status.can_deliver, status.blocked) == (False, handoff.Blocked.NO_PUSH_CHANNEL)
+    assert (status.can_deliver, status.blocked) == (True, None)
+    time.sleep(3)  # the deliverers poll every second: a REST row is left waiting for the owner, not failed
+    assert [(row.kind, row.state) for row in rows(servers.database_url, sender) if row.kind is OutboxKind.JOINED] == [
+        (OutboxKind.JOINED, OutboxState.PENDING)
+    ]
 
-    assert servers.say(sender, "暖气不热，物业费不交") == []  # held: stored, not answered
+    # Held: the bot says nothing; what staff sent so far comes with the response.
+    assert servers.say(sender, "暖气不热，物业费不交") == [wording.text("handoff.joined")]
     assert [event["text"] for event in tracker_events(servers.rasa_url, sender) if event["event"] == "user"][-1] == (
         "暖气不热，物业费不交"
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        joined = [row for row in rows(servers.database_url, sender) if row.kind is OutboxKind.JOINED]
-        if joined[0].state is OutboxState.FAILED:
-            break
-        time.sleep(0.3)
-    assert (joined[0].state, joined[0].failure) == (OutboxState.FAILED, "no_push_channel")
+    # An over-long message while held: no automatic refusal (the person answers); kept for them, cut, with a note.
+    too_long = "暖气一直不热" * (max_message_chars() // 6 + 20)
+    assert servers.say(sender, too_long) == []
+    kept = [event for event in tracker_events(servers.rasa_url, sender) if event["event"] == "user"][-1]
+    assert kept["text"].startswith("〔") and str(len(too_long)) in kept["text"] and too_long[:100] in kept["text"]
+    assert len(kept["text"]) < 400 and kept["metadata"]["held_note"] == {"problem": "too long", "chars": len(too_long)}
+
+    with session_scope(servers.database_url) as session:
+        handoff.staff_reply(session, sender_id=sender, staff="zhao", text=REPLY)
+    assert servers.say(sender, "好的，谢谢") == [REPLY]
+    assert servers.say(sender, "在吗") == []  # nothing twice
 
     with session_scope(servers.database_url) as session:
         handoff.hand_back(session, sender_id=sender, staff="zhao")
-    assert says(servers.say(sender, "你好"), "utter_greet")  # the bot answers again at once
+    answer = servers.say(sender, "你好")
+    assert answer[0] == wording.text("handoff.left") and says(answer[1:], "utter_greet")  # the bot is back
+
+    delivered = wait_delivered(servers.database_url, sender)
+    assert [(row.kind, row.attempts) for row in delivered] == [
+        (OutboxKind.CONTROL, 1),
+        (OutboxKind.JOINED, 1),
+        (OutboxKind.TEXT, 1),
+        (OutboxKind.LEFT, 1),
+        (OutboxKind.CONTROL, 1),
+    ]
+    in_tracker = [
+        (event.get("metadata") or {}).get("outbox_id")
+        for event in tracker_events(servers.rasa_url, sender)
+        if event["event"] == "bot" and (event.get("metadata") or {}).get("outbox_id")
+    ]
+    assert in_tracker == [row.id for row in delivered if row.kind is not OutboxKind.CONTROL]

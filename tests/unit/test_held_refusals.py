@@ -1,0 +1,131 @@
+"""While a person holds a conversation, the channels' own automatic answers (the over-long refusal, WeChat's
+"please type") are not sent: the channel asks the hold gate (``refused_while_held``) first and stays silent
+when it says the conversation is held. The gate's own storing is tested with the real Rasa server in
+tests/e2e/test_takeover.py; here a gate that records the question stands in for it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+
+from bot import wording
+from bot.channels.inbound import max_message_chars
+from bot.channels.takeover import HELD_TEXT_CHARS, held_note_text
+from bot.channels.wechat_handler import PLEASE_TYPE_TEXT
+from bot.db import migrate, models
+from bot.db.session import get_engine, session_scope
+from tests.unit.test_webchat_channel import Server
+from tests.unit.test_wechat_channel import FakeBot, Harness, make_harness, openid
+
+
+class RecordingGate:
+    """The hold gate's interface: handles messages, and answers ``refused_while_held`` with ``held``."""
+
+    def __init__(self, held: bool) -> None:
+        self.held = held
+        self.asked: List[Dict[str, Any]] = []
+        self.messages: List[UserMessage] = []
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.messages.append(message)
+
+    async def refused_while_held(self, sender_id: str, **details: Any) -> bool:
+        self.asked.append({"sender_id": sender_id, **details})
+        return self.held
+
+
+def test_held_note_text_cuts_a_long_message_and_names_its_length_or_type() -> None:
+    long = "暖气不热" * 400
+    note = held_note_text(problem="too long", text=long)
+    assert note == wording.text("handoff.held_too_long", chars=1600, text=long[:HELD_TEXT_CHARS])
+    assert "1600" in note and long[:HELD_TEXT_CHARS] in note and long[: HELD_TEXT_CHARS + 1] not in note
+    assert held_note_text(problem="not text", text=None, kind="voice") == wording.text("handoff.held_not_text", kind="voice")
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_web_chat_refuses_an_over_long_message_only_when_the_bot_holds_the_conversation(held: bool) -> None:
+    server = Server()
+    gate = RecordingGate(held)
+    server.events.on_new_message = gate
+    sid = "sock-1"
+    server.connect(sid, "203.0.113.9")
+    session_id = server.session_request(sid)
+    before = len(server.sio.emitted)
+    too_long = "物" * (max_message_chars() + 5)
+
+    assert server.say(sid, session_id, too_long) is None
+    emitted = server.sio.emitted[before:]
+    assert gate.messages == []  # never parsed
+    assert [(asked["sender_id"], asked["problem"], asked["text"], asked["input_channel"]) for asked in gate.asked] == [
+        (session_id, "too long", too_long, "socketio")
+    ]
+    assert gate.asked[0]["metadata"]["client"] == "ip:203.0.113.9"
+    if held:
+        assert emitted == []  # the person answers, not the channel
+    else:
+        assert [(event, data["text"]) for event, data, _ in emitted] == [
+            ("bot_uttered", wording.text("channels.too_long", limit=max_message_chars()))
+        ]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    migrate.upgrade(url)
+    yield from make_harness(url)
+    get_engine(url).dispose()
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_wechat_asks_before_please_type_and_the_refusal_and_stays_silent_when_held(harness: Harness, held: bool) -> None:
+    gate = RecordingGate(held)
+    channel = harness.channel()
+    webhook = channel.webhook(gate)
+    user = openid()
+    too_long = "费" * (max_message_chars() + 1)
+
+    async def scenario() -> List[Any]:
+        voice = await harness.post(webhook, harness.client.voice(user), encrypted=True)
+        text = await harness.post(webhook, harness.client.text(user, too_long), encrypted=True)
+        await webhook.drain()
+        return [voice, text]
+
+    voice, text = asyncio.run(scenario())
+    assert [(asked["problem"], asked.get("kind"), asked.get("text")) for asked in gate.asked] == [
+        ("not text", "voice", None),
+        ("too long", None, too_long),
+    ]
+    assert all(asked["sender_id"] == user and asked["input_channel"] == "wechat" for asked in gate.asked)
+    assert gate.messages == []
+    with session_scope(harness.url) as session:
+        statuses = [row.status for row in session.query(models.WeChatInboundMessage).order_by(models.WeChatInboundMessage.id)]
+    if held:
+        assert (voice.status, voice.content, text.status, text.content) == (200, None, 200, None)
+        assert statuses == [models.WeChatDelivery.IGNORED, models.WeChatDelivery.IGNORED]
+    else:
+        assert (voice.content, text.content) == (
+            PLEASE_TYPE_TEXT,
+            wording.text("channels.too_long", limit=max_message_chars()),
+        )
+        assert statuses == [models.WeChatDelivery.REPLIED, models.WeChatDelivery.REPLIED]
+    assert harness.fake_api.texts_for(user) == []  # nothing by the customer-service API either
+
+
+def test_a_failing_gate_question_still_answers_on_wechat(harness: Harness) -> None:
+    class Broken(RecordingGate):
+        async def refused_while_held(self, sender_id: str, **details: Any) -> bool:
+            raise RuntimeError("database down")
+
+    webhook = harness.channel().webhook(Broken(True))
+    reply = asyncio.run(harness.post(webhook, harness.client.voice(openid()), encrypted=True))
+    assert reply.content == PLEASE_TYPE_TEXT
+
+
+def test_without_a_gate_the_fake_bot_handler_keeps_the_old_behaviour(harness: Harness) -> None:
+    webhook = harness.channel().webhook(FakeBot())
+    reply = asyncio.run(harness.post(webhook, harness.client.voice(openid()), encrypted=True))
+    assert reply.content == PLEASE_TYPE_TEXT
