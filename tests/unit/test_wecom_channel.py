@@ -298,9 +298,9 @@ def test_a_collector_looks_an_owner_up_by_unit_with_the_phone_masked_and_audited
     assert (searched.actor, searched.action, searched.detail) == (
         "wang",
         "owners_searched",
-        {"unit": "3-2-501", "rows": 1, "channel": "wecom"},
+        {"unit": "3-2-501", "rows": 1, "via": "wecom"},
     )
-    assert (viewed.actor, viewed.action, viewed.detail) == ("wang", "owner_viewed", {"channel": "wecom"})
+    assert (viewed.actor, viewed.action, viewed.detail) == ("wang", "owner_viewed", {"via": "wecom"})
     assert viewed.target is not None and viewed.target.startswith("owner:")
 
 

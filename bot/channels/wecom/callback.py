@@ -48,7 +48,7 @@ NOT_CONFIGURED = (
     "WECOM_ENCODING_AES_KEY"
 )
 # The console's own audit actions (apps/staff/actions.py), so the audit screen names these rows the same way;
-# ``detail.channel`` says they came from WeCom.
+# ``detail.via`` says they came from WeCom (the coach page writes ``page`` or ``api`` there).
 OWNERS_SEARCHED = "owners_searched"
 OWNER_VIEWED = "owner_viewed"
 LOOKUP_SHOWN = 3  # owners listed for one lookup
@@ -199,7 +199,7 @@ class Responder:
             session,
             actor=str(user.username),
             action=OWNERS_SEARCHED,
-            detail={"unit": wanted, "rows": len(found), "channel": CHANNEL_NAME},
+            detail={"unit": wanted, "rows": len(found), "via": CHANNEL_NAME},
         )
         if not found:
             return wording.text("wecom.lookup_none", unit=wanted)
@@ -217,7 +217,7 @@ class Responder:
             actor=str(user.username),
             action=OWNER_VIEWED,
             target=f"owner:{owner_id}",
-            detail={"channel": CHANNEL_NAME},
+            detail={"via": CHANNEL_NAME},
         )
         phone = staff_users.phone_for(profile.phone, role=user.role)
         lines = [wording.text("wecom.lookup_owner", unit=profile.unit, name=profile.name, phone=phone)]
