@@ -327,6 +327,8 @@ def test_a_role_the_console_does_not_let_see_owners_is_refused_the_lookup(estate
     assert responder.reply("zhao", "查").texts == [wording.text("wecom.lookup_usage")]
     assert asked == [] and [entry.action for entry in audit_rows(estate)] == []
     assert responder.reply("wang", "查一下为什么业主不交").texts == ["coach"]  # not a unit: a question
+    assert responder.reply("wang", "查一下3栋的业主为什么不交").texts == ["coach"]
+    assert asked == ["查一下为什么业主不交", "查一下3栋的业主为什么不交"]
 
 
 # --- the store ---------------------------------------------------------------------------------------------------------

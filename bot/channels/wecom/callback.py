@@ -60,7 +60,9 @@ _MSG_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _MSG_TYPE = re.compile(r"^[a-z_]{1,32}$")
 # 查 3-2-801 / 查询 3栋2单元801 / 查房号 5号楼1203: the owner lookup; anything else is a coach question.
 _LOOKUP = re.compile(r"^\s*查(?:询|房号?|业主)?\s*[:：]?\s*(?P<unit>\S.*?)?\s*$")
-_LOOKS_LIKE_UNIT = re.compile(r"[0-9A-Za-z]")
+# A unit as people write it (3-2-801, 3栋2单元801, 5号楼1203, A座808): digits and the words around them only,
+# so "查一下他为什么不交" stays a question for the coach.
+_LOOKS_LIKE_UNIT = re.compile(r"^(?=.*[0-9])[0-9A-Za-z\-#/ 栋幢号楼单元座室房]{1,40}$")
 
 Coach = Callable[[str], str]
 """The coach as this channel sees it: what a collector typed → the answer as plain text."""
@@ -182,7 +184,7 @@ class Responder:
                 return Reply([screened.refusal or wording.text("wecom.not_text")], WeComCallbackStatus.SENT)
             lookup = _LOOKUP.match(screened.text)
             if lookup is not None and (
-                lookup.group("unit") is None or _LOOKS_LIKE_UNIT.search(lookup.group("unit"))
+                lookup.group("unit") is None or _LOOKS_LIKE_UNIT.match(lookup.group("unit"))
             ):
                 return Reply([self._lookup(session, user, lookup.group("unit"))], WeComCallbackStatus.SENT)
             question = screened.text
