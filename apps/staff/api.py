@@ -131,6 +131,7 @@ class PromiseOut(RecordOut):
 
     amount: float
     due_date: dt.date
+    paid_amount: float = Field(0, description="paid by the unit in the promise's window (partial when below amount)")
 
 
 class RepairOut(RecordOut):

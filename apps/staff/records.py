@@ -29,7 +29,7 @@ TABS = ("repairs", "complaints", "bill_checks", "instalments", "promises")
 FILTERS: Dict[str, tuple[str, ...]] = {
     **{kind.value: ("active", "open", "in_progress", "done", "cancelled", "all") for kind in record_workflow.WORKFLOW_KINDS},
     "instalments": ("pending", "approved", "rejected", "all"),
-    "promises": ("due_today", "overdue", "open", "kept", "broken", "all"),
+    "promises": ("due_today", "overdue", "open", "kept", "broken", "partial", "all"),
 }
 DETAIL_KINDS = tuple(kind.value for kind in record_workflow.WORKFLOW_KINDS) + ("instalments",)
 

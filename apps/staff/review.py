@@ -133,6 +133,7 @@ def review_page(
     return render(
         request, "review.html", user=user, active=active, section="review", day=day, rows=rows,
         header=EXPORT_HEADER, days=review.DEFAULT_DAYS,
+        collection=review.collection(db, days=review.DEFAULT_DAYS),
     )  # fmt: skip
 
 

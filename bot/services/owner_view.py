@@ -23,8 +23,10 @@ from bot.conversations import transcripts
 from bot.db import models
 from bot.db.rasa_events import events, events_exist
 from bot.db.staff_models import StaffUser
+from bot.records import arrears
 from bot.records.units import parse_unit
 from bot.services import queue
+from bot.services.payments import PaymentLine, payments_of_unit
 
 SEARCH_LIMIT = 200
 RECORDS_LIMIT = 500
@@ -97,6 +99,8 @@ class RecordLine:
         created_at: When it was made.
         amount: Promises: the amount promised.
         due_date: Promises: the date promised.
+        paid_amount: Promises: what the unit paid in its window (``bot.services.payments``; partial when
+            ``0 < paid_amount < amount`` and not kept).
         item: Repairs: what is broken.
         location: Repairs: where.
         description: Repairs, complaints and bill checks: what the owner said.
@@ -114,6 +118,7 @@ class RecordLine:
     created_at: dt.datetime
     amount: Optional[Decimal] = None
     due_date: Optional[dt.date] = None
+    paid_amount: Optional[Decimal] = None
     item: Optional[str] = None
     location: Optional[str] = None
     description: Optional[str] = None
@@ -152,9 +157,9 @@ class OwnerProfile:
         building: The unit's building.
         entrance: The unit's entrance (单元), if it has one.
         room: The unit's room.
-        bills: Every billing period of the unit, oldest first.
-        outstanding: The total still owed.
-        arrears_since: The first unpaid period, if any.
+        bills: Every billing period of the unit, oldest first (as the arrears import stated them).
+        outstanding: The total still owed: the bills less the payments since (:mod:`bot.records.arrears`).
+        arrears_since: The first period still unpaid after those payments, if any.
         promises: Payment promises, newest first.
         repairs: Repair orders, newest first.
         complaints: Complaints, newest first.
@@ -162,6 +167,7 @@ class OwnerProfile:
         instalments: Instalment requests, newest first.
         escalations: Escalations of the owner, newest first.
         conversations: Every conversation of the owner on every channel, most recently active first.
+        payments: The unit's payments, latest first.
     """
 
     id: int
@@ -181,6 +187,7 @@ class OwnerProfile:
     instalments: List[RecordLine] = field(default_factory=list)
     escalations: List[queue.QueueEntry] = field(default_factory=list)
     conversations: List[transcripts.ConversationSummary] = field(default_factory=list)
+    payments: List[PaymentLine] = field(default_factory=list)
 
 
 def search_owners(session: Session, *, unit: Optional[str] = None, limit: int = SEARCH_LIMIT) -> List[OwnerSummary]:
@@ -241,8 +248,7 @@ def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
             sa.select(models.Bill).where(models.Bill.unit_id == unit.id).order_by(models.Bill.period)
         ).scalars()
     ]
-    unpaid = [bill for bill in bills if bill.outstanding > 0]
-    outstanding = sum((bill.outstanding for bill in unpaid), Decimal("0")).quantize(Decimal("0.01"))
+    owed = arrears.unit_summary(session, unit_id=int(unit.id), today=clock.today())
 
     def of_kind(kind: RecordKind) -> List[RecordLine]:
         return list_records(session, kind=kind, owner_id=owner_id)
@@ -256,8 +262,8 @@ def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
         entrance=unit.entrance,
         room=str(unit.room),
         bills=bills,
-        outstanding=outstanding,
-        arrears_since=unpaid[0].period if unpaid else None,
+        outstanding=owed.amount,
+        arrears_since=owed.since,
         promises=of_kind(RecordKind.PROMISES),
         repairs=of_kind(RecordKind.REPAIRS),
         complaints=of_kind(RecordKind.COMPLAINTS),
@@ -265,6 +271,7 @@ def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
         instalments=of_kind(RecordKind.INSTALMENTS),
         escalations=queue.list_escalations(session, owner_id=owner_id, sort=queue.Sort.NEWEST),
         conversations=transcripts.conversations_of_owner(session, owner_id=owner_id),
+        payments=payments_of_unit(session, unit_id=int(unit.id)),
     )
 
 
@@ -454,14 +461,7 @@ def _bill_line(bill: models.Bill) -> BillLine:
 
 
 def _outstanding_by_unit(session: Session, unit_ids: List[int]) -> Dict[int, Decimal]:
-    if not unit_ids:
-        return {}
-    owed: Dict[int, Decimal] = {}
-    bills = session.execute(sa.select(models.Bill).where(models.Bill.unit_id.in_(set(unit_ids)))).scalars()
-    for bill in bills:
-        line = _bill_line(bill)
-        owed[int(bill.unit_id)] = owed.get(int(bill.unit_id), Decimal("0.00")) + line.outstanding
-    return owed
+    return arrears.outstanding_by_unit(session, unit_ids=unit_ids)
 
 
 def _status_value(value: Any) -> str:
@@ -471,7 +471,11 @@ def _status_value(value: Any) -> str:
 def _record_line(kind: RecordKind, record: Any, unit: Optional[str]) -> RecordLine:
     extra: Dict[str, Any] = {}
     if kind is RecordKind.PROMISES:
-        extra = {"amount": Decimal(record.amount).quantize(Decimal("0.01")), "due_date": record.due_date}
+        extra = {
+            "amount": Decimal(record.amount).quantize(Decimal("0.01")),
+            "due_date": record.due_date,
+            "paid_amount": Decimal(record.paid_amount or 0).quantize(Decimal("0.01")),
+        }
     elif kind is RecordKind.REPAIRS:
         extra = {
             "item": record.item,

@@ -89,6 +89,11 @@ class PromiseBucket(str, enum.Enum):
     BROKEN = "broken"
 
 
+# A filter beside the buckets, not a bucket: promises not kept with some but not all of the amount paid
+# (bot.services.payments stores paid_amount), whatever their bucket, listed together for a follow-up.
+PARTIAL = "partial"
+
+
 @dataclass(frozen=True)
 class Note:
     """A staff member's note on a record."""
@@ -389,16 +394,30 @@ def promise_bucket(status: Union[PromiseStatus, str], due_date: dt.date, *, toda
 
 
 def promises(session: Session, *, bucket: Optional[Union[PromiseBucket, str]] = None) -> List[RecordLine]:
-    """Payment promises in ``bucket`` (all when None) on :func:`bot.clock.today`, soonest due first."""
+    """Payment promises in ``bucket`` on :func:`bot.clock.today`, soonest due first.
+
+    All when None; :data:`PARTIAL` lists the partly paid ones, whatever their bucket.
+    """
     today = clock.today()
-    wanted = PromiseBucket(bucket) if bucket is not None else None
+    partial = bucket == PARTIAL
+    wanted = PromiseBucket(bucket) if bucket is not None and not partial else None
     found = [
         line
         for line in list_records(session, kind=RecordKind.PROMISES)
         if line.due_date is not None
-        and (wanted is None or promise_bucket(line.status, line.due_date, today=today) is wanted)
+        and (
+            is_partial(line)
+            if partial
+            else wanted is None or promise_bucket(line.status, line.due_date, today=today) is wanted
+        )
     ]
     return sorted(found, key=lambda line: (line.due_date or today, line.id))
+
+
+def is_partial(line: RecordLine) -> bool:
+    """A promise not kept towards which some but not all of the amount was paid."""
+    paid = line.paid_amount or 0
+    return line.status != PromiseStatus.KEPT.value and 0 < paid < (line.amount or 0)
 
 
 # --- internals ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from bot import clock
 from bot.db import models
 from bot.db.rasa_events import events as _events
 from bot.db.rasa_events import events_exist
+from bot.services import payments
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
@@ -119,6 +121,45 @@ class OwnerDay:
     objections: Tuple[Objection, ...]
     promises: Tuple[PromiseNote, ...]
     escalations: Tuple[EscalationNote, ...]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The collection rate of the payment promises made in a range (``bot.services.payments`` decides them).
+
+    Attributes:
+        decided: Promises made in the range whose outcome is known (kept or broken); open ones are left out.
+        promised: Their promised amount.
+        kept: The promised amount of those kept.
+        paid: What was paid towards them in their windows (each capped at its amount: partial payments count).
+        partial: Broken promises with some but not all paid.
+        rate: ``kept / promised``, None when nothing is decided.
+    """
+
+    decided: int
+    promised: Decimal
+    kept: Decimal
+    paid: Decimal
+    partial: int
+    rate: Optional[float]
+
+
+def collection(session: Session, *, days: int = DEFAULT_DAYS, end: Optional[dt.date] = None) -> Collection:
+    """Promised amount kept / promised amount, over the promises made in the range whose outcome is known."""
+    span = date_range(days=days, end=end)
+    made = _made_in(session, models.PaymentPromise, span[0], span[-1])
+    decided = [row for row in made if _value(row.status) in ("kept", "broken")]
+    kept = [row for row in decided if _value(row.status) == "kept"]
+    return Collection(
+        decided=len(decided),
+        promised=sum((Decimal(row.amount) for row in decided), Decimal("0")).quantize(Decimal("0.01")),
+        kept=sum((Decimal(row.amount) for row in kept), Decimal("0")).quantize(Decimal("0.01")),
+        paid=sum(
+            (min(Decimal(row.paid_amount or 0), Decimal(row.amount)) for row in decided), Decimal("0")
+        ).quantize(Decimal("0.01")),
+        partial=sum(1 for row in decided if row not in kept and 0 < Decimal(row.paid_amount or 0) < Decimal(row.amount)),
+        rate=payments.collection_rate(decided),
+    )
 
 
 def date_range(*, days: int = DEFAULT_DAYS, end: Optional[dt.date] = None) -> Tuple[dt.date, ...]:

@@ -1,0 +1,97 @@
+"""Recording a payment on the owner page (登记缴费), for a receipt the company's export has not brought in yet.
+
+A thin adapter over :func:`bot.services.payments.record_payment`: every signed-in staff member may record one
+(collectors too: they are the ones handed receipts), but only with the payment's reference (流水号 or receipt
+number), which keeps it unique, so the later import of the same payment adds nothing. The unit's promises are
+evaluated at once. Every recorded payment is an audit row with who, what and when; a refused one (a bad amount
+or time, an unknown or repeated reference) is a polite page and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from apps.staff.deps import current_session, current_user, get_db
+from apps.staff.pages import render
+from bot.db.models import Owner
+from bot.db.payment_models import PaymentSource
+from bot.db.staff_models import StaffUser
+from bot.records.payments_import import parse_paid_at
+from bot.services import audit, payments, staff_auth
+
+router = APIRouter(include_in_schema=False)
+
+PAYMENT_RECORDED = "payment_recorded"  # the audit action (apps/staff/actions.py holds the screens' others)
+
+
+@router.post("/owners/{owner_id}/payments")
+def record_payment(
+    request: Request,
+    owner_id: int,
+    amount: str = Form(""),
+    paid_at: str = Form(""),
+    reference: str = Form(""),
+    channel: str = Form(""),
+    period: str = Form(""),
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """登记缴费: store the payment for the owner's unit, evaluate its promises, audit, back to the owner page."""
+    owner = db.get(Owner, owner_id)
+    if owner is None:
+        raise HTTPException(status_code=404)
+    back = f"/owners/{owner_id}#payments"
+    moment = parse_paid_at(paid_at)
+    if moment is None:
+        return _refused(request, user, active, "bad_time", back, 400)
+    try:
+        payment = payments.record_payment(
+            db,
+            unit=int(owner.unit_id),
+            amount=amount,
+            paid_at=moment,
+            period=period,
+            channel=channel,
+            reference=reference,
+            actor=str(user.username),
+            source=PaymentSource.STAFF,
+        )
+    except payments.DuplicateReference:
+        return _refused(request, user, active, "duplicate_reference", back, 409)
+    except payments.PaymentError as error:
+        return _refused(request, user, active, error.code, back, 400)
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=PAYMENT_RECORDED,
+        target=f"owner:{owner_id}",
+        detail={
+            "payment_id": int(payment.id),
+            "unit": str(owner.unit.code),
+            "amount": f"{payment.amount:.2f}",
+            "paid_at": moment.isoformat(),
+            "reference": str(payment.reference),
+            "channel": payment.channel or "",
+            "period": payment.period or "",
+        },
+    )
+    return RedirectResponse(back, status_code=303)
+
+
+def _refused(
+    request: Request,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    code: str,
+    back: str,
+    status_code: int,
+) -> HTMLResponse:
+    return render(
+        request, "payment_refused.html", user=user, active=active, section="owners", code=code, back=back,
+        status_code=status_code,
+    )  # fmt: skip
