@@ -68,6 +68,7 @@ class Servers:
     database_url: str
     actions_token: str = ""  # what Rasa must send the action server (``action_server_token`` of write_endpoints)
     rasa_pid: int = 0  # the Rasa server's process id; 0: found from the process listening on rasa_url's port
+    staff_url: str = ""  # the staff console started beside them (on the same database)
 
     def say(self, sender: str, text: str, **metadata: str) -> List[str]:
         response = requests.post(
@@ -203,6 +204,8 @@ def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     plan = server_plan(trained_model, work, demo_database(work))
     processes = start_and_wait(plan)
     try:
-        yield Servers(plan.rasa_url, plan.actions_url, work, plan.database_url, plan.token, processes[1].pid)
+        yield Servers(
+            plan.rasa_url, plan.actions_url, work, plan.database_url, plan.token, processes[1].pid, plan.staff_url
+        )
     finally:
         stop(processes)
