@@ -206,6 +206,11 @@ def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
 def start_staff_app(plan: ServerPlan) -> subprocess.Popen:
     """Start the staff console, ``python -m apps.staff``, on the plan's address and database."""
     command = [sys.executable, "-m", "apps.staff", "--host", plan.staff_host, "--port", str(plan.staff_port)]
+    if plan.model.is_file() and "COACH_MODEL_PATH" not in plan.env:
+        # The console's coach reads notes with the very model the Rasa server serves.
+        from dataclasses import replace
+
+        plan = replace(plan, env={**plan.env, "COACH_MODEL_PATH": str(plan.model)})
     return _start("staff", command, plan)
 
 

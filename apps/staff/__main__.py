@@ -45,6 +45,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from apps.staff.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from apps.staff.coach import preload
+
+    preload()  # the coach's model loads in the background, so the first coach request does not wait for it
     proxies = settings.trusted_proxies
     uvicorn.run(
         create_app(settings),

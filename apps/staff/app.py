@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apps.staff import api, nlu_inbox, practice, records, review, screens, security, wecom
+from apps.staff import coach as coach_screens
 from apps.staff import payments as payment_screens
 from apps.staff import reminders as reminder_screens
 from apps.staff.deps import API_PREFIX, CsrfRefused, Forbidden, NotAuthenticated, StaffConfig, csrf_guard
@@ -116,6 +117,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(nlu_inbox.router)
     app.include_router(records.router)
     app.include_router(review.router)
+    app.include_router(coach_screens.router)
     app.include_router(payment_screens.router)
     app.include_router(reminder_screens.router)
     app.include_router(practice.router)

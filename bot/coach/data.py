@@ -30,6 +30,7 @@ class CoachData:
     clause_threshold: float
     max_guesses: int
     guess_floor: float
+    old_arrears_months: int
     labels: Mapping[str, str]
     messages: Mapping[str, str]
     next_step_kinds: Mapping[str, str]
@@ -70,6 +71,7 @@ def parse(data: Mapping[str, Any]) -> CoachData:
         clause_threshold=float(data["clause_threshold"]),
         max_guesses=int(data["max_guesses"]),
         guess_floor=float(data["guess_floor"]),
+        old_arrears_months=int(data["old_arrears_months"]),
         labels=_mapping(data, "labels"),
         messages=_mapping(data, "messages"),
         next_step_kinds=_mapping(data, "next_step_kinds"),

@@ -1,0 +1,255 @@
+"""The collector coach: reading a note, the answer through the real trained model, and its renderings.
+
+The model tests load the bot's trained model once for the module (``TEST_MODEL_PATH`` names a trained
+copy; else the project model, trained if its inputs changed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from bot import wording
+from bot.coach import AnswerStatus, Coach, CoachAnswer, get_coach
+from bot.coach.coach import Card
+from bot.coach.data import coach_data
+from bot.coach.model import ModelNotFound, load_parser, loaded_models
+from bot.coach.reading import read_note, strip_frames
+from bot.coach.render import PLAIN_TEXT_MAX_BYTES, as_json, plain_text, terminal_text
+from bot.compliance import violations
+from bot.contract import OBJECTION_INTENTS, PLAYBOOK_INTENTS
+from bot.playbook import default_playbook
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+# --- reading a note (no model) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("业主说他家暖气不热所以不交", "他家暖气不热所以不交"),
+        ("業主話：「管理費太貴」", "管理费太贵"),
+        ("佢話冇錢交住", "冇钱交住"),
+        ("他说：“下周五交”", "下周五交"),
+        ("那个业主一直说：房子没住人", "房子没住人"),
+        ("业主表示他说过电梯老坏", "电梯老坏"),
+        ("她讲，楼上漏水", "楼上漏水"),
+        ("暖气不热", "暖气不热"),
+    ],
+)
+def test_reporting_frames_are_dropped_from_the_note(note: str, expected: str) -> None:
+    assert read_note(note)[0].text == expected
+
+
+def test_a_word_that_only_looks_like_a_frame_is_kept() -> None:
+    # 他家 is no frame (no verb of saying); 话费 starts with 话 but 话 needs a subject.
+    assert strip_frames("他家暖气不热") == "他家暖气不热"
+    assert strip_frames("话费太贵") == "话费太贵"
+
+
+def test_a_note_is_read_whole_then_by_sentence_reason_and_clause() -> None:
+    pieces = read_note("他说物业费太贵了。又说房子一直空着没人住，而且暖气也不热。")
+    assert [(p.level, p.text) for p in pieces] == [
+        ("note", "物业费太贵了 又说房子一直空着没人住,而且暖气也不热"),
+        ("sentence", "物业费太贵了"),
+        ("sentence", "房子一直空着没人住,而且暖气也不热"),
+        ("reason", "房子一直空着没人住"),  # its comma clause is the same text: read once
+        ("reason", "暖气也不热"),
+    ]
+
+
+def test_an_empty_or_blank_note_has_no_pieces() -> None:
+    assert read_note("   ") == []
+
+
+# --- renderings (answers built from the playbook, no model) -------------------------------------------------
+
+
+def card_for(intent: str, confidence: float = 0.9) -> Card:
+    entry = default_playbook().get(intent)
+    assert entry is not None
+    return Card(
+        intent=intent, confidence=confidence, title=entry.title, summary=entry.summary, clause="x",
+        script=entry.coach.script, legal_basis=entry.coach.legal_basis, next_step=entry.coach.next_step,
+        next_step_kind=entry.coach.next_step_kind, next_step_label=coach_data().next_step_kinds[entry.coach.next_step_kind],
+        donts=entry.coach.donts, ask=entry.coach.ask, strategy=entry.coach.strategy,
+    )  # fmt: skip
+
+
+def test_json_puts_the_first_card_on_top_and_every_card_in_cards() -> None:
+    answer = CoachAnswer(
+        text="t", status=AnswerStatus.OBJECTIONS, message="",
+        cards=(card_for("objection_heating", 0.97), card_for("objection_fee_too_high", 0.81)),
+    )  # fmt: skip
+    data = json.loads(json.dumps(as_json(answer), ensure_ascii=False))
+    heating = default_playbook().get("objection_heating")
+    assert heating is not None
+    assert data["text"] == "t" and data["status"] == "objections"
+    assert data["types"] == [
+        {"intent": "objection_heating", "confidence": 0.97, "title": "暖气不热"},
+        {"intent": "objection_fee_too_high", "confidence": 0.81, "title": "收费太高"},
+    ]
+    assert data["script"] == list(heating.coach.script)
+    assert data["legal_basis"][0] == {
+        "source": "民法典", "article": "第九百四十四条", "citation": "《民法典》第九百四十四条",
+        "point": heating.coach.legal_basis[0].point,
+    }  # fmt: skip
+    assert data["next_step"] == heating.coach.next_step and data["next_step_kind"] == "repair_order"
+    assert data["donts"] == list(heating.coach.donts)
+    assert [card["intent"] for card in data["cards"]] == ["objection_heating", "objection_fee_too_high"]
+    assert data["cards"][1]["next_step_label"] == "约定交费日期并跟进"
+    assert data["ask"] is None
+
+
+def test_plain_text_for_chat_apps_fits_in_2048_bytes_even_with_every_card() -> None:
+    every = CoachAnswer(
+        text="t", status=AnswerStatus.OBJECTIONS, message="", cards=tuple(card_for(i) for i in PLAYBOOK_INTENTS)
+    )
+    one = CoachAnswer(text="t", status=AnswerStatus.OBJECTIONS, message="", cards=(card_for("objection_heating"),))
+    one_text = plain_text(one)
+    heating = default_playbook().get("objection_heating")
+    assert heating is not None
+    assert all(line in one_text for line in heating.coach.script)  # one card: nothing left out
+    assert "《民法典》第九百四十四条" in one_text and heating.coach.donts[0] in one_text
+    every_text = plain_text(every)
+    assert len(every_text.encode("utf-8")) < PLAIN_TEXT_MAX_BYTES
+    assert heating.coach.script[0] in every_text  # the first card keeps its script
+    assert "\x1b" not in every_text
+    assert len(plain_text(every, max_bytes=300).encode("utf-8")) < 300
+
+
+def test_terminal_text_is_coloured_only_when_asked() -> None:
+    answer = CoachAnswer(text="t", status=AnswerStatus.OBJECTIONS, message="", cards=(card_for("objection_heating"),))
+    coloured, plain = terminal_text(answer, color=True), terminal_text(answer, color=False)
+    assert "\x1b[" in coloured and "\x1b" not in plain
+    assert ANSI.sub("", coloured) == plain
+
+
+# --- the answer through the trained model ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coach(trained_model: Path) -> Coach:
+    return get_coach(model_path=trained_model)
+
+
+# Collector-style notes for every playbook entry: third person, quoted, Traditional and Cantonese.
+NOTES: Dict[str, List[str]] = {
+    "objection_fee_too_high": ["业主说你们物业费收得太贵了", "業主話：「管理費太貴，隔籬屋苑平好多」"],
+    "objection_poor_service": ["他说小区卫生没人搞，保安也不管事，服务太差不想交", "業主話保安成日瞓覺，服務好差"],
+    "objection_pay_later": ["业主说最近太忙了，过几天再交", "佢話下個月先交啦"],
+    "objection_financial_hardship": ["她讲老公失业了，家里实在没钱交", "業主說生意失敗，手頭很緊交不起"],
+    "objection_developer_design": ["业主说开发商当初承诺的会所没建，规划乱改", "他說小區規劃設計太差，開發商騙人"],
+    "objection_not_living_here": ["业主说房子一直空着没人住，凭什么交", "佢話間屋冇人住，唔使交"],
+    "objection_construction_defect": ["他说楼上漏水，墙也裂了，修好再交", "業主表示房子牆體開裂、地磚空鼓"],
+    "objection_heating": ["业主说他家暖气不热所以不交", "業主話暖氣唔夠熱，凍到死"],
+    "objection_property_loss": ["他讲车子在小区里被人划了，要物业赔", "業主說單車在樓下被偷了"],
+    "objection_external_nuisance": ["业主说外面工地天天晚上施工太吵", "佢話街口啲餐廳好嘈，瞓唔到"],
+    "dispute_bill": ["业主说他已经交过了，账单不对", "業主話收費金額計錯咗，多收了"],
+    "ask_fee_usage": ["她问物业费到底花到哪里去了", "業主問管理費用咗去邊度"],
+    "request_installment": ["业主问能不能分三期交", "佢話可唔可以分期俾"],
+    "threaten_escalation": ["他说要去12345投诉你们", "業主話要搵傳媒曝光你哋"],
+}
+
+
+def test_every_playbook_entry_has_notes_in_the_test() -> None:
+    assert set(NOTES) == set(default_playbook().intents) == set(PLAYBOOK_INTENTS)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("intent", "note"), [(i, n) for i, notes in NOTES.items() for n in notes])
+def test_every_objection_type_gets_its_card(coach: Coach, intent: str, note: str) -> None:
+    answer = coach.answer(note)
+    assert answer.status is AnswerStatus.OBJECTIONS, answer.pieces
+    card = answer.cards[0]
+    entry = default_playbook().get(intent)
+    assert entry is not None
+    assert card.intent == intent, answer.pieces
+    assert card.confidence >= coach_data().card_threshold
+    assert card.title == entry.title
+    assert card.script == entry.coach.script and 2 <= len(card.script) <= 3
+    assert card.legal_basis == entry.coach.legal_basis
+    assert all(re.search(r"第.+条", basis.article) for basis in card.legal_basis)
+    assert card.next_step == entry.coach.next_step and card.next_step_kind == entry.coach.next_step_kind
+    assert card.donts == entry.coach.donts
+    assert [c.intent for c in answer.cards].count(intent) == 1
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("他说物业费太贵了。又说房子一直空着没人住。", {"objection_fee_too_high", "objection_not_living_here"}),
+        ("業主話暖氣唔熱，仲有佢架單車喺樓下俾人偷咗", {"objection_heating", "objection_property_loss"}),
+    ],
+)
+def test_two_objections_in_one_note_give_two_cards_ranked(coach: Coach, note: str, expected: set) -> None:
+    answer = coach.answer(note)
+    assert answer.status is AnswerStatus.OBJECTIONS
+    assert {card.intent for card in answer.cards} == expected, answer.pieces
+    confidences = [card.confidence for card in answer.cards]
+    assert confidences == sorted(confidences, reverse=True)
+    assert [t.intent for t in answer.types] == [card.intent for card in answer.cards]
+    data = as_json(answer)
+    assert data["script"] == list(answer.cards[0].script) and len(data["cards"]) == 2
+
+
+@pytest.mark.model
+def test_an_unsure_reading_is_unclear_with_the_question_and_the_guesses(coach: Coach) -> None:
+    answer = coach.answer("佢話冇錢交住")  # "no money" or "not living here": the model splits them
+    assert answer.status is AnswerStatus.UNCLEAR, answer.pieces
+    assert answer.cards == ()
+    assert answer.ask == wording.text("coach.ask_unclear") and violations(answer.ask) == []
+    assert answer.message == coach_data().messages["unclear"]
+    guessed = [guess.intent for guess in answer.guesses]
+    assert 1 <= len(guessed) <= coach_data().max_guesses
+    assert set(guessed) <= set(OBJECTION_INTENTS) and "objection_financial_hardship" in guessed
+    assert all(guess.confidence < coach_data().card_threshold for guess in answer.guesses)
+    assert [g.confidence for g in answer.guesses] == sorted((g.confidence for g in answer.guesses), reverse=True)
+    data = as_json(answer)
+    assert data["status"] == "unclear" and data["ask"] == answer.ask and data["script"] == []
+    assert [t["intent"] for t in data["types"]] == guessed
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("note", "intent"), [("他说：“下周五交”", "promise_to_pay"), ("业主说你好", "greet")])
+def test_a_note_without_an_objection_says_so(coach: Coach, note: str, intent: str) -> None:
+    answer = coach.answer(note)
+    assert answer.status is AnswerStatus.NO_OBJECTION and answer.cards == ()
+    assert [g.intent for g in answer.recognised] == [intent]
+    assert answer.recognised[0].title == coach_data().intent_names[intent]
+    assert answer.message == coach_data().messages["no_objection"]
+
+
+@pytest.mark.model
+def test_an_objection_with_a_promise_gets_the_card_and_names_the_promise(coach: Coach) -> None:
+    answer = coach.answer("业主说暖气一直不热。她说下周五交。")
+    assert [card.intent for card in answer.cards] == ["objection_heating"]
+    assert [g.intent for g in answer.recognised] == ["promise_to_pay"]
+
+
+@pytest.mark.model
+def test_an_empty_note_asks_for_one(coach: Coach) -> None:
+    answer = coach.answer("  ")
+    assert answer.status is AnswerStatus.EMPTY and answer.message == coach_data().messages["empty"]
+
+
+@pytest.mark.model
+def test_the_model_is_loaded_once_per_process(coach: Coach, trained_model: Path) -> None:
+    model = trained_model.resolve()
+    assert get_coach(model_path=model) is coach
+    assert load_parser(model) is coach.parser
+    assert loaded_models().count(model) == 1
+    # Another playbook shares the loaded model.
+    assert coach.with_playbook(default_playbook()).parser is coach.parser
+
+
+def test_a_missing_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound, match="no trained model"):
+        load_parser(tmp_path / "nothing.tar.gz")

@@ -1,0 +1,188 @@
+"""The coach in the staff console, on SQLite and PostgreSQL, through the real trained model: the page, ``POST
+/api/coach`` and ``GET /api/coach/owner`` — authentication, CSRF, roles (collectors see the phone masked),
+the owner's arrears, reasons given before (from the tracker store, escalations and records) and promises,
+and the audit rows."""
+
+# ruff: noqa: F811  (pytest fixtures imported from other modules are parameters here)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from bot import clock
+from bot.playbook import default_playbook
+from bot.settings import get_settings
+from tests.unit.test_staff_app import app, csrf_of, local_settings, log_in, staff_db  # noqa: F401  (fixtures)
+from tests.unit.test_staff_screens import LATER, as_user, audit_of, estate  # noqa: F401  (fixtures)
+from tests.unit.test_transcripts import conversation, domain, save, tracker_store  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.model]
+
+NOTE = "业主说他家暖气不热所以不交"
+
+
+@pytest.fixture
+def coach_model(trained_model: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The staff app's coach reads notes with the trained model (``COACH_MODEL_PATH``)."""
+    monkeypatch.setenv("COACH_MODEL_PATH", str(trained_model))
+    get_settings.cache_clear()
+    yield trained_model
+    get_settings.cache_clear()
+
+
+def csrf(browser: TestClient) -> str:
+    return csrf_of(browser.get("/").text)
+
+
+def test_api_coach_answers_a_collector_with_cards_and_audits_without_the_text(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path
+) -> None:
+    wang = as_user("wang")
+    response = wang.post("/api/coach", json={"text": NOTE}, headers={"X-CSRF-Token": csrf(wang)})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    heating = default_playbook().get("objection_heating")
+    assert heating is not None
+    assert data["text"] == NOTE and data["status"] == "objections"
+    assert [(t["intent"], t["title"]) for t in data["types"]] == [("objection_heating", "暖气不热")]
+    assert 0.5 <= data["types"][0]["confidence"] <= 1.0
+    assert data["script"] == list(heating.coach.script)
+    assert [b["citation"] for b in data["legal_basis"]] == [b.citation for b in heating.coach.legal_basis]
+    assert data["next_step"] == heating.coach.next_step and data["next_step_kind"] == "repair_order"
+    assert data["donts"] == list(heating.coach.donts)
+    assert data["cards"][0]["next_step_label"] == "当天开维修单" and data["cards"][0]["ask"] == heating.coach.ask
+    rows = audit_of(estate["url"], "coach_answered")
+    assert [(row["actor"], row["detail"]) for row in rows] == [
+        ("wang", {"via": "api", "status": "objections", "intents": ["objection_heating"]})
+    ]
+    assert NOTE not in str(rows)
+
+
+def test_api_coach_needs_a_session_and_the_csrf_token(estate: Dict[str, Any], as_user: Any, app: FastAPI) -> None:  # noqa: F811
+    with TestClient(app) as anonymous:
+        assert anonymous.post("/api/coach", json={"text": NOTE}).status_code == 403  # no session, no token
+        assert anonymous.get("/api/coach/owner", params={"unit": "3-2-501"}).status_code == 401
+        assert anonymous.get("/coach", follow_redirects=False).status_code == 303
+    zhao = as_user("zhao")
+    refused = zhao.post("/api/coach", json={"text": NOTE})
+    assert refused.status_code == 403 and refused.json() == {"detail": "missing or wrong CSRF token"}
+    assert zhao.post("/api/coach", json={"text": NOTE}, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert zhao.post("/api/coach", json={"text": ""}, headers={"X-CSRF-Token": csrf(zhao)}).status_code == 422
+    assert zhao.post("/coach", data={"text": NOTE}).status_code == 403
+    assert audit_of(estate["url"], "coach_answered") == []
+
+
+def test_the_openapi_schema_documents_the_coach(estate: Dict[str, Any], as_user: Any) -> None:
+    schema = as_user("wang").get("/api/openapi.json").json()
+    assert "post" in schema["paths"]["/api/coach"] and "get" in schema["paths"]["/api/coach/owner"]
+    coach_out = schema["components"]["schemas"]["CoachOut"]["properties"]
+    assert {"text", "types", "script", "legal_basis", "next_step", "donts", "cards"} <= set(coach_out)
+
+
+def test_without_a_model_the_coach_says_so(
+    estate: Dict[str, Any], as_user: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COACH_MODEL_PATH", str(tmp_path / "missing.tar.gz"))
+    get_settings.cache_clear()
+    try:
+        li = as_user("li")
+        response = li.post("/api/coach", json={"text": NOTE}, headers={"X-CSRF-Token": csrf(li)})
+        assert response.status_code == 503 and response.json() == {"detail": "the coach's model is not available"}
+        page = li.post("/coach", data={"text": NOTE, "csrf_token": csrf(li)})
+        assert page.status_code == 503 and "模型还没有准备好" in page.text
+    finally:
+        get_settings.cache_clear()
+
+
+def test_owner_lookup_gives_arrears_reasons_and_promises_with_the_phone_masked_for_collectors(
+    estate: Dict[str, Any], as_user: Any, tracker_store: Any, domain: Any  # noqa: F811
+) -> None:
+    save(tracker_store, domain, "web-1", conversation())
+    with clock.frozen(LATER):
+        collector = as_user("wang").get("/api/coach/owner", params={"unit": "3栋2单元501"})
+        supervisor = as_user("zhao").get("/api/coach/owner", params={"unit": "3-2-501"})
+        profile = as_user("zhao").get(f"/api/owners/{estate['wang']}").json()
+    assert collector.status_code == supervisor.status_code == 200
+    seen, whole = collector.json(), supervisor.json()
+    assert seen["unit"] == "3栋2单元501" and len(seen["owners"]) == 1
+    owner = seen["owners"][0]
+    assert (owner["owner_id"], owner["name"], owner["unit"]) == (estate["wang"], "王建国", "3-2-501")
+    assert owner["phone"] == "138****6688" and whole["owners"][0]["phone"] == "13812346688"
+    assert owner["outstanding"] == profile["outstanding"] == 2639.5
+    assert owner["arrears_since"] == "2026-03" and owner["arrears_months"] == 9 and owner["old_arrears"] is False
+    assert [(p["number"], p["amount"], p["due_date"], p["status"]) for p in owner["promises"]] == [
+        (estate["promise"], 800.0, "2026-11-30", "open")
+    ]
+    reasons = {(r["source"], r["code"]): r for r in owner["reasons"]}
+    said = reasons[("conversation", "objection_heating")]
+    assert said["title"] == "暖气不热" and said["text"] == "暖气不热，物业费不交" and said["at"]
+    assert reasons[("escalation", "request_human")]["number"]
+    assert reasons[("repairs", "open")]["text"] == "暖气 暖气不热" and reasons[("repairs", "open")]["number"] == estate["repair"]
+    assert reasons[("complaints", "open")]["text"] == "保安态度差"
+    assert reasons[("bill_checks", "open")]["text"] == "十月电梯费多收"
+    assert reasons[("instalments", "pending")]["text"] == "分三个月缴清"
+    assert ("conversation", "provide_identity") not in reasons  # only playbook intents are reasons
+    assert {key: value for key, value in whole["owners"][0].items() if key != "phone"} == {
+        key: value for key, value in owner.items() if key != "phone"
+    }
+    assert [(row["actor"], row["detail"]) for row in audit_of(estate["url"], "owners_searched")] == [
+        ("wang", {"via": "coach_api", "unit": "3栋2单元501", "rows": 1}),
+        ("zhao", {"via": "coach_api", "unit": "3-2-501", "rows": 1}),
+    ]
+    viewed = [(row["actor"], row["target"], row["detail"]) for row in audit_of(estate["url"], "owner_viewed")]
+    assert viewed[:2] == [
+        ("wang", f"owner:{estate['wang']}", {"via": "coach_api"}),
+        ("zhao", f"owner:{estate['wang']}", {"via": "coach_api"}),
+    ]
+
+
+def test_old_arrears_are_flagged_and_an_unknown_unit_finds_nobody(estate: Dict[str, Any], as_user: Any) -> None:
+    li = as_user("li")
+    with clock.frozen(LATER):
+        zhang = li.get("/api/coach/owner", params={"unit": "5号楼1203"}).json()["owners"]
+        nobody = li.get("/api/coach/owner", params={"unit": "99-9-999"}).json()
+    assert [(o["name"], o["arrears_since"], o["arrears_months"], o["old_arrears"]) for o in zhang] == [
+        ("张伟", "2025-12", 12, True)
+    ]
+    assert nobody == {"unit": "99-9-999", "owners": []}
+    assert li.get("/api/coach/owner").status_code == 422  # a unit is required: no listing the estate
+
+
+def test_the_coach_page_for_a_collector_shows_cards_and_the_owner(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path
+) -> None:
+    wang = as_user("wang")
+    empty = wang.get("/coach")
+    assert empty.status_code == 200 and 'name="text"' in empty.text and "即将上线" not in empty.text
+    assert 'href="/coach" class="current"' in empty.text
+    with clock.frozen(LATER):
+        page = wang.post(
+            "/coach",
+            data={"text": "他说物业费太贵了。又说房子一直空着没人住。", "unit": "3-2-501", "csrf_token": csrf_of(empty.text)},
+        )
+    assert page.status_code == 200, page.text[:500]
+    html = page.text
+    assert html.count('class="coach-card"') == 2
+    assert 'data-intent="objection_fee_too_high"' in html and 'data-intent="objection_not_living_here"' in html
+    for intent in ("objection_fee_too_high", "objection_not_living_here"):
+        entry = default_playbook().get(intent)
+        assert entry is not None and entry.coach.script[0] in html and entry.coach.donts[0] in html
+    assert "《民法典》第九百四十四条" in html
+    assert "王建国" in html and "138****6688" in html and "13812346688" not in html and "2639.50 元" in html
+    assert [row["detail"]["via"] for row in audit_of(estate["url"], "coach_answered")] == ["page"]
+    assert [row["detail"]["via"] for row in audit_of(estate["url"], "owners_searched")] == ["coach"]
+
+
+def test_the_coach_page_shows_the_question_when_unsure(estate: Dict[str, Any], as_user: Any, coach_model: Path) -> None:
+    from bot import wording
+
+    zhao = as_user("zhao")
+    page = zhao.post("/coach", data={"text": "佢話冇錢交住", "csrf_token": csrf(zhao)})
+    assert page.status_code == 200
+    assert 'data-status="unclear"' in page.text and wording.text("coach.ask_unclear") in page.text
+    assert 'class="coach-guesses"' in page.text and 'class="coach-card"' not in page.text
