@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import List, Optional, Union
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -212,14 +213,7 @@ def record_payment(
         raise PaymentError("too_long", "reference, period or channel is too long")
     existing = find_by_reference(session, reference=ref)
     if existing is not None:
-        same = (
-            int(existing.unit_id) == int(target.id)
-            and Decimal(existing.amount) == value
-            and as_utc(existing.paid_at) == moment.astimezone(dt.timezone.utc)
-            and (existing.period or None) == period_text
-            and (existing.channel or None) == channel_text
-        )
-        raise DuplicateReference(existing, same)
+        raise DuplicateReference(existing, _same(existing, target, value, moment, period_text, channel_text))
     payment = Payment(
         unit_id=target.id,
         amount=value,
@@ -232,8 +226,16 @@ def record_payment(
         import_id=import_id,
         created_at=clock.utc_now(),
     )
-    session.add(payment)
-    session.flush()
+    try:
+        # A savepoint: another transaction may store the same reference between our look-up and this insert
+        # (an import beside a staff entry); the unique index then refuses it and it is a duplicate like any other.
+        with session.begin_nested():
+            session.add(payment)
+    except IntegrityError:
+        existing = find_by_reference(session, reference=ref)
+        if existing is None:
+            raise
+        raise DuplicateReference(existing, _same(existing, target, value, moment, period_text, channel_text)) from None
     if evaluate:
         evaluate_promises(session, today=clock.today(), unit_ids=[int(target.id)])
     return payment
@@ -366,6 +368,24 @@ def _grace(grace_days: Optional[int]) -> int:
     from bot.settings import get_settings
 
     return get_settings().promise_grace_days
+
+
+def _same(
+    existing: Payment,
+    unit: Unit,
+    amount: Decimal,
+    paid_at: dt.datetime,
+    period: Optional[str],
+    channel: Optional[str],
+) -> bool:
+    """Whether a stored payment says what a new row with its reference says (a re-import, not a conflict)."""
+    return (
+        int(existing.unit_id) == int(unit.id)
+        and Decimal(existing.amount) == amount
+        and as_utc(existing.paid_at) == paid_at.astimezone(dt.timezone.utc)
+        and (existing.period or None) == period
+        and (existing.channel or None) == channel
+    )
 
 
 def _made_on(created_at: dt.datetime) -> dt.date:

@@ -335,3 +335,64 @@ def test_0011_adds_payments_keeps_old_rows_matches_the_models_and_downgrades(dat
     assert "paid_amount" not in {column["name"] for column in inspector.get_columns("payment_promises")}
     assert "as_of" not in {column["name"] for column in inspector.get_columns("bills")}
     migrate.upgrade(database_url)
+
+
+# --- the same reference from two transactions at once ------------------------------------------------------
+
+
+# PostgreSQL only: SQLite sessions begin IMMEDIATE, so the second writer cannot look before the first commits
+# and sees the stored payment (the sequential case is test_a_stored_reference_is_a_duplicate_same_or_not).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_reference_stored_meanwhile_by_another_transaction_is_a_duplicate(database_url: str) -> None:
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    engine = get_engine(database_url)
+    with Session(engine) as setup:
+        importer.import_arrears(setup, DEMO, as_of=IMPORTED_AT)
+        setup.commit()
+    first = Session(engine)
+    with clock.frozen(at(20, 13)):
+        payments.record_payment(first, unit=UNIT, amount="100", paid_at=at(20), reference="RACE", actor="import")
+    outcome: dict = {}
+
+    def second_writer() -> None:
+        with clock.frozen(at(20, 13)), Session(engine) as second:
+            try:
+                payments.record_payment(second, unit=UNIT, amount="100", paid_at=at(20), reference="RACE", actor="zhao")
+                second.commit()
+                outcome["stored"] = True
+            except payments.DuplicateReference as duplicate:
+                outcome["same"] = duplicate.same
+                second.rollback()
+
+    writer = threading.Thread(target=second_writer)
+    writer.start()
+    writer.join(timeout=1.0)
+    assert writer.is_alive()  # waiting on the unique index for the first transaction
+    first.commit()
+    first.close()
+    writer.join(timeout=10)
+    assert outcome == {"same": True}
+    with Session(engine) as check:
+        assert [(p.reference, p.recorded_by) for p in check.execute(select(Payment)).scalars()] == [("RACE", "import")]
+
+
+# --- what the bot tells the verified owner -----------------------------------------------------------------
+
+
+def test_the_bot_tells_the_owner_the_arrears_less_payments(estate_env: str) -> None:
+    from actions import records as record_actions
+    from bot.db.session import session_scope
+    from tests.builders import run, tracker
+
+    with session_scope(estate_env) as db:
+        owner = owner_id(db)
+        payments.record_payment(db, unit=UNIT, amount="460", paid_at=clock.now(), reference="BOT-1", actor="zhao")
+    messages, _ = run(record_actions.ActionTellArrears(), tracker(slots={"verified_owner_id": float(owner)}))
+    assert (messages[0]["response"], messages[0]["amount"]) == ("utter_arrears", "2,000.00")
+    with session_scope(estate_env) as db:
+        payments.record_payment(db, unit=UNIT, amount="2000", paid_at=clock.now(), reference="BOT-2", actor="zhao")
+    messages, _ = run(record_actions.ActionTellArrears(), tracker(slots={"verified_owner_id": float(owner)}))
+    assert messages[0]["response"] == "utter_no_arrears"
