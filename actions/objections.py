@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
 
 from actions.promises import READBACKS, read_back_again
 from actions.tracker_utils import latest_intent, user_intents
+from actions.unit_of_work import in_session
 from bot import offers
-from bot.playbook import default_playbook
+from bot.playbook import Playbook, default_playbook
+from bot.services.playbook_edits import current_playbook
 from bot.services.promises import follow_up
+
+logger = logging.getLogger(__name__)
 
 ESCALATES_AT_ONCE = frozenset({"threaten_escalation"})
 PROMISE_SLOTS = ("promise_date", "promise_amount")
+
+
+async def playbook() -> Playbook:
+    """The playbook with the supervisors' latest edits; the YAML one when the database cannot be read.
+
+    An owner still gets the company's answer when the database is down, only not the newest wording.
+    """
+    try:
+        return await in_session(current_playbook)
+    except SQLAlchemyError as error:
+        logger.error("playbook edits unreadable, answering from the YAML playbook: %s", error)
+        return default_playbook()
 
 
 class ActionAnswerObjection(Action):
@@ -30,7 +48,7 @@ class ActionAnswerObjection(Action):
     ) -> List[Dict[str, Any]]:
         """Send an answer variant (rotating when the objection comes back) and the offer."""
         intent = latest_intent(tracker)
-        entry = default_playbook().get(intent or "")
+        entry = (await playbook()).get(intent or "")
         if entry is None:
             dispatcher.utter_message(response="utter_default")
             return []
@@ -48,8 +66,8 @@ class ActionAnswerObjection(Action):
         return [SlotSet("last_objection", entry.intent), SlotSet("pending_offer", entry.offer.kind)]
 
 
-def _follow_up(tracker: Tracker) -> str:
-    entry = default_playbook().get(tracker.get_slot("last_objection") or "")
+async def _follow_up(tracker: Tracker) -> str:
+    entry = (await playbook()).get(tracker.get_slot("last_objection") or "")
     return entry.follow_up if entry else follow_up()
 
 
@@ -69,7 +87,7 @@ class ActionAffirm(Action):
             dispatcher.utter_message(response="utter_anything_else")
             return []
         dispatcher.utter_message(text=offers.accepted_reply(pending))
-        dispatcher.utter_message(text=_follow_up(tracker))
+        dispatcher.utter_message(text=await _follow_up(tracker))
         return [SlotSet("pending_offer", None)]
 
 
@@ -93,5 +111,5 @@ class ActionDeny(Action):
             dispatcher.utter_message(response="utter_promise_not_recorded")
             return [SlotSet("pending_offer", None), *(SlotSet(slot, None) for slot in PROMISE_SLOTS)]
         dispatcher.utter_message(text=offers.declined_reply())
-        dispatcher.utter_message(text=_follow_up(tracker))
+        dispatcher.utter_message(text=await _follow_up(tracker))
         return [SlotSet("pending_offer", None)]

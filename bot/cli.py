@@ -447,6 +447,22 @@ def nlu_export(out: Optional[Path], url: Optional[str] = None) -> int:
     return 0
 
 
+def playbook_export(out: Optional[Path], url: Optional[str] = None) -> int:
+    """Write the staff's playbook edits back to the YAML files (only the edited entries)."""
+    from bot.db import migrate
+    from bot.db.session import session_scope
+    from bot.playbook import PLAYBOOK_DIR
+    from bot.services import playbook_edits
+
+    migrate.upgrade(url)
+    with session_scope(url) as session:
+        written = playbook_edits.export(session, out_dir=out or PLAYBOOK_DIR, actor=_cli_actor())
+    for path in written:
+        print(path)
+    print(f"{len(written)} edited entries written" if written else "no playbook edits to export")
+    return 0
+
+
 def read_new_password(stream: Optional[TextIO] = None) -> Optional[str]:
     """A new password: typed twice at a prompt on a terminal, else the first line of ``stream`` (stdin).
 
@@ -539,6 +555,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     export_parser = nlu_commands.add_parser("export", help="write staff corrections as training data")
     export_parser.add_argument("--out", type=Path, help="file to write (default: data/nlu/corrections_<date>.yml)")
     export_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    playbook_parser = commands.add_parser("playbook", help="the playbook the staff edit")
+    playbook_commands = playbook_parser.add_subparsers(dest="playbook_command", required=True)
+    playbook_export_parser = playbook_commands.add_parser("export", help="write the edits back to the YAML files")
+    playbook_export_parser.add_argument("--out", type=Path, help="directory (default: data/playbook/)")
+    playbook_export_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     coach_parser = commands.add_parser("coach", help="coach a collector: what the owner means and what to say")
     coach_cli.add_arguments(coach_parser)
     report = commands.add_parser("nlu-report", help="score the model on the held-out NLU test set")
@@ -563,6 +584,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return add_user(args.username, args.role, args.name, args.url)
     if args.command == "nlu":
         return nlu_export(args.out, args.url)
+    if args.command == "playbook":
+        return playbook_export(args.out, args.url)
     if args.command == "coach":
         return coach_cli.run(coach_cli.notes_of(args.notes), as_json=args.json, model=args.model)
     if args.command == "nlu-report":

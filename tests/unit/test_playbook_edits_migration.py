@@ -35,7 +35,9 @@ def test_0009_matches_the_models_and_downgrades(database_url: str) -> None:
 
 def test_the_same_version_of_an_intent_cannot_be_stored_twice(session: Session) -> None:
     def row(version: int) -> PlaybookEdit:
-        return PlaybookEdit(intent="objection_heating", version=version, data={"k": "v"}, edited_by="li", edited_at=AT)
+        return PlaybookEdit(
+            intent="objection_heating", version=version, data={"k": "v"}, edited_by="li", edited_at=AT
+        )
 
     session.add(row(1))
     session.commit()

@@ -1,0 +1,337 @@
+"""Staff edits of the playbook (SQLite and PostgreSQL): versions with who and when, refusals that store
+nothing (forbidden phrase, schema, stale, not editable), revert, history, the merged playbook seen by another
+process without a restart, and the export back to YAML."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import clock
+from bot.cli import main as cli_main
+from bot.db.playbook_models import PlaybookEdit
+from bot.db.staff_models import AuditEntry
+from bot.playbook import PLAYBOOK_DIR, Playbook, default_playbook
+from bot.services import playbook_edits
+from bot.services.playbook_edits import (
+    ForbiddenWording,
+    NotEditable,
+    SchemaInvalid,
+    StaleEdit,
+    Unchanged,
+    UnknownIntent,
+    UnknownVersion,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)
+LATER = NOW + dt.timedelta(hours=2)
+HEATING = "objection_heating"
+NEW_ANSWERS = [
+    "暖气不热确实难受，我们今天就安排师傅上门测温，找出原因马上处理。物业费也请您按时交上。",
+    "您说的情况我们记下了，工程人员会上门排查暖气，每一步进展都告诉您。物业费这边还请您安排一下。",
+]
+NEW_FOLLOW_UP = "暖气的事我们跟到底，您看物业费哪天方便交上？"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    playbook_edits.clear_cache()
+    yield
+    playbook_edits.clear_cache()
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def rows(session: Session) -> list[PlaybookEdit]:
+    return list(session.execute(select(PlaybookEdit).order_by(PlaybookEdit.id)).scalars())
+
+
+def audit_rows(session: Session) -> list[AuditEntry]:
+    return list(session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars())
+
+
+def save_new_answers(session: Session, *, actor: str = "li", based_on: int = 0) -> PlaybookEdit:
+    row = playbook_edits.save(
+        session,
+        intent=HEATING,
+        fields={"answers": NEW_ANSWERS, "follow_up": NEW_FOLLOW_UP},
+        actor=actor,
+        based_on=based_on,
+        note="更口语一些",
+    )
+    session.commit()
+    return row
+
+
+def test_a_save_is_a_version_with_who_and_when_and_an_audit_row(session: Session) -> None:
+    with clock.frozen(NOW):
+        save_new_answers(session)
+
+    [stored] = rows(session)
+    assert (stored.intent, stored.version, stored.edited_by, stored.note, stored.reverted_from) == (
+        HEATING, 1, "li", "更口语一些", None,
+    )  # fmt: skip
+    assert aware(stored.edited_at) == NOW
+    # The whole entry is stored: the edited wording and the YAML's untouched fields.
+    yaml_entry = yaml.safe_load((PLAYBOOK_DIR / f"{HEATING}.yml").read_text(encoding="utf-8"))
+    assert stored.data["answers"] == NEW_ANSWERS and stored.data["follow_up"] == NEW_FOLLOW_UP
+    assert stored.data["offer"] == yaml_entry["offer"] and stored.data["coach"] == yaml_entry["coach"]
+    assert stored.data["intent"] == HEATING and stored.data["kind"] == "objection"
+    [entry] = audit_rows(session)
+    assert (entry.actor, entry.action, entry.target) == ("li", "playbook_edited", f"playbook:{HEATING}")
+    assert entry.detail == {"version": 1, "fields": ["answers", "follow_up"], "note": "更口语一些", "reverted_from": None}
+    assert aware(entry.at) == NOW
+
+
+def test_the_current_playbook_has_the_edit_and_the_yaml_elsewhere(session: Session) -> None:
+    assert playbook_edits.current_playbook(session) is default_playbook()  # nothing edited: the one copy
+    save_new_answers(session)
+
+    playbook = playbook_edits.current_playbook(session)
+
+    heating = playbook.get(HEATING)
+    assert heating is not None
+    assert list(heating.answers) == NEW_ANSWERS and heating.follow_up == NEW_FOLLOW_UP
+    assert heating.offer == default_playbook().get(HEATING).offer  # type: ignore[union-attr]
+    assert playbook.get("objection_pay_later") is default_playbook().get("objection_pay_later")
+    assert playbook.intents == default_playbook().intents
+    assert playbook_edits.current_playbook(session) is playbook  # cached while nothing is saved
+
+
+def test_coach_fields_are_editable(session: Session) -> None:
+    script = ["天这么冷暖气不热，真是受罪了。", "我今天就给您报修，师傅上门测温。", "物业费您看哪天方便交？"]
+    playbook_edits.save(
+        session,
+        intent=HEATING,
+        fields={
+            "coach.script": script,
+            "coach.strategy": ["先共情", "当天报修"],
+            "coach.next_step": "当天开报修单。",
+            "coach.donts": ["不得以停暖相威胁"],  # the don'ts name the forbidden tactics to forbid them
+            "offer.text": "我帮您登记一张暖气报修单，好吗？",
+        },
+        actor="li",
+        based_on=0,
+    )
+    session.commit()
+
+    entry = playbook_edits.current_playbook(session).get(HEATING)
+    assert entry is not None
+    assert list(entry.coach.script) == script and list(entry.coach.strategy) == ["先共情", "当天报修"]
+    assert entry.coach.next_step == "当天开报修单。" and list(entry.coach.donts) == ["不得以停暖相威胁"]
+    assert entry.offer.text == "我帮您登记一张暖气报修单，好吗？" and entry.offer.kind == "repair_order"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "phrase"),
+    [
+        ({"answers": ["再不交就给您停水。", NEW_ANSWERS[1]]}, "answers", "停水"),
+        ({"follow_up": "这个月交的话可以打折。"}, "follow_up", "打折"),
+        ({"offer.text": "不交就把您的名字 曝光 在公告栏。"}, "offer.text", "曝光"),
+        ({"coach.script": ["您不交我们只能拉闸了。", "您看哪天交？"]}, "coach.script", "拉闸"),
+        ({"coach.strategy": ["告诉业主会通知单位"]}, "coach.strategy", "通知单位"),
+    ],
+)
+def test_a_forbidden_phrase_is_refused_with_its_field_and_nothing_is_stored(
+    session: Session, fields: dict, field: str, phrase: str
+) -> None:
+    with pytest.raises(ForbiddenWording) as refused:
+        playbook_edits.save(session, intent=HEATING, fields=fields, actor="li", based_on=0)
+    session.commit()
+
+    assert (refused.value.code, refused.value.field, refused.value.phrase) == ("forbidden", field, phrase)
+    assert phrase in str(refused.value) and field in str(refused.value)
+    assert rows(session) == [] and audit_rows(session) == []
+    assert playbook_edits.current_playbook(session).get(HEATING) == default_playbook().get(HEATING)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"answers": [NEW_ANSWERS[0]]}, "answers", "at least two answer variants"),
+        ({"answers": ["", "  "]}, "answers", "missing 'answers'"),
+        ({"follow_up": "   "}, "follow_up", "missing 'follow_up'"),
+        ({"coach.script": ["只有一句。"]}, "coach.script", "2 to 3 spoken lines"),
+        ({"coach.ask": ""}, "coach.ask", "missing 'ask'"),
+    ],
+)
+def test_a_schema_error_is_refused_and_nothing_is_stored(session: Session, fields: dict, field: str, words: str) -> None:
+    with pytest.raises(SchemaInvalid) as refused:
+        playbook_edits.save(session, intent=HEATING, fields=fields, actor="li", based_on=0)
+
+    assert refused.value.field == field and words in str(refused.value)
+    assert rows(session) == [] and audit_rows(session) == []
+
+
+@pytest.mark.parametrize("fields", [{"intent": "objection_other"}, {"kind": "question"}, {"offer.kind": "bill_check"}])
+def test_the_intent_and_kinds_are_not_editable(session: Session, fields: dict) -> None:
+    with pytest.raises(NotEditable):
+        playbook_edits.save(session, intent=HEATING, fields=fields, actor="li", based_on=0)
+    assert rows(session) == []
+
+
+def test_wrong_shapes_unknown_intents_and_no_change_are_refused(session: Session) -> None:
+    with pytest.raises(NotEditable):
+        playbook_edits.save(session, intent=HEATING, fields={"answers": "一行"}, actor="li", based_on=0)
+    with pytest.raises(NotEditable):
+        playbook_edits.save(session, intent=HEATING, fields={"follow_up": ["一行"]}, actor="li", based_on=0)
+    with pytest.raises(UnknownIntent):
+        playbook_edits.save(session, intent="objection_unknown", fields={"follow_up": "好"}, actor="li", based_on=0)
+    same = default_playbook().get(HEATING)
+    assert same is not None
+    with pytest.raises(Unchanged):
+        playbook_edits.save(session, intent=HEATING, fields={"follow_up": same.follow_up}, actor="li", based_on=0)
+    assert rows(session) == []
+
+
+def test_a_stale_edit_is_refused(session: Session) -> None:
+    save_new_answers(session, actor="li", based_on=0)
+
+    with pytest.raises(StaleEdit) as refused:
+        playbook_edits.save(session, intent=HEATING, fields={"follow_up": "哪天交？"}, actor="zhang", based_on=0)
+
+    assert refused.value.latest == 1
+    assert [(row.version, row.edited_by) for row in rows(session)] == [(1, "li")]
+    playbook_edits.save(session, intent=HEATING, fields={"follow_up": "您看哪天方便交上？"}, actor="zhang", based_on=1)
+    session.commit()
+    assert [(row.version, row.edited_by, row.data["follow_up"]) for row in rows(session)] == [
+        (1, "li", NEW_FOLLOW_UP),
+        (2, "zhang", "您看哪天方便交上？"),
+    ]
+
+
+def test_history_and_revert_as_a_new_version(session: Session) -> None:
+    original = default_playbook().get(HEATING)
+    assert original is not None
+    with clock.frozen(NOW):
+        save_new_answers(session, actor="li", based_on=0)
+    with clock.frozen(LATER):
+        playbook_edits.save(session, intent=HEATING, fields={"follow_up": "哪天交？"}, actor="zhang", based_on=1)
+        session.commit()
+
+    with clock.frozen(LATER):
+        reverted = playbook_edits.revert(session, intent=HEATING, version=1, actor="wang", based_on=2)
+        session.commit()
+
+    assert (reverted.version, reverted.reverted_from, reverted.edited_by) == (3, 1, "wang")
+    assert reverted.data["follow_up"] == NEW_FOLLOW_UP and reverted.data["answers"] == NEW_ANSWERS
+    history = playbook_edits.history(session, intent=HEATING)
+    assert [(row.version, row.edited_by, aware(row.edited_at)) for row in history] == [
+        (3, "wang", LATER),
+        (2, "zhang", LATER),
+        (1, "li", NOW),
+    ]
+    assert playbook_edits.current_playbook(session).get(HEATING).follow_up == NEW_FOLLOW_UP  # type: ignore[union-attr]
+
+    playbook_edits.revert(session, intent=HEATING, version=0, actor="wang")  # the YAML's wording
+    session.commit()
+    entry = playbook_edits.current_playbook(session).get(HEATING)
+    assert entry == original
+    assert [(row.action, row.detail["version"], row.detail["reverted_from"]) for row in audit_rows(session)] == [
+        ("playbook_edited", 1, None),
+        ("playbook_edited", 2, None),
+        ("playbook_reverted", 3, 1),
+        ("playbook_reverted", 4, 0),
+    ]
+    with pytest.raises(UnknownVersion):
+        playbook_edits.revert(session, intent=HEATING, version=9, actor="wang")
+    with pytest.raises(StaleEdit):
+        playbook_edits.revert(session, intent=HEATING, version=1, actor="wang", based_on=2)
+
+
+def test_another_process_saving_is_seen_without_a_restart(session: Session, database_url: str) -> None:
+    before = playbook_edits.current_playbook(session)
+    assert before.get(HEATING) == default_playbook().get(HEATING)
+    session.commit()
+    # The staff app is another process: it saves through the service on the same database.
+    script = textwrap.dedent(
+        f"""
+        from bot.db.session import session_scope
+        from bot.services import playbook_edits
+        with session_scope({database_url!r}) as session:
+            playbook_edits.save(session, intent={HEATING!r}, fields={{"follow_up": {NEW_FOLLOW_UP!r}}},
+                                actor="li", based_on=0)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=PROJECT_ROOT, timeout=120)
+
+    after = playbook_edits.current_playbook(session)
+
+    assert after is not before
+    assert after.get(HEATING).follow_up == NEW_FOLLOW_UP  # type: ignore[union-attr]
+
+
+def test_a_stored_version_that_no_longer_passes_is_ignored(session: Session) -> None:
+    data = yaml.safe_load((PLAYBOOK_DIR / f"{HEATING}.yml").read_text(encoding="utf-8"))
+    data["follow_up"] = "不交就停水。"  # as if the phrase was forbidden only after the save
+    session.add(PlaybookEdit(intent=HEATING, version=1, data=data, edited_by="li", edited_at=clock.utc_now()))
+    data2 = dict(data, follow_up="好的", answers=["只有一个回答"])
+    session.add(PlaybookEdit(intent="objection_pay_later", version=1, data=data2, edited_by="li", edited_at=clock.utc_now()))
+    session.commit()
+
+    playbook = playbook_edits.current_playbook(session)
+
+    assert playbook.get(HEATING) == default_playbook().get(HEATING)
+    assert playbook.get("objection_pay_later") == default_playbook().get("objection_pay_later")
+
+
+def test_the_yaml_files_dump_byte_for_byte() -> None:
+    for path in sorted(PLAYBOOK_DIR.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        assert playbook_edits.dump_entry(yaml.safe_load(text)) == text, path.name
+
+
+def test_export_writes_only_the_edited_entries_and_round_trips(session: Session, tmp_path: Path) -> None:
+    target = tmp_path / "playbook"
+    shutil.copytree(PLAYBOOK_DIR, target)
+    originals = {path.name: path.read_bytes() for path in target.glob("*.yml")}
+    save_new_answers(session)
+    playbook_edits.save(
+        session, intent="objection_pay_later", fields={"coach.ask": "您说的“晚点”是哪一天？"}, actor="li", based_on=0
+    )
+    session.commit()
+
+    written = playbook_edits.export(session, out_dir=target, actor="li")
+    session.commit()
+
+    assert [path.name for path in written] == ["objection_heating.yml", "objection_pay_later.yml"]
+    text = (target / "objection_heating.yml").read_text(encoding="utf-8")
+    assert NEW_ANSWERS[0] in text and "\\u" not in text  # Chinese unescaped
+    assert list(yaml.safe_load(text)) == list(yaml.safe_load(originals["objection_heating.yml"]))  # key order
+    for name, content in originals.items():
+        if name not in {"objection_heating.yml", "objection_pay_later.yml"}:
+            assert (target / name).read_bytes() == content, name
+    exported = Playbook.load(target)
+    current = playbook_edits.current_playbook(session)
+    assert [exported.get(intent) for intent in exported.intents] == [current.get(i) for i in current.intents]
+    assert exported.get("objection_pay_later").coach.ask == "您说的“晚点”是哪一天？"  # type: ignore[union-attr]
+    # Round trip: the exported files dump back to themselves.
+    for path in written:
+        assert playbook_edits.dump_entry(yaml.safe_load(path.read_text(encoding="utf-8"))) == path.read_text(
+            encoding="utf-8"
+        )
+    assert audit_rows(session)[-1].action == "playbook_exported"
+
+
+def test_bot_playbook_export_command(database_url: str, session: Session, tmp_path: Path, capsys) -> None:
+    save_new_answers(session)
+
+    assert cli_main(["playbook", "export", "--out", str(tmp_path), "--url", database_url]) == 0
+
+    assert [path.name for path in tmp_path.glob("*.yml")] == ["objection_heating.yml"]
+    entry = Playbook.load(tmp_path).get(HEATING)
+    assert entry is not None and list(entry.answers) == NEW_ANSWERS
+    assert "1 edited entries written" in capsys.readouterr().out
