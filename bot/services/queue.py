@@ -103,7 +103,8 @@ class QueueEntry:
         reason: Why the bot escalated (``bot.services.escalations.Reason`` values).
         detail: What the bot noted, if anything.
         state: ``pending``, ``open`` or ``resolved``.
-        assignee: Who holds it (``open``) or last held it; None if nobody ever took it.
+        assignee: Who is responsible: holds it (``open``), or claimed, was assigned or last held it
+            (``pending``); None if nobody ever took it.
         owner_id: The verified owner, if the conversation was verified.
         unit: The owner's unit code (e.g. ``3-2-501``), if known.
         created_at: When the bot escalated.
