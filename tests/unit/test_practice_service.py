@@ -209,3 +209,15 @@ def test_a_collectors_list_and_everyones_history_over_time(session: Session) -> 
     assert (zhou_history.running, [p.score for p in zhou_history.points], zhou_history.trend) == (1, [0], None)
     recent = service.history(session, since=(NOW + dt.timedelta(days=1)).astimezone(dt.timezone.utc))
     assert [p.session_id for p in recent[0].points] == [second.id, third.id]
+
+
+def test_feedback_suggests_the_offer_as_a_supervisor_edited_it(session: Session) -> None:
+    from bot.services import playbook_edits
+
+    edited = "我这就给您登记暖气报修，今天安排师傅上门，测完室温把结果告诉您，好吗？"
+    playbook_edits.save(session, intent=HEATING, fields={"offer.text": edited}, actor="zhao", based_on=None)
+    row = service.start(session, collector="wang", objection=HEATING, temperament="stubborn", seed=1)
+    result = service.answer(session, session_id=row.id, collector="wang", text="理解您的心情。")
+    session.commit()
+    assert f"没有提出具体的帮助：可以这样说，“{edited}”" in result.turn.feedback
+    playbook_edits.clear_cache()

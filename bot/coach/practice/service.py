@@ -20,7 +20,8 @@ from bot import clock
 from bot.coach.practice import rubric as rubric_module
 from bot.coach.practice.simulator import Outcome, OwnerSimulator, OwnerState, OwnerTurn, choose
 from bot.db.coach_models import PracticeSession, PracticeTurn
-from bot.playbook import Playbook, default_playbook
+from bot.playbook import Playbook
+from bot.services.playbook_edits import current_playbook
 
 MAX_ANSWER_CHARS = 500
 SEED_LIMIT = 2**31 - 1  # seeds fit the column's 32-bit integer
@@ -95,7 +96,7 @@ def start(
         objection: A playbook objection intent, or ``None`` to draw one.
         temperament: A temperament name, or ``None`` to draw one.
         seed: Seeds the draw and the owner's wording (default: a random one).
-        playbook: The playbook (default: the project's).
+        playbook: The playbook (default: the current one, with the supervisors' edits).
 
     Returns:
         The new session (flushed: it has its id).
@@ -105,6 +106,7 @@ def start(
     """
     if seed is None:
         seed = secrets.randbelow(SEED_LIMIT)
+    playbook = playbook or current_playbook(session)
     objection, temperament = choose(seed, objection=objection, temperament=temperament, playbook=playbook)
     line, state = OwnerSimulator(objection=objection, temperament=temperament, seed=seed).opening()
     row = PracticeSession(
@@ -141,7 +143,8 @@ def answer(
         session_id: The session.
         collector: Who answers (only the session's own collector may).
         text: The answer.
-        playbook: The playbook (default: the project's).
+        playbook: The playbook (default: the current one, with the supervisors' edits: an edited offer is
+            the one the feedback suggests).
 
     Returns:
         The stored turn with the owner's reaction and the score.
@@ -159,7 +162,7 @@ def answer(
         raise SessionNotFound(session_id)
     if row.ended_at is not None:
         raise SessionEnded(session_id)
-    entry = (playbook or default_playbook()).get(str(row.objection))
+    entry = (playbook or current_playbook(session)).get(str(row.objection))
     if entry is None:
         raise SessionNotFound(session_id)
     today = clock.today()
