@@ -209,7 +209,11 @@ def test_the_review_shows_the_collection_rate(owners, as_user) -> None:  # noqa:
         rate=pytest.approx(800 / 4400),
     )
     with clock.frozen(dt.datetime(2026, 12, 7, 9, tzinfo=T0.tzinfo)):  # the page's 14 days: 11-24 .. 12-07
-        page = as_user("zhao").get("/review")
+        supervisor = as_user("zhao")
+        page = supervisor.get("/review")
+        api = supervisor.get("/api/review", params={"days": 14}).json()
+        later = supervisor.get("/api/review", params={"days": 14, "end": "2026-12-08"}).json()
+    assert api["collection_rate"] == pytest.approx(800 / 4400) and later["collection_rate"] is None
     assert page.status_code == 200
     assert 'id="collection-rate"' in page.text and "18.2%" in page.text
     assert "已兑现 ¥800.00 / 承诺 ¥4,400.00" in page.text and "部分兑现 1 笔" in page.text
