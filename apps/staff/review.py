@@ -81,6 +81,9 @@ class ReviewOut(BaseModel):
     first_response: DurationsOut = Field(..., description="escalation to a person's first response")
     resolution: DurationsOut = Field(..., description="escalation to its resolution")
     labels: Dict[str, Dict[str, str]] = Field(..., description="Chinese names of intents and reasons")
+    collection_rate: Optional[float] = Field(
+        None, description="promised amount kept / promised amount, over promises made in the range and decided"
+    )
 
 
 @router.get("/api/review", response_model=ReviewOut, tags=["api"])
@@ -109,6 +112,7 @@ def review_api(
         first_response=DurationsOut(**vars(result.first_response)),
         resolution=DurationsOut(**vars(result.resolution)),
         labels={"intents": INTENT_LABELS, "reasons": REASON_LABELS},
+        collection_rate=review.collection(db, days=days, end=end).rate,
     )
 
 
