@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from apps.staff import api, nlu_inbox, practice, records, review, screens, security, wecom
 from apps.staff import coach as coach_screens
 from apps.staff import payments as payment_screens
+from apps.staff import playbook as playbook_screens
 from apps.staff import reminders as reminder_screens
 from apps.staff.deps import API_PREFIX, CsrfRefused, Forbidden, NotAuthenticated, StaffConfig, csrf_guard
 from apps.staff.pages import SECTIONS, router
@@ -121,6 +122,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(payment_screens.router)
     app.include_router(reminder_screens.router)
     app.include_router(practice.router)
+    app.include_router(playbook_screens.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # WeCom signs its callbacks itself: its own app, outside the console's session and CSRF checks.
     app.mount(

@@ -52,7 +52,7 @@ SECTIONS: tuple[tuple[str, frozenset], ...] = (
 )
 
 # Sections whose screens are not built yet (each says 「即将上线」 and shows no data).
-COMING_SOON: tuple[str, ...] = ("playbook",)
+COMING_SOON: tuple[str, ...] = ()
 
 
 def sections_for(user: Optional[StaffUser]) -> list[str]:

@@ -266,6 +266,45 @@ def version_data(session: Session, *, intent: str, version: int) -> Dict[str, An
     return _apply_wording(base, row.data)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One field a version changed: its wording before and after (a text, or a list of lines)."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A saved version with the fields it changed against the version before it."""
+
+    row: PlaybookEdit
+    changes: Tuple[Change, ...]
+
+
+def history_with_changes(session: Session, *, intent: str) -> List[VersionView]:
+    """:func:`history` with what each version changed (version 1 against the YAML), newest first.
+
+    Raises:
+        UnknownIntent: If there is no playbook entry for ``intent``.
+    """
+    base = yaml_data(intent)
+    rows = list(reversed(history(session, intent=intent)))
+    views: List[VersionView] = []
+    previous = base
+    for row in rows:
+        data = _apply_wording(base, row.data)
+        changes = tuple(
+            Change(field.path, get_field(previous, field.path), get_field(data, field.path))
+            for field in EDITABLE_FIELDS
+            if get_field(previous, field.path) != get_field(data, field.path)
+        )
+        views.append(VersionView(row=row, changes=changes))
+        previous = data
+    return list(reversed(views))
+
+
 _cache_lock = threading.Lock()
 _cache: Dict[str, Tuple[Tuple[int, int], Playbook]] = {}
 
