@@ -22,11 +22,14 @@ from actions.tracker_utils import latest_intent, message_date
 from actions.unit_of_work import in_session
 from bot.db import models
 from bot.records import arrears, identity
+from bot.reminders import answers as reminder_answers
 from bot.service_config import get_service_config
 from bot.services import escalations, promises, records
 from bot.services.escalations import Reason
 
 logger = logging.getLogger(__name__)
+# The key under which a write returns a reply said instead of a record's confirmation.
+INSTEAD = "instead"
 
 
 def _message_id(tracker: Tracker) -> Optional[str]:
@@ -179,8 +182,20 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
         """What the confirmation quotes; the record number by default."""
         return {"number": record.number}
 
-    def after_write(self, session: Session, record: Any) -> None:
-        """Anything the record sets off, in the same transaction (nothing by default)."""
+    def write_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Any:
+        """Write the record (or find the one this message already made), in the caller's transaction."""
+        return records.create(
+            session,
+            self.model,
+            message_id=_message_id(tracker),
+            sender_id=tracker.sender_id,
+            owner_id=owner_id,
+            **self.fields(tracker),
+        )
+
+    def answered_without_record(self, session: Session, owner_id: Optional[int]) -> Optional[str]:
+        """A reply that makes the record unnecessary (nothing by default: the record is written)."""
+        return None
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
@@ -192,16 +207,10 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
             owner_id = owner_id_in(session, tracker)
             if self.needs_identity and owner_id is None:
                 return None
-            record = records.create(
-                session,
-                self.model,
-                message_id=_message_id(tracker),
-                sender_id=tracker.sender_id,
-                owner_id=owner_id,
-                **self.fields(tracker),
-            )
-            self.after_write(session, record)
-            return self.quoted(record)
+            instead = self.answered_without_record(session, owner_id)
+            if instead is not None:
+                return {INSTEAD: instead}
+            return self.quoted(self.write_record(session, tracker, owner_id))
 
         try:
             stored = await in_session(write)
@@ -212,6 +221,9 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
             return _offer_person(reset)
         if stored is None:
             return reset + await unverified(dispatcher, tracker)
+        if INSTEAD in stored:
+            dispatcher.utter_message(text=stored[INSTEAD])
+            return reset
         dispatcher.utter_message(response=self.model.confirmation_response, **stored)
         return reset
 
@@ -276,6 +288,10 @@ class ActionRecordBillCheck(_RecordAction):
         """What the owner says is wrong with the bill."""
         return {"description": tracker.get_slot("bill_issue")}
 
+    def answered_without_record(self, session: Session, owner_id: Optional[int]) -> Optional[str]:
+        """Answering a reminder with "已经交了": a payment found since then is confirmed instead of a check."""
+        return None if owner_id is None else reminder_answers.payment_found(session, owner_id=owner_id)
+
 
 class ActionRecordInstalment(_RecordAction):
     """File an instalment request for staff approval; approval is never promised."""
@@ -309,9 +325,19 @@ class ActionRecordPromise(_RecordAction):
             raise ValueError("a promise needs a positive amount")
         return {"amount": amount, "due_date": dt.date.fromisoformat(str(tracker.get_slot("promise_date")))}
 
-    def after_write(self, session: Session, record: Any) -> None:
-        """Schedule the promise's reminders (the day before, the morning of the due day)."""
+    def write_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Any:
+        """A new date from an owner with an open promise moves it; otherwise a new promise with its reminders.
+
+        Moving counts (``reschedule_count``) and moves the promise's reminders; a broken promise stays broken.
+        """
+        fields = self.fields(tracker)
+        if owner_id is not None:
+            moved = promises.reschedule_latest(session, owner_id=owner_id, new_date=fields["due_date"], amount=fields["amount"])
+            if moved is not None:
+                return moved
+        record = super().write_record(session, tracker, owner_id)
         promises.on_recorded(session, promise=record)
+        return record
 
     def quoted(self, record: Any) -> Dict[str, Any]:
         """The stored date (with weekday) and amount, and where to pay."""

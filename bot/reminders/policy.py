@@ -128,8 +128,10 @@ def paid_reason(session: Session, reminder: Reminder) -> Optional[str]:
                 return "promise_kept"
             if purpose is not ReminderPurpose.BROKEN_FOLLOWUP and status is not PromiseStatus.OPEN:
                 return f"promise_{status.value}"
-            if purpose is not ReminderPurpose.BROKEN_FOLLOWUP and promise.due_date < clock.today():
+            if purpose is ReminderPurpose.DAY_BEFORE and promise.due_date <= clock.today():
                 return "promise_past"  # a "due tomorrow" that could not go out in time is not sent late
+            if purpose is ReminderPurpose.DUE_MORNING and promise.due_date < clock.today():
+                return "promise_past"
             paid = _paid_since(session, int(reminder.unit_id), promise.created_at)
             if paid is not None and paid >= Decimal(promise.amount):
                 return "paid"

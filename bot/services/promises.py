@@ -110,3 +110,30 @@ def reschedule(session: Session, *, promise: PaymentPromise, new_date: dt.date) 
     schedule.reschedule_promise(session, promise=promise, new_date=new_date)
     session.flush()
     return promise
+
+
+def reschedule_latest(
+    session: Session, *, owner_id: int, new_date: dt.date, amount: Optional[Decimal] = None
+) -> Optional[PaymentPromise]:
+    """A new date from an owner with an open promise moves that promise (a broken one stays as it was).
+
+    Returns:
+        The moved promise, or None when the owner has no open promise (the caller records a new one).
+    """
+    from sqlalchemy import select
+
+    promise = session.execute(
+        select(PaymentPromise)
+        .where(PaymentPromise.owner_id == owner_id, PaymentPromise.status == PromiseStatus.OPEN)
+        .order_by(PaymentPromise.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if promise is None:
+        return None
+    if amount is not None:
+        promise.amount = amount
+    if promise.due_date == new_date:  # the same date again (or a retried message): nothing moves
+        session.flush()
+        return promise
+    return reschedule(session, promise=promise, new_date=new_date)
+

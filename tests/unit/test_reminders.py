@@ -615,3 +615,15 @@ def test_migration_0012_matches_the_models_and_downgrades(database_url: str) -> 
     assert REMINDER_TABLES.isdisjoint(inspect(get_engine(database_url)).get_table_names())
     migrate.upgrade(database_url)
     assert REMINDER_TABLES <= set(inspect(get_engine(database_url)).get_table_names())
+
+
+def test_a_day_before_reminder_that_could_not_go_out_in_time_is_not_sent_late(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang)
+    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10))
+    processed = worker(estate, Clock(at(11, 27, 9, 30))).send_due()  # the worker was down until the due day
+    assert [(p.state, p.reason) for p in processed] == [
+        (ReminderState.CANCELLED, "promise_past"),
+        (ReminderState.SENT, None),
+    ]
+    assert [r.purpose for r in reminders(estate, state=ReminderState.SENT)] == [ReminderPurpose.DUE_MORNING]
