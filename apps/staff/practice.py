@@ -164,7 +164,8 @@ def _session_page(
     return render(
         request, "practice_session.html", user=user, active=active, section="practice", practice=row,
         turns=list(row.turns), mine=row.collector == user.username, names=names, error=error, draft=draft,
-        max_chars=service.MAX_ANSWER_CHARS, status_code=status_code, **_labels(),
+        max_chars=service.MAX_ANSWER_CHARS, walk_at=default_lines().temperaments[str(row.temperament)].walk_at,
+        status_code=status_code, **_labels(),
     )  # fmt: skip
 
 

@@ -91,6 +91,7 @@ def test_a_collector_starts_answers_and_finishes_a_session(as_user: Any, staff_d
     assert page.status_code == 200
     assert "话术演练：暖气不热 · 困难的业主" in page.text and stored.opening in page.text
     assert 'name="text"' in page.text and f'action="/practice/{session_id}/finish"' in page.text
+    assert f'<meter id="resistance" min="0" max="100" low="35" high="70" optimum="0" value="{stored.resistance}">' in page.text
 
     first = "理解您的心情，屋里冷谁都难受。我今天就给您报修，安排师傅上门测室温。"
     response = answer(wang, session_id, first)
@@ -99,6 +100,7 @@ def test_a_collector_starts_answers_and_finishes_a_session(as_user: Any, staff_d
     assert (turn.session_id, turn.number, turn.collector_text, turn.score) == (session_id, 1, first, 75)
     assert turn.criteria["criteria"] == {"acknowledge": True, "basis": True, "offer": True, "date": False}
     page = wang.get(f"/practice/{session_id}")
+    assert f'value="{sessions(staff_db)[0].resistance}">' in page.text and sessions(staff_db)[0].resistance < 50
     assert first in page.text and turn.owner_reply in page.text and "75 分" in page.text
     assert "您没有提出具体的交费日期：可以问一句“您看哪天方便交？”" in page.text
     assert "✗ 约定日期" in page.text and "✓ 体谅情绪" in page.text

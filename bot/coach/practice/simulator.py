@@ -7,7 +7,8 @@ by the session's seed and the turn number, so a session is reproducible from its
 web page that rebuilds the owner on every request) while two sessions, or two turns, rarely say the same
 thing; a core the owner already said is not chosen again while others are left.
 
-The owner's resistance (0 calm … 100 walks away) starts at the temperament's level. Each answer is first
+The owner's resistance (0 calm … the temperament's ``walk_at``, where they walk away) starts at the
+temperament's level. Each answer is first
 scored by :mod:`bot.coach.practice.rubric`; what it met lowers the resistance (acknowledging the feeling,
 the basis, concrete help, a date; scaled by what this kind of owner responds to), being ignored, off the
 point, repeated, threatened, shamed or told another owner's debt raises it. The owner agrees on a day once
@@ -196,7 +197,7 @@ class OwnerState:
     """Where the owner stands after ``turn`` answers.
 
     Attributes:
-        resistance: 0 (ready to agree) … 100 and over (walks away).
+        resistance: 0 (ready to agree) … the temperament's ``walk_at`` (walks away).
         turn: Answers heard so far.
         said: Everything the owner has said, in order (the opening first).
         heard: Every answer the collector gave, in order.
@@ -261,11 +262,11 @@ class OwnerSimulator:
         fresh = [line for line in candidates if not any(line and line in earlier for earlier in said)]
         return draw.choice(fresh or list(candidates))
 
-    def _compose(self, draw: random.Random, core: str, resistance: int, *, calm: bool = False) -> str:
+    def _compose(self, draw: random.Random, core: str, resistance: int, *, calm: bool = False, prefix: bool = True) -> str:
         mood = "calm" if calm or resistance < CALM_BELOW else "tense"
-        prefix = draw.choice(self.temperament.tone[mood])
+        prefix_text = draw.choice(self.temperament.tone[mood]) if prefix else ""
         suffix = draw.choice(self.temperament.suffix[mood])
-        return f"{prefix}{core}{suffix}"
+        return f"{prefix_text}{core}{suffix}"
 
     def opening(self) -> Tuple[str, OwnerState]:
         """The owner's first line and starting state."""
@@ -320,6 +321,7 @@ class OwnerSimulator:
         reaction = self._reaction(score, noticed, change, resistance, turn)
         agreed_text: Optional[str] = None
         agreed_on: Optional[dt.date] = None
+        framed = True
         reactions = self.lines.reactions
         if reaction is Reaction.AGREED:
             agreed_text = score.date_text or draw.choice(self.lines.agree_dates)
@@ -332,13 +334,16 @@ class OwnerSimulator:
             core = self._pick(draw, reactions[reaction.value], state.said) + self._pick(
                 draw, self.lines.press[self.objection], state.said
             )
+            framed = False  # already two sentences: no tone prefix in front of "I heard you"
         else:
             core = self._pick(draw, reactions[reaction.value], state.said)
         if reaction in (Reaction.AGREED, Reaction.WALKED_AWAY):
             reply = core  # an ending speaks for itself, without the temperament's framing
         else:
             # Giving ground is said in the calm tone even by an owner still far from agreeing.
-            reply = self._compose(draw, core, resistance, calm=reaction in (Reaction.SOFTENED, Reaction.WAITING))
+            reply = self._compose(
+                draw, core, resistance, calm=reaction in (Reaction.SOFTENED, Reaction.WAITING), prefix=framed
+            )
         new_state = replace(
             state,
             resistance=min(resistance, temperament.walk_at),
