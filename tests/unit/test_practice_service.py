@@ -4,6 +4,7 @@ collector's list, everyone's history; the stored fields, and migration 0010 matc
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -221,3 +222,47 @@ def test_feedback_suggests_the_offer_as_a_supervisor_edited_it(session: Session)
     session.commit()
     assert f"没有提出具体的帮助：可以这样说，“{edited}”" in result.turn.feedback
     playbook_edits.clear_cache()
+
+
+def test_two_answers_at_once_take_turns(database_url: str) -> None:
+    """A double submit: both answers are stored, one after the other (PostgreSQL locks the session row,
+    SQLite's transactions begin IMMEDIATE), numbered 1 and 2, the second seeing the first."""
+    engine = get_engine(database_url)
+    with Session(engine, future=True) as db:
+        row = service.start(db, collector="wang", objection=HEATING, temperament="stubborn", seed=3)
+        db.commit()
+        session_id = row.id
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def submit(text: str) -> None:
+        try:
+            with Session(engine, future=True) as db:
+                barrier.wait(timeout=10)
+                service.answer(db, session_id=session_id, collector="wang", text=text)
+                db.commit()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit, args=(text,)) for text in ("理解您的心情。", "我马上派师傅上门修。")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    with Session(engine, future=True) as db:
+        stored = db.execute(select(PracticeTurn).order_by(PracticeTurn.number)).scalars().all()
+        assert [t.number for t in stored] == [1, 2]
+        assert {t.collector_text for t in stored} == {"理解您的心情。", "我马上派师傅上门修。"}
+        simulator = OwnerSimulator(objection=HEATING, temperament="stubborn", seed=3)
+        _line, state = simulator.opening()
+        for turn in stored:  # the second answer was reacted to with the first one already heard
+            entry = default_playbook().get(HEATING)
+            assert entry is not None
+            owner = simulator.react(
+                state, answer=turn.collector_text, score=score_answer(turn.collector_text, entry=entry, today=clock.today()),
+                today=clock.today(),
+            )  # fmt: skip
+            assert owner.reply == turn.owner_reply
+            state = owner.state
+        assert db.get(PracticeSession, session_id).resistance == state.resistance
