@@ -14,7 +14,9 @@ every parse to it, which works from any thread, and keeps parses in one order on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import Any, Dict, Optional, Protocol
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "current.tar.gz"
-PARSE_TIMEOUT_SECONDS = 30.0
+PARSE_TIMEOUT_SECONDS = 120.0  # generous: the first parse loads parts lazily, and the machine may be busy
+WARM_UP_TEXT = "hello"
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +56,16 @@ class RasaParser:
         from rasa.core.agent import Agent
         from rasa.utils.log_utils import configure_structlog
 
-        configure_structlog(logging.WARNING)  # one debug line per parse would bury the coach's output
         self.model_path = model_path
-        self._agent = Agent.load(str(model_path))
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="coach-nlu", daemon=True)
         self._thread.start()
+        # Rasa's log set-up sends the root logger to stdout, and jieba logs its dictionary loading there on the
+        # first parse: both happen here, with stdout pointing at stderr, so `bot coach --json` stays clean JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            configure_structlog(logging.WARNING)  # one debug line per parse would bury the coach's output
+            self._agent = Agent.load(str(model_path))
+            self.parse(WARM_UP_TEXT)  # loads the lazily loaded parts (jieba's dictionary) now
         logger.info("coach: loaded the NLU model %s", model_path)
 
     def parse(self, text: str) -> Dict[str, Any]:
