@@ -85,6 +85,8 @@ def test_a_partial_answer_earns_each_criterion_it_meets() -> None:
     heating = entry()
     acknowledged = score_answer("理解您的心情，屋里冷谁都难受。", entry=heating, today=TODAY)
     assert acknowledged.score == 25 and acknowledged.criteria["acknowledge"] and acknowledged.hits == 1
+    for text in ("知道您忙，不耽误您时间。", "半夜施工确实让人睡不好，我们也很头疼。", "孩子冻感冒了，我们很过意不去。"):
+        assert score_answer(text, entry=heating, today=TODAY).criteria["acknowledge"], text
     helped = score_answer("我马上安排师傅上门测室温，您看哪天方便交？", entry=heating, today=TODAY)
     # 测室温 is the heating entry's basis keyword too: the right basis comes from the objection.
     assert dict(helped.criteria) == {"acknowledge": False, "basis": True, "offer": True, "date": True}
@@ -108,6 +110,8 @@ def test_the_basis_comes_from_the_playbook_articles_in_any_script() -> None:
         ("您这周六之前交上可以吗？", True, "您提出了具体的日期（这周六），很好。"),
         ("那您过几天交也行。", False, "“过几天”不是具体日期：请和业主约到具体哪一天。"),
         ("我今天就派人去看看。", False, RUBRIC["criteria"]["date"]["miss"]),  # a day, but not a day to pay
+        ("您看什么时候家里有人？我好安排师傅。", False, RUBRIC["criteria"]["date"]["miss"]),  # a visit, not paying
+        ("您说个具体日子交上，我到时候提醒您。", True, RUBRIC["criteria"]["date"]["hit"]),
     ],
 )
 def test_a_date_counts_when_it_is_a_day_to_pay_or_a_question(text: str, hit: bool, note: str) -> None:

@@ -34,6 +34,7 @@ DATE = "date"
 CRITERIA: Tuple[str, ...] = (ACKNOWLEDGE, BASIS, OFFER, DATE)
 OTHER_TACTIC = "other"
 _SPACES = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"[。？！?!；;]")
 # How far before a hit a negation (不能打折) still turns it into a refusal.
 _NEGATION_WINDOW = 5
 # How near a date a word about paying must be for the date to be a proposed day to pay.
@@ -299,7 +300,10 @@ def score_answer(text: str, *, entry: Entry, today: dt.date, rubric: Optional[Ru
     if concrete is not None:
         hits[DATE] = True
         notes[DATE] = date_criterion.extra["hit_date"].format(date=concrete.text)
-    elif _contains_any(said, date_criterion.keywords):
+    elif any(
+        _contains_any(sentence, date_criterion.keywords) and _contains_any(sentence, date_criterion.near)
+        for sentence in _SENTENCE_END.split(said)
+    ):
         hits[DATE] = True
         notes[DATE] = date_criterion.hit
     elif vague is not None:
