@@ -11,6 +11,7 @@ runs before TestClient returns, so what was sent is known when the request is do
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -22,6 +23,7 @@ from apps.staff.app import create_app
 from bot import clock, wording
 from bot.channels.wecom.callback import Responder
 from bot.channels.wecom.store import WeComStore
+from bot.db import models
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry, StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallback, WeComCallbackStatus
@@ -146,6 +148,13 @@ def test_a_collectors_question_gets_the_coachs_answer_through_message_send(
     assert "房子没住" in content  # the objection's title
     assert "第九百四十四条" in content and "民法典" in content  # its legal basis, with the article
     assert len(content.encode("utf-8")) <= 2048
+    [audited] = audit_rows(estate)  # as the coach page audits: which objections, not the note's words
+    assert (audited.actor, audited.action, audited.target) == ("wang", "coach_answered", None)
+    assert audited.detail == {
+        "via": "wecom",
+        "status": "objections",
+        "intents": ["objection_not_living_here"],
+    }
     [row] = rows(estate)
     assert (row.dedupe_key, row.user_id, row.agent_id, row.msg_type, row.status, row.error) == (
         "msg:7001",
@@ -288,10 +297,27 @@ def test_pictures_get_a_please_type_and_events_are_ignored(
 def test_a_collector_looks_an_owner_up_by_unit_with_the_phone_masked_and_audited(
     http: TestClient, estate: str, fake: FakeWeComAPI
 ) -> None:
+    with session_scope(estate) as session:
+        owner = session.execute(
+            select(models.Owner).join(models.Unit).where(models.Unit.code == "3-2-501")
+        ).scalar_one()
+        session.add(
+            models.PaymentPromise(
+                number="CN-WECOM-1",
+                owner_id=owner.id,
+                amount=Decimal("1200.00"),
+                due_date=dt.date(2026, 11, 30),
+            )
+        )
+        session.add(
+            models.Complaint(number="TS-WECOM-1", owner_id=owner.id, description="电梯经常坏，修了又坏")
+        )
     client = WeComClient()
     post(http, client.sign(client.text("wang", "查 3-2-501")))
     [message] = fake.messages_for("wang")
     assert "3-2-501" in message.content and "王建国" in message.content
+    assert "2026-11-30交1200.00元（待兑现）" in message.content  # the promise
+    assert "电梯经常坏，修了又坏" in message.content  # what they reported before
     assert "138****6688" in message.content and "13812346688" not in message.content
     assert "2460.00" in message.content and "2026-03" in message.content
     searched, viewed = audit_rows(estate)

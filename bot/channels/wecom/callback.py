@@ -39,6 +39,7 @@ from bot.db.session import session_scope
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallbackStatus
 from bot.services import audit, owner_view, staff_users
+from bot.services.playbook_edits import current_playbook
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,12 @@ NOT_CONFIGURED = (
     "WeCom channel is not configured: set WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN and "
     "WECOM_ENCODING_AES_KEY"
 )
-# The console's own audit actions (apps/staff/actions.py), so the audit screen names these rows the same way;
-# ``detail.via`` says they came from WeCom (the coach page writes ``page`` or ``api`` there).
+# The console's own audit actions (apps/staff/actions.py, apps/staff/coach.py), so the audit screen names these
+# rows the same way; ``detail.via`` says they came from WeCom (the coach page writes ``page`` or ``api`` there).
 OWNERS_SEARCHED = "owners_searched"
 OWNER_VIEWED = "owner_viewed"
-LOOKUP_SHOWN = 3  # owners listed for one lookup
+LOOKUP_LIMIT = 3  # owners briefed for one lookup (a chat message, not a list of the estate)
+COACH_ANSWERED = "coach_answered"
 PROMISES_SHOWN = 3
 REASONS_SHOWN = 3
 # WeCom's formats: UserIDs are 1-64 characters of letters, digits and _-.@; MsgIds are 64-bit numbers.
@@ -138,24 +140,23 @@ class Reply:
     status: WeComCallbackStatus
 
 
-def coach_answer(text: str) -> str:
-    """The collector coach's answer to ``text``, rendered as plain text for a chat app.
-
-    The process's coach: its model is loaded once, on the first question, and may be asked from several
-    threads. Imported here, not at the top: the staff console starts without loading Rasa.
-    """
-    from bot.coach import get_coach
-    from bot.coach.render import plain_text
-
-    return str(plain_text(get_coach().answer(text)))
+def _promise_status(status: str) -> str:
+    try:
+        return wording.text(f"wecom.promise_{status}")
+    except KeyError:  # a status added later: its code beats no answer
+        return status
 
 
 class Responder:
     """Who is asking and what they are told: a refusal, an owner lookup, or the coach's answer.
 
+    The coach is the process's (:func:`bot.coach.get_coach`: the bot's model, loaded once) with the playbook
+    staff edit (:func:`bot.services.playbook_edits.current_playbook`), as on the console's coach page; its
+    answers are audited the same way, without the note's text. The lookup is :func:`bot.coach.owner.lookup`.
+
     Args:
         database_url: Where staff accounts and owners are (default ``DATABASE_URL``).
-        coach: The coach (default: :func:`bot.coach.get_coach` rendered as plain text).
+        coach: Answers a note as plain text instead of the coach (tests of the other paths).
         lookup_roles: The roles that may look owners up (the console's ``owners`` section's).
     """
 
@@ -167,7 +168,7 @@ class Responder:
         lookup_roles: FrozenSet[StaffRole] = frozenset(StaffRole),
     ) -> None:
         self.database_url = database_url
-        self.coach = coach or coach_answer
+        self.coach = coach
         self.lookup_roles = lookup_roles
 
     def reply(self, user_id: str, text: Optional[str]) -> Reply:
@@ -187,48 +188,85 @@ class Responder:
                 lookup.group("unit") is None or _LOOKS_LIKE_UNIT.match(lookup.group("unit"))
             ):
                 return Reply([self._lookup(session, user, lookup.group("unit"))], WeComCallbackStatus.SENT)
-            question = screened.text
+            if self.coach is not None:
+                question = screened.text
+            else:
+                return Reply(
+                    split_text(self._coach_answer(session, user, screened.text)), WeComCallbackStatus.SENT
+                )
         return Reply(split_text(self.coach(question)), WeComCallbackStatus.SENT)
 
+    @staticmethod
+    def _coach_answer(session: Session, user: StaffUser, text: str) -> str:
+        # Imported here: the coach brings Rasa in, which a console without WeCom messages never needs.
+        from bot.coach import get_coach
+        from bot.coach.render import as_json, plain_text
+
+        answer = get_coach(playbook=current_playbook(session)).answer(text)
+        summary = as_json(answer)
+        audit.record(
+            session,
+            actor=str(user.username),
+            action=COACH_ANSWERED,
+            detail={
+                "via": CHANNEL_NAME,
+                "status": summary["status"],
+                "intents": [t["intent"] for t in summary["types"]],
+            },
+        )
+        return str(plain_text(answer))
+
     def _lookup(self, session: Session, user: StaffUser, unit: Optional[str]) -> str:
+        from bot.coach.data import coach_data
+        from bot.coach.owner import lookup
+
         if not staff_users.has_role(user.role, self.lookup_roles):
             return wording.text("wecom.lookup_not_allowed")
         if not unit:
             return wording.text("wecom.lookup_usage")
         wanted = unit[:40]
-        found = owner_view.search_owners(session, unit=wanted, limit=50)
+        found = owner_view.search_owners(session, unit=wanted, limit=LOOKUP_LIMIT + 1)
+        briefs = lookup(
+            session,
+            unit=wanted,
+            playbook=current_playbook(session),
+            old_arrears_months=coach_data().old_arrears_months,
+            limit=LOOKUP_LIMIT,
+        )
         audit.record(
             session,
             actor=str(user.username),
             action=OWNERS_SEARCHED,
-            detail={"unit": wanted, "rows": len(found), "via": CHANNEL_NAME},
+            detail={"via": CHANNEL_NAME, "unit": wanted, "rows": len(briefs)},
         )
-        if not found:
+        if not briefs:
             return wording.text("wecom.lookup_none", unit=wanted)
-        lines = []
-        if len(found) > LOOKUP_SHOWN:
-            lines.append(wording.text("wecom.lookup_many", unit=wanted, count=len(found), shown=LOOKUP_SHOWN))
-        for summary in found[:LOOKUP_SHOWN]:
-            lines.append(self._owner_lines(session, user, summary.id))
-        return "\n\n".join(lines)
-
-    def _owner_lines(self, session: Session, user: StaffUser, owner_id: int) -> str:
-        profile = owner_view.owner_profile(session, owner_id=owner_id)
-        audit.record(
-            session,
-            actor=str(user.username),
-            action=OWNER_VIEWED,
-            target=f"owner:{owner_id}",
-            detail={"via": CHANNEL_NAME},
-        )
-        phone = staff_users.phone_for(profile.phone, role=user.role)
-        lines = [wording.text("wecom.lookup_owner", unit=profile.unit, name=profile.name, phone=phone)]
-        if profile.outstanding > 0:
-            lines.append(
-                wording.text(
-                    "wecom.lookup_arrears", amount=f"{profile.outstanding:.2f}", since=profile.arrears_since
-                )
+        parts = []
+        if len(found) > LOOKUP_LIMIT:
+            parts.append(wording.text("wecom.lookup_many", unit=wanted, shown=LOOKUP_LIMIT))
+        for brief in briefs:
+            audit.record(
+                session,
+                actor=str(user.username),
+                action=OWNER_VIEWED,
+                target=f"owner:{brief.owner_id}",
+                detail={"via": CHANNEL_NAME},
             )
+            parts.append(self._brief_lines(brief, user, coach_data().label("old_arrears")))
+        return "\n\n".join(parts)
+
+    @staticmethod
+    def _brief_lines(brief: Any, user: StaffUser, old_arrears_label: str) -> str:
+        phone = staff_users.phone_for(brief.phone, role=user.role)
+        lines = [wording.text("wecom.lookup_owner", unit=brief.unit, name=brief.name, phone=phone)]
+        if brief.outstanding > 0:
+            arrears = wording.text(
+                "wecom.lookup_arrears",
+                amount=f"{brief.outstanding:.2f}",
+                since=brief.arrears_since or "",
+                months=brief.arrears_months,
+            )
+            lines.append(arrears + (f" {old_arrears_label}" if brief.old_arrears else ""))
         else:
             lines.append(wording.text("wecom.lookup_no_arrears"))
         promises = [
@@ -236,21 +274,20 @@ class Responder:
                 "wecom.lookup_promise",
                 due_date=promise.due_date.isoformat() if promise.due_date else "",
                 amount=f"{promise.amount:.2f}" if promise.amount is not None else "",
-                status=wording.text(f"wecom.promise_{promise.status}"),
+                status=_promise_status(str(promise.status)),
             )
-            for promise in profile.promises[:PROMISES_SHOWN]
+            for promise in brief.promises[:PROMISES_SHOWN]
         ]
         if promises:
             lines.append(wording.text("wecom.lookup_promises", items="；".join(promises)))
-        said = [
-            record.description.strip()
-            for record in sorted(
-                [*profile.complaints, *profile.repairs, *profile.bill_checks],
-                key=lambda record: record.created_at,
-                reverse=True,
-            )
-            if record.description and record.description.strip()
-        ][:REASONS_SHOWN]
+        said = []
+        for reason in brief.reasons:
+            words = (reason.text or "").strip()
+            said_text = f"{reason.title}：{words}" if reason.title and words else (reason.title or words)
+            if said_text:
+                said.append(said_text)
+            if len(said) == REASONS_SHOWN:
+                break
         if said:
             lines.append(wording.text("wecom.lookup_reasons", items="；".join(said)))
         return "\n".join(lines)
