@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from apps.staff.app import create_app
 from bot import clock, wording
-from bot.channels.wecom.callback import Responder
+from bot.channels.wecom.callback import Responder, WeComChannel, WeComConfig
 from bot.channels.wecom.store import WeComStore
 from bot.db import models
 from bot.db.session import session_scope
@@ -377,3 +377,20 @@ def test_handled_callbacks_are_pruned_after_the_window(estate: str) -> None:
     assert store.claim(
         "msg:1", msg_signature="a" * 40, nonce="1", user_id="wang", agent_id="1", msg_type="text"
     )
+
+
+def test_a_coach_failure_tells_the_collector_and_is_recorded(estate: str, fake: FakeWeComAPI) -> None:
+    def broken_coach(text: str) -> str:
+        raise RuntimeError("model file unreadable")
+
+    config = WeComConfig.from_settings(settings_for(fake))
+    assert config is not None
+    channel = WeComChannel(config, store=WeComStore(estate), responder=Responder(estate, coach=broken_coach))
+    client = WeComClient()
+    signed = client.sign(client.text("wang", NOT_LIVING_HERE, msg_id="7003"))
+    answer, job = channel.receive(signed.params, signed.body)
+    assert answer.status == 200 and job is not None and job.text == NOT_LIVING_HERE
+    channel.handle(job)
+    assert [m.content for m in fake.messages_for("wang")] == [wording.text("wecom.busy")]
+    [row] = rows(estate)
+    assert row.status == WeComCallbackStatus.FAILED and "model file unreadable" in (row.error or "")
