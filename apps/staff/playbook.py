@@ -26,6 +26,7 @@ from bot.services.playbook_edits import EDITABLE_FIELDS, LINES, EditRefused, Sta
 router = APIRouter(include_in_schema=False)
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 MAX_FIELD_CHARS = 4000  # a field's text as typed; the longest stored one is a few hundred characters
+MAX_ROWS = 14
 
 # The form's field names are the editable fields' paths; FastAPI needs Python names, so each has an alias.
 _FORM_NAMES = {field.path: field.path.replace(".", "_") for field in EDITABLE_FIELDS}
@@ -81,17 +82,13 @@ def _entry_page(
     current = playbook_edits.current_data(db, intent=intent)
     latest = playbook_edits.latest_version(db, intent=intent)
     versions = playbook_edits.history_with_changes(db, intent=intent)
-    fields = [
-        {
-            "path": field.path,
-            "name": _FORM_NAMES[field.path],
-            "lines": field.shape == LINES,
-            "value": typed[field.path] if typed is not None and field.path in typed else _as_text(
-                playbook_edits.get_field(current, field.path)
-            ),
-        }
-        for field in EDITABLE_FIELDS
-    ]
+    fields = []
+    for field in EDITABLE_FIELDS:
+        shown = playbook_edits.get_field(current, field.path)
+        value = typed[field.path] if typed is not None and field.path in typed else _as_text(shown)
+        # Room for every line, each of which wraps about twice at the page's width.
+        rows = min(MAX_ROWS, max(2, 2 * len(value.splitlines()) + 1))
+        fields.append({"path": field.path, "name": _FORM_NAMES[field.path], "value": value, "rows": rows})
     history = [
         {
             "row": view.row,
