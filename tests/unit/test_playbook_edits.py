@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,33 @@ def test_bot_playbook_export_command(database_url: str, session: Session, tmp_pa
     entry = Playbook.load(tmp_path).get(HEATING)
     assert entry is not None and list(entry.answers) == NEW_ANSWERS
     assert "1 edited entries written" in capsys.readouterr().out
+
+
+def test_two_saves_at_once_one_wins_and_the_other_is_stale(session: Session, database_url: str) -> None:
+    from sqlalchemy.orm import Session as OrmSession
+
+    from bot.db.session import get_engine
+
+    first = OrmSession(get_engine(database_url), future=True, expire_on_commit=False)
+    playbook_edits.save(first, intent=HEATING, fields={"follow_up": "第一位的追问？"}, actor="li", based_on=0)
+    outcome: dict = {}
+
+    def second_editor() -> None:
+        # Started while the first save's transaction is open: it waits for it, then must not overwrite it.
+        with OrmSession(get_engine(database_url), future=True) as second:
+            try:
+                playbook_edits.save(second, intent=HEATING, fields={"follow_up": "第二位的追问？"}, actor="zhang", based_on=0)
+                second.commit()
+                outcome["saved"] = True
+            except StaleEdit as error:
+                outcome["stale"] = error.latest
+
+    thread = threading.Thread(target=second_editor)
+    thread.start()
+    thread.join(0.5)
+    first.commit()
+    first.close()
+    thread.join(10)
+
+    assert outcome == {"stale": 1}
+    assert [(row.version, row.edited_by, row.data["follow_up"]) for row in rows(session)] == [(1, "li", "第一位的追问？")]
