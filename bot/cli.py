@@ -455,8 +455,12 @@ def playbook_export(out: Optional[Path], url: Optional[str] = None) -> int:
     from bot.services import playbook_edits
 
     migrate.upgrade(url)
-    with session_scope(url) as session:
-        written = playbook_edits.export(session, out_dir=out or PLAYBOOK_DIR, actor=_cli_actor())
+    try:
+        with session_scope(url) as session:
+            written = playbook_edits.export(session, out_dir=out or PLAYBOOK_DIR, actor=_cli_actor())
+    except playbook_edits.EditRefused as error:  # an edit the schema has since outgrown: fix it in the console
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     for path in written:
         print(path)
     print(f"{len(written)} edited entries written" if written else "no playbook edits to export")
