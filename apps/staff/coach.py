@@ -2,7 +2,8 @@
 
 A thin adapter over :mod:`bot.coach`: the model is the bot's own, loaded once per process (``python -m
 apps.staff`` starts loading it in the background at start-up, :func:`preload`; otherwise the first coach
-request loads it). The playbook is the one staff edit when that exists, else the YAML playbook.
+request loads it). The playbook is the one supervisors edit (:func:`bot.services.playbook_edits.current_playbook`),
+so a saved edit reaches the coach without a retrain.
 
 Looking an owner up by unit is open to every role, as the owner screens are: collectors see the arrears,
 the reasons given before and the promises, with the phone masked (``138****5678``); every lookup is audited
@@ -30,8 +31,8 @@ from bot.coach.model import ModelNotFound
 from bot.coach.owner import OwnerBrief, lookup
 from bot.coach.render import as_json
 from bot.db.staff_models import StaffUser
-from bot.playbook import Playbook, default_playbook
-from bot.services import audit, staff_auth
+from bot.playbook import Playbook
+from bot.services import audit, playbook_edits, staff_auth
 from bot.services.staff_users import phone_for
 
 logger = logging.getLogger("apps.staff.coach")
@@ -42,13 +43,8 @@ MAX_NOTE_CHARS = 2000  # a collector's note may quote an owner at length, within
 
 
 def _playbook(db: Session) -> Playbook:
-    """The playbook with the supervisors' edits when that service exists, else the YAML one."""
-    try:
-        from bot.services.playbook_edits import current_playbook  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the playbook editor (issue 10 point 4) has not landed in this checkout
-        return default_playbook()
-    playbook: Playbook = current_playbook(db)
-    return playbook
+    """The playbook with the supervisors' latest edits (the YAML one where nothing was edited)."""
+    return playbook_edits.current_playbook(db)
 
 
 def _coach(db: Session) -> Optional[Coach]:

@@ -186,3 +186,21 @@ def test_the_coach_page_shows_the_question_when_unsure(estate: Dict[str, Any], a
     assert page.status_code == 200
     assert 'data-status="unclear"' in page.text and wording.text("coach.ask_unclear") in page.text
     assert 'class="coach-guesses"' in page.text and 'class="coach-card"' not in page.text
+
+
+def test_a_supervisors_edit_of_the_script_reaches_the_coach_without_a_retrain(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path
+) -> None:
+    from bot.db.session import session_scope
+    from bot.services import playbook_edits
+
+    edited = ["天这么冷暖气还不热，真是难为您了。", "我今天就安排师傅上门测温，您看物业费哪天方便交？"]
+    with session_scope(estate["url"]) as session:
+        playbook_edits.save(
+            session, intent="objection_heating", fields={"coach.script": edited}, actor="zhao", based_on=0
+        )
+    wang = as_user("wang")
+    data = wang.post("/api/coach", json={"text": NOTE}, headers={"X-CSRF-Token": csrf(wang)}).json()
+    assert data["script"] == edited and data["cards"][0]["script"] == edited
+    page = wang.post("/coach", data={"text": NOTE, "csrf_token": csrf(wang)}).text
+    assert edited[0] in page
