@@ -583,18 +583,23 @@ def export(session: Session, *, out_dir: Path = PLAYBOOK_DIR, actor: str = "") -
 
     Returns:
         The files written, in intent order.
+
+    Raises:
+        SchemaInvalid: An edited entry no longer passes the schema (nothing is written).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: List[Path] = []
+    texts: Dict[Path, str] = {}
     for intent in sorted(latest_edits(session)):
         try:
             data = current_data(session, intent=intent)
         except UnknownIntent:
             logger.warning("playbook edit for %s has no YAML file any more; not exported", intent)
             continue
-        _check_schema(intent, data)
-        path = out_dir / f"{intent}.yml"
-        path.write_text(dump_entry(data), encoding="utf-8")
+        _check_schema(intent, data)  # every entry checked before any file is written: all or nothing
+        texts[out_dir / f"{intent}.yml"] = dump_entry(data)
+    for path, text in texts.items():
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     if actor:
         audit.record(

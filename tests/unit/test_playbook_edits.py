@@ -366,3 +366,20 @@ def test_two_saves_at_once_one_wins_and_the_other_is_stale(session: Session, dat
 
     assert outcome == {"stale": 1}
     assert [(row.version, row.edited_by, row.data["follow_up"]) for row in rows(session)] == [(1, "li", "第一位的追问？")]
+
+
+def test_export_refuses_an_edit_that_no_longer_passes_the_schema(
+    database_url: str, session: Session, tmp_path: Path, capsys
+) -> None:
+    save_new_answers(session)  # a good edit, written first in intent order were files written one by one
+    data = yaml.safe_load((PLAYBOOK_DIR / "objection_pay_later.yml").read_text(encoding="utf-8"))
+    data["answers"] = ["只剩一个回答。"]  # as if the schema had grown since the save
+    session.add(
+        PlaybookEdit(intent="objection_pay_later", version=1, data=data, edited_by="li", edited_at=clock.utc_now())
+    )
+    session.commit()
+
+    assert cli_main(["playbook", "export", "--out", str(tmp_path), "--url", database_url]) == 1
+
+    assert list(tmp_path.glob("*.yml")) == []
+    assert "at least two answer variants" in capsys.readouterr().err
