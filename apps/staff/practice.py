@@ -225,6 +225,8 @@ class ScorePointOut(BaseModel):
     temperament: str
     outcome: str
     score: int
+    criteria: Dict[str, Dict[str, int]] = Field(..., description="per criterion, answers that met it (hits) of all (turns)")
+    forbidden: int = Field(..., description="answers with a forbidden tactic")
 
 
 class CollectorHistoryOut(BaseModel):
@@ -237,6 +239,8 @@ class CollectorHistoryOut(BaseModel):
     average: Optional[float] = None
     latest: Optional[int] = None
     trend: Optional[float] = Field(None, description="the later half's mean minus the earlier half's")
+    hit_rates: Dict[str, Optional[int]] = Field(..., description="per criterion, % of all answers that met it")
+    forbidden: int = Field(..., description="answers with a forbidden tactic, all sessions")
     points: List[ScorePointOut]
 
 
@@ -257,8 +261,13 @@ def practice_history_api(user: StaffUser = SUPERVISOR_OR_MANAGER, db: Session = 
             average=h.average,
             latest=h.latest,
             trend=h.trend,
+            hit_rates=h.hit_rates,
+            forbidden=h.forbidden,
             points=[
-                ScorePointOut(**{**vars(point), "ended_at": point.ended_at.astimezone(clock.zone())})
+                ScorePointOut(
+                    **{**vars(point), "criteria": {k: dict(v) for k, v in point.criteria.items()},
+                       "ended_at": point.ended_at.astimezone(clock.zone())}
+                )
                 for point in h.points
             ],
         )

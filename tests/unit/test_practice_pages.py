@@ -210,6 +210,10 @@ def test_only_the_sessions_collector_answers_and_supervisors_see_everyones_resul
     cells = re.findall(r'<td class="num">([^<]*)</td>', wang_row)
     assert cells == ["2", "0", "62.5", "100"]  # finished, running, average of 25 and 100, latest
     assert "↑ +75.0" in wang_row
+    rates = dict(re.findall(r'<td class="num rate" data-criterion="(\w+)">([^<]*)</td>', wang_row))
+    assert rates == {"acknowledge": "100%", "basis": "50%", "offer": "50%", "date": "50%"}
+    assert '<td class="num" data-forbidden>0</td>' in wang_row
+    assert re.findall(r'data-criterion="\w+">([^<]*)</td>', dict(rows)["liu"]) == ["—"] * 4
     liu_cells = re.findall(r'<td class="num">([^<]*)</td>', dict(rows)["liu"])
     assert liu_cells == ["0", "1", "—", "—"]
     assert 'src="/static/vendor/echarts.min.js"' in results.text and 'data-api="/api/practice/history"' in results.text
@@ -222,6 +226,9 @@ def test_only_the_sessions_collector_answers_and_supervisors_see_everyones_resul
     assert [p["session_id"] for p in by_name["wang"]["points"]] == [wang_session, second]
     assert by_name["wang"]["points"][0]["ended_at"] == "2026-11-24T09:30:00+08:00"
     assert (by_name["wang"]["average"], by_name["wang"]["trend"], by_name["liu"]["running"]) == (62.5, 75.0, 1)
+    assert by_name["wang"]["hit_rates"] == {"acknowledge": 100, "basis": 50, "offer": 50, "date": 50}
+    assert by_name["wang"]["forbidden"] == 0
+    assert by_name["wang"]["points"][0]["criteria"]["acknowledge"] == {"hits": 1, "turns": 1}
     viewed = audit_of(staff_db, "practice_results_viewed")
     assert [(a["actor"], a["detail"]) for a in viewed] == [("zhao", {"rows": 2}), ("li", {"via": "api", "rows": 2})]
     assert [a["target"] for a in audit_of(staff_db, "practice_viewed") if a["actor"] == "zhao"] == [str(wang_session)]

@@ -150,6 +150,8 @@ def test_finishing_early_stops_a_session_with_a_capped_summary(session: Session)
     assert finished.summary["forbidden"] == {"utilities": 1}
     assert finished.summary["feedback"][0] == rubric.session.outcomes["stopped"]
     assert finished.summary["feedback"][1] == rubric.tactics["utilities"].feedback
+    (history,) = service.history(session)
+    assert history.forbidden == 1 and history.points[0].forbidden == 1
     # Finishing again changes nothing.
     assert service.finish(session, session_id=row.id, collector="wang").ended_at == finished.ended_at
 
@@ -208,6 +210,10 @@ def test_a_collectors_list_and_everyones_history_over_time(session: Session) -> 
     assert wang.average == round((25 + 38 + 100) / 3, 1) and wang.latest == 100
     assert wang.trend == round((38 + 100) / 2 - 25, 1)
     assert (zhou_history.running, [p.score for p in zhou_history.points], zhou_history.trend) == (1, [0], None)
+    # wang: answers 理解 | 理解, 理解+派师傅上门修 | everything: acknowledge 4/4, basis 1/4 …
+    assert wang.hit_rates == {"acknowledge": 100, "basis": 25, "offer": 50, "date": 25}
+    assert wang.points[1].criteria["offer"] == {"hits": 1, "turns": 2}
+    assert (wang.forbidden, zhou_history.forbidden, zhou_history.hit_rates["acknowledge"]) == (0, 0, 0)
     recent = service.history(session, since=(NOW + dt.timedelta(days=1)).astimezone(dt.timezone.utc))
     assert [p.session_id for p in recent[0].points] == [second.id, third.id]
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Mapping, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot import clock
 from bot.coach.practice import rubric as rubric_module
+from bot.coach.practice.rubric import CRITERIA
 from bot.coach.practice.simulator import Outcome, OwnerSimulator, OwnerState, OwnerTurn, choose
 from bot.db.coach_models import PracticeSession, PracticeTurn
 from bot.playbook import Playbook
@@ -242,6 +243,8 @@ class ScorePoint:
     temperament: str
     outcome: str
     score: int
+    criteria: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    forbidden: int = 0
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,21 @@ class CollectorHistory:
         later = [p.score for p in self.points[half:]]
         return round(sum(later) / len(later) - sum(earlier) / len(earlier), 1)
 
+    @property
+    def hit_rates(self) -> Dict[str, Optional[int]]:
+        """Per criterion, the percentage of all answers that met it (``None`` with no answers): what to coach."""
+        rates: Dict[str, Optional[int]] = {}
+        for name in CRITERIA:
+            hits = sum(p.criteria.get(name, {}).get("hits", 0) for p in self.points)
+            turns = sum(p.criteria.get(name, {}).get("turns", 0) for p in self.points)
+            rates[name] = round(100 * hits / turns) if turns else None
+        return rates
+
+    @property
+    def forbidden(self) -> int:
+        """How many answers used a forbidden tactic, over all finished sessions."""
+        return sum(p.forbidden for p in self.points)
+
 
 def history(session: Session, *, since: Optional[dt.datetime] = None) -> List[CollectorHistory]:
     """Every collector's practice over time (supervisors' view), by username.
@@ -308,6 +326,8 @@ def history(session: Session, *, since: Optional[dt.datetime] = None) -> List[Co
                 temperament=str(row.temperament),
                 outcome=str(row.outcome),
                 score=int(row.score),
+                criteria=dict((row.summary or {}).get("criteria") or {}),
+                forbidden=sum(int(n) for n in ((row.summary or {}).get("forbidden") or {}).values()),
             )
         )
     for name in points:
