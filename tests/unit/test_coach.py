@@ -124,6 +124,28 @@ def test_plain_text_for_chat_apps_fits_in_2048_bytes_even_with_every_card() -> N
     assert len(plain_text(every, max_bytes=300).encode("utf-8")) < 300
 
 
+def test_an_unclear_answer_in_text_asks_the_question_and_names_the_guesses() -> None:
+    from bot.coach import Guess
+
+    answer = CoachAnswer(
+        text="t", status=AnswerStatus.UNCLEAR, message=coach_data().messages["unclear"],
+        guesses=(Guess("objection_financial_hardship", 0.41, "经济困难"), Guess("objection_pay_later", 0.2, "过几天再交")),
+        ask=wording.text("coach.ask_unclear"),
+    )  # fmt: skip
+    text = plain_text(answer)
+    assert text.splitlines() == [
+        coach_data().messages["unclear"],
+        f"{coach_data().label('ask')}：{wording.text('coach.ask_unclear')}",
+        f"{coach_data().label('guesses')}：经济困难(41%)、过几天再交(20%)",
+    ]
+    data = as_json(answer)
+    assert data["types"] == data["guesses"] == [
+        {"intent": "objection_financial_hardship", "confidence": 0.41, "title": "经济困难"},
+        {"intent": "objection_pay_later", "confidence": 0.2, "title": "过几天再交"},
+    ]
+    assert data["cards"] == [] and data["next_step_kind"] is None
+
+
 def test_terminal_text_is_coloured_only_when_asked() -> None:
     answer = CoachAnswer(text="t", status=AnswerStatus.OBJECTIONS, message="", cards=(card_for("objection_heating"),))
     coloured, plain = terminal_text(answer, color=True), terminal_text(answer, color=False)
