@@ -1,7 +1,8 @@
 """话术演练 in headless Chromium against a real staff console process: a collector signs in, starts a session
 with a chosen objection and temperament, answers twice (seeing the owner's reaction and the feedback each
 time), finishes and sees the score; a supervisor then sees the result in the table and the ECharts line.
-Keeps a screenshot of the finished session in ``results/practice.png``."""
+Keeps screenshots of the finished session and of the results in ``results/practice.png`` and
+``results/practice-results.png``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.e2e.test_staff_browser import CHROMIUM, PASSWORD, staff_url_and_db  #
 pytestmark = [pytest.mark.e2e]
 
 SCREENSHOT = ROOT / "results" / "practice.png"
+RESULTS_SCREENSHOT = ROOT / "results" / "practice-results.png"
 FIRST = "理解您的心情，屋里这么冷谁都难受。我今天就给您报修，安排师傅上门测室温。"
 SECOND = "按照物业服务合同和《民法典》第九百四十四条，物业费还是要交的。师傅修好之前我每天跟进。"
 
@@ -110,6 +112,8 @@ def test_a_collector_practises_and_a_supervisor_sees_the_result(staff_url_and_db
             expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=15_000)
             canvas = page.locator("#chart-practice canvas")
             expect(canvas).to_have_count(1)
+            expect(row.locator("td[data-criterion='acknowledge']")).to_have_text("50%")
+            page.screenshot(path=str(RESULTS_SCREENSHOT), full_page=True)
             row.locator("a.chip").first.click()
             expect(page).to_have_url(f"{staff_url}/practice/1")
             expect(page.locator("#practice-score")).to_have_text("62 分")
