@@ -29,6 +29,7 @@ from bot.db.coach_models import PracticeSession, PracticeTurn
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.playbook import default_playbook
 from bot.services import audit, owner_view, staff_auth, staff_users
+from bot.services.playbook_edits import current_playbook
 
 router = APIRouter()
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
@@ -161,10 +162,13 @@ def _session_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     names = owner_view.staff_names(db, usernames=[str(row.collector)])
+    # The playbook's coaching for this objection, as edited by supervisors: folded away, to peek at when stuck.
+    entry = current_playbook(db).get(str(row.objection))
     return render(
         request, "practice_session.html", user=user, active=active, section="practice", practice=row,
         turns=list(row.turns), mine=row.collector == user.username, names=names, error=error, draft=draft,
         max_chars=service.MAX_ANSWER_CHARS, walk_at=default_lines().temperaments[str(row.temperament)].walk_at,
+        coaching=entry.coach if entry else None, offer=entry.offer.text if entry else "",
         status_code=status_code, **_labels(),
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from bot import clock
 from bot.coach.practice.simulator import default_lines, objection_intents
 from bot.db.coach_models import PracticeSession, PracticeTurn
 from bot.db.session import session_scope
+from bot.playbook import default_playbook
 from bot.services import staff_users
 from tests.unit.test_practice_scoring import good_answer
 from tests.unit.test_staff_app import PASSWORD, app, client, csrf_of, log_in, staff_db  # noqa: F401  (fixtures)
@@ -91,6 +92,11 @@ def test_a_collector_starts_answers_and_finishes_a_session(as_user: Any, staff_d
     assert page.status_code == 200
     assert "话术演练：暖气不热 · 困难的业主" in page.text and stored.opening in page.text
     assert 'name="text"' in page.text and f'action="/practice/{session_id}/finish"' in page.text
+    heating = default_playbook().get(HEATING)
+    assert heating is not None
+    hints = page.text.split('id="hints"')[1].split("</details>")[0]
+    assert heating.coach.strategy[0] in hints and heating.offer.text in hints and heating.coach.donts[0] in hints
+    assert "《民法典》第九百四十四条" in hints
     assert f'<meter id="resistance" min="0" max="100" low="35" high="70" optimum="0" value="{stored.resistance}">' in page.text
 
     first = "理解您的心情，屋里冷谁都难受。我今天就给您报修，安排师傅上门测室温。"
@@ -115,7 +121,7 @@ def test_a_collector_starts_answers_and_finishes_a_session(as_user: Any, staff_d
     page = wang.get(f"/practice/{session_id}")
     assert 'id="summary"' in page.text and 'id="practice-score">75 分' in page.text and "提前结束" in page.text
     assert "您提前结束了练习，还没有和业主约定交费日期。" in page.text
-    assert 'name="text"' not in page.text  # no answering a finished session
+    assert 'name="text"' not in page.text and 'id="hints"' not in page.text  # no answering a finished session
     late = wang.post(f"/practice/{session_id}/answer", data={"text": "还在吗", "csrf_token": csrf_of(page.text)})
     assert late.status_code == 409 and "这次练习已经结束" in late.text
     assert len(turns(staff_db)) == 1
