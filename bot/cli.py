@@ -379,17 +379,26 @@ def stop(processes: Sequence[subprocess.Popen], grace: float = STOP_GRACE_SECOND
             process.wait()
 
 
-def import_arrears(path: Path, url: Optional[str] = None) -> int:
-    """Migrate, then load the arrears list in one transaction; print what loaded and what did not."""
+def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] = None) -> int:
+    """Migrate, then load the arrears list in one transaction; print what loaded and what did not.
+
+    ``as_of`` (ISO date or time, the estate's zone unless it says otherwise; default now) is when the list
+    stated the arrears: payments from then on reduce them (bot/records/arrears.py).
+    """
     from bot.db import migrate
     from bot.db.session import session_scope
     from bot.records.importer import ImportFileError
     from bot.records.importer import import_arrears as load
+    from bot.records.payments_import import parse_paid_at
 
+    stated_at = parse_paid_at(as_of) if as_of else None
+    if as_of and stated_at is None:
+        print(f"error: --as-of {as_of!r} is not a date or time", file=sys.stderr)
+        return 2
     migrate.upgrade(url)
     try:
         with session_scope(url) as session:
-            report = load(session, path)
+            report = load(session, path, as_of=stated_at)
     except ImportFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -542,6 +551,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import_parser = commands.add_parser("import-arrears", help="load the arrears list (CSV or XLSX)")
     import_parser.add_argument("file", type=Path)
     import_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    import_parser.add_argument(
+        "--as-of", help="when the list stated the arrears (default: now); payments from then on reduce them"
+    )
     payments_parser = commands.add_parser("import-payments", help="load the payment export (CSV or XLSX)")
     payments_parser.add_argument("file", type=Path)
     payments_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
@@ -581,7 +593,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         (migrate.upgrade if args.action == "upgrade" else migrate.downgrade)(args.url)
         return 0
     if args.command == "import-arrears":
-        return import_arrears(args.file, args.url)
+        return import_arrears(args.file, args.url, args.as_of)
     if args.command == "import-payments":
         return import_payments(args.file, args.url)
     if args.command == "user":

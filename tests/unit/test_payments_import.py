@@ -322,3 +322,14 @@ def test_a_crash_half_way_leaves_nothing(
         assert cli.main(["import-payments", str(path), "--url", database_url]) == 0
     with Session(get_engine(database_url)) as session:
         assert stored_payments(session) == expected("WX001", "ZFB002", "YH003")
+
+
+def test_import_arrears_as_of_sets_when_payments_start_to_count(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli.main(["import-arrears", str(DEMO_ARREARS), "--url", database_url, "--as-of", "2026-11-20 18:00"]) == 0
+    with Session(get_engine(database_url)) as session:
+        stamps = {arrears.as_utc(bill.as_of) for bill in session.execute(select(models.Bill)).scalars()}
+    assert stamps == {dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc)}
+    assert cli.main(["import-arrears", str(DEMO_ARREARS), "--url", database_url, "--as-of", "yesterday"]) == 2
+    assert "--as-of 'yesterday'" in capsys.readouterr().err
