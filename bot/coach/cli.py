@@ -3,6 +3,10 @@
 ``bot coach "业主说他家暖气不热"`` answers one note; with no note it reads one note per line from standard
 input. A terminal gets colours (unless ``NO_COLOR`` is set); a pipe or file gets plain text. ``--json``
 writes one JSON object per note (:func:`bot.coach.render.as_json`), one per line.
+
+The playbook is the one supervisors edit in the staff console, read from the database (``--url`` or
+``DATABASE_URL``); with no database there (or one that cannot be read) it is the YAML playbook, as the bot's
+actions do.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
 from bot.coach.model import ModelNotFound
+from bot.playbook import Playbook, default_playbook
 
 
 def use_color(stream: TextIO, environ: Optional[Mapping[str, str]] = None) -> bool:
@@ -22,6 +27,25 @@ def use_color(stream: TextIO, environ: Optional[Mapping[str, str]] = None) -> bo
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def current_playbook(url: Optional[str], stderr: TextIO) -> Playbook:
+    """The playbook with the supervisors' edits from the database at ``url``; the YAML one without it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db.session import session_scope
+    from bot.services import playbook_edits
+    from bot.settings import get_settings
+
+    url = url or get_settings().database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return default_playbook()  # no database yet: nothing was edited (and none is created here)
+    try:
+        with session_scope(url) as session:
+            return playbook_edits.current_playbook(session)
+    except SQLAlchemyError as error:
+        print(f"note: the playbook edits cannot be read, coaching from the YAML playbook ({error.__class__.__name__})", file=stderr)
+        return default_playbook()
 
 
 def _notes(notes: Sequence[str], stdin: TextIO) -> Iterator[str]:
@@ -38,6 +62,7 @@ def run(
     *,
     as_json: bool = False,
     model: Optional[Path] = None,
+    url: Optional[str] = None,
     stdin: Optional[TextIO] = None,
     stdout: Optional[TextIO] = None,
     stderr: Optional[TextIO] = None,
@@ -48,6 +73,7 @@ def run(
         notes: Notes given on the command line; empty: read standard input.
         as_json: Write one JSON object per note instead of text.
         model: The trained model (default: ``COACH_MODEL_PATH`` or ``models/current.tar.gz``).
+        url: The database with the playbook edits (default: ``DATABASE_URL``).
         stdin: Where notes are read from (default ``sys.stdin``).
         stdout: Where answers go (default ``sys.stdout``).
         stderr: Where errors go (default ``sys.stderr``).
@@ -63,7 +89,7 @@ def run(
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        coach = get_coach(model_path=model)
+        coach = get_coach(model_path=model, playbook=current_playbook(url, stderr))
     except ModelNotFound as error:
         print(f"error: {error}", file=stderr)
         return 2
@@ -90,6 +116,7 @@ def add_arguments(parser: object) -> None:
     parser.add_argument("notes", nargs="*", help="what the owner said (none: one note per line from stdin)")
     parser.add_argument("--json", action="store_true", help="one JSON object per note")
     parser.add_argument("--model", type=Path, help="the trained model (default: models/current.tar.gz)")
+    parser.add_argument("--url", help="database URL with the playbook edits (default: DATABASE_URL or SQLite under var/)")
 
 
 def notes_of(values: Iterable[str]) -> list[str]:

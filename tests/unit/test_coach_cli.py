@@ -114,3 +114,30 @@ def test_json_lines_from_stdin_in_a_real_pipe(trained_model: Path) -> None:
     assert {t["intent"] for t in objects[1]["types"]} == {"objection_fee_too_high", "objection_not_living_here"}
     assert objects[1]["script"] == objects[1]["cards"][0]["script"] and len(objects[1]["cards"]) == 2
     assert objects[2]["status"] == "unclear" and objects[2]["ask"] and objects[2]["script"] == []
+
+
+def test_the_playbook_is_the_supervisors_edited_one_from_the_database(
+    trained_model: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.db.session import session_scope
+    from bot.services import playbook_edits
+
+    edited = ["天这么冷暖气还不热，真是难为您了。", "我今天就安排师傅上门测温，您看物业费哪天方便交？"]
+    with session_scope(database_url) as session:
+        playbook_edits.save(session, intent="objection_heating", fields={"coach.script": edited}, actor="zhao", based_on=0)
+    out = io.StringIO()
+    argv = ["coach", "--json", "--model", str(trained_model), "--url", database_url, HEATING]
+    assert run_main(argv, monkeypatch, stdout=out) == 0
+    assert json.loads(out.getvalue())["script"] == edited
+
+
+def test_without_a_database_the_yaml_playbook_is_used_and_none_is_created(
+    trained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "none.db"
+    out = io.StringIO()
+    argv = ["coach", "--json", "--model", str(trained_model), "--url", f"sqlite:///{missing}", HEATING]
+    assert run_main(argv, monkeypatch, stdout=out) == 0
+    heating = default_playbook().get("objection_heating")
+    assert heating is not None
+    assert json.loads(out.getvalue())["script"] == list(heating.coach.script) and not missing.exists()
