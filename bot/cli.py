@@ -603,7 +603,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "playbook":
         return playbook_export(args.out, args.url)
     if args.command == "coach":
-        return coach_cli.run(coach_cli.notes_of(args.notes), as_json=args.json, model=args.model)
+        return coach_cli.run(coach_cli.notes_of(args.notes), as_json=args.json, model=args.model, url=args.url)
     if args.command == "nlu-report":
         from bot.nlu import report as nlu_report
 
