@@ -194,3 +194,14 @@ def test_the_state_records_what_was_said_and_heard() -> None:
         said=(opening, turns[0].reply, turns[1].reply),
         heard=(IGNORING, ACKNOWLEDGE_AND_HELP),
     )
+
+
+def test_an_angry_owner_wants_the_feeling_acknowledged_before_the_reasons() -> None:
+    reasons = "按合同约定，物业费是要交的。"
+    _opening, (cold,) = talk(OwnerSimulator(objection=HEATING, temperament="angry", seed=12), [reasons])
+    assert cold.change > 0 and cold.reaction is Reaction.IGNORED
+    _opening, (warm,) = talk(OwnerSimulator(objection=HEATING, temperament="angry", seed=12), ["理解您的心情，" + reasons])
+    assert warm.change < 0 and warm.reaction is Reaction.SOFTENED
+    # A patient owner takes the same reasons without the acknowledgement a little better: no hardening.
+    _opening, (calm,) = talk(OwnerSimulator(objection=HEATING, temperament="misunderstanding", seed=12), [reasons])
+    assert calm.change < 0 and calm.reaction is Reaction.LISTENING

@@ -76,6 +76,9 @@ _TACTIC_REACTIONS = (
 )
 
 
+_UNACKNOWLEDGED = "unacknowledged"  # an answer that helped or explained without acknowledging the feeling
+
+
 class LinesError(ValueError):
     """The owner lines file is missing a temperament field, an objection's lines or a reaction."""
 
@@ -291,6 +294,10 @@ class OwnerSimulator:
             harder += float(effects["ignored"])
             if not any(word in said for word in effects["on_topic"]):
                 harder += float(effects["off_topic"])
+        elif not score.criteria.get(ACKNOWLEDGE):
+            # Explained and helped, but the feeling went unheard: it still rankles a little.
+            noticed.append(_UNACKNOWLEDGED)
+            harder += float(effects["unacknowledged"])
         threshold = float(effects["repeat_similarity"])
         if any(difflib.SequenceMatcher(None, said, compact(earlier)).ratio() >= threshold for earlier in state.heard):
             noticed.append(Reaction.REPEATED.value)
@@ -382,6 +389,8 @@ class OwnerSimulator:
             return Reaction.SOFTENED
         if change < 0:
             return Reaction.LISTENING
+        if _UNACKNOWLEDGED in noticed:
+            return Reaction.IGNORED  # nothing gained and the feeling unheard: "you're not listening"
         return Reaction.PRESSING
 
 
