@@ -627,3 +627,21 @@ def test_a_day_before_reminder_that_could_not_go_out_in_time_is_not_sent_late(es
         (ReminderState.SENT, None),
     ]
     assert [r.purpose for r in reminders(estate, state=ReminderState.SENT)] == [ReminderPurpose.DUE_MORNING]
+
+
+def test_a_public_holiday_moves_the_reminder_to_the_next_working_day_when_configured(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang)
+    with clock.frozen(at(9, 30, 12)), session_scope(estate) as session:
+        owner = session.get(Owner, wang)
+        schedule._add(
+            session, owner=owner, sender_id="web-1", channel="socketio", purpose=ReminderPurpose.MONTHLY_BILL,
+            due_at=at(10, 1, 10), dedupe_key="test:national-day", period="2026-10",
+        )
+    now = Clock(at(10, 1, 10))
+    runner = worker(estate, now, policy=Policy(max_per_week=2, skip_holidays=True))  # chinesecalendar's 2026 data
+    assert [(p.state, p.reason) for p in runner.send_due()] == [(ReminderState.MOVED, "holiday")]
+    moved = reminders(estate)[0]
+    assert local(moved.due_at) == at(10, 8, 8)  # 国庆 2026: 10月1日–7日
+    now.moment = at(10, 8, 8)
+    assert [p.state for p in runner.send_due()] == [ReminderState.SENT]
