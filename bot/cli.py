@@ -276,7 +276,7 @@ def run(
     model: Optional[Path] = None,
     staff_port: Optional[int] = None,
 ) -> int:
-    """Start the action server, the Rasa server (REST and web chat) and the staff console until a signal.
+    """Start the action server, the Rasa server, the staff console and the reminder worker until a signal.
 
     SIGTERM or SIGINT to this process (a supervisor, ``kill``, a terminal's Ctrl-C) stops every server and
     frees their ports within 10 s; so does any server exiting on its own.
