@@ -81,6 +81,37 @@ def test_a_weak_answer_scores_nothing_and_is_told_what_was_missing() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我理解 合同 明细 哪天交",
+        "我理解合同明细哪天交",
+        "理解 民法典 报修 师傅 哪天交",
+        "我理解您，合同规定，报修师傅，哪天交",
+        "理解您的心情合同民法典944条报修师傅上门看哪天交",
+    ],
+)
+def test_keywords_strung_together_score_low_and_are_told_why(text: str) -> None:
+    score = score_answer(text, entry=entry(), today=TODAY)
+    assert score.score <= RUBRIC["structure"]["short_cap"] == 25, text
+    assert score.forbidden == ()
+    said = RUBRIC["structure"]
+    assert said["keyword_list"] in score.feedback or said["short"] in score.feedback, text
+    assert score.feedback[0] in (said["keyword_list"], said["short"])
+    assert score.date is None
+
+
+def test_a_terse_answer_in_sentences_still_counts_and_a_very_short_one_is_capped() -> None:
+    terse = score_answer("理解您，合同规定要交，我给您报修，哪天交？", entry=entry(), today=TODAY)
+    assert dict(terse.criteria) == {name: True for name in CRITERIA} and terse.score == 100
+    short = score_answer("理解，报修，哪天交", entry=entry(), today=TODAY)
+    # 理解 and 报修 alone are words, not sentences: only 哪天交 counts, and the answer is too short anyway.
+    assert dict(short.criteria) == {"acknowledge": False, "basis": False, "offer": False, "date": True}
+    assert short.score == 25 and short.feedback[0] == RUBRIC["structure"]["short"]
+    tiny = score_answer("我理解。哪天交？", entry=entry(), today=TODAY)
+    assert tiny.score <= RUBRIC["structure"]["short_cap"] and RUBRIC["structure"]["short"] in tiny.feedback
+
+
 def test_a_partial_answer_earns_each_criterion_it_meets() -> None:
     heating = entry()
     acknowledged = score_answer("理解您的心情，屋里冷谁都难受。", entry=heating, today=TODAY)
@@ -131,6 +162,17 @@ def test_a_date_counts_when_it_is_a_day_to_pay_or_a_question(text: str, hit: boo
         ("disclosure", "再不交我们就通知单位。", "不能向业主透露其他业主的欠费情况"),
         ("discount", "这次给您打个八折。", "不能承诺打折、减免或少收"),
         ("discount", "我可以帮您申请减免一部分。", "不能承诺打折、减免或少收"),
+        # A negation in an earlier clause, or a double negative, does not make a promise a refusal.
+        ("discount", "没有问题，打折。", "不能承诺打折、减免或少收"),
+        ("discount", "不能不给您打折。", "不能承诺打折、减免或少收"),
+        ("discount", "这次给您便宜一百块。", "不能承诺打折、减免或少收"),
+        ("discount", "这个月的就不收了。", "不能承诺打折、减免或少收"),
+        ("discount", "给您打九折。", "不能承诺打折、减免或少收"),
+        ("utilities", "不交的话你家总阀就关了。", "绝不能提停水停电"),
+        ("utilities", "不交就让你家没水用。", "绝不能提停水停电"),
+        ("utilities", "再拖就把你家的电给停了。", "绝不能提停水停电"),
+        ("shaming", "我们会把名字贴到公告栏。", "不能羞辱业主"),
+        ("disclosure", "不交我们就去你公司找你领导。", "不能向业主透露其他业主的欠费情况"),
     ],
 )
 def test_a_forbidden_tactic_caps_the_score_whatever_else_the_answer_does(
@@ -156,9 +198,22 @@ def test_every_phrase_compliance_forbids_is_penalised() -> None:
 
 
 def test_refusing_a_discount_is_not_promising_one() -> None:
-    for text in ("收费标准不能打折，也没法减免，但我可以把开支明细列给您。", "我们不会给您优惠的，这是合同定的。"):
+    for text in (
+        "收费标准不能打折，也没法减免，但我可以把开支明细列给您。",
+        "我们不会给您优惠的，这是合同定的。",
+        "物业费确实不便宜，我把开支明细列给您。",
+        "我们不打折，但可以帮您申请分期。",
+        "我们不能不收物业费，这是合同定的。",  # we must charge: no discount
+        "我去找我们主管问问能不能分期。",  # the collector's own supervisor, not the owner's employer
+        "理解您，我们公司会派人上门维修。",
+    ):
         assert forbidden_tactics(text) == (), text
     assert forbidden_tactics("这样吧，给您减免一部分。") == ("discount",)
+    # The negation reaches only its own clause, and only directly before the promise.
+    assert forbidden_tactics("没有问题，打折。") == ("discount",)
+    assert forbidden_tactics("没有问题打个折吧。") == ("discount",)
+    assert forbidden_tactics("不会不给您打折的。") == ("discount",)
+    assert forbidden_tactics("没有不打折的道理。") == ("discount",)
 
 
 def test_the_rubric_is_data(tmp_path: Path) -> None:
@@ -172,7 +227,7 @@ def test_the_rubric_is_data(tmp_path: Path) -> None:
     custom = Rubric.load(path)
     threat = score_answer(good_answer("objection_heating") + "不交就停水。", entry=entry(), today=TODAY, rubric=custom)
     assert threat.score == 5
-    received = score_answer("收到。", entry=entry(), today=TODAY, rubric=custom)
+    received = score_answer("收到您的话了。", entry=entry(), today=TODAY, rubric=custom)
     assert received.criteria["acknowledge"] and "请约一个日子。" in received.feedback
 
 
@@ -181,7 +236,10 @@ def test_a_session_summary_counts_hits_caps_forbidden_and_names_what_mattered() 
     good = score_answer(good_answer("objection_heating"), entry=heating, today=TODAY)
     weak = score_answer("理解您的心情。", entry=heating, today=TODAY)
     summary = summarise([good, weak, good], outcome="agreed", agreed_text="下周五")
-    assert summary.score == round((100 + 25 + 100) / 3)
+    assert summary.score == 75  # (100 + 25 + 100) / 3
+    # Half up: 62.5 is 63 (round() would give 62).
+    assert summarise([good, weak], outcome="stopped").score == 63
+    assert summarise([good, weak, weak, weak], outcome="stopped").score == 44  # 43.75
     assert summary.criteria["acknowledge"] == {"hits": 3, "turns": 3}
     assert summary.criteria["date"] == {"hits": 2, "turns": 3}
     assert summary.feedback == ("业主同意下周五交费，这次演练达成了目标。",)

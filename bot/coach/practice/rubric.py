@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -35,8 +36,13 @@ CRITERIA: Tuple[str, ...] = (ACKNOWLEDGE, BASIS, OFFER, DATE)
 OTHER_TACTIC = "other"
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[。？！?!；;]")
-# How far before a hit a negation (不能打折) still turns it into a refusal.
-_NEGATION_WINDOW = 5
+# A negation reaches only within its own clause: 没有问题，打折 promises a discount.
+_CLAUSE_END = re.compile(r"[，。！？；,.!?;、：:]")
+# Words a negation may stand before the verb with (不会给您打折, 不能帮你减免, 不会让您没水用).
+_NEGATION_GAP = r"(?:给|帮|为|替|让|再|也|就|都|随便|您|你|们|的)*"
+# A clause of an answer as said (whitespace breaks clauses too: 我理解 合同 明细 is three), and what breaks them.
+_CLAUSE_OR_BREAK = re.compile(r"([^\s，。！？；,.!?;、：:]+)|(\s+)|([，。！？；,.!?;、：:]+)")
+_PUNCTUATION = re.compile(r"[^\w]+")
 # How near a date a word about paying must be for the date to be a proposed day to pay.
 _PAY_WINDOW_BEFORE = 6
 _PAY_WINDOW_AFTER = 8
@@ -91,13 +97,28 @@ class SessionRules:
 
 
 @dataclass(frozen=True)
+class Structure:
+    """What makes an answer sentences rather than a list of keywords, and what a keyword list or a very short
+    answer can score (``structure`` in the rubric file)."""
+
+    min_clause_chars: int
+    keyword_share: float
+    keyword_list_cap: int
+    keyword_list: str
+    short_chars: int
+    short_cap: int
+    short: str
+
+
+@dataclass(frozen=True)
 class Rubric:
-    """The whole rubric: criteria in order, forbidden tactics, the cap, the session rules."""
+    """The whole rubric: criteria in order, forbidden tactics, the cap, the session rules, the structure rules."""
 
     criteria: Mapping[str, Criterion]
     tactics: Mapping[str, Tactic]
     cap: int
     session: SessionRules
+    structure: Structure
 
     @property
     def max_score(self) -> int:
@@ -136,7 +157,19 @@ class Rubric:
                 no_answers=str(session["no_answers"]),
                 outcomes={str(k): str(v) for k, v in session["outcomes"].items()},
             )
-            return cls(criteria=criteria, tactics=tactics, cap=int(forbidden["cap"]), session=rules)
+            shape = data["structure"]
+            structure = Structure(
+                min_clause_chars=int(shape["min_clause_chars"]),
+                keyword_share=float(shape["keyword_share"]),
+                keyword_list_cap=int(shape["keyword_list_cap"]),
+                keyword_list=str(shape["keyword_list"]),
+                short_chars=int(shape["short_chars"]),
+                short_cap=int(shape["short_cap"]),
+                short=str(shape["short"]),
+            )
+            return cls(
+                criteria=criteria, tactics=tactics, cap=int(forbidden["cap"]), session=rules, structure=structure
+            )
         except (KeyError, TypeError) as error:
             raise RubricError(f"{path.name}: missing or malformed {error}") from error
         except re.error as error:
@@ -221,9 +254,26 @@ def _contains_any(text: str, words: Sequence[str]) -> bool:
     return any(word and word in text for word in words)
 
 
+def _negation_pattern(negations: Sequence[str]) -> re.Pattern[str]:
+    words = "|".join(re.escape(word) for word in sorted(negations, key=len, reverse=True))
+    return re.compile(f"(?:{words}){_NEGATION_GAP}$")
+
+
 def _negated(text: str, start: int, negations: Sequence[str]) -> bool:
-    window = text[max(0, start - _NEGATION_WINDOW) : start]
-    return any(word in window for word in negations)
+    """Whether a negation stands directly before ``start``, in the same clause, and is not itself negated.
+
+    不能打折 and 不会给您优惠 refuse; 没有问题，打折 (another clause) and 不能不给您打折 (a double negative)
+    promise.
+    """
+    if not negations:
+        return False
+    clause = _CLAUSE_END.split(text[:start])[-1]
+    found = _negation_pattern(tuple(negations)).search(clause)
+    if found is None:
+        return False
+    # A negation right after another one (不能不, 不会不, 没有不) cancels it: the two make a promise.
+    before = clause[: found.start()]
+    return not any(before.endswith(word) for word in negations)
 
 
 def forbidden_tactics(text: str, *, rubric: Optional[Rubric] = None) -> Tuple[str, ...]:
@@ -267,6 +317,28 @@ def _basis_words(entry: Entry, criterion: Criterion) -> List[str]:
     return words
 
 
+def _sentences(text: str, min_chars: int) -> str:
+    """The answer as the criteria read it: compacted, whitespace kept as a clause break, clauses too short to
+    be a sentence (合同, 明细) dropped."""
+    kept: List[str] = []
+    for clause, _space, stop in _CLAUSE_OR_BREAK.findall(normalize(text).text):
+        if clause:
+            kept.append(clause if len(clause) >= min_chars else "")
+        else:
+            kept.append(stop or "，")
+    return compact("".join(kept))
+
+
+def _keyword_share(said: str, words: Sequence[str]) -> float:
+    """The share of the answer's characters (punctuation aside) that are the criteria's keywords."""
+    letters = _PUNCTUATION.sub("", said)
+    covered = [False] * len(letters)
+    for word in {_PUNCTUATION.sub("", word) for word in words}:
+        for found in re.finditer(re.escape(word), letters) if word else ():
+            covered[found.start() : found.end()] = [True] * (found.end() - found.start())
+    return sum(covered) / len(letters) if letters else 0.0
+
+
 def score_answer(text: str, *, entry: Entry, today: dt.date, rubric: Optional[Rubric] = None) -> AnswerScore:
     """Score one collector answer to an owner raising ``entry``'s objection.
 
@@ -280,7 +352,8 @@ def score_answer(text: str, *, entry: Entry, today: dt.date, rubric: Optional[Ru
         The score, per-criterion results and feedback.
     """
     rubric = rubric or default_rubric()
-    said = compact(text)
+    structure = rubric.structure
+    said = _sentences(text, structure.min_clause_chars)
     criteria = rubric.criteria
     hits: Dict[str, bool] = {}
     notes: Dict[str, str] = {}
@@ -313,15 +386,37 @@ def score_answer(text: str, *, entry: Entry, today: dt.date, rubric: Optional[Ru
         hits[DATE] = False
         notes[DATE] = date_criterion.miss
 
+    shape: List[str] = []
+    keywords = [
+        *criteria[ACKNOWLEDGE].keywords,
+        *_basis_words(entry, criteria[BASIS]),
+        *criteria[OFFER].by_key.get(entry.offer.kind, ()),
+        *date_criterion.keywords,
+        *date_criterion.near,
+    ]
+    if sum(hits.values()) >= 2 and _keyword_share(said, keywords) >= structure.keyword_share:
+        # Keywords strung together (我理解合同明细哪天交) say nothing to the owner: no criterion is met.
+        shape.append(structure.keyword_list)
+        hits = {name: False for name in CRITERIA}
+        notes[DATE] = date_criterion.miss
+        concrete = None
+    short = len(_PUNCTUATION.sub("", compact(text))) < structure.short_chars
+    if short:
+        shape.append(structure.short)
+
     tactics = forbidden_tactics(text, rubric=rubric)
     raw = sum(criteria[name].points for name in CRITERIA if hits[name])
+    if structure.keyword_list in shape:
+        raw = min(raw, structure.keyword_list_cap)
+    if short:
+        raw = min(raw, structure.short_cap)
     if tactics:
         deductions = sum(rubric.tactics[name].deduction for name in tactics)
         score = max(0, min(rubric.cap, raw - deductions))
     else:
         score = raw
 
-    feedback: List[str] = [rubric.tactics[name].feedback for name in tactics]
+    feedback: List[str] = [rubric.tactics[name].feedback for name in tactics] + shape
     for name in CRITERIA:
         if not hits[name]:
             feedback.append(notes.get(name, criteria[name].miss))
@@ -406,7 +501,8 @@ def summarise(
     for name in CRITERIA:
         if criteria[name]["hits"] * 2 < turns:
             feedback.append(rubric.criteria[name].summary_miss)
-    score = round(sum(s.score for s in scores) / turns)
+    # Half up (62.5 → 63), not Python's round half to even.
+    score = int((Decimal(sum(s.score for s in scores)) / turns).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if forbidden:
         score = min(score, rules.forbidden_cap)
     if outcome == "walked_away":
