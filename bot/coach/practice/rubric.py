@@ -98,8 +98,10 @@ class SessionRules:
 
 @dataclass(frozen=True)
 class Structure:
-    """What makes an answer sentences rather than a list of keywords, and what a keyword list or a very short
-    answer can score (``structure`` in the rubric file)."""
+    """What makes an answer sentences rather than a list of keywords (``structure`` in the rubric file).
+
+    Also what a keyword list or a very short answer can score at most.
+    """
 
     min_clause_chars: int
     keyword_share: float
@@ -318,8 +320,10 @@ def _basis_words(entry: Entry, criterion: Criterion) -> List[str]:
 
 
 def _sentences(text: str, min_chars: int) -> str:
-    """The answer as the criteria read it: compacted, whitespace kept as a clause break, clauses too short to
-    be a sentence (合同, 明细) dropped."""
+    """The answer as the criteria read it: compacted, clauses too short to be a sentence (合同, 明细) dropped.
+
+    Whitespace breaks a clause like a comma, so 我理解 合同 明细 is three clauses, not one.
+    """
     kept: List[str] = []
     for clause, _space, stop in _CLAUSE_OR_BREAK.findall(normalize(text).text):
         if clause:
