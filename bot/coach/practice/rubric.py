@@ -292,8 +292,15 @@ def forbidden_tactics(text: str, *, rubric: Optional[Rubric] = None) -> Tuple[st
     said = compact(text)
     found: set[str] = set()
     for phrase in compliance.violations(said):
+        # Sorted by the tactic's markers, or by its own patterns when compliance words the same tactic
+        # differently (便宜, 找你领导).
         tactic = next(
-            (t for t in rubric.tactics.values() if any(marker in phrase for marker in t.compliance_markers)),
+            (
+                t
+                for t in rubric.tactics.values()
+                if any(marker in phrase for marker in t.compliance_markers)
+                or any(pattern.search(phrase) for pattern in t.patterns)
+            ),
             rubric.tactics[OTHER_TACTIC],
         )
         starts = [m.start() for m in re.finditer(re.escape(phrase), said)]
