@@ -145,6 +145,8 @@ def _refused(
     names = {username: name for username, name, _ in owner_view.active_staff(db)}
     if isinstance(error, queue.HeldByAnother):
         kind, holder = "held", names.get(error.holder, error.holder)
+    elif isinstance(error, queue.ClaimedByAnother):
+        kind, holder = "claimed", names.get(error.assignee, error.assignee)
     elif isinstance(error, queue.InvalidTransition):
         kind, holder = f"invalid_{error.state.value}", ""
     else:
@@ -200,7 +202,8 @@ def claim(
     """The signed-in staff member takes responsibility for the case (认领).
 
     The bot keeps the conversation: taking the chat over is the explicit 接管 on the conversation page
-    (the owner is told a person joined). Claiming a conversation someone else holds is refused.
+    (the owner is told a person joined). Claiming a conversation someone else holds, or a case a colleague
+    claimed or was assigned, is refused with a page naming them: a supervisor or manager reassigns it (分派).
     """
     return _change(
         request,

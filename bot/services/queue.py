@@ -20,10 +20,11 @@ it, and a hand-back returns them all to the bot. Resolving settles one escalatio
 conversation while another of its escalations is still open.
 
 Transitions (anything else raises :class:`InvalidTransition`; taking what another person holds raises
-:class:`HeldByAnother`)::
+:class:`HeldByAnother`; claiming what another person claimed or was assigned raises :class:`ClaimedByAnother`)::
 
-    claim       pending → pending       (the claimant becomes the assignee; open → open with ``reassign=True``,
-                                         or when the claimant holds it)
+    claim       pending → pending       (the claimant becomes the assignee — refused while another person is
+                                         the assignee, a supervisor reassigns with ``assign``; open → open with
+                                         ``reassign=True``, or when the claimant holds it)
     assign      pending → pending, open → open   (a supervisor names the assignee; an open one's hold moves)
     take_over   pending → open          (the person holds the chat; open → open when they already hold it)
     reply       open → open             (only the holder; sets ``first_response_at`` once)
@@ -81,6 +82,19 @@ class HeldByAnother(QueueError):
         self.escalation_id = escalation_id
         self.action = action
         self.holder = holder
+
+
+class ClaimedByAnother(QueueError):
+    """Another person is responsible for the pending conversation (claimed it, was assigned it or last held it).
+
+    Claiming never silently takes a case from a colleague: a supervisor or manager reassigns it (``assign``).
+    """
+
+    def __init__(self, escalation_id: int, action: EscalationAction, assignee: str) -> None:
+        super().__init__(f"cannot {action.value} escalation {escalation_id}: {assignee} is responsible for it")
+        self.escalation_id = escalation_id
+        self.action = action
+        self.assignee = assignee
 
 
 class Sort(str, enum.Enum):
@@ -273,6 +287,7 @@ def claim(session: Session, *, escalation_id: int, staff: str, reassign: bool = 
         EscalationNotFound: No escalation has this id.
         InvalidTransition: It is resolved.
         HeldByAnother: Another person holds the conversation and ``reassign`` is false.
+        ClaimedByAnother: Another person is the assignee of the pending conversation and ``reassign`` is false.
     """
     return _take(
         session,
@@ -458,6 +473,12 @@ def _take(
     others = [row for row in siblings if row.state is EscalationState.OPEN and row.assignee != staff]
     if others and not reassign:
         raise HeldByAnother(escalation.id, action, str(others[0].assignee))
+    if action is EscalationAction.CLAIM and not reassign:
+        # A pending case a colleague claimed (or was assigned, or handed back) stays theirs: taking it is
+        # a supervisor's 分派, never a silent claim.
+        claimed = [row for row in siblings if row.assignee is not None and row.assignee != staff]
+        if claimed:
+            raise ClaimedByAnother(escalation.id, action, str(claimed[0].assignee))
     now = clock.now()
     holds = action is EscalationAction.TAKE_OVER
     for row in siblings:

@@ -200,6 +200,36 @@ def test_claiming_what_another_person_holds_is_refused_unless_reassigning(estate
     assert events(estate, escalation)[-1] == (at(8), Action.CLAIM, "li", "li", State.OPEN, State.OPEN)
 
 
+def test_claiming_a_pending_case_a_colleague_claimed_is_refused_and_changes_nothing(estate: str) -> None:
+    first = escalate(estate, minute=0, sender="s1", reason=Reason.FALLBACK)
+    second = escalate(estate, minute=2, sender="s1", reason=Reason.REQUEST_HUMAN)
+    act(estate, 5, queue.claim, escalation_id=first, staff="zhang")
+
+    for escalation in (first, second):  # the conversation's other escalation is zhang's too
+        with pytest.raises(queue.ClaimedByAnother) as refused:
+            act(estate, 7, queue.claim, escalation_id=escalation, staff="li")
+        assert (refused.value.assignee, refused.value.action, refused.value.escalation_id) == (
+            "zhang",
+            Action.CLAIM,
+            escalation,
+        )
+        assert stored(estate, escalation) == {
+            "state": State.PENDING,
+            "assignee": "zhang",
+            "claimed_at": at(5),
+            "first_response_at": None,
+            "resolved_at": None,
+            "updated_at": at(5),
+        }
+    assert event_count(estate) == 2  # zhang's two claims, nothing of li's
+    act(estate, 8, queue.claim, escalation_id=first, staff="zhang")  # claiming one's own again: no change
+    assert event_count(estate) == 2
+
+    act(estate, 9, queue.assign, escalation_id=first, staff="li", by="boss")  # a supervisor reassigns
+    assert (stored(estate, second)["assignee"], stored(estate, second)["claimed_at"]) == ("li", at(9))
+    assert events(estate, first)[-1] == (at(9), Action.ASSIGN, "boss", "li", State.PENDING, State.PENDING)
+
+
 def test_assign_names_the_assignee_of_a_pending_one_and_the_bot_keeps_the_chat(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
 
@@ -293,13 +323,17 @@ def test_hand_back_returns_it_to_the_bot_and_keeps_assignee_times_and_history(es
         assert queue.holder(session, sender_id="s1") is None
 
 
-def test_after_a_hand_back_anyone_may_claim_and_take_it_over_and_first_response_stays(estate: str) -> None:
+def test_after_a_hand_back_a_reassigned_colleague_takes_it_over_and_first_response_stays(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
     act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     act(estate, 12, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
     act(estate, 30, queue.hand_back, escalation_id=escalation, staff="zhang")
 
-    act(estate, 40, queue.claim, escalation_id=escalation, staff="li")
+    # zhang stays responsible after handing the chat back: li is refused a claim, a supervisor reassigns.
+    with pytest.raises(queue.ClaimedByAnother) as refused:
+        act(estate, 38, queue.claim, escalation_id=escalation, staff="li")
+    assert refused.value.assignee == "zhang"
+    act(estate, 40, queue.assign, escalation_id=escalation, staff="li", by="boss")
     assert (stored(estate, escalation)["state"], stored(estate, escalation)["assignee"]) == (State.PENDING, "li")
     act(estate, 42, queue.take_over, escalation_id=escalation, staff="li")
     act(estate, 45, queue.record_staff_reply, escalation_id=escalation, staff="li")

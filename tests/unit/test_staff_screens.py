@@ -277,6 +277,43 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
     ]
 
 
+def test_a_case_a_colleague_claimed_cannot_be_claimed_and_the_refusal_is_polite(estate: Dict[str, Any], as_user: Any) -> None:
+    url, escalation = estate["url"], estate["e_anon"]
+    wang, zhao, li = as_user("wang"), as_user("zhao"), as_user("li")
+    wang_token, li_token = csrf_of(wang.get("/queue").text), csrf_of(li.get("/queue").text)  # pages opened before
+    with clock.frozen(at(20)):
+        claimed = zhao.post(f"/queue/{escalation}/claim", data={"csrf_token": csrf_of(zhao.get("/queue").text)}, follow_redirects=False)
+        assert claimed.status_code == 303
+
+    # The queue no longer offers 认领 on it to a collector, and says who is responsible and how to get it.
+    row = wang.get("/queue").text.split(f'<tr data-id="{escalation}"')[1].split("</tr>")[0]
+    assert f'action="/queue/{escalation}/claim"' not in row
+    assert "已由 赵主管 负责，如需接手请联系客户主管分派" in row
+    # A claim from a page opened before (a collector, a manager) is refused politely; nothing changes.
+    with clock.frozen(at(22)):
+        for browser, token in ((wang, wang_token), (li, li_token)):
+            refused = browser.post(f"/queue/{escalation}/claim", data={"csrf_token": token, "next": "/queue"})
+            assert refused.status_code == 409
+            assert "这个事项已由 赵主管 认领跟进，您不能再认领。如需改由您处理，请联系客户主管或项目经理分派。" in refused.text
+            assert '<a href="/queue">返回</a>' in refused.text
+    row_after = stored_escalation(url, escalation)
+    assert (row_after.state, row_after.assignee, queue_time(row_after.claimed_at)) == (EscalationState.PENDING, "zhao", at(20))
+    assert [(entry["actor"], entry["detail"]["escalation_id"]) for entry in audit_of(url, "escalation_claimed")] == [
+        ("zhao", escalation)
+    ]
+    # A manager reassigns it with 分派 instead.
+    assert f'action="/queue/{escalation}/assign"' in li.get("/queue").text
+    with clock.frozen(at(25)):
+        given = li.post(f"/queue/{escalation}/assign", data={"csrf_token": li_token, "assignee": "wang"}, follow_redirects=False)
+        assert given.status_code == 303
+    assert (stored_escalation(url, escalation).assignee, stored_escalation(url, escalation).state) == ("wang", EscalationState.PENDING)
+
+
+def queue_time(value: Any) -> dt.datetime:
+    """A stored time in the estate's zone (SQLite keeps the wall time written)."""
+    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value.astimezone(SHANGHAI)
+
+
 # --- owners ---------------------------------------------------------------------------------------------
 
 
