@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -42,6 +42,17 @@ PRACTICE_ANSWERED = "practice_answered"
 PRACTICE_FINISHED = "practice_finished"
 PRACTICE_VIEWED = "practice_viewed"
 PRACTICE_RESULTS_VIEWED = "practice_results_viewed"
+
+# A session id in a path: the id column's 32-bit range, so a longer number is a 422, not a database error.
+SESSION_ID = Path(..., ge=1, le=service.MAX_SESSION_ID)
+# Why the API refused an answer (the page words the same in its template).
+BAD_ANSWER_DETAIL = {
+    "empty": "an empty answer",
+    "too_long": f"an answer longer than {service.MAX_ANSWER_CHARS} characters",
+    "control": "an answer with control characters (such as NUL): remove them and send it again",
+}
+# The audit detail marking a step done through the JSON API.
+VIA_API: Dict[str, Any] = {"via": "api"}
 
 
 def objection_titles() -> Dict[str, str]:
@@ -77,6 +88,42 @@ def _visible_session(db: Session, user: StaffUser, session_id: int) -> PracticeS
         raise HTTPException(status_code=404) from error
 
 
+def _start(
+    db: Session, user: StaffUser, *, objection: Optional[str], temperament: Optional[str], via: Dict[str, Any]
+) -> PracticeSession:
+    """Open a session and audit it (page and API alike); ``ValueError`` for an unknown choice."""
+    row = service.start(db, collector=str(user.username), objection=objection or None, temperament=temperament or None)
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_STARTED, target=str(row.id),
+        detail={"objection": row.objection, "temperament": row.temperament,
+                "random": not (objection and temperament), **via},
+    )  # fmt: skip
+    return row
+
+
+def _answer(db: Session, user: StaffUser, session_id: int, text: str, *, via: Dict[str, Any]) -> service.Answered:
+    """Score the user's answer and audit it; the service's errors pass through for the caller to word."""
+    result = service.answer(db, session_id=session_id, collector=str(user.username), text=text)
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_ANSWERED, target=str(session_id),
+        detail={"turn": result.turn.number, "score": result.score.score, "ended": result.ended, **via},
+    )  # fmt: skip
+    return result
+
+
+def _finish(db: Session, user: StaffUser, session_id: int, *, via: Dict[str, Any]) -> PracticeSession:
+    """End the user's own session (404 for none) and audit it."""
+    try:
+        row = service.finish(db, session_id=session_id, collector=str(user.username))
+    except service.SessionNotFound as error:
+        raise HTTPException(status_code=404) from error
+    audit.record(
+        db, actor=str(user.username), action=PRACTICE_FINISHED, target=str(row.id),
+        detail={"outcome": row.outcome, "score": row.score, **via},
+    )  # fmt: skip
+    return row
+
+
 # --- pages ------------------------------------------------------------------------------------------------
 
 
@@ -106,16 +153,9 @@ def practice_start(
 ) -> Response:
     """Open a session and go to it; an empty choice is drawn at random."""
     try:
-        row = service.start(db, collector=str(user.username), objection=objection or None, temperament=temperament or None)
+        row = _start(db, user, objection=objection, temperament=temperament, via={})
     except ValueError as error:
         raise HTTPException(status_code=400) from error
-    audit.record(
-        db,
-        actor=str(user.username),
-        action=PRACTICE_STARTED,
-        target=str(row.id),
-        detail={"objection": row.objection, "temperament": row.temperament, "random": not (objection and temperament)},
-    )
     return RedirectResponse(f"/practice/{row.id}", status_code=303)
 
 
@@ -139,7 +179,7 @@ def practice_results(
 @router.get("/practice/{session_id}", response_class=HTMLResponse, include_in_schema=False)
 def practice_page(
     request: Request,
-    session_id: int,
+    session_id: int = SESSION_ID,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
@@ -176,7 +216,7 @@ def _session_page(
 @router.post("/practice/{session_id}/answer", include_in_schema=False)
 def practice_answer(
     request: Request,
-    session_id: int,
+    session_id: int = SESSION_ID,
     text: str = Form(""),
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
@@ -184,36 +224,25 @@ def practice_answer(
 ) -> Response:
     """Score the answer and show the owner's reaction (the session's own collector only)."""
     try:
-        result = service.answer(db, session_id=session_id, collector=str(user.username), text=text)
+        result = _answer(db, user, session_id, text, via={})
     except service.SessionNotFound as error:
         raise HTTPException(status_code=404) from error
     except service.SessionEnded:
         row = _visible_session(db, user, session_id)
         return _session_page(request, db, user, active, row, error="ended", status_code=409)
-    except service.BadAnswer:
+    except service.BadAnswer as bad:
         row = _visible_session(db, user, session_id)
-        return _session_page(request, db, user, active, row, error="bad_answer", draft=text[: service.MAX_ANSWER_CHARS], status_code=400)
-    audit.record(
-        db,
-        actor=str(user.username),
-        action=PRACTICE_ANSWERED,
-        target=str(session_id),
-        detail={"turn": result.turn.number, "score": result.score.score, "ended": result.ended},
-    )
+        # The draft is shown back for correcting, without the control characters that were refused.
+        draft = service.without_control_characters(text)[: service.MAX_ANSWER_CHARS]
+        shown = "bad_characters" if bad.reason == "control" else "bad_answer"
+        return _session_page(request, db, user, active, row, error=shown, draft=draft, status_code=400)
     return RedirectResponse(f"/practice/{session_id}#turn-{result.turn.number}", status_code=303)
 
 
 @router.post("/practice/{session_id}/finish", include_in_schema=False)
-def practice_finish(session_id: int, user: StaffUser = current_user, db: Session = get_db) -> Response:
+def practice_finish(session_id: int = SESSION_ID, user: StaffUser = current_user, db: Session = get_db) -> Response:
     """End the session now and show its summary (the session's own collector only)."""
-    try:
-        row = service.finish(db, session_id=session_id, collector=str(user.username))
-    except service.SessionNotFound as error:
-        raise HTTPException(status_code=404) from error
-    audit.record(
-        db, actor=str(user.username), action=PRACTICE_FINISHED, target=str(row.id),
-        detail={"outcome": row.outcome, "score": row.score},
-    )  # fmt: skip
+    row = _finish(db, user, session_id, via={})
     return RedirectResponse(f"/practice/{row.id}#summary", status_code=303)
 
 
@@ -377,19 +406,16 @@ def practice_sessions_api(user: StaffUser = current_user, db: Session = get_db) 
 def practice_start_api(body: PracticeStartIn, user: StaffUser = current_user, db: Session = get_db) -> PracticeSessionOut:
     """Start a session (422 for an unknown objection or temperament); the owner's opening is in ``opening``."""
     try:
-        row = service.start(db, collector=str(user.username), objection=body.objection, temperament=body.temperament)
+        row = _start(db, user, objection=body.objection, temperament=body.temperament, via=VIA_API)
     except ValueError as error:
         raise HTTPException(status_code=422, detail=str(error)) from error
-    audit.record(
-        db, actor=str(user.username), action=PRACTICE_STARTED, target=str(row.id),
-        detail={"objection": row.objection, "temperament": row.temperament,
-                "random": not (body.objection and body.temperament), "via": "api"},
-    )  # fmt: skip
     return _session_out(row)
 
 
 @router.get("/api/practice/sessions/{session_id}", response_model=PracticeSessionOut, tags=["api"])
-def practice_session_api(session_id: int, user: StaffUser = current_user, db: Session = get_db) -> PracticeSessionOut:
+def practice_session_api(
+    session_id: int = SESSION_ID, user: StaffUser = current_user, db: Session = get_db
+) -> PracticeSessionOut:
     """A session with its turns: the user's own, or anyone's for supervisors and managers."""
     row = _visible_session(db, user, session_id)
     audit.record(
@@ -401,33 +427,23 @@ def practice_session_api(session_id: int, user: StaffUser = current_user, db: Se
 
 @router.post("/api/practice/sessions/{session_id}/answers", response_model=PracticeSessionOut, tags=["api"])
 def practice_answer_api(
-    session_id: int, body: PracticeAnswerIn, user: StaffUser = current_user, db: Session = get_db
+    body: PracticeAnswerIn, session_id: int = SESSION_ID, user: StaffUser = current_user, db: Session = get_db
 ) -> PracticeSessionOut:
     """Answer the owner (own sessions only): the session back with the new turn last; 409 once it has ended."""
     try:
-        result = service.answer(db, session_id=session_id, collector=str(user.username), text=body.text)
+        _answer(db, user, session_id, body.text, via=VIA_API)
     except service.SessionNotFound as error:
         raise HTTPException(status_code=404) from error
     except service.SessionEnded as error:
         raise HTTPException(status_code=409, detail="the session has ended") from error
     except service.BadAnswer as error:
-        raise HTTPException(status_code=422, detail="an empty answer") from error
-    audit.record(
-        db, actor=str(user.username), action=PRACTICE_ANSWERED, target=str(session_id),
-        detail={"turn": result.turn.number, "score": result.score.score, "ended": result.ended, "via": "api"},
-    )  # fmt: skip
+        raise HTTPException(status_code=400, detail=BAD_ANSWER_DETAIL[error.reason]) from error
     return _session_out(service.get(db, session_id=session_id))
 
 
 @router.post("/api/practice/sessions/{session_id}/finish", response_model=PracticeSessionOut, tags=["api"])
-def practice_finish_api(session_id: int, user: StaffUser = current_user, db: Session = get_db) -> PracticeSessionOut:
+def practice_finish_api(
+    session_id: int = SESSION_ID, user: StaffUser = current_user, db: Session = get_db
+) -> PracticeSessionOut:
     """End the session now (own sessions only) and return it with its score and summary."""
-    try:
-        row = service.finish(db, session_id=session_id, collector=str(user.username))
-    except service.SessionNotFound as error:
-        raise HTTPException(status_code=404) from error
-    audit.record(
-        db, actor=str(user.username), action=PRACTICE_FINISHED, target=str(row.id),
-        detail={"outcome": row.outcome, "score": row.score, "via": "api"},
-    )  # fmt: skip
-    return _session_out(row)
+    return _session_out(_finish(db, user, session_id, via=VIA_API))

@@ -260,7 +260,8 @@ def test_the_json_api_runs_a_session_with_the_csrf_header(as_user: Any, staff_db
     assert bad.status_code == 422
     path = f"/api/practice/sessions/{stored.id}"
     assert wang.post(f"{path}/answers", json={"text": ""}, headers=headers).status_code == 422
-    assert wang.post(f"{path}/answers", json={"text": "   "}, headers=headers).status_code == 422
+    blank = wang.post(f"{path}/answers", json={"text": "   "}, headers=headers)
+    assert blank.status_code == 400 and blank.json()["detail"] == "an empty answer"
     assert zhao.post(f"{path}/answers", json={"text": "理解您"}, headers={"X-CSRF-Token": csrf_of(zhao.get("/practice").text)}).status_code == 404
 
     with clock.frozen(NOW):
@@ -281,3 +282,45 @@ def test_the_json_api_runs_a_session_with_the_csrf_header(as_user: Any, staff_db
     assert zhao.get(path).json()["turns"][0]["owner_reply"] == turns(staff_db)[0].owner_reply
     assert zhao.get("/api/practice/sessions").json() == []  # a supervisor's own sessions
     assert [a["detail"]["via"] for a in audit_of(staff_db, "practice_answered")] == ["api"]
+
+
+def test_control_characters_in_an_answer_are_a_polite_400_on_the_page_and_the_api(
+    as_user: Any, staff_db: str  # noqa: F811
+) -> None:
+    """NUL cannot be stored in PostgreSQL text: the answer is refused before it reaches the database."""
+    wang = as_user("wang")
+    session_id = start(wang)
+    for text in ("理解您的心情\x00，您看哪天交？", "理解您\x1b[31m的心情"):
+        refused = answer(wang, session_id, text)
+        assert refused.status_code == 400, refused.text[:300]
+        assert "控制字符" in refused.text
+        # The draft comes back to correct, without the refused characters.
+        draft = re.search(r'<textarea[^>]*name="text"[^>]*>([^<]*)</textarea>', refused.text)
+        assert draft and "\x00" not in draft.group(1) and "\x1b" not in draft.group(1) and "理解您" in draft.group(1)
+    headers = {"X-CSRF-Token": csrf_of(wang.get("/practice").text)}
+    api = wang.post(f"/api/practice/sessions/{session_id}/answers", json={"text": "理解您\u0000的心情"}, headers=headers)
+    assert api.status_code == 400 and "control characters" in api.json()["detail"]
+    assert turns(staff_db) == [] and audit_of(staff_db, "practice_answered") == []
+    # Line breaks and tabs are writing, not noise.
+    kept = answer(wang, session_id, "理解您的心情。\n\t您看哪天方便交？")
+    assert kept.status_code == 303
+    (turn,) = turns(staff_db)
+    assert turn.collector_text == "理解您的心情。\n\t您看哪天方便交？" and turn.score == 50
+
+
+def test_an_id_beyond_the_column_is_not_found_not_a_server_error(as_user: Any, staff_db: str) -> None:  # noqa: F811
+    wang = as_user("wang")
+    session_id = start(wang)
+    token = csrf_of(wang.get("/practice").text)
+    headers = {"X-CSRF-Token": token}
+    for huge in ("100000000000000000000", str(2**31), "0", "-1"):
+        assert wang.get(f"/practice/{huge}").status_code in (404, 422), huge
+        for path in (f"/practice/{huge}/answer", f"/practice/{huge}/finish"):
+            assert wang.post(path, data={"text": "理解您的心情", "csrf_token": token}).status_code in (404, 422), path
+        assert wang.get(f"/api/practice/sessions/{huge}").status_code in (404, 422), huge
+        assert wang.post(f"/api/practice/sessions/{huge}/answers", json={"text": "理解您的心情"}, headers=headers).status_code in (404, 422)
+        assert wang.post(f"/api/practice/sessions/{huge}/finish", headers=headers).status_code in (404, 422)
+    assert wang.get(f"/practice/{2**31 - 1}").status_code == 404  # the largest id the column holds: none such
+    assert wang.get(f"/api/practice/sessions/{2**31 - 1}").status_code == 404
+    (row,) = sessions(staff_db)
+    assert row.id == session_id and row.ended_at is None and turns(staff_db) == []

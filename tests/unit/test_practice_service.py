@@ -167,10 +167,27 @@ def test_a_collector_cannot_touch_another_ones_session_and_bad_answers_are_refus
     with pytest.raises(service.SessionNotFound):
         service.get(session, session_id=row.id + 100)
     assert service.get(session, session_id=row.id).collector == "wang"  # a supervisor's view
-    for text in ("   ", "好" * (service.MAX_ANSWER_CHARS + 1)):
-        with pytest.raises(service.BadAnswer):
+    for text, reason in (
+        ("   ", "empty"),
+        ("好" * (service.MAX_ANSWER_CHARS + 1), "too_long"),
+        ("理解您\x00的心情", "control"),  # PostgreSQL cannot store NUL in text
+        ("理解您\x07的心情", "control"),
+    ):
+        with pytest.raises(service.BadAnswer) as refused:
             service.answer(session, session_id=row.id, collector="wang", text=text)
+        assert refused.value.reason == reason
     assert session.execute(select(PracticeTurn)).scalars().all() == []
+    # Ids beyond the 32-bit column name no session (PostgreSQL would refuse to compare them).
+    for huge in (2**31, 10**20, 0, -1):
+        with pytest.raises(service.SessionNotFound):
+            service.get(session, session_id=huge)
+        with pytest.raises(service.SessionNotFound):
+            service.answer(session, session_id=huge, collector="wang", text="理解您的心情")
+        with pytest.raises(service.SessionNotFound):
+            service.finish(session, session_id=huge, collector="wang")
+    kept = service.answer(session, session_id=row.id, collector="wang", text="理解您的心情。\n您看哪天方便交？")
+    session.commit()
+    assert kept.turn.collector_text == "理解您的心情。\n您看哪天方便交？"
 
 
 def test_the_owner_walking_away_ends_the_session(session: Session) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional
 
@@ -26,6 +27,10 @@ from bot.services.playbook_edits import current_playbook
 
 MAX_ANSWER_CHARS = 500
 SEED_LIMIT = 2**31 - 1  # seeds fit the column's 32-bit integer
+MAX_SESSION_ID = 2**31 - 1  # ids are the column's 32-bit integer: a larger one names no session
+# Line breaks and tabs are how people write; every other control character (NUL above all, which
+# PostgreSQL cannot store in text) is pasted noise.
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
 
 
 class PracticeError(Exception):
@@ -41,10 +46,31 @@ class SessionEnded(PracticeError):
 
 
 class BadAnswer(PracticeError):
-    """An empty answer, or one longer than :data:`MAX_ANSWER_CHARS`."""
+    """An empty answer, one longer than :data:`MAX_ANSWER_CHARS`, or one with control characters.
+
+    Attributes:
+        reason: ``empty``, ``too_long`` or ``control`` (what the collector is told).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character other than a line break or a tab (NUL, escape, …)."""
+    return any(unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS for char in text)
+
+
+def without_control_characters(text: str) -> str:
+    """``text`` without the control characters :func:`control_characters` refuses (to show it back safely)."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cc" or char in _ALLOWED_CONTROLS)
 
 
 def _load(session: Session, session_id: int, *, lock: bool = False) -> Optional[PracticeSession]:
+    if not 1 <= session_id <= MAX_SESSION_ID:
+        # PostgreSQL refuses to compare an integer column with a number it cannot hold: no such session.
+        return None
     query = (
         select(PracticeSession)
         .where(PracticeSession.id == session_id)
@@ -153,11 +179,15 @@ def answer(
     Raises:
         SessionNotFound: If there is no such session of this collector.
         SessionEnded: If the session is over.
-        BadAnswer: If the answer is empty or too long.
+        BadAnswer: If the answer is empty, too long or holds a control character.
     """
     text = text.strip()
-    if not text or len(text) > MAX_ANSWER_CHARS:
-        raise BadAnswer(len(text))
+    if not text:
+        raise BadAnswer("empty")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise BadAnswer("too_long")
+    if control_characters(text):
+        raise BadAnswer("control")
     row = _load(session, session_id, lock=True)
     if row is None or row.collector != collector:
         raise SessionNotFound(session_id)
