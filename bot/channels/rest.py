@@ -12,7 +12,9 @@ gets a 4xx with a JSON error instead of a 500, and the message is screened
 
 A REST client cannot be pushed to, so what staff send the owner (the joined / left notices of a takeover,
 staff replies: the outbox, :mod:`bot.conversations.outbox`) waits for the owner's next message and comes
-first in that message's response, each message exactly once (:meth:`bot.channels.takeover.HoldGate.outbox_reply`).
+first in that message's response, each message exactly once (:meth:`bot.channels.takeover.HoldGate.outbox_reply`);
+it is written to the tracker before the message is handed to the agent, so the transcript keeps the order the
+owner saw.
 """
 
 from __future__ import annotations
@@ -138,6 +140,10 @@ class PinnedRestInput(RestInput):
                 client=f"rest:{sender}" if token else request_client(request.ip, request.headers),
                 trusted=bool(token),
             )
+            # What staff sent since the owner's last message (the channel cannot push) comes first in the
+            # response, so it is claimed and written to the tracker first too: the transcript then shows what
+            # the owner saw, in that order (a "left" notice before the bot's first answer after a hand-back).
+            waiting = await gate.outbox_reply(sender, self.name())
             if screened.refusal is not None:
                 logger.info("rest: refused a message from %s: %s", sender[:16], screened.problem)
                 # While a person holds the conversation, they answer: no automatic refusal, the message is
@@ -147,7 +153,7 @@ class PinnedRestInput(RestInput):
                     text=data.get("message") if isinstance(data.get("message"), str) else None, metadata=metadata,
                 )  # fmt: skip
                 refusal = [] if held else [{"recipient_id": sender, "text": screened.refusal}]
-                return response.json(await gate.outbox_reply(sender, self.name()) + refusal)
+                return response.json(waiting + refusal)
             assert screened.text is not None
             collector = CheckedCollectingOutputChannel()
             message = UserMessage(screened.text, collector, sender, input_channel=self.name(), metadata=metadata)
@@ -157,8 +163,6 @@ class PinnedRestInput(RestInput):
                 logger.error("rest: timed out handling a message from %s", sender[:16])
             except Exception:
                 logger.exception("rest: failed handling a message from %s", sender[:16])
-            # What staff sent since the owner's last message (the channel cannot push), then the bot's answer.
-            waiting = await gate.outbox_reply(sender, self.name())
             return response.json(waiting + collector.messages)
 
         return blueprint

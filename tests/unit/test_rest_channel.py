@@ -198,6 +198,78 @@ def test_odd_metadata_is_harmless(monkeypatch: pytest.MonkeyPatch, no_token: Non
     assert [m.metadata for m in messages] == [{"client": "ip:127.0.0.1"}]
 
 
+class TrackerAgent(RecordingAgent):
+    """Rasa's own in-memory tracker and lock stores; handling a message stores it and the answer as Rasa does."""
+
+    def __init__(self, answer: str) -> None:
+        from rasa.core.lock_store import InMemoryLockStore
+        from rasa.core.tracker_store import InMemoryTrackerStore
+        from rasa.shared.core.domain import Domain
+
+        super().__init__(answer)
+        self.tracker_store = InMemoryTrackerStore(Domain.empty())
+        self.lock_store = InMemoryLockStore()
+        self.processor = self
+
+    async def get_tracker(self, sender_id: str) -> Any:
+        return await self.tracker_store.get_or_create_tracker(sender_id)
+
+    async def handle_message(self, message: UserMessage) -> None:
+        from rasa.shared.core.events import BotUttered, UserUttered
+
+        async with self.lock_store.lock(message.sender_id):
+            tracker = await self.get_tracker(message.sender_id)
+            tracker.update(UserUttered(message.text, input_channel=message.input_channel))
+            await super().handle_message(message)
+            tracker.update(BotUttered(self.answer))
+            await self.tracker_store.save(tracker)
+
+
+def test_after_a_hand_back_the_tracker_has_the_notices_before_the_owners_message_and_the_answer(
+    monkeypatch: pytest.MonkeyPatch, no_token: None, database_url: str
+) -> None:
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    from bot.conversations import handoff
+    from bot.db.session import session_scope
+    from bot.services import escalations
+    from bot.services.escalations import Reason
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    with session_scope(database_url) as session:
+        escalations.escalate(
+            session, reason=Reason.REQUEST_HUMAN, detail=None, owner_id=None, channel="rest", sender_id="rest-o",
+            message_id="rest-o-1",
+        )  # fmt: skip
+    with session_scope(database_url) as session:
+        handoff.take_over(session, sender_id="rest-o", staff="zhao")
+    with session_scope(database_url) as session:
+        handoff.hand_back(session, sender_id="rest-o", staff="zhao")
+    agent = TrackerAgent(answer="您好，请问有什么可以帮您？")
+
+    [(status, answer)], messages = exchange(monkeypatch, [(body(sender="rest-o", message="你好"), {})], agent)
+
+    joined, left = wording.text("handoff.joined"), wording.text("handoff.left")
+    assert status == 200 and [item["text"] for item in answer] == [joined, left, "您好，请问有什么可以帮您？"]
+    assert [message.text for message in messages] == ["你好"]
+    tracker = asyncio.run(agent.tracker_store.retrieve("rest-o"))
+    said = [
+        (type(event).__name__, event.text, (getattr(event, "metadata", None) or {}).get("handoff"))
+        for event in tracker.events
+        if isinstance(event, (UserUttered, BotUttered))
+    ]
+    # What the owner saw first is first in the transcript: the notices, then their message and the bot's answer.
+    assert said == [
+        ("BotUttered", joined, "joined"),
+        ("BotUttered", left, "left"),
+        ("UserUttered", "你好", None),
+        ("BotUttered", "您好，请问有什么可以帮您？", None),
+    ]
+    [(_, again)], _ = exchange(monkeypatch, [(body(sender="rest-o", message="在吗"), {})], agent)
+    assert [item["text"] for item in again] == ["您好，请问有什么可以帮您？"]  # each notice once
+
+
 def test_a_bot_text_with_a_forbidden_phrase_is_replaced(monkeypatch: pytest.MonkeyPatch, no_token: None) -> None:
     agent = RecordingAgent(answer="不交费就断电。")
     [(status, answer)], _ = exchange(monkeypatch, [(body(sender="o", message="hi"), {})], agent)
