@@ -82,7 +82,7 @@ def test_a_collector_practises_and_a_supervisor_sees_the_result(staff_url_and_db
 
             page.click("#finish-practice")
             expect(page.locator("#summary h2")).to_have_text("练习总结")
-            expect(page.locator("#practice-score")).to_have_text("62 分")  # (75 + 50) / 2, rounded half to even
+            expect(page.locator("#practice-score")).to_have_text("63 分")  # (75 + 50) / 2 = 62.5, rounded half up
             expect(page.locator("#summary")).to_contain_text("您提前结束了练习")
             expect(page.locator(".practice-criteria tbody tr")).to_have_count(4)
             expect(page.locator("#answer")).to_have_count(0)
@@ -93,7 +93,7 @@ def test_a_collector_practises_and_a_supervisor_sees_the_result(staff_url_and_db
             with session_scope(database_url) as db:
                 stored = db.execute(select(PracticeSession)).scalars().one()
                 assert (stored.collector, stored.objection, stored.temperament, stored.score) == (
-                    "wang", "objection_heating", "stubborn", 62,
+                    "wang", "objection_heating", "stubborn", 63,
                 )  # fmt: skip
                 assert stored.ended_at is not None and stored.outcome == "stopped"
                 texts = [t.collector_text for t in db.execute(select(PracticeTurn).order_by(PracticeTurn.number)).scalars()]
@@ -108,7 +108,7 @@ def test_a_collector_practises_and_a_supervisor_sees_the_result(staff_url_and_db
             expect(page.locator("h1")).to_have_text("练习成绩")
             row = page.locator("tr[data-collector='wang']")
             expect(row).to_contain_text("王小明")
-            expect(row.locator("td.num").nth(3)).to_have_text("62")
+            expect(row.locator("td.num").nth(3)).to_have_text("63")
             expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=15_000)
             canvas = page.locator("#chart-practice canvas")
             expect(canvas).to_have_count(1)
@@ -116,7 +116,7 @@ def test_a_collector_practises_and_a_supervisor_sees_the_result(staff_url_and_db
             page.screenshot(path=str(RESULTS_SCREENSHOT), full_page=True)
             row.locator("a.chip").first.click()
             expect(page).to_have_url(f"{staff_url}/practice/1")
-            expect(page.locator("#practice-score")).to_have_text("62 分")
+            expect(page.locator("#practice-score")).to_have_text("63 分")
             context.close()
         finally:
             browser.close()
