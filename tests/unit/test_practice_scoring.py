@@ -79,6 +79,12 @@ def test_a_weak_answer_scores_nothing_and_is_told_what_was_missing() -> None:
         f"没有提出具体的帮助：可以这样说，“{heating.offer.text}”",
         "您没有提出具体的交费日期：可以问一句“您看哪天方便交？”",
     )
+    # Keywords strung together are not an answer either: they score nothing, and the collector is told why.
+    stuffed = score_answer("我理解 合同 明细 哪天交", entry=entry("objection_fee_too_high"), today=TODAY)
+    assert dict(stuffed.criteria) == {"acknowledge": False, "basis": False, "offer": False, "date": False}
+    assert stuffed.score == 0 and stuffed.forbidden == ()
+    assert stuffed.feedback[0] == RUBRIC["structure"]["keyword_list"]
+    assert RUBRIC["criteria"]["acknowledge"]["miss"] in stuffed.feedback
 
 
 @pytest.mark.parametrize(

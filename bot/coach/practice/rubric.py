@@ -304,7 +304,8 @@ def forbidden_tactics(text: str, *, rubric: Optional[Rubric] = None) -> Tuple[st
             rubric.tactics[OTHER_TACTIC],
         )
         starts = [m.start() for m in re.finditer(re.escape(phrase), said)]
-        if not tactic.negations or any(not _negated(said, start, tactic.negations) for start in starts):
+        # A phrase compliance read differently from the rubric's normalisation (and so not found here) counts.
+        if not tactic.negations or not starts or any(not _negated(said, start, tactic.negations) for start in starts):
             found.add(tactic.name)
     for tactic in rubric.tactics.values():
         for pattern in tactic.patterns:
