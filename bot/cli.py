@@ -383,11 +383,13 @@ def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] =
     """Migrate, then load the arrears list in one transaction; print what loaded and what did not.
 
     ``as_of`` (ISO date or time, the estate's zone unless it says otherwise; default now) is when the list
-    stated the arrears: payments from then on reduce them (bot/records/arrears.py).
+    stated the arrears: payments from then on reduce them (bot/records/arrears.py). With the default, payments
+    made between the company's export and this import are not subtracted; a future ``as_of`` is refused.
     """
+    from bot import clock
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.records.importer import ImportFileError
+    from bot.records.importer import AsOfError, ImportFileError
     from bot.records.importer import import_arrears as load
     from bot.records.payments_import import parse_paid_at
 
@@ -402,7 +404,12 @@ def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] =
     except ImportFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except AsOfError as error:
+        print(f"error: --as-of: {error}", file=sys.stderr)
+        return 2
     print(f"{path.name}: {report.created} created, {report.updated} updated, {len(report.errors)} rejected")
+    if report.as_of is not None:
+        print(f"as of {report.as_of.astimezone(clock.zone()).isoformat()} (payments from then on reduce the arrears)")
     for line, reason in report.errors:
         print(f"  line {line}: {reason}")
     return 0 if not report.errors else 1
@@ -552,7 +559,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import_parser.add_argument("file", type=Path)
     import_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
     import_parser.add_argument(
-        "--as-of", help="when the list stated the arrears (default: now); payments from then on reduce them"
+        "--as-of",
+        help="when the company's export stated the arrears (default: now, so payments between the export and "
+        "the import are not subtracted; not in the future); payments from then on reduce them",
     )
     payments_parser = commands.add_parser("import-payments", help="load the payment export (CSV or XLSX)")
     payments_parser.add_argument("file", type=Path)

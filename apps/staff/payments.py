@@ -20,7 +20,7 @@ from apps.staff.pages import render
 from bot.db.models import Owner
 from bot.db.payment_models import PaymentSource
 from bot.db.staff_models import StaffUser
-from bot.records.payments_import import parse_paid_at
+from bot.records.payments_import import read_paid_at
 from bot.services import audit, payments, staff_auth
 
 router = APIRouter(include_in_schema=False)
@@ -46,9 +46,10 @@ def record_payment(
     if owner is None:
         raise HTTPException(status_code=404)
     back = f"/owners/{owner_id}#payments"
-    moment = parse_paid_at(paid_at)
-    if moment is None:
+    read = read_paid_at(paid_at)
+    if read is None:  # unreadable, or a year outside 2000..next year
         return _refused(request, user, active, "bad_time", back, 400)
+    moment, time_known = read
     try:
         payment = payments.record_payment(
             db,
@@ -60,6 +61,7 @@ def record_payment(
             reference=reference,
             actor=str(user.username),
             source=PaymentSource.STAFF,
+            time_known=time_known,
         )
     except payments.DuplicateReference:
         return _refused(request, user, active, "duplicate_reference", back, 409)

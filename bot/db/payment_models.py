@@ -7,14 +7,27 @@ with different data is a conflict for a person, never an overwrite. Times are st
 
 Migration 0011 also adds, on existing tables, what payments change there: ``payment_promises.paid_amount``,
 ``evaluated_at`` and ``reschedule_count`` (declared on :class:`bot.db.models.PaymentPromise`) and
-``bills.as_of`` (when the arrears import stated the figure; :mod:`bot.records.arrears` explains the rule).
+``bills.as_of`` (when the arrears import stated the figure; :mod:`bot.records.arrears` explains the rule). Bills
+already stored get the migration's time as ``as_of``: their figure predates every payment recorded here.
 """
 
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Column, DateTime, Enum, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import relationship
 
 from bot.db.models import Base
@@ -66,6 +79,8 @@ class Payment(Base):
         recorded_by: The staff username or ``cli:<os user>`` who imported or typed it.
         import_id: The :class:`PaymentImport` that loaded it (imports only).
         created_at: When it was written here.
+        time_known: False when the source gave a bare date (``paid_at`` is then the start of that day): such a
+            payment counts for a promise made any time that day (:func:`bot.services.payments.counts_for`).
     """
 
     __tablename__ = "payments"
@@ -88,6 +103,7 @@ class Payment(Base):
     recorded_by = Column(String(64), nullable=False)
     import_id = Column(Integer, ForeignKey("payment_imports.id"), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False)
+    time_known = Column(Boolean, nullable=False, default=True, server_default=true())
 
     unit = relationship("Unit")
 

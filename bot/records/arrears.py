@@ -7,7 +7,8 @@ The rule (one place; the bot, the staff console and the promise default all read
   moves that moment.
 * Payments of the unit (``payments``, imported or recorded by staff) with ``paid_at`` at or after the unit's
   latest ``as_of`` reduce it, oldest billing period first; payments before it are already in the figure.
-  Bills without ``as_of`` (written before payments were known) count every payment of the unit.
+  Bills without ``as_of`` (none should remain: migration 0011 stamps the bills it finds) count no payment,
+  since when their figure was stated is unknown and counting every payment ever made would undercount.
 * What is owed never goes below zero: an overpayment is not a credit the bot tells anyone about.
 """
 
@@ -94,7 +95,8 @@ def _after_payments(bills: List[Bill], payments: List[Tuple[Decimal, dt.datetime
     stated = [as_utc(bill.as_of) for bill in bills if bill.as_of is not None]
     snapshot = max(stated) if stated else None
     credit = sum(
-        (amount for amount, paid_at in payments if snapshot is None or as_utc(paid_at) >= snapshot), Decimal("0")
+        (amount for amount, paid_at in payments if snapshot is not None and as_utc(paid_at) >= snapshot),
+        Decimal("0"),
     )
     owing: List[Tuple[str, Decimal]] = []
     for bill in sorted(bills, key=lambda bill: str(bill.period)):

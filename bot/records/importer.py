@@ -45,6 +45,10 @@ class ArrearsRow:
     since: str
 
 
+class AsOfError(ValueError):
+    """``as_of`` refused: in the future, or its year outside 2000..next year."""
+
+
 @dataclass
 class ImportReport:
     """What an import did."""
@@ -52,6 +56,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     errors: List[Tuple[int, str]] = field(default_factory=list)
+    as_of: Optional[dt.datetime] = None  # the moment stamped on the bills (UTC)
 
     @property
     def loaded(self) -> int:
@@ -164,11 +169,23 @@ def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime]
     """Load the arrears list into ``session``; the caller's transaction makes it all-or-nothing.
 
     ``as_of`` (default: the clock's now) is when the list stated the arrears: payments from then on reduce
-    them (:mod:`bot.records.arrears`).
+    them (:mod:`bot.records.arrears`). With the default, payments made between the company's export and this
+    import are taken as not in the list and are NOT subtracted (they are in the company's figure already, or
+    not: we cannot tell); pass the export's time to have them subtracted.
+
+    Raises:
+        AsOfError: ``as_of`` is in the future (payments not yet made would be counted as already in the
+            list), or its year is outside 2000..next year.
     """
+    from bot.services.payments import FUTURE_TOLERANCE, plausible_year
+
+    if as_of is not None and not plausible_year(as_of):
+        raise AsOfError(f"as_of {as_of!r} is not a plausible time")
     stated_at = (as_of or clock.now()).astimezone(dt.timezone.utc)
+    if stated_at > clock.now() + FUTURE_TOLERANCE:
+        raise AsOfError(f"as_of {stated_at.isoformat()} is in the future")
     rows, errors = read_arrears(path)
-    report = ImportReport(errors=errors)
+    report = ImportReport(errors=errors, as_of=stated_at)
     for row in rows:
         unit = session.execute(select(Unit).where(Unit.code == row.unit.code)).scalar_one_or_none()
         if unit is None:

@@ -53,6 +53,7 @@ REASONS: Dict[str, str] = {
     "unknown_unit": "房号不存在",
     "bad_amount": "金额不是有效数字",
     "not_positive": "金额必须大于0",
+    "bad_time": "缴费时间不合理",
     "future": "缴费时间晚于现在",
     "no_reference": "流水号为空",
     "too_long": "流水号、缴费期间或渠道过长",
@@ -74,6 +75,7 @@ class PaymentRow:
     period: Optional[str]
     channel: Optional[str]
     reference: str
+    time_known: bool = True
 
 
 @dataclass
@@ -151,6 +153,7 @@ def import_payments(session: Session, path: Path, *, actor: str) -> PaymentImpor
                 source=PaymentSource.IMPORT,
                 import_id=report.import_id,
                 evaluate=False,
+                time_known=row.time_known,
             )
         except payments.DuplicateReference as duplicate:
             if duplicate.same:
@@ -243,6 +246,9 @@ def _decode(path: Path, data: bytes) -> str:
 
 def _cell_text(value: object) -> str:
     if isinstance(value, dt.datetime):
+        # Excel keeps a date cell as midnight: that is a bare date, not a payment at 00:00.
+        if value.time() == dt.time(0):
+            return value.strftime("%Y-%m-%d")
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
         return value.strftime("%Y-%m-%d")
@@ -276,9 +282,10 @@ def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> PaymentRo
         payments.parse_amount(cell("amount"))
     except payments.PaymentError as error:
         raise ValueError(f"{REASONS[error.code]}: '{cell('amount')}'") from None
-    paid_at = parse_paid_at(cell("paid_at"))
-    if paid_at is None:
+    read = read_paid_at(cell("paid_at"))
+    if read is None:
         raise ValueError(f"缴费时间无法识别: '{cell('paid_at')}'")
+    paid_at, time_known = read
     reference = cell("reference")
     if not reference:
         raise ValueError(REASONS["no_reference"])
@@ -290,14 +297,22 @@ def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> PaymentRo
         period=cell("period") or None,
         channel=cell("channel") or None,
         reference=reference,
+        time_known=time_known,
     )
 
 
 def parse_paid_at(text: str) -> Optional[dt.datetime]:
     """2026-11-20 14:30[:05], 2026/11/20, 2026.11.20, 2026年11月20日 14:30, ISO 8601 (with an offset) → aware.
 
-    A time without a zone is the estate's; a date alone is the start of that day. None when unreadable.
+    A time without a zone is the estate's; a date alone is the start of that day. None when unreadable or
+    outside the years 2000..next year (:func:`bot.services.payments.plausible_year`).
     """
+    read = read_paid_at(text)
+    return read[0] if read is not None else None
+
+
+def read_paid_at(text: str) -> Optional[Tuple[dt.datetime, bool]]:
+    """:func:`parse_paid_at` and whether the text gave a time of day (False: a bare date)."""
     compact = text.strip()
     if not compact:
         return None
@@ -308,8 +323,12 @@ def parse_paid_at(text: str) -> Optional[dt.datetime]:
         if match:
             parts = {key: int(value) if value else 0 for key, value in match.groupdict().items()}
             moment = dt.datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"])
+            time_known = match.group("H") is not None
         else:
             moment = dt.datetime.fromisoformat(compact)
+            time_known = "T" in compact.upper() or ":" in compact
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.zone())
+    if not payments.plausible_year(moment):
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.zone())), time_known

@@ -7,17 +7,22 @@ is a harmless repeat or a conflict). :func:`paid_since` and :func:`payments_of_u
 
 Promise outcomes (the rule, also in README):
 
-* The window of a promise runs from the estate's date it was made (``created_at``) to its ``due_date`` plus
-  ``PROMISE_GRACE_DAYS`` (default 2), both included; a payment counts when the estate's date of its
-  ``paid_at`` falls in the window (dates, not times: an export that gives only a date still counts on the
-  day the promise was made). Every payment of the owner's unit counts, for every promise whose window holds it.
-* ``kept`` as soon as the payments in the window reach the promised amount (also before the due date).
+* The window of a promise runs from the moment it was made (``created_at``) to the end of the estate's day
+  ``due_date`` plus ``PROMISE_GRACE_DAYS`` (default 2). A payment with a time counts when ``paid_at`` is at or
+  after ``created_at`` (a payment that morning does not keep a promise made that afternoon); a payment the
+  export gave as a bare date (``Payment.time_known`` false) counts from the estate's date the promise was
+  made, since its hour is unknown. :func:`counts_for` is that test, the one place it lives.
+* One payment keeps one promise once: the unit's payments are allocated across all its promises (every
+  owner's, every conversation's) earliest due first, each promise taking from the payments that count for it,
+  oldest first, up to its amount (:func:`allocate`). ``paid_amount`` is the promise's share.
+* ``kept`` as soon as its share reaches the promised amount (also before the due date).
 * ``broken`` once the window has passed without that. A broken promise is looked at again on every
-  evaluation: a payment imported late but dated inside the window turns it into ``kept``.
-* ``paid_amount`` stores what the window holds; *partial* is not a status but ``0 < paid_amount < amount``
-  on an open or broken promise (:attr:`PromiseOutcome.partial`), shown as such to staff.
+  evaluation: a payment imported late but dated inside the window turns it into ``kept``. A kept promise
+  stays kept (and keeps its share when the unit's payments are allocated).
+* *partial* is not a status but :func:`is_partial` (``0 < paid < amount`` on a promise not kept), shown as
+  such to staff; every screen and count asks that function.
 * A promise without a named amount stores the arrears at the time (:func:`bot.services.promises.default_amount`);
-  when that was zero, any payment in the window keeps it.
+  when that was zero, any payment in the window keeps it (taking no share).
 
 :func:`evaluate_promises` applies the rule and is idempotent (it changes a promise only when its status or
 paid amount changes, stamping ``evaluated_at`` then). The worker runs it daily; the payment import and
@@ -29,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +52,9 @@ PERIOD_LENGTH = Payment.__table__.c.period.type.length
 CHANNEL_LENGTH = Payment.__table__.c.channel.type.length
 # A payment time a little ahead of our clock is a clock skew between systems, not a payment from the future.
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+# Payment times outside these years are typing or export errors (0001-01-01, 9999-12-31) and would overflow
+# time arithmetic; the upper bound is the clock's year plus one.
+FIRST_YEAR = 2000
 
 UnitLike = Union[int, str, Unit]
 
@@ -90,7 +98,7 @@ class PromiseOutcome:
 
     Attributes:
         status: ``open``, ``kept`` or ``broken``.
-        paid: What the unit paid in the promise's window.
+        paid: The promise's share of the unit's payments (:func:`allocate`).
         window_start: The estate's date the promise was made.
         window_end: Its due date plus the grace days.
         partial: Some but not all of the amount was paid, and the promise is not kept.
@@ -172,6 +180,7 @@ def record_payment(
     source: PaymentSource = PaymentSource.STAFF,
     import_id: Optional[int] = None,
     evaluate: bool = True,
+    time_known: bool = True,
 ) -> Payment:
     """Write one payment, then (``evaluate``) evaluate the promises of its unit.
 
@@ -187,16 +196,20 @@ def record_payment(
         source: ``staff`` or ``import``.
         import_id: The import run that loaded it.
         evaluate: Evaluate the unit's promises afterwards (the import does it once at the end instead).
+        time_known: False when the source gave only a date (``paid_at`` is then the start of that day).
 
     Returns:
         The new payment, flushed.
 
     Raises:
-        PaymentError: ``unknown_unit``, ``bad_amount``, ``not_positive``, ``future``, ``no_reference``,
-            ``too_long``; :class:`DuplicateReference` when the reference is stored.
+        PaymentError: ``unknown_unit``, ``bad_amount``, ``not_positive``, ``bad_time`` (a year outside
+            2000..next year), ``future``, ``no_reference``, ``too_long``; :class:`DuplicateReference` when the
+            reference is stored.
     """
     target = resolve_unit(session, unit)
     value = parse_amount(amount)
+    if not plausible_year(paid_at):
+        raise PaymentError("bad_time", f"paid_at {paid_at!r} is not a plausible payment time")
     moment = paid_at if paid_at.tzinfo is not None else paid_at.replace(tzinfo=clock.zone())
     if moment > clock.now() + FUTURE_TOLERANCE:
         raise PaymentError("future", f"paid_at {moment.isoformat()} is in the future")
@@ -225,6 +238,7 @@ def record_payment(
         recorded_by=actor[:64],
         import_id=import_id,
         created_at=clock.utc_now(),
+        time_known=time_known,
     )
     try:
         # A savepoint: another transaction may store the same reference between our look-up and this insert
@@ -239,6 +253,17 @@ def record_payment(
     if evaluate:
         evaluate_promises(session, today=clock.today(), unit_ids=[int(target.id)])
     return payment
+
+
+def plausible_year(moment: Union[dt.datetime, dt.date]) -> bool:
+    """Whether ``moment``'s year is in 2000..the clock's year + 1 (also in UTC, so converting cannot overflow)."""
+    last = clock.today().year + 1
+    if not FIRST_YEAR <= moment.year <= last:
+        return False
+    if isinstance(moment, dt.datetime) and moment.tzinfo is not None:
+        offset = moment.utcoffset() or dt.timedelta(0)
+        return FIRST_YEAR <= (moment.replace(tzinfo=None) - offset).year <= last
+    return True
 
 
 def find_by_reference(session: Session, *, reference: str) -> Optional[Payment]:
@@ -279,31 +304,94 @@ def payments_of_unit(session: Session, *, unit_id: int, limit: int = 200) -> Lis
     return [_line(row) for row in rows]
 
 
+def is_partial(status: Union[PromiseStatus, str], amount: object, paid: object) -> bool:
+    """Some but not all of the promised amount paid, on a promise not kept: the one *partial* rule."""
+    if PromiseStatus(status) is PromiseStatus.KEPT:
+        return False
+    return Decimal("0") < Decimal(str(paid or 0)) < Decimal(str(amount or 0))
+
+
+def window(promise: PaymentPromise, *, grace_days: Optional[int] = None) -> Tuple[dt.datetime, dt.date]:
+    """The moment ``promise`` was made (aware) and the estate's last date of its window (due + grace)."""
+    made = promise.created_at
+    # Records are stamped with clock.now() in the estate's zone, which SQLite keeps without its zone.
+    start = made if made.tzinfo is not None else made.replace(tzinfo=clock.zone())
+    return start, promise.due_date + dt.timedelta(days=_grace(grace_days))
+
+
+def counts_for(promise: PaymentPromise, payment: Payment, *, grace_days: Optional[int] = None) -> bool:
+    """Whether ``payment`` falls in the window of ``promise`` (the module's rule; the one place it lives).
+
+    A payment with a time counts at or after the moment the promise was made; one the export gave as a bare
+    date counts from the estate's date the promise was made. Either way up to the end of due + grace.
+    """
+    start, end = window(promise, grace_days=grace_days)
+    paid = as_utc(payment.paid_at)
+    if clock.local_date(paid) > end:
+        return False
+    if payment.time_known is False:
+        return clock.local_date(paid) >= clock.local_date(start)
+    return paid >= start.astimezone(dt.timezone.utc)
+
+
+def payments_for_promise(
+    session: Session, *, promise: PaymentPromise, grace_days: Optional[int] = None
+) -> List[Payment]:
+    """The unit's payments that count for ``promise`` (:func:`counts_for`), oldest first.
+
+    What each one still has for this promise after the unit's other promises is :func:`allocate`'s business.
+    """
+    unit_id = session.execute(sa.select(Owner.unit_id).where(Owner.id == promise.owner_id)).scalar_one()
+    rows = session.execute(
+        sa.select(Payment).where(Payment.unit_id == unit_id).order_by(Payment.paid_at, Payment.id)
+    ).scalars()
+    return [row for row in rows if counts_for(promise, row, grace_days=grace_days)]
+
+
+def allocate(session: Session, *, unit_id: int, grace_days: Optional[int] = None) -> Dict[int, Decimal]:
+    """Each promise's share of the unit's payments: promise id → paid towards it.
+
+    The unit's promises (of every owner and conversation) take, earliest due first, from the payments that
+    count for them (oldest first) what those have left, up to their amount; so one payment keeps one
+    promise, not two overlapping ones. A promise of nothing named (amount 0) takes nothing.
+    """
+    grace = _grace(grace_days)
+    promises = (
+        session.execute(
+            sa.select(PaymentPromise)
+            .join(Owner, Owner.id == PaymentPromise.owner_id)
+            .where(Owner.unit_id == unit_id)
+            .order_by(PaymentPromise.due_date, PaymentPromise.id)
+        )
+        .scalars()
+        .all()
+    )
+    paid = session.execute(sa.select(Payment).where(Payment.unit_id == unit_id).order_by(Payment.paid_at, Payment.id))
+    ledger = [(row, Decimal(row.amount)) for row in paid.scalars()]
+    left = {int(row.id): amount for row, amount in ledger}
+    shares: Dict[int, Decimal] = {}
+    for promise in promises:
+        need = max(Decimal(promise.amount), Decimal("0"))
+        share = Decimal("0")
+        for row, _ in ledger:
+            if share >= need:
+                break
+            if left[int(row.id)] <= 0 or not counts_for(promise, row, grace_days=grace):
+                continue
+            taken = min(left[int(row.id)], need - share)
+            left[int(row.id)] -= taken
+            share += taken
+        shares[int(promise.id)] = share.quantize(CENT)
+    return shares
+
+
 def promise_outcome(
     session: Session, promise: PaymentPromise, *, today: Optional[dt.date] = None, grace_days: Optional[int] = None
 ) -> PromiseOutcome:
     """How ``promise`` stands on ``today`` (default: the clock's) under the module's rule; writes nothing."""
-    day = today if today is not None else clock.today()
-    grace = _grace(grace_days)
-    start = _made_on(promise.created_at)
-    end = promise.due_date + dt.timedelta(days=grace)
-    if PromiseStatus(promise.status) is PromiseStatus.KEPT:
-        paid = Decimal(promise.paid_amount or 0).quantize(CENT)
-        return PromiseOutcome(PromiseStatus.KEPT, paid, start, end, False)
     unit_id = session.execute(sa.select(Owner.unit_id).where(Owner.id == promise.owner_id)).scalar_one()
-    rows = session.execute(sa.select(Payment.amount, Payment.paid_at).where(Payment.unit_id == unit_id))
-    paid = sum(
-        (Decimal(amount) for amount, paid_at in rows if start <= clock.local_date(as_utc(paid_at)) <= end),
-        Decimal("0"),
-    ).quantize(CENT)
-    amount = Decimal(promise.amount)
-    if (amount > 0 and paid >= amount) or (amount <= 0 and paid > 0):
-        status = PromiseStatus.KEPT
-    elif day > end:
-        status = PromiseStatus.BROKEN
-    else:
-        status = PromiseStatus.OPEN
-    return PromiseOutcome(status, paid, start, end, status is not PromiseStatus.KEPT and Decimal("0") < paid < amount)
+    shares = allocate(session, unit_id=int(unit_id), grace_days=grace_days)
+    return _outcome(session, promise, shares.get(int(promise.id), Decimal("0.00")), today, grace_days)
 
 
 def evaluate_promises(
@@ -316,7 +404,8 @@ def evaluate_promises(
     """Store the outcome of every open or broken promise (of ``unit_ids`` when given) on ``today``.
 
     Idempotent: a promise is written only when its status or paid amount changes (``evaluated_at`` then
-    set to the clock's now), so running it twice on the same data changes nothing the second time.
+    set to the clock's now), so running it twice on the same data changes nothing the second time. Each
+    unit's payments are allocated once across its promises (:func:`allocate`).
 
     Args:
         session: The caller's unit of work (it commits).
@@ -327,14 +416,22 @@ def evaluate_promises(
     Returns:
         The promises whose status or paid amount changed (the worker follows up those now broken).
     """
-    query = sa.select(PaymentPromise).where(PaymentPromise.status.in_([PromiseStatus.OPEN, PromiseStatus.BROKEN]))
+    query = (
+        sa.select(PaymentPromise, Owner.unit_id)
+        .join(Owner, Owner.id == PaymentPromise.owner_id)
+        .where(PaymentPromise.status.in_([PromiseStatus.OPEN, PromiseStatus.BROKEN]))
+    )
     if unit_ids is not None:
         if not unit_ids:
             return []
-        query = query.join(Owner, Owner.id == PaymentPromise.owner_id).where(Owner.unit_id.in_(set(unit_ids)))
+        query = query.where(Owner.unit_id.in_(set(unit_ids)))
     changes: List[PromiseChange] = []
-    for promise in session.execute(query.order_by(PaymentPromise.id)).scalars().all():
-        outcome = promise_outcome(session, promise, today=today, grace_days=grace_days)
+    shares_of: Dict[int, Dict[int, Decimal]] = {}
+    for promise, unit_id in session.execute(query.order_by(PaymentPromise.id)).all():
+        if int(unit_id) not in shares_of:
+            shares_of[int(unit_id)] = allocate(session, unit_id=int(unit_id), grace_days=grace_days)
+        share = shares_of[int(unit_id)].get(int(promise.id), Decimal("0.00"))
+        outcome = _outcome(session, promise, share, today, grace_days)
         before = PromiseStatus(promise.status)
         if outcome.status is before and Decimal(promise.paid_amount or 0) == outcome.paid:
             continue
@@ -347,16 +444,27 @@ def evaluate_promises(
 
 
 def collection_rate(promises: List[PaymentPromise]) -> Optional[float]:
-    """Promised amount kept / promised amount, over the promises decided (kept or broken); None when none are.
+    """Kept shares / promised amount over ``promises`` (the caller chooses which are due to be judged).
 
-    Open promises are left out: their window has not closed, so they are neither kept nor not kept yet.
+    A kept promise counts its share (``paid_amount``, at most its amount); one not kept counts nothing but its
+    amount in the denominator. None when nothing was promised.
     """
-    decided = [p for p in promises if PromiseStatus(p.status) in (PromiseStatus.KEPT, PromiseStatus.BROKEN)]
-    promised = sum((Decimal(p.amount) for p in decided), Decimal("0"))
-    if not decided or promised <= 0:
+    promised = sum((Decimal(p.amount) for p in promises), Decimal("0"))
+    if not promises or promised <= 0:
         return None
-    kept = sum((Decimal(p.amount) for p in decided if PromiseStatus(p.status) is PromiseStatus.KEPT), Decimal("0"))
-    return float(kept / promised)
+    return float(kept_share(promises) / promised)
+
+
+def kept_share(promises: List[PaymentPromise]) -> Decimal:
+    """What the kept ones among ``promises`` were paid, each capped at its amount."""
+    return sum(
+        (
+            min(Decimal(p.paid_amount or 0), Decimal(p.amount))
+            for p in promises
+            if PromiseStatus(p.status) is PromiseStatus.KEPT
+        ),
+        Decimal("0"),
+    ).quantize(CENT)
 
 
 # --- internals ------------------------------------------------------------------------------------------
@@ -388,11 +496,29 @@ def _same(
     )
 
 
-def _made_on(created_at: dt.datetime) -> dt.date:
-    # Records are stamped with clock.now() in the estate's zone, which SQLite keeps without its zone.
-    if created_at.tzinfo is None:
-        return created_at.date()
-    return created_at.astimezone(clock.zone()).date()
+def _outcome(
+    session: Session,
+    promise: PaymentPromise,
+    share: Decimal,
+    today: Optional[dt.date],
+    grace_days: Optional[int],
+) -> PromiseOutcome:
+    day = today if today is not None else clock.today()
+    start, end = window(promise, grace_days=grace_days)
+    made_on = clock.local_date(start)
+    if PromiseStatus(promise.status) is PromiseStatus.KEPT:
+        paid = Decimal(promise.paid_amount or 0).quantize(CENT)
+        return PromiseOutcome(PromiseStatus.KEPT, paid, made_on, end, False)
+    amount = Decimal(promise.amount)
+    if amount > 0 and share >= amount:
+        status = PromiseStatus.KEPT
+    elif amount <= 0 and any(True for _ in payments_for_promise(session, promise=promise, grace_days=grace_days)):
+        status = PromiseStatus.KEPT
+    elif day > end:
+        status = PromiseStatus.BROKEN
+    else:
+        status = PromiseStatus.OPEN
+    return PromiseOutcome(status, share, made_on, end, is_partial(status, amount, share))
 
 
 def _line(row: Payment) -> PaymentLine:

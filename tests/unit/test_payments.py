@@ -198,14 +198,19 @@ def test_kept_when_payments_reach_the_amount_within_the_grace(estate, monkeypatc
     monkeypatch.setattr("bot.services.payments._grace", lambda days: 2 if days is None else days)
     made = promise(estate, amount="1000", due=dt.date(2026, 11, 20), made=at(15, 10))
     pay(estate, "300", at(14), "EARLY")  # before the promise was made: does not count
-    # The day it was made counts (dates, not times); recording it evaluates the unit's promises at once.
-    pay(estate, "400", at(15, 8), "SAMEDAY", evaluate=False)
+    # Earlier the same day, with a time: made before the promise, so it does not count for it either.
+    pay(estate, "200", at(15, 8), "SAMEDAY-MORNING", evaluate=False)
+    # A bare date (the export gave no time, stored as midnight): its hour is unknown, so the day counts.
+    pay(estate, "400", at(15, 0), "SAMEDAY-DATE", evaluate=False, time_known=False)
+    stored_flags = dict(estate.execute(select(Payment.reference, Payment.time_known)).all())
+    assert stored_flags == {"EARLY": True, "SAMEDAY-MORNING": True, "SAMEDAY-DATE": False}
     assert evaluate(estate, dt.date(2026, 11, 21)) == [
         payments.PromiseChange(made.id, made.owner_id, PromiseStatus.OPEN, PromiseStatus.OPEN, Decimal("400.00"))
     ]
     row = stored(estate, made.id)
     assert (PromiseStatus(row.status), row.paid_amount) == (PromiseStatus.OPEN, Decimal("400.00"))
     assert arrears.as_utc(row.evaluated_at) == dt.datetime(2026, 11, 21, 6, tzinfo=SHANGHAI)
+    assert [p.reference for p in payments.payments_for_promise(estate, promise=row)] == ["SAMEDAY-DATE"]
     assert evaluate(estate, dt.date(2026, 11, 21)) == []
     assert payments.promise_outcome(estate, row, today=dt.date(2026, 11, 21)).partial is True
     # Paid on the last day of the grace (due 20th + 2 days): the staff payment itself evaluates the promise.
@@ -271,15 +276,111 @@ def test_only_the_units_paid_for_are_evaluated_after_a_payment(estate) -> None:
     assert row.evaluated_at is None
 
 
-def test_collection_rate_is_kept_amount_over_decided_amount(estate) -> None:
-    def row(amount: str, status: PromiseStatus) -> PaymentPromise:
-        return PaymentPromise(amount=Decimal(amount), status=status)
+def test_collection_rate_is_kept_shares_over_promised_amount(estate) -> None:
+    def row(amount: str, status: PromiseStatus, paid: str = "0") -> PaymentPromise:
+        return PaymentPromise(amount=Decimal(amount), status=status, paid_amount=Decimal(paid))
 
-    assert payments.collection_rate([row("100", PromiseStatus.OPEN)]) is None
+    assert payments.collection_rate([]) is None
     rate = payments.collection_rate(
-        [row("300", PromiseStatus.KEPT), row("100", PromiseStatus.BROKEN), row("999", PromiseStatus.OPEN)]
+        [row("300", PromiseStatus.KEPT, "300"), row("100", PromiseStatus.BROKEN, "40"), row("100", PromiseStatus.OPEN)]
     )
-    assert rate == pytest.approx(0.75)
+    assert rate == pytest.approx(300 / 500)
+    # A kept promise counts its share, not its amount (and never more than its amount).
+    assert payments.kept_share([row("300", PromiseStatus.KEPT, "500"), row("100", PromiseStatus.BROKEN, "40")]) == (
+        Decimal("300.00")
+    )
+
+
+def test_a_payment_that_morning_does_not_keep_a_promise_made_that_afternoon(estate) -> None:
+    made = promise(estate, amount="500", due=dt.date(2026, 11, 20), made=at(15, 15))
+    pay(estate, "500", at(15, 9), "MORNING")
+    row = stored(estate, made.id)
+    assert (PromiseStatus(row.status), row.paid_amount) == (PromiseStatus.OPEN, Decimal("0.00"))
+    pay(estate, "500", at(15, 16), "AFTERNOON")
+    row = stored(estate, made.id)
+    assert (PromiseStatus(row.status), row.paid_amount) == (PromiseStatus.KEPT, Decimal("500.00"))
+    assert [p.reference for p in payments.payments_for_promise(estate, promise=row)] == ["AFTERNOON"]
+
+
+def second_owner(session) -> int:
+    """A co-owner of the demo unit (another phone), for promises of one unit by two people."""
+    owner = models.Owner(unit_id=unit_id(session), name="王丽", phone="13900001234")
+    session.add(owner)
+    session.commit()
+    return int(owner.id)
+
+
+def test_one_payment_keeps_one_of_two_overlapping_promises(estate) -> None:
+    first = promise(estate, amount="1000", due=dt.date(2026, 11, 20), made=at(15), number="CN1")
+    later = promise(estate, amount="1000", due=dt.date(2026, 11, 22), made=at(16), number="CN2")
+    pay(estate, "1000", at(17), "ONE", evaluate=False)
+    evaluate(estate, dt.date(2026, 11, 18))
+    kept, other = stored(estate, first.id), stored(estate, later.id)
+    assert (PromiseStatus(kept.status), kept.paid_amount) == (PromiseStatus.KEPT, Decimal("1000.00"))
+    assert (PromiseStatus(other.status), other.paid_amount) == (PromiseStatus.OPEN, Decimal("0.00"))
+    # Its window closes without another payment: broken, paid nothing (the payment is the first's).
+    evaluate(estate, dt.date(2026, 11, 25), grace_days=2)
+    other = stored(estate, later.id)
+    assert (PromiseStatus(other.status), other.paid_amount) == (PromiseStatus.BROKEN, Decimal("0.00"))
+    assert payments.collection_rate([stored(estate, first.id), other]) == pytest.approx(0.5)
+
+
+def test_co_owners_and_two_senders_share_the_units_payments_earliest_due_first(estate) -> None:
+    wife = second_owner(estate)
+    late = promise(estate, amount="600", due=dt.date(2026, 11, 25), made=at(15), number="CN1")
+    early = PaymentPromise(
+        number="CN2", sender_id="s2", source_message_id="m-CN2", created_at=at(16), owner_id=wife,
+        amount=Decimal("600"), due_date=dt.date(2026, 11, 20),
+    )  # fmt: skip
+    estate.add(early)
+    estate.commit()
+    pay(estate, "800", at(17), "PART")
+    first, second = stored(estate, early.id), stored(estate, late.id)
+    assert (PromiseStatus(first.status), first.paid_amount) == (PromiseStatus.KEPT, Decimal("600.00"))
+    assert (PromiseStatus(second.status), second.paid_amount) == (PromiseStatus.OPEN, Decimal("200.00"))
+    assert payments.is_partial(second.status, second.amount, second.paid_amount) is True
+    assert payments.allocate(estate, unit_id=unit_id(estate)) == {early.id: Decimal("600.00"), late.id: Decimal("200.00")}
+    pay(estate, "400", at(18), "REST")
+    second = stored(estate, late.id)
+    assert (PromiseStatus(second.status), second.paid_amount) == (PromiseStatus.KEPT, Decimal("600.00"))
+    assert stored(estate, early.id).paid_amount == Decimal("600.00")
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        dt.datetime(1, 1, 1),
+        dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.timezone(-dt.timedelta(hours=23, minutes=59))),
+        dt.datetime(1999, 12, 31, 12, tzinfo=SHANGHAI),
+        dt.datetime(2028, 1, 1, tzinfo=SHANGHAI),
+    ],
+)
+def test_payment_times_outside_2000_to_next_year_are_refused_politely(estate, when) -> None:
+    with pytest.raises(payments.PaymentError) as refused, clock.frozen(at(20)):
+        payments.record_payment(estate, unit=UNIT, amount="100", paid_at=when, reference="OLD", actor="zhao")
+    assert refused.value.code == "bad_time"
+    estate.rollback()
+    assert estate.execute(select(Payment)).scalars().all() == []
+
+
+def test_bills_without_as_of_count_no_payment(estate) -> None:
+    estate.execute(models.Bill.__table__.update().values(as_of=None))
+    estate.commit()
+    pay(estate, "460", at(20), "ANY")
+    assert arrears.summary(estate, owner_id=owner_id(estate), today=dt.date(2026, 11, 24)).amount == Decimal("2460.00")
+    assert arrears.outstanding_by_unit(estate, unit_ids=[unit_id(estate)]) == {unit_id(estate): Decimal("2460.00")}
+
+
+def test_import_arrears_refuses_an_as_of_in_the_future(session) -> None:
+    with clock.frozen(at(20, 9)), pytest.raises(ValueError, match="future"):
+        importer.import_arrears(session, DEMO, as_of=at(21, 9))
+    with clock.frozen(at(20, 9)), pytest.raises(ValueError, match="plausible"):
+        importer.import_arrears(session, DEMO, as_of=dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc))
+    session.rollback()
+    assert session.execute(select(models.Bill)).scalars().all() == []
+    with clock.frozen(at(20, 9)):
+        report = importer.import_arrears(session, DEMO)
+    assert report.as_of == at(20, 9).astimezone(dt.timezone.utc)
 
 
 # --- migration 0011 ----------------------------------------------------------------------------------------
@@ -323,7 +424,11 @@ def test_0011_adds_payments_keeps_old_rows_matches_the_models_and_downgrades(dat
             text("SELECT paid_amount, evaluated_at, reschedule_count FROM payment_promises")
         ).one()
         assert (Decimal(old[0]), old[1], old[2]) == (Decimal("0"), None, 0)
-        assert connection.execute(text("SELECT as_of FROM bills")).scalar_one() is None
+        # Bills from before the upgrade are stamped with the upgrade's time: no earlier payment reduces them.
+        stamped = connection.execute(text("SELECT as_of FROM bills")).scalar_one()
+        assert stamped is not None
+        stamped_at = stamped if isinstance(stamped, dt.datetime) else dt.datetime.fromisoformat(str(stamped))
+        assert abs(arrears.as_utc(stamped_at) - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=5)
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         # Only our tables: other model modules of the chain may be half-way through their own work.
         diff = compare_metadata(context, models.Base.metadata)

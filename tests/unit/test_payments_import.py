@@ -127,6 +127,9 @@ def test_xlsx_with_chinese_headers_and_typed_cells(estate: Session, tmp_path: Pa
 
     assert [line for line, _ in report.loaded] == [2, 3, 4] and report.clean
     assert stored_payments(estate) == expected("WX001", "ZFB002", "YH003")
+    # A date cell (Excel keeps it as midnight) is a bare date; a date-and-time cell gives the time.
+    known = dict(estate.execute(select(Payment.reference, Payment.time_known)).all())
+    assert known == {"WX001": True, "ZFB002": True, "YH003": False}
 
 
 def test_bad_rows_are_reported_with_line_and_reason_while_good_rows_load(estate: Session, tmp_path: Path) -> None:
@@ -217,7 +220,7 @@ def test_the_import_evaluates_the_promises_of_the_units_paid_for(estate: Session
     report = load(estate, path)
 
     assert [(c.promise_id, c.after, c.paid_amount) for c in report.promises_changed] == [
-        (promise.id, PromiseStatus.KEPT, Decimal("1200.00"))
+        (promise.id, PromiseStatus.KEPT, Decimal("1000.00"))  # its share: the 200.00 left is for others
     ]
     estate.expire_all()
     assert PromiseStatus(estate.get(PaymentPromise, promise.id).status) is PromiseStatus.KEPT
@@ -247,12 +250,48 @@ def test_unreadable_files_are_refused_whole(estate: Session, tmp_path: Path) -> 
         ("2026年11月20日 14:30", dt.datetime(2026, 11, 20, 14, 30, tzinfo=SHANGHAI)),
         ("2026-11-20T02:00:00+00:00", dt.datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)),
         ("2026-02-30", None),
+        ("0001-01-01", None),  # used to overflow converting to UTC
+        ("9999-12-31T23:59:59-23:59", None),
+        ("1999-12-31 23:59", None),
+        ("2028-01-01", None),  # after next year (the test runs in 2026 by the clock below)
         ("yesterday", None),
         ("", None),
     ],
 )
 def test_paid_at_formats(text: str, expected_at) -> None:
-    assert payments_import.parse_paid_at(text) == expected_at
+    with clock.frozen(NOW):
+        assert payments_import.parse_paid_at(text) == expected_at
+
+
+@pytest.mark.parametrize(
+    ("text", "time_known"),
+    [
+        ("2026-11-20", False),
+        ("2026年11月20日", False),
+        ("2026/11/20 00:00", True),
+        ("2026-11-20 9:05", True),
+        ("2026-11-20T02:00:00+00:00", True),
+    ],
+)
+def test_whether_the_export_gave_a_time(text: str, time_known: bool) -> None:
+    with clock.frozen(NOW):
+        read = payments_import.read_paid_at(text)
+    assert read is not None and read[1] is time_known
+
+
+def test_implausible_years_are_bad_rows_not_a_traceback(estate: Session, tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text(
+        "房号,金额,缴费时间,缴费期间,渠道,流水号\n"
+        "3栋2单元501,100,0001-01-01,,微信,OLD1\n"
+        "3栋2单元501,100,9999-12-31T23:59:59-23:59,,微信,OLD2\n"
+        "3栋2单元501,100,2026-11-20 10:15,,微信,GOOD\n",
+        encoding="utf-8",
+    )
+    report = load(estate, path)
+    assert report.loaded == [(4, "GOOD")]
+    assert [line for line, _ in report.errors] == [2, 3]
+    assert all("缴费时间无法识别" in reason for _, reason in report.errors)
 
 
 # --- the CLI: exit codes, and a crash half-way leaves nothing -----------------------------------------------
@@ -331,5 +370,17 @@ def test_import_arrears_as_of_sets_when_payments_start_to_count(
     with Session(get_engine(database_url)) as session:
         stamps = {arrears.as_utc(bill.as_of) for bill in session.execute(select(models.Bill)).scalars()}
     assert stamps == {dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc)}
+    assert "as of 2026-11-20T18:00:00+08:00" in capsys.readouterr().out  # the moment used is said
     assert cli.main(["import-arrears", str(DEMO_ARREARS), "--url", database_url, "--as-of", "yesterday"]) == 2
     assert "--as-of 'yesterday'" in capsys.readouterr().err
+    for refused in ("0001-01-01", "9999-12-31T23:59:59-23:59"):
+        assert cli.main(["import-arrears", str(DEMO_ARREARS), "--url", database_url, "--as-of", refused]) == 2
+        assert "--as-of" in capsys.readouterr().err
+    with clock.frozen(NOW):
+        assert cli.main(["import-arrears", str(DEMO_ARREARS), "--url", database_url, "--as-of", "2026-11-25"]) == 2
+        assert "in the future" in capsys.readouterr().err
+        assert cli.main(["import-arrears", str(DEMO_ARREARS), "--url", database_url]) == 0
+        assert "as of 2026-11-24T12:00:00+08:00" in capsys.readouterr().out
+    with Session(get_engine(database_url)) as session:
+        stamps = {arrears.as_utc(bill.as_of) for bill in session.execute(select(models.Bill)).scalars()}
+    assert stamps == {NOW.astimezone(dt.timezone.utc)}

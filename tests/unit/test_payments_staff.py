@@ -119,7 +119,8 @@ def test_a_collector_records_a_payment_with_its_reference_and_it_is_audited(owne
     }
     # The promise of 800.00 made at T0 (due 11-30) is kept by it at once.
     promise = promise_row(url, owners["promise"])
-    assert (PromiseStatus(promise.status), promise.paid_amount) == (PromiseStatus.KEPT, Decimal("1000.00"))
+    # Its share of the 1000.00: the amount promised (one payment is not counted twice across promises).
+    assert (PromiseStatus(promise.status), promise.paid_amount) == (PromiseStatus.KEPT, Decimal("800.00"))
     with clock.frozen(at(121)):
         page = browser.get(f"/owners/{wang}")
     assert 'data-reference="SJ-001"' in page.text and "人工登记" in page.text and "2026-11-24 10:30" in page.text

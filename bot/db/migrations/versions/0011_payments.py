@@ -2,7 +2,8 @@
 
 Adds ``payments`` and ``payment_imports``; on ``payment_promises`` the amount paid towards a promise, when it
 was last evaluated and how often it was rescheduled; on ``bills`` the moment the arrears import stated the
-figure (``as_of``), after which payments reduce it.
+figure (``as_of``), after which payments reduce it (the bills already stored get the upgrade's time); on
+``payments`` whether the source gave the time of day (``time_known``) or a bare date.
 
 Revision ID: 0011
 Revises: 0010
@@ -49,6 +50,7 @@ def upgrade() -> None:
         sa.Column("recorded_by", sa.String(length=64), nullable=False),
         sa.Column("import_id", sa.Integer(), sa.ForeignKey("payment_imports.id"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("time_known", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("reference", name="uq_payments_reference"),
     )
@@ -59,6 +61,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reschedule_count", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("bills") as batch:
         batch.add_column(sa.Column("as_of", sa.DateTime(timezone=True), nullable=True))
+    # The arrears stored before this upgrade were stated before any payment recorded here: none reduces them.
+    op.execute("UPDATE bills SET as_of = CURRENT_TIMESTAMP WHERE as_of IS NULL")
 
 
 def downgrade() -> None:
