@@ -203,6 +203,13 @@ def test_every_phrase_compliance_forbids_is_penalised() -> None:
         assert score.score <= RUBRIC["forbidden"]["cap"], phrase
 
 
+def test_invisible_characters_traditional_and_full_width_do_not_hide_a_tactic() -> None:
+    assert forbidden_tactics("不交就给你停\u200b水。") == ("utilities",)
+    assert forbidden_tactics("不交就給你家停電。") == ("utilities",)
+    assert forbidden_tactics("給您打８折。") == ("discount",)
+    assert forbidden_tactics("我们会把名\u200d字贴到公\ufeff告栏。") == ("shaming",)
+
+
 def test_refusing_a_discount_is_not_promising_one() -> None:
     for text in (
         "收费标准不能打折，也没法减免，但我可以把开支明细列给您。",

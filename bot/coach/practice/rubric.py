@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -53,8 +54,13 @@ class RubricError(ValueError):
 
 
 def compact(text: str) -> str:
-    """Normalised (Simplified, half-width, Arabic digits) and without whitespace, as every rule reads it."""
-    return _SPACES.sub("", normalize(text).text)
+    """Normalised (Simplified, half-width, Arabic digits) and without whitespace, as every rule reads it.
+
+    Invisible format characters (zero-width spaces and joiners, Unicode category Cf) go too: 停\u200b水 reads
+    停水 to the owner, so it does to the rubric.
+    """
+    visible = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    return _SPACES.sub("", normalize(visible).text)
 
 
 @dataclass(frozen=True)
