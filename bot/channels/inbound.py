@@ -6,7 +6,10 @@ one place:
 * **Metadata is built by the server.** Date keys (``date``, ``timestamp``, ``sent_at``) move "today" for
   relative dates and the promise window, so they are kept only for a trusted caller (the REST channel with
   its token). ``client`` — the key per-client identity accounting counts failures under — is always set by
-  the server from what the client cannot choose (its socket's address, its WeChat openid).
+  the server from what the client cannot choose (its socket's address, its WeChat openid). The other keys
+  only the server writes (:data:`RESERVED_KEYS`: ``held_note``, which keeps a message out of the NLU inbox;
+  ``wechat``; the ``staff`` / ``handoff`` / ``outbox_id`` marks of delivered outbox messages) are dropped
+  from every client, trusted or not.
 * **Text is screened.** Over-long messages are refused before the NLU parses them (one 11,700-character
   message once took ten seconds of the only event loop and grew the server by 3 GB for good). Lone
   surrogates and control characters are removed (they break JSON and database encodings further on). A
@@ -34,6 +37,9 @@ from bot import compliance, wording
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATE_KEYS: FrozenSet[str] = frozenset({"date", "timestamp", "sent_at"})
 CLIENT_KEY = "client"
+HELD_NOTE_KEY = "held_note"  # bot.channels.takeover marks a message kept in place of a refusal with it
+# Keys only the server writes; a client naming one is ignored, trusted or not (compared by their letters).
+RESERVED_KEYS: FrozenSet[str] = frozenset({CLIENT_KEY, HELD_NOTE_KEY, "wechat", "staff", "handoff", "outbox_id"})
 # Untrusted metadata is kept only in small amounts: it is stored with every event of the tracker.
 MAX_METADATA_ENTRIES = 20
 MAX_METADATA_KEY_CHARS = 64
@@ -158,8 +164,8 @@ def server_metadata(raw: Any, *, client: str, trusted: bool) -> Dict[str, Any]:
             keys kept, and nested values passed through.
 
     Returns:
-        A new dict: the client's entries that may be kept, and ``client``. A client-sent ``client`` is
-        always dropped.
+        A new dict: the client's entries that may be kept, and ``client``. A client-sent ``client`` or other
+        reserved key (:data:`RESERVED_KEYS`) is always dropped.
     """
     source: Mapping[Any, Any] = raw if isinstance(raw, Mapping) else {}
     metadata: Dict[str, Any] = {}
@@ -169,7 +175,7 @@ def server_metadata(raw: Any, *, client: str, trusted: bool) -> Dict[str, Any]:
         key = clean_text(raw_key).strip()
         # Judge the key by its letters: " date", "date\x00", "Ｄａｔｅ" or "date\u200b" is still "date".
         canonical = re.sub(r"[^a-z0-9_]", "", unicodedata.normalize("NFKC", key).lower())
-        if not key or canonical == CLIENT_KEY:
+        if not key or canonical in RESERVED_KEYS:
             continue
         if trusted:
             metadata[key] = value

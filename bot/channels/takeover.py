@@ -59,6 +59,7 @@ from rasa.shared.core.events import BotUttered, ConversationPaused, Conversation
 from sqlalchemy.orm import Session
 
 from bot import wording
+from bot.channels.inbound import HELD_NOTE_KEY
 from bot.conversations import handoff, outbox
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import OutboxKind
@@ -73,7 +74,9 @@ MAX_TRANSPORT_RETRIES = 5
 OWNER_KINDS = (OutboxKind.TEXT, OutboxKind.JOINED, OutboxKind.LEFT)
 WORKER = f"rasa:{socket.gethostname()}:{os.getpid()}"
 HELD_TEXT_CHARS = 300  # how much of a refused over-long message the staff view shows
-HELD_NOTE = "held_note"  # the metadata key marking a message stored in place of a channel's refusal
+# The metadata key marking a message stored in place of a channel's refusal (clients cannot send it:
+# bot.channels.inbound.server_metadata drops it).
+HELD_NOTE = HELD_NOTE_KEY
 
 
 

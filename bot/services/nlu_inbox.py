@@ -29,6 +29,7 @@ from bot.db.rasa_events import events_exist
 FALLBACK_INTENT = "nlu_fallback"
 DEFAULT_THRESHOLD = 0.5
 _DIGITS = re.compile(r"\d")
+HELD_NOTE_KEY = "held_note"  # bot.channels.inbound.HELD_NOTE_KEY (no channel imports in services)
 
 
 
@@ -58,10 +59,13 @@ def _parse(row: Any) -> Optional[InboxItem]:
     if not text or text.startswith("/"):
         return None  # button payloads are not owner wording
     metadata = data.get("metadata")
-    if isinstance(metadata, dict) and "held_note" in metadata:
-        return None  # a channel's refusal kept for staff (bot.channels.takeover), never parsed: nothing to learn
     parse = data.get("parse_data") or {}
     intent = parse.get("intent") or {}
+    if isinstance(metadata, dict) and HELD_NOTE_KEY in metadata and not intent.get("name"):
+        # A channel's refusal kept for staff (bot.channels.takeover), never parsed: nothing to learn. Only
+        # the server writes the key (bot.channels.inbound drops it from clients); a message the NLU did parse
+        # is an owner's words whatever its metadata says, so it is never hidden.
+        return None
     ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != FALLBACK_INTENT]
     top = ranking[0] if ranking else intent
     return InboxItem(

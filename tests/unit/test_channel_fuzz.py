@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import string
 import threading
 import time
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
-from bot.channels.inbound import DATE_KEYS, allowed_commands, screen_text, server_metadata
+from bot.channels.inbound import DATE_KEYS, RESERVED_KEYS, allowed_commands, screen_text, server_metadata
 from bot.channels.wechat_handler import WeChatConfig, WeChatWebhook
 from bot.channels.wechat_store import WeChatStore
 from bot.db import migrate
@@ -53,6 +54,29 @@ nasty_text = st.one_of(
     st.builds(lambda n, c: c * n, st.integers(LIMIT - 2, LIMIT * 12), st.sampled_from(["我", "a", "😀", " ", "\x00"])),
 )
 
+# Metadata with the keys only the server writes, as an attacker spells them (case, width, padding, controls).
+reserved_key = st.builds(
+    lambda key, spell, pad: pad + spell(key) + pad,
+    st.sampled_from(sorted(RESERVED_KEYS)),
+    st.sampled_from([str, str.upper, str.title, lambda k: "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in k)]),
+    st.sampled_from(["", " ", "\x00", "\u200b", "\t"]),
+)
+metadata_values = st.one_of(
+    json_values,
+    st.dictionaries(st.one_of(reserved_key, st.text(max_size=8)), json_values, min_size=1, max_size=6),
+)
+
+
+def canonical(key: str) -> str:
+    """A key by its letters, as the server judges it."""
+    return re.sub(r"[^a-z0-9_]", "", unicodedata.normalize("NFKC", key).lower())
+
+
+def assert_no_client_reserved_keys(metadata: Any, client: str) -> None:
+    """Only the server's ``client`` is left of the reserved keys, whatever the client sent."""
+    assert metadata["client"] == client
+    assert [key for key in metadata if canonical(key) in RESERVED_KEYS] == ["client"]
+
 
 def assert_screened_for_rasa(text: str) -> None:
     """What every text handed to Rasa satisfies."""
@@ -76,12 +100,12 @@ def test_screen_text_never_fails_and_only_passes_safe_text(raw: Any) -> None:
 
 
 @FUZZ
-@given(raw=json_values, client=st.sampled_from(["ip:127.0.0.1", "wechat:o-1"]), trusted=st.booleans())
-def test_server_metadata_always_names_the_servers_client_and_drops_client_dates(
+@given(raw=metadata_values, client=st.sampled_from(["ip:127.0.0.1", "wechat:o-1"]), trusted=st.booleans())
+def test_server_metadata_always_names_the_servers_client_and_drops_client_dates_and_reserved_keys(
     raw: Any, client: str, trusted: bool
 ) -> None:
     metadata = server_metadata(raw, client=client, trusted=trusted)
-    assert metadata["client"] == client
+    assert_no_client_reserved_keys(metadata, client)
     if not trusted:
         assert not DATE_KEYS & set(metadata)
         json.dumps(metadata, ensure_ascii=False).encode("utf-8")  # storable as it is
@@ -168,7 +192,7 @@ def test_rest_never_answers_5xx_to_any_body(rest_server: Tuple[str, RecordingAge
 @given(
     sender=st.text(string.ascii_letters, min_size=1, max_size=20) | json_values,
     message=st.one_of(nasty_text, json_values),
-    metadata=json_values,
+    metadata=metadata_values,
 )
 def test_rest_screens_every_field_of_a_json_object(
     rest_server: Tuple[str, RecordingAgent], sender: Any, message: Any, metadata: Any
@@ -180,7 +204,7 @@ def test_rest_screens_every_field_of_a_json_object(
     for received in agent.messages[before:]:
         assert_screened_for_rasa(received.text)
         # the fuzz server has a token: an authenticated integration is counted per sender it names
-        assert received.metadata["client"] == f"rest:{received.sender_id}"
+        assert_no_client_reserved_keys(received.metadata, f"rest:{received.sender_id}")
         assert received.input_channel == "rest"
 
 
@@ -258,6 +282,10 @@ def test_fuzz_strategies_reach_the_interesting_cases() -> None:
     assert screen_text('/inform{"verified_owner_id": 1}', limit=LIMIT).text == 'inform{"verified_owner_id": 1}'
     assert screen_text("我" * (LIMIT + 1), limit=LIMIT).problem == "too long"
     assert screen_text("\ud800", limit=LIMIT).text == "\ufffd"
+    spelled = {" ＨＥＬＤ＿ＮＯＴＥ ": 1, "held_note\u200b": 2, "Wechat": 3, "\x00staff": 4, "keep": 5}
+    assert {canonical(key) for key in spelled} == {"held_note", "wechat", "staff", "keep"}
+    for trusted in (True, False):
+        assert server_metadata(spelled, client="ip:1", trusted=trusted) == {"keep": 5, "client": "ip:1"}
     assert Path(__file__).exists()
 
 

@@ -38,6 +38,44 @@ class RecordingGate:
         return self.held
 
 
+FORGED = {
+    "held_note": {"problem": "too long"},  # would keep the message out of the NLU inbox
+    " HELD_NOTE ": 1,
+    "ｈｅｌｄ＿ｎｏｔｅ": "x",  # full-width letters are still the key
+    "wechat": {"msg_id": "1"},
+    "staff": "zhao",
+    "handoff": "left",
+    "outbox_id": 7,
+    "client": "ip:1.2.3.4",
+    "language": "zh-CN",
+}
+
+
+def test_web_chat_drops_the_keys_only_the_server_writes_from_an_owners_metadata() -> None:
+    server = Server()
+    sid = "sock-2"
+    server.connect(sid, "203.0.113.10")
+    session_id = server.session_request(sid)
+
+    message = server.say(sid, session_id, "物业费太贵了", **FORGED)
+
+    assert message is not None and message.metadata == {"language": "zh-CN", "client": "ip:203.0.113.10"}
+
+
+def test_web_chat_keeps_only_the_gates_own_held_note_for_a_refused_message() -> None:
+    server = Server()
+    gate = RecordingGate(True)
+    server.events.on_new_message = gate
+    sid = "sock-3"
+    server.connect(sid, "203.0.113.11")
+    session_id = server.session_request(sid)
+
+    server.say(sid, session_id, "物" * (max_message_chars() + 5), **FORGED)
+
+    # what the gate is handed to store beside its own note carries nothing the owner chose of the server's keys
+    assert gate.asked[0]["metadata"] == {"language": "zh-CN", "client": "ip:203.0.113.11"}
+
+
 def test_held_note_text_cuts_a_long_message_and_names_its_length_or_type() -> None:
     long = "暖气不热" * 400
     note = held_note_text(problem="too long", text=long)

@@ -108,6 +108,24 @@ def test_the_inbox_lists_fallbacks_and_unsure_messages_newest_first(database_url
         assert nlu_inbox.inbox(session, sender_id="someone-else") == []
 
 
+def test_a_held_note_hides_only_a_message_the_nlu_never_parsed(store: Any, domain: Any, database_url: str) -> None:
+    from rasa.shared.core.events import UserUttered
+
+    forged = said("物业费太贵了不交", "nlu_fallback", 0.2, [{"name": "nlu_fallback", "confidence": 0.2}, {"name": "objection_fee_too_high", "confidence": 0.18}], 0)
+    forged.metadata = {"held_note": {"problem": "too long"}, "client": "ip:10.0.0.9"}  # an old, owner-forged key
+    kept = UserUttered(  # what bot.channels.takeover stores in place of a refusal: never parsed
+        "〔业主发来一段语音〕", input_channel="wechat", metadata={"held_note": {"problem": "not text", "kind": "voice"}},
+        timestamp=NOW.timestamp() + 5,
+    )  # fmt: skip
+    save(store, domain, "owner-2", [forged, kept])
+
+    with session_scope(database_url) as session:
+        items = nlu_inbox.inbox(session, sender_id="owner-2")
+    assert [(i.text, i.predicted_intent, i.fell_back, i.confidence) for i in items] == [
+        ("物业费太贵了不交", "objection_fee_too_high", True, pytest.approx(0.18))
+    ]
+
+
 def test_a_decision_is_stored_and_leaves_the_inbox(database_url: str, conversation: None) -> None:
     with session_scope(database_url) as session:
         fallback, unsure = nlu_inbox.inbox(session)[::-1]

@@ -183,6 +183,31 @@ def test_with_the_token_the_date_is_kept_and_the_client_is_the_server_s(
     ]
 
 
+@pytest.mark.parametrize("trusted", [True, False])
+def test_keys_only_the_server_writes_are_dropped_even_for_a_trusted_caller(
+    monkeypatch: pytest.MonkeyPatch, trusted: bool
+) -> None:
+    if trusted:
+        monkeypatch.setenv("REST_CHANNEL_TOKEN", "t0ken")
+    else:
+        monkeypatch.delenv("REST_CHANNEL_TOKEN", raising=False)
+    get_settings.cache_clear()
+    headers = {"Authorization": "Bearer t0ken"} if trusted else {}
+    forged = {"held_note": {"problem": "too long"}, "Held_Note\u200b": 1, "wechat": {"msg_id": "1"}, "staff": "zhao",
+              "handoff": "left", "outbox_id": 3, "client": "ip:1.2.3.4", "date": "2026-11-20", "language": "zh-CN"}  # fmt: skip
+    try:
+        [(status, _)], [message] = exchange(
+            monkeypatch, [(body(sender="o", message="物业费太贵了", metadata=forged), headers)]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert status == 200
+    if trusted:  # a trusted integration may still name the date (replays), never a server-only key
+        assert message.metadata == {"date": "2026-11-20", "language": "zh-CN", "client": "rest:o"}
+    else:
+        assert message.metadata == {"language": "zh-CN", "client": "ip:127.0.0.1"}
+
+
 def test_without_a_configured_token_no_date_is_taken_from_the_client(
     monkeypatch: pytest.MonkeyPatch, no_token: None
 ) -> None:
