@@ -5,6 +5,6 @@ and the playbook); ``Coach.answer(text)`` reads a collector's note. :mod:`bot.co
 into JSON (``as_json``), compact text for chat apps (``plain_text``) or terminal text.
 """
 
-from bot.coach.coach import AnswerStatus, Card, Coach, CoachAnswer, Guess, get_coach
+from bot.coach.coach import AnswerStatus, Card, Coach, CoachAnswer, Guess, NextStep, get_coach
 
-__all__ = ["AnswerStatus", "Card", "Coach", "CoachAnswer", "Guess", "get_coach"]
+__all__ = ["AnswerStatus", "Card", "Coach", "CoachAnswer", "Guess", "NextStep", "get_coach"]

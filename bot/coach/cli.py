@@ -2,7 +2,8 @@
 
 ``bot coach "业主说他家暖气不热"`` answers one note; with no note it reads one note per line from standard
 input. A terminal gets colours (unless ``NO_COLOR`` is set); a pipe or file gets plain text. ``--json``
-writes one JSON object per note (:func:`bot.coach.render.as_json`), one per line.
+writes one JSON object per input line (:func:`bot.coach.render.as_json`), a blank line included (its object
+says ``"status": "empty"``), so the n-th output line always answers the n-th input line.
 
 The playbook is the one supervisors edit in the staff console, read from the database (``--url`` or
 ``DATABASE_URL``); with no database there (or one that cannot be read) it is the YAML playbook, as the bot's
@@ -48,12 +49,13 @@ def current_playbook(url: Optional[str], stderr: TextIO) -> Playbook:
         return default_playbook()
 
 
-def _notes(notes: Sequence[str], stdin: TextIO) -> Iterator[str]:
+def _notes(notes: Sequence[str], stdin: TextIO, *, keep_blank: bool) -> Iterator[str]:
+    """The notes to answer; a blank stdin line is one only when ``keep_blank`` (JSON lines pair with input)."""
     if notes:
         yield from notes
         return
     for line in stdin:
-        if line.strip():
+        if keep_blank or line.strip():
             yield line.rstrip("\r\n")
 
 
@@ -95,7 +97,7 @@ def run(
         return 2
     color = not as_json and use_color(stdout)
     first = True
-    for note in _notes(notes, stdin):
+    for note in _notes(notes, stdin, keep_blank=as_json):
         answer = coach.answer(note)
         if as_json:
             stdout.write(json.dumps(answer_json(answer), ensure_ascii=False) + "\n")

@@ -6,6 +6,12 @@ A :class:`Coach` is the bot's own trained NLU model (one per process, :mod:`bot.
 becomes one card (ranked by confidence, one per intent); other intents the model is sure of (a greeting, a
 promise to pay) are named but make no card; when no piece is sure, the answer is *unclear*: the question to
 ask the owner and the best guesses.
+
+Some readings are the coach's own (``data/coach/coach.yml``): a piece saying the problem is over
+("暖气已经修好了") makes no card; a breakdown told as a reason ("电梯成日坏", read by the model as a repair
+report) is the poor-service objection; a promise to pay adds its next step (record the date, follow up on
+the day); and an owner with old arrears (a looked-up unit) is the project manager's case, whatever the
+objection, so every card's next step says so.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from bot import wording
 from bot.coach.data import CoachData, coach_data
 from bot.coach.model import Parser, load_parser
-from bot.coach.reading import read_note
+from bot.coach.reading import Piece, read_note
 from bot.playbook import Entry, LegalBasis, Playbook, default_playbook
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -44,6 +50,15 @@ class Guess:
 
 
 @dataclass(frozen=True)
+class NextStep:
+    """A next step the coach sets itself (a promise in the note, an owner's old arrears)."""
+
+    kind: str
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Card:
     """One objection in the note, with the playbook's coaching for it."""
 
@@ -51,7 +66,7 @@ class Card:
     confidence: float
     title: str
     summary: str
-    clause: str  # the part of the note it was read from
+    clause: str  # the part of the note it was read from, in the collector's own wording
     script: Tuple[str, ...]
     legal_basis: Tuple[LegalBasis, ...]
     next_step: str
@@ -73,6 +88,7 @@ class CoachAnswer:
     guesses: Tuple[Guess, ...] = ()  # unclear only: the likeliest playbook intents
     ask: str = ""  # unclear only: the question to ask the owner
     recognised: Tuple[Guess, ...] = ()  # intents found that make no card
+    next_steps: Tuple[NextStep, ...] = ()  # the coach's own steps besides the cards' (a promise: follow it up)
     pieces: Tuple[Tuple[str, str, float], ...] = field(default=(), compare=False)  # (piece, top intent, confidence)
 
     @property
@@ -109,12 +125,14 @@ class Coach:
         """The same model with another playbook (e.g. one with supervisors' edits); no model is loaded."""
         return Coach(self.parser, playbook, data=self.data)
 
-    def answer(self, text: str) -> CoachAnswer:
+    def answer(self, text: str, *, old_arrears: bool = False) -> CoachAnswer:
         """Read ``text`` (an owner's words as a collector typed them) and say what to do.
 
         Args:
             text: The note: third person or quoted, one sentence or several, Simplified, Traditional or
                 Cantonese.
+            old_arrears: The owner (looked up by unit) has old arrears: every card's next step is to hand
+                the case to the project manager.
 
         Returns:
             Cards for each objection found (best first), or an unclear answer with the question to ask and
@@ -124,23 +142,28 @@ class Coach:
         note = text.strip()
         if not note:
             return CoachAnswer(text=text, status=AnswerStatus.EMPTY, message=data.messages["empty"])
-        found: Dict[str, Tuple[float, str]] = {}  # playbook intent -> (best confidence, piece)
+        found: Dict[str, Tuple[float, Piece]] = {}  # playbook intent -> (best confidence, piece)
         others: Dict[str, float] = {}
         guesses: Dict[str, float] = {}
         order: Dict[str, int] = {}
         parsed: List[Tuple[str, str, float]] = []
+        resolved = False
         for piece in read_note(note, data):
+            if self._resolved(piece):
+                resolved = True  # "已经修好了": the owner no longer objects to it
+                continue
             ranking = _ranking(self.parser.parse(piece.text))
             if not ranking:
                 continue
             top, confidence = ranking[0]
             parsed.append((piece.text, top, round(confidence, 4)))
             threshold = data.clause_threshold if piece.level == "clause" else data.card_threshold
-            if top in self.playbook and confidence >= threshold:
-                if confidence > found.get(top, (-1.0, ""))[0]:
-                    found[top] = (confidence, piece.text)
-                order.setdefault(top, len(order))
-            elif top not in self.playbook and confidence >= data.card_threshold:
+            objection = data.as_objection.get(top, top)
+            if objection in self.playbook and confidence >= threshold:
+                if confidence > found.get(objection, (-1.0, piece))[0]:
+                    found[objection] = (confidence, piece)
+                order.setdefault(objection, len(order))
+            elif objection not in self.playbook and confidence >= data.card_threshold:
                 others[top] = max(others.get(top, 0.0), confidence)
             for intent, score in ranking:
                 if intent in self.playbook:
@@ -149,18 +172,24 @@ class Coach:
             Guess(intent, round(score, 4), data.intent_names.get(intent, intent))
             for intent, score in sorted(others.items(), key=lambda pair: -pair[1])
         )
+        next_steps = tuple(self._step(name) for name in data.next_steps if name in others)
         if found:
             ranked = sorted(found.items(), key=lambda item: (-item[1][0], order[item[0]]))
-            cards = tuple(self._card(intent, confidence, piece) for intent, (confidence, piece) in ranked)
+            cards = tuple(
+                self._card(intent, confidence, piece, old_arrears=old_arrears)
+                for intent, (confidence, piece) in ranked
+            )
             return CoachAnswer(
                 text=text, status=AnswerStatus.OBJECTIONS, message="", cards=cards, recognised=recognised,
-                pieces=tuple(parsed),
-            )
-        if recognised:
+                next_steps=next_steps, pieces=tuple(parsed),
+            )  # fmt: skip
+        if old_arrears:
+            next_steps = (self._step("old_arrears"), *next_steps)
+        if recognised or resolved:
             return CoachAnswer(
                 text=text, status=AnswerStatus.NO_OBJECTION, message=data.messages["no_objection"],
-                recognised=recognised, pieces=tuple(parsed),
-            )
+                recognised=recognised, next_steps=next_steps, pieces=tuple(parsed),
+            )  # fmt: skip
         best = [
             Guess(intent, round(score, 4), self._title(intent))
             for intent, score in sorted(guesses.items(), key=lambda pair: -pair[1])
@@ -172,28 +201,45 @@ class Coach:
             message=data.messages["unclear"],
             guesses=tuple(best),
             ask=wording.text("coach.ask_unclear"),
+            next_steps=next_steps,
             pieces=tuple(parsed),
         )
+
+    def _resolved(self, piece: Piece) -> bool:
+        return any(word in piece.text or word in piece.original for word in self.data.resolved)
+
+    def _step(self, name: str) -> NextStep:
+        step = self.data.next_steps[name]
+        return NextStep(step.kind, self.data.next_step_kinds.get(step.kind, step.kind), step.text)
 
     def _title(self, intent: str) -> str:
         entry = self.playbook.get(intent)
         return entry.title if entry else intent
 
-    def _card(self, intent: str, confidence: float, piece: str) -> Card:
+    def _card(self, intent: str, confidence: float, piece: Piece, *, old_arrears: bool) -> Card:
         entry: Optional[Entry] = self.playbook.get(intent)
         assert entry is not None  # only playbook intents make cards
         coaching = entry.coach
+        step = (
+            self._step("old_arrears")
+            if old_arrears
+            else NextStep(
+                coaching.next_step_kind,
+                self.data.next_step_kinds.get(coaching.next_step_kind, coaching.next_step_kind),
+                coaching.next_step,
+            )
+        )
         return Card(
             intent=intent,
             confidence=round(confidence, 4),
             title=entry.title,
             summary=entry.summary,
-            clause=piece,
+            clause=piece.original or piece.text,
             script=coaching.script,
             legal_basis=coaching.legal_basis,
-            next_step=coaching.next_step,
-            next_step_kind=coaching.next_step_kind,
-            next_step_label=self.data.next_step_kinds.get(coaching.next_step_kind, coaching.next_step_kind),
+            next_step=step.text,
+            next_step_kind=step.kind,
+            next_step_label=step.label,
             donts=coaching.donts,
             ask=coaching.ask,
             strategy=coaching.strategy,

@@ -16,6 +16,14 @@ class CoachDataError(ValueError):
     """``data/coach/coach.yml`` is missing a field or holds a value of the wrong shape."""
 
 
+@dataclass(frozen=True)
+class NextStepData:
+    """A next step the coach sets itself: its kind (one of ``next_step_kinds``) and what to do."""
+
+    kind: str
+    text: str
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per file, cached
 class CoachData:
     """Reporting frames, connectors, thresholds, labels and messages."""
@@ -24,8 +32,13 @@ class CoachData:
     adverbs: Tuple[str, ...]
     verbs: Tuple[str, ...]
     subject_verbs: Tuple[str, ...]
+    verbs_not_before_time: Tuple[str, ...]
+    time_words: Tuple[str, ...]
     connectors: Tuple[str, ...]
     quotes: Tuple[str, ...]
+    rewrites: Mapping[str, str]
+    resolved: Tuple[str, ...]
+    as_objection: Mapping[str, str]
     card_threshold: float
     clause_threshold: float
     max_guesses: int
@@ -34,11 +47,19 @@ class CoachData:
     labels: Mapping[str, str]
     messages: Mapping[str, str]
     next_step_kinds: Mapping[str, str]
+    next_steps: Mapping[str, NextStepData]
     intent_names: Mapping[str, str]
+    punctuation: Mapping[str, str]
+    wecom_lookup_commands: Tuple[str, ...]
+    wecom_unit_words: str
 
     def label(self, key: str) -> str:
         """The label stored under ``labels.<key>``."""
         return self.labels[key]
+
+    def mark(self, key: str) -> str:
+        """The punctuation mark stored under ``punctuation.<key>``."""
+        return self.punctuation[key]
 
 
 def _strings(data: Mapping[str, Any], key: str) -> Tuple[str, ...]:
@@ -55,18 +76,50 @@ def _mapping(data: Mapping[str, Any], key: str) -> Dict[str, str]:
     return {str(k): str(v).strip() for k, v in value.items()}
 
 
+def _mapping_raw(data: Mapping[str, Any], key: str) -> Dict[str, str]:
+    """Like :func:`_mapping`, keeping the values' spaces (punctuation such as "✗ ")."""
+    value = data.get(key)
+    if not isinstance(value, dict) or not value or not all(isinstance(v, str) and v for v in value.values()):
+        raise CoachDataError(f"{COACH_FILE.name}: '{key}' must be a mapping of strings")
+    return {str(k): v for k, v in value.items()}
+
+
+def _next_steps(data: Mapping[str, Any], kinds: Mapping[str, str]) -> Dict[str, NextStepData]:
+    value = data.get("next_steps")
+    if not isinstance(value, dict) or not value:
+        raise CoachDataError(f"{COACH_FILE.name}: 'next_steps' must be a mapping")
+    steps = {}
+    for name, step in value.items():
+        if not isinstance(step, dict) or not str(step.get("text") or "").strip() or step.get("kind") not in kinds:
+            raise CoachDataError(f"{COACH_FILE.name}: next_steps.{name} needs a text and a kind from next_step_kinds")
+        steps[str(name)] = NextStepData(kind=str(step["kind"]), text=str(step["text"]).strip())
+    for required in ("promise_to_pay", "old_arrears"):
+        if required not in steps:
+            raise CoachDataError(f"{COACH_FILE.name}: next_steps.{required} is missing")
+    return steps
+
+
 def parse(data: Mapping[str, Any]) -> CoachData:
     """Build :class:`CoachData` from the file's YAML, checking every field."""
     frames = data.get("frames")
     if not isinstance(frames, dict):
         raise CoachDataError(f"{COACH_FILE.name}: 'frames' must be a mapping")
+    wecom = data.get("wecom")
+    if not isinstance(wecom, dict) or not str(wecom.get("unit_words") or ""):
+        raise CoachDataError(f"{COACH_FILE.name}: 'wecom' must hold lookup_commands and unit_words")
+    kinds = _mapping(data, "next_step_kinds")
     return CoachData(
         subjects=_strings(frames, "subjects"),
         adverbs=_strings(frames, "adverbs"),
         verbs=_strings(frames, "verbs"),
         subject_verbs=_strings(frames, "subject_verbs"),
+        verbs_not_before_time=_strings(frames, "verbs_not_before_time"),
+        time_words=_strings(frames, "time_words"),
         connectors=_strings(data, "connectors"),
         quotes=_strings(data, "quotes"),
+        rewrites=_mapping(data, "rewrites"),
+        resolved=_strings(data, "resolved"),
+        as_objection=_mapping(data, "as_objection"),
         card_threshold=float(data["card_threshold"]),
         clause_threshold=float(data["clause_threshold"]),
         max_guesses=int(data["max_guesses"]),
@@ -74,8 +127,12 @@ def parse(data: Mapping[str, Any]) -> CoachData:
         old_arrears_months=int(data["old_arrears_months"]),
         labels=_mapping(data, "labels"),
         messages=_mapping(data, "messages"),
-        next_step_kinds=_mapping(data, "next_step_kinds"),
+        next_step_kinds=kinds,
+        next_steps=_next_steps(data, kinds),
         intent_names=_mapping(data, "intent_names"),
+        punctuation=_mapping_raw(data, "punctuation"),
+        wecom_lookup_commands=_strings(wecom, "lookup_commands"),
+        wecom_unit_words=str(wecom["unit_words"]),
     )
 
 

@@ -2,15 +2,17 @@
 
 :func:`as_json` is the one JSON shape (the CLI's ``--json`` lines, ``POST /api/coach``, the WeCom channel):
 top-level ``types`` ranks every objection found (or, for an unclear note, the guesses); ``script``,
-``legal_basis``, ``next_step``, ``next_step_kind`` and ``donts`` are the first card's (empty when there is
-no card), and ``cards`` holds every card in full.
+``legal_basis``, ``next_step``, ``next_step_kind`` and ``donts`` are the first card's (with no card,
+``next_step`` is the coach's own first step, e.g. a promise's follow-up), ``cards`` holds every card in full
+and ``next_steps`` the coach's own steps besides the cards'. Every mark between a label and its value is
+data (``data/coach/coach.yml`` ``punctuation``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-from bot.coach.coach import Card, CoachAnswer, Guess
+from bot.coach.coach import Card, CoachAnswer, Guess, NextStep
 from bot.coach.data import CoachData, coach_data
 from bot.playbook import LegalBasis
 
@@ -44,9 +46,14 @@ def card_json(card: Card) -> Dict[str, Any]:
     }
 
 
+def _step(step: NextStep) -> Dict[str, str]:
+    return {"kind": step.kind, "label": step.label, "text": step.text}
+
+
 def as_json(answer: CoachAnswer) -> Dict[str, Any]:
     """The answer as a JSON-ready dict (see the module's docstring for the shape)."""
     first = answer.cards[0] if answer.cards else None
+    own = answer.next_steps[0] if answer.next_steps else None
     return {
         "text": answer.text,
         "status": answer.status.value,
@@ -54,13 +61,14 @@ def as_json(answer: CoachAnswer) -> Dict[str, Any]:
         "types": [_guess(g) for g in answer.types],
         "script": list(first.script) if first else [],
         "legal_basis": [_basis(b) for b in first.legal_basis] if first else [],
-        "next_step": first.next_step if first else "",
-        "next_step_kind": first.next_step_kind if first else None,
+        "next_step": first.next_step if first else (own.text if own else ""),
+        "next_step_kind": first.next_step_kind if first else (own.kind if own else None),
         "donts": list(first.donts) if first else [],
         "cards": [card_json(card) for card in answer.cards],
         "ask": answer.ask or None,
         "guesses": [_guess(g) for g in answer.guesses],
         "recognised": [_guess(g) for g in answer.recognised],
+        "next_steps": [_step(step) for step in answer.next_steps],
     }
 
 
@@ -84,18 +92,26 @@ def _ansi_style(kind: str, text: str) -> str:
 
 def _lines(answer: CoachAnswer, style: Style, data: CoachData, *, level: int) -> List[str]:
     """The answer as text lines; ``level`` 0 is everything, higher levels leave out the less needed parts."""
-    label = data.label
+    label, mark = data.label, data.mark
+    colon, listed = mark("colon"), mark("list")
+
+    def step_line(step_label: str, text: str) -> str:
+        kind = f"{mark('step_open')}{step_label}{mark('step_close')}"
+        return f"{style('label', label('next_step'))}{colon}{kind}{text}"
+
     lines: List[str] = []
     if not answer.cards:
         lines.append(style("warn", answer.message))
         if answer.ask:
-            lines.append(f"{style('label', label('ask'))}：{style('script', answer.ask)}")
+            lines.append(f"{style('label', label('ask'))}{colon}{style('script', answer.ask)}")
         if answer.guesses:
-            guessed = "、".join(f"{g.title}({_percent(g.confidence)})" for g in answer.guesses)
-            lines.append(f"{style('label', label('guesses'))}：{guessed}")
+            guessed = listed.join(f"{g.title}({_percent(g.confidence)})" for g in answer.guesses)
+            lines.append(f"{style('label', label('guesses'))}{colon}{guessed}")
         if answer.recognised:
-            named = "、".join(f"{g.title}({_percent(g.confidence)})" for g in answer.recognised)
-            lines.append(f"{style('label', label('recognised'))}：{named}")
+            named = listed.join(f"{g.title}({_percent(g.confidence)})" for g in answer.recognised)
+            lines.append(f"{style('label', label('recognised'))}{colon}{named}")
+        for step in answer.next_steps:
+            lines.append(step_line(step.label, step.text))
         return lines
     for index, card in enumerate(answer.cards):
         brief = level >= 2 and index > 0
@@ -104,24 +120,28 @@ def _lines(answer: CoachAnswer, style: Style, data: CoachData, *, level: int) ->
         heading = f"{index + 1}. {card.title}  {label('confidence')} {_percent(card.confidence)}"
         lines.append(style("title", heading))
         if level == 0:
-            lines.append(style("muted", f"{label('clause')}：{card.clause}"))
-        lines.append(style("label", label("script")) + "：")
+            lines.append(style("muted", f"{label('clause')}{colon}{card.clause}"))
+        lines.append(style("label", label("script")) + colon)
         for line in card.script[:1] if brief else card.script:
             lines.append("  " + style("script", line))
         if level < 3 or index == 0:
-            lines.append(style("label", label("legal_basis")) + "：")
+            lines.append(style("label", label("legal_basis")) + colon)
             for basis in card.legal_basis:
                 point = "" if level >= 1 else f" {basis.point}"
                 lines.append("  " + style("basis", basis.citation) + point)
-            kind = f"【{card.next_step_label}】"
-            lines.append(f"{style('label', label('next_step'))}：{kind}{'' if brief else card.next_step}")
-            lines.append(style("label", label("donts")) + "：")
+            lines.append(step_line(card.next_step_label, "" if brief else card.next_step))
+            lines.append(style("label", label("donts")) + colon)
             for dont in card.donts[:2] if level >= 1 else card.donts:
-                lines.append("  " + style("dont", "✗ " + dont))
-    if answer.recognised and level < 3:
-        named = "、".join(g.title for g in answer.recognised)
+                lines.append("  " + style("dont", mark("dont_mark") + dont))
+    if answer.next_steps and level < 3:
         lines.append("")
-        lines.append(style("muted", f"{label('recognised')}：{named}"))
+        lines.append(style("label", label("next_steps")) + colon)
+        for step in answer.next_steps:
+            lines.append("  " + step_line(step.label, step.text))
+    if answer.recognised and level < 3:
+        named = listed.join(g.title for g in answer.recognised)
+        lines.append("")
+        lines.append(style("muted", f"{label('recognised')}{colon}{named}"))
     return lines
 
 
@@ -143,6 +163,6 @@ def plain_text(answer: CoachAnswer, *, max_bytes: int = PLAIN_TEXT_MAX_BYTES, da
         text = "\n".join(_lines(answer, _plain_style, data, level=level))
         if len(text.encode("utf-8")) < max_bytes:
             return text
-    ellipsis = "…"
+    ellipsis = data.mark("ellipsis")
     budget = max_bytes - len(ellipsis.encode("utf-8")) - 1
     return text.encode("utf-8")[:budget].decode("utf-8", errors="ignore") + ellipsis

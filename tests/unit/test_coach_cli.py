@@ -77,6 +77,23 @@ def test_without_a_note_each_stdin_line_is_one_note(trained_model: Path, monkeyp
     assert "1. " in answers[1] and "2. " in answers[1] and "房子没住" in answers[1] and "收费太高" in answers[1]
 
 
+def test_json_writes_one_object_per_input_line_a_blank_one_included(
+    trained_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven lines in (two blank, one only spaces), seven objects out, each answering its own line."""
+    lines = [HEATING, "", TWO, "   ", UNSURE, "", "他嫌贵"]
+    out = io.StringIO()
+    stdin = "\n".join(lines) + "\n"
+    assert run_main(["coach", "--json", "--model", str(trained_model)], monkeypatch, stdout=out, stdin=stdin) == 0
+    objects = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [obj["text"] for obj in objects] == lines
+    assert [obj["status"] for obj in objects] == [
+        "objections", "empty", "objections", "empty", "unclear", "empty", "objections"
+    ]
+    empty = objects[1]
+    assert empty["types"] == [] and empty["cards"] == [] and empty["script"] == [] and empty["message"]
+
+
 def test_a_missing_model_is_exit_status_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
