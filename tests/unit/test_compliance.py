@@ -9,11 +9,18 @@ import pytest
 import yaml
 
 from bot.compliance import (
+    DISCLOSURE,
+    DISCOUNT,
     FORBIDDEN_PHRASES,
+    SHAMING,
+    TACTICS,
+    UTILITIES,
     ComplianceError,
     check_outgoing,
     check_wording_sources,
+    normalize,
     sendable_texts,
+    tactics,
     violations,
 )
 from bot.contract import CONTRACT_INTENTS, OBJECTION_INTENTS, PLAYBOOK_INTENTS
@@ -127,7 +134,7 @@ def test_outgoing_text_with_a_forbidden_phrase_is_blocked() -> None:
 
 def test_checker_catches_forbidden_phrases() -> None:
     assert violations("再不交就停 水") == ["停水"]
-    assert violations("我们会把欠费业主的名字曝光") == ["曝光"]
+    assert violations("我们会把欠费业主的名字曝光") == ["名字曝光"]
     assert violations("请按时交费") == []
     assert "停暖" in FORBIDDEN_PHRASES and "通知单位" in FORBIDDEN_PHRASES
 
@@ -138,3 +145,90 @@ def test_coach_donts_may_name_forbidden_tactics_but_owner_texts_never() -> None:
         for dont in entry.coach.donts:
             if violations(dont):
                 assert dont not in owner_facing
+
+
+@pytest.mark.parametrize(
+    ("text", "tactic"),
+    [
+        # spelled so the old whitespace-only check missed them
+        ("欠费就停電", UTILITIES),  # Traditional
+        ("再不交就停\u200b水", UTILITIES),  # zero-width space (Unicode category Cf)
+        ("再不交就停\u2060电", UTILITIES),  # word joiner
+        ("再不交就停\ufeff气", UTILITIES),  # byte-order mark
+        ("再不交就停\u3000水", UTILITIES),  # ideographic space
+        ("欠費就斷電", UTILITIES),
+        # utility threats worded differently
+        ("把您家的水停了", UTILITIES),
+        ("水就给您停了", UTILITIES),
+        ("再拖就关总阀", UTILITIES),
+        ("到时候让你没水用", UTILITIES),
+        ("冬天就没电用了", UTILITIES),
+        ("停了你家的电", UTILITIES),
+        # shaming
+        ("把您的名字贴公告栏", SHAMING),
+        ("下个月就公布名字", SHAMING),
+        ("贴到公告栏上让大家看看", SHAMING),
+        ("你就是个老赖", SHAMING),
+        # contacting the employer
+        ("我们去找你单位", DISCLOSURE),
+        ("再不交就找您领导", DISCLOSURE),
+        # discount and waiver promises
+        ("这个月给您打八折", DISCOUNT),
+        ("给您打８折", DISCOUNT),  # full-width digit
+        ("给您打个折", DISCOUNT),
+        ("给您便宜点", DISCOUNT),
+        ("这个月免了", DISCOUNT),
+        ("滞纳金就不收了", DISCOUNT),
+        ("这样吧，给您减免一部分。", DISCOUNT),
+        ("我们不能不给您打折", DISCOUNT),  # a double negative promises
+    ],
+)
+def test_evasive_spellings_and_other_wordings_are_caught(text: str, tactic: str) -> None:
+    assert tactic in [kind for kind, _ in tactics(text)], text
+    assert violations(text), text
+    assert not check_outgoing(text, source="staff:1")
+
+
+def test_tactics_name_the_normalised_phrase_in_reading_order() -> None:
+    assert tactics("再不交就停電，还要找你单位，除非打八折") == [
+        (UTILITIES, "停电"),
+        (DISCLOSURE, "找你单位"),
+        (DISCOUNT, "打八折"),
+    ]
+    assert tactics("把您家的水停了") == [(UTILITIES, "把您家的水停")]  # one hit, not one per overlapping rule
+    assert violations("断水断电，断水") == ["断水", "断电"]
+    assert set(TACTICS) == {UTILITIES, SHAMING, DISCLOSURE, DISCOUNT}
+
+
+def test_normaliser_folds_spellings_and_removes_invisible_characters() -> None:
+    assert normalize("停\u200b 電\u00adＡ１") == "停电a1"
+    assert normalize("請　按時\u200d交費") == "请按时交费"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "收费标准不能打折，也没法减免，但我可以把开支明细列给您。",
+        "物业费不能给您减免，这是合同定的。",
+        "我们会在公告栏定期公开收支情况。",
+        "暖气不热，可能是阀门没调好。",
+        "电梯停了我们马上修，水电费另行收取。",
+        "我们联系施工单位一起整改，主管会尽快联系您。",
+        "以免了解不清，我把明细发给您。",
+        "这样可以避免了纠纷。",
+        "请按时交费",
+    ],
+)
+def test_ordinary_wording_and_refused_discounts_pass(text: str) -> None:
+    assert violations(text) == [], text
+
+
+def test_a_negated_threat_is_still_blocked() -> None:
+    """The bot never raises cutting utilities with an owner, not even to deny it (as before the widening)."""
+    assert violations("我们不会停水") == ["停水"]
+
+
+def test_every_fixed_phrase_is_caught_in_any_spelling() -> None:
+    for phrase in FORBIDDEN_PHRASES:
+        assert violations(f"我们会{phrase}") != [], phrase
+        assert violations("\u200b".join(phrase)) != [], phrase

@@ -141,7 +141,7 @@ def test_coach_fields_are_editable(session: Session) -> None:
     [
         ({"answers": ["再不交就给您停水。", NEW_ANSWERS[1]]}, "answers", "停水"),
         ({"follow_up": "这个月交的话可以打折。"}, "follow_up", "打折"),
-        ({"offer.text": "不交就把您的名字 曝光 在公告栏。"}, "offer.text", "曝光"),
+        ({"offer.text": "不交就把您的名字 曝光 在公告栏。"}, "offer.text", "名字曝光"),
         ({"coach.script": ["您不交我们只能拉闸了。", "您看哪天交？"]}, "coach.script", "拉闸"),
         ({"coach.strategy": ["告诉业主会通知单位"]}, "coach.strategy", "通知单位"),
     ],
