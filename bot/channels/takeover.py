@@ -20,6 +20,11 @@ message never reaches the owner). The message is still stored for the staff view
 cut to :data:`HELD_TEXT_CHARS` characters with a note of its length, a non-text one as a note of its type
 (``handoff.held_*`` in ``data/wording.yml``), marked ``{"held_note": {...}}`` in its metadata.
 
+**When the database cannot be asked** who holds a conversation, the tracker's paused state decides (a
+``ConversationPaused`` not followed by a ``ConversationResumed``); when the tracker cannot be read either,
+the gate fails closed: nothing is sent, not even the channel's refusal, and the failure is logged
+(:meth:`HoldGate.holder`).
+
 **Delivery** (:class:`OutboxDeliverer`). Every Rasa process runs one deliverer (a Sanic listener started by
 the web chat channel), which polls the outbox every second and is woken at once when an owner's socket
 confirms its session:
@@ -77,6 +82,8 @@ HELD_TEXT_CHARS = 300  # how much of a refused over-long message the staff view 
 # The metadata key marking a message stored in place of a channel's refusal (clients cannot send it:
 # bot.channels.inbound.server_metadata drops it).
 HELD_NOTE = HELD_NOTE_KEY
+# Who "holds" a conversation when the database cannot say but the tracker is paused (or unreadable).
+UNKNOWN_HOLDER = "(unknown)"
 
 
 
@@ -223,12 +230,28 @@ class HoldGate:
         self.app = app if app is not None else _sanic_app(on_new_message)
 
     async def holder(self, sender_id: str) -> Optional[str]:
-        """Who holds the conversation; None also when the database cannot say (logged)."""
+        """Who holds the conversation, or None when the bot does.
+
+        The database is asked first (a takeover is committed there before Rasa hears of it). When it cannot
+        say, the tracker decides: a conversation whose latest pause / resume event is ``ConversationPaused``
+        is held (:data:`UNKNOWN_HOLDER`). When the tracker cannot be read either, the conversation is treated
+        as held — nothing is sent (fail closed): a bot or channel answer talking over a person is worse than
+        a silent minute while the database is down, and the bot could not answer without its tracker anyway.
+        """
         try:
             return await _db(self.database_url, handoff.is_held, sender_id=sender_id)
         except Exception:
-            logger.exception("takeover: could not ask who holds %s; the bot answers", sender_id[:12])
-            return None
+            logger.exception("takeover: could not ask the database who holds %s; asking the tracker", sender_id[:12])
+        agent = agent_of(self.app)
+        try:
+            tracker = await agent.tracker_store.retrieve(sender_id) if agent is not None else None
+        except Exception:
+            logger.exception("takeover: nor could the tracker of %s be read; nothing is sent", sender_id[:12])
+            return UNKNOWN_HOLDER
+        if tracker is not None and tracker.is_paused():
+            logger.warning("takeover: %s is paused in its tracker; treated as held", sender_id[:12])
+            return UNKNOWN_HOLDER
+        return None
 
     async def refused_while_held(
         self,

@@ -167,3 +167,97 @@ def test_without_a_gate_the_fake_bot_handler_keeps_the_old_behaviour(harness: Ha
     webhook = harness.channel().webhook(FakeBot())
     reply = asyncio.run(harness.post(webhook, harness.client.voice(openid()), encrypted=True))
     assert reply.content == PLEASE_TYPE_TEXT
+
+
+# --- the database cannot be asked who holds the conversation ---------------------------------------------
+
+UNREACHABLE = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
+
+
+class TrackerOnlyAgent:
+    """Rasa's in-memory tracker and lock stores in place of the agent; ``readable=False``: the store fails too."""
+
+    def __init__(self, events: List[Any], readable: bool = True) -> None:
+        import sqlalchemy as sa
+        from rasa.core.lock_store import InMemoryLockStore
+        from rasa.core.tracker_store import InMemoryTrackerStore
+        from rasa.shared.core.domain import Domain
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        class Store(InMemoryTrackerStore):
+            async def retrieve(self, sender_id: str) -> Any:
+                if not readable:
+                    raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+                return await super().retrieve(sender_id)
+
+        self.tracker_store = Store(Domain.empty())
+        self.lock_store = InMemoryLockStore()
+        self.processor = self
+        asyncio.run(self.tracker_store.save(DialogueStateTracker.from_events("owner-x", events)))
+
+    async def get_tracker(self, sender_id: str) -> Any:
+        return await self.tracker_store.get_or_create_tracker(sender_id)
+
+
+def gate_with(agent: TrackerOnlyAgent) -> Any:
+    from types import SimpleNamespace
+
+    from bot.channels.takeover import HoldGate
+
+    handled: List[UserMessage] = []
+
+    async def on_new_message(message: UserMessage) -> None:
+        handled.append(message)
+
+    gate = HoldGate(on_new_message, database_url=UNREACHABLE, app=SimpleNamespace(ctx=SimpleNamespace(agent=agent)))
+    return gate, handled
+
+
+def user_events(agent: TrackerOnlyAgent) -> List[Any]:
+    from rasa.shared.core.events import UserUttered
+
+    tracker = asyncio.run(agent.tracker_store.retrieve("owner-x"))
+    return [event for event in tracker.events if isinstance(event, UserUttered)]
+
+
+def test_with_the_database_down_a_paused_tracker_keeps_the_channel_and_the_bot_silent() -> None:
+    from rasa.shared.core.events import ConversationPaused, ConversationResumed
+
+    agent = TrackerOnlyAgent([ConversationPaused(), ConversationResumed(), ConversationPaused()])
+    gate, handled = gate_with(agent)
+    too_long = "物" * (max_message_chars() + 5)
+
+    held = asyncio.run(gate.refused_while_held("owner-x", input_channel="rest", problem="too long", text=too_long))
+    asyncio.run(gate(UserMessage("在吗", None, "owner-x", input_channel="rest")))
+
+    assert held is True  # the channel sends no refusal: a person holds the conversation
+    assert handled == []  # the bot is not asked
+    [kept] = user_events(agent)  # the refused message is kept for the person, with the gate's note
+    assert kept.text == held_note_text(problem="too long", text=too_long)
+    assert kept.metadata["held_note"] == {"problem": "too long", "chars": len(too_long)}
+
+
+def test_with_the_database_down_a_resumed_tracker_lets_the_bot_and_the_channel_answer() -> None:
+    from rasa.shared.core.events import ConversationPaused, ConversationResumed
+
+    agent = TrackerOnlyAgent([ConversationPaused(), ConversationResumed()])
+    gate, handled = gate_with(agent)
+
+    held = asyncio.run(gate.refused_while_held("owner-x", input_channel="rest", problem="too long", text="物" * 9000))
+    asyncio.run(gate(UserMessage("你好", None, "owner-x", input_channel="rest")))
+
+    assert held is False
+    assert [message.text for message in handled] == ["你好"]
+    assert user_events(agent) == []
+
+
+def test_with_the_database_and_the_tracker_down_nothing_is_sent() -> None:
+    from rasa.shared.core.events import ConversationPaused, ConversationResumed
+
+    agent = TrackerOnlyAgent([ConversationPaused(), ConversationResumed()], readable=False)
+    gate, handled = gate_with(agent)
+
+    held = asyncio.run(gate.refused_while_held("owner-x", input_channel="socketio", problem="not text"))
+    asyncio.run(gate(UserMessage("你好", None, "owner-x", input_channel="socketio")))
+
+    assert held is True and handled == []  # fail closed: no refusal, no bot answer

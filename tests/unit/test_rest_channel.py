@@ -295,6 +295,31 @@ def test_after_a_hand_back_the_tracker_has_the_notices_before_the_owners_message
     assert [item["text"] for item in again] == ["您好，请问有什么可以帮您？"]  # each notice once
 
 
+def test_with_the_database_unreachable_a_paused_conversation_gets_no_refusal_and_no_answer(
+    monkeypatch: pytest.MonkeyPatch, no_token: None
+) -> None:
+    from rasa.shared.core.events import ConversationPaused, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.channels.inbound import max_message_chars
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")  # nothing listens
+    get_settings.cache_clear()
+    agent = TrackerAgent(answer="您好，请问有什么可以帮您？")
+    asyncio.run(agent.tracker_store.save(DialogueStateTracker.from_events("held-o", [ConversationPaused()])))
+    too_long = "物" * (max_message_chars() + 5)
+
+    answers, messages = exchange(
+        monkeypatch, [(body(sender="held-o", message=too_long), {}), (body(sender="held-o", message="在吗"), {})], agent
+    )
+
+    assert answers == [(200, []), (200, [])]  # neither the channel's refusal nor the bot talks over the person
+    assert messages == []
+    tracker = asyncio.run(agent.tracker_store.retrieve("held-o"))
+    [kept] = [event for event in tracker.events if isinstance(event, UserUttered)]  # kept for the person
+    assert kept.metadata["held_note"] == {"problem": "too long", "chars": len(too_long)}
+
+
 def test_a_bot_text_with_a_forbidden_phrase_is_replaced(monkeypatch: pytest.MonkeyPatch, no_token: None) -> None:
     agent = RecordingAgent(answer="不交费就断电。")
     [(status, answer)], _ = exchange(monkeypatch, [(body(sender="o", message="hi"), {})], agent)
