@@ -89,7 +89,9 @@ class DeliveryOut(BaseModel):
     window_open: Optional[bool] = Field(None, description="WeChat: whether the 48-hour window is open")
     last_inbound_at: Optional[dt.datetime] = None
     window_closes_at: Optional[dt.datetime] = None
-    blocked: Optional[str] = Field(None, description="wechat_window_closed, no_push_channel, unknown_channel")
+    blocked: Optional[str] = Field(
+        None, description="why a reply cannot reach the owner now: wechat_window_closed or unknown_channel"
+    )
     alternatives: List[str] = Field([], description="phone_call, wait_for_owner, next_visit")
 
 

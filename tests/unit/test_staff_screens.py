@@ -595,6 +595,9 @@ def test_the_openapi_schema_documents_the_api(estate: Dict[str, Any], as_user: A
     assert components["PromiseOut"]["properties"]["due_date"]["format"] == "date"
     assert components["EscalationOut"]["properties"]["created_at"]["format"] == "date-time"
     assert {"entries", "escalations", "owner_id"} <= set(components["ConversationOut"]["properties"])
+    # Only what delivery_status gives now: REST replies ride on the owner's next request, never no_push_channel.
+    blocked = components["DeliveryOut"]["properties"]["blocked"]["description"]
+    assert "wechat_window_closed" in blocked and "unknown_channel" in blocked and "no_push_channel" not in blocked
     parameters = {parameter["name"] for parameter in paths["/api/promises"]["get"]["parameters"]}
     assert parameters == {"sender_id", "owner_id", "status"}
     assert "/queue" not in paths and "/login" not in paths
