@@ -110,7 +110,10 @@ def test_a_signal_to_bot_run_alone_stops_every_process_it_started(
         wait_for(f"http://127.0.0.1:{rasa_port}/", bot_run)  # bot run serves no HTTP API (no /status)
         wait_for(f"http://127.0.0.1:{staff_port}/health", bot_run)
         children = children_of(bot_run.pid)
-        assert len(children) == 3 and all(is_running(pid) for pid in children), children
+        assert len(children) == 4 and all(is_running(pid) for pid in children), children
+        # Rasa, the action server, the staff console and the reminder worker, one process each.
+        commands = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in children)
+        assert "apps.staff" in commands and "apps.worker" in commands, commands
         # The staff console is up, behind its login page.
         console = requests.get(f"http://127.0.0.1:{staff_port}/", allow_redirects=False, timeout=10)
         assert console.status_code == 303 and console.headers["location"].startswith("/login")
