@@ -3,9 +3,9 @@
 Four criteria (acknowledge the feeling, explain with the right basis, offer the concrete help, ask for a
 concrete date), each worth its points, and the forbidden tactics (threats to cut utilities, shaming,
 disclosing another owner's debt, promising a discount). A forbidden tactic deducts its points *and* caps the
-answer's score, so a threat scores low however well the rest of the answer is put. Phrases
-:mod:`bot.compliance` forbids are found with its own rule (:func:`bot.compliance.violations`); the rubric only
-sorts them into tactics and adds wordings compliance does not list. Which basis and which help are right
+answer's score, so a threat scores low however well the rest of the answer is put. What
+:mod:`bot.compliance` forbids is found with its own rules, tactic by tactic (:func:`bot.compliance.tactics`);
+the rubric only adds wordings compliance does not list. Which basis and which help are right
 comes from the objection's playbook entry. Every sentence of feedback is rubric data.
 """
 
@@ -87,7 +87,6 @@ class Tactic:
     label: str
     deduction: int
     feedback: str
-    compliance_markers: Tuple[str, ...] = ()
     patterns: Tuple[re.Pattern[str], ...] = ()
     negations: Tuple[str, ...] = ()
 
@@ -211,7 +210,6 @@ def _tactic(name: str, data: Mapping[str, Any]) -> Tactic:
         label=str(data["label"]),
         deduction=int(data["deduction"]),
         feedback=str(data["feedback"]),
-        compliance_markers=tuple(str(marker) for marker in data.get("compliance_markers") or ()),
         patterns=tuple(re.compile(str(pattern)) for pattern in data.get("patterns") or ()),
         negations=tuple(str(word) for word in data.get("negations") or ()),
     )
@@ -292,27 +290,15 @@ def forbidden_tactics(text: str, *, rubric: Optional[Rubric] = None) -> Tuple[st
         rubric: The rubric (default: the project's).
 
     Returns:
-        Tactic names; ``other`` for a compliance phrase no tactic claims.
+        Tactic names; ``other`` for a compliance tactic the rubric does not know.
     """
     rubric = rubric or default_rubric()
     said = compact(text)
     found: set[str] = set()
-    for phrase in compliance.violations(said):
-        # Sorted by the tactic's markers, or by its own patterns when compliance words the same tactic
-        # differently (便宜, 找你领导).
-        tactic = next(
-            (
-                t
-                for t in rubric.tactics.values()
-                if any(marker in phrase for marker in t.compliance_markers)
-                or any(pattern.search(phrase) for pattern in t.patterns)
-            ),
-            rubric.tactics[OTHER_TACTIC],
-        )
-        starts = [m.start() for m in re.finditer(re.escape(phrase), said)]
-        # A phrase compliance read differently from the rubric's normalisation (and so not found here) counts.
-        if not tactic.negations or not starts or any(not _negated(said, start, tactic.negations) for start in starts):
-            found.add(tactic.name)
+    # Compliance's own rules (its normaliser, patterns, refused discounts), already sorted by tactic: whatever
+    # the bot's own check refuses, the rubric penalises.
+    for name, _phrase in compliance.tactics(text):
+        found.add(name if name in rubric.tactics else OTHER_TACTIC)
     for tactic in rubric.tactics.values():
         for pattern in tactic.patterns:
             if any(not _negated(said, m.start(), tactic.negations) for m in pattern.finditer(said)):
