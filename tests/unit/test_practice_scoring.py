@@ -227,6 +227,10 @@ def test_refusing_a_discount_is_not_promising_one() -> None:
     assert forbidden_tactics("没有问题打个折吧。") == ("discount",)
     assert forbidden_tactics("不会不给您打折的。") == ("discount",)
     assert forbidden_tactics("没有不打折的道理。") == ("discount",)
+    # The rubric's own wordings (优惠, which compliance does not list) follow the same rule.
+    assert forbidden_tactics("我们不能再给您优惠了。") == ()
+    assert forbidden_tactics("没有问题，优惠一点。") == ("discount",)
+    assert forbidden_tactics("不能不给您优惠。") == ("discount",)
 
 
 def test_the_rubric_is_data(tmp_path: Path) -> None:

@@ -39,8 +39,6 @@ _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[。？！?!；;]")
 # A negation reaches only within its own clause: 没有问题，打折 promises a discount.
 _CLAUSE_END = re.compile(r"[，。！？；,.!?;、：:]")
-# Words a negation may stand before the verb with (不会给您打折, 不能帮你减免, 不会让您没水用).
-_NEGATION_GAP = r"(?:给|帮|为|替|让|再|也|就|都|随便|您|你|们|的)*"
 # A clause of an answer as said (whitespace breaks clauses too: 我理解 合同 明细 is three), and what breaks them.
 _CLAUSE_OR_BREAK = re.compile(r"([^\s，。！？；,.!?;、：:]+)|(\s+)|([，。！？；,.!?;、：:]+)")
 _PUNCTUATION = re.compile(r"[^\w]+")
@@ -89,6 +87,7 @@ class Tactic:
     feedback: str
     patterns: Tuple[re.Pattern[str], ...] = ()
     negations: Tuple[str, ...] = ()
+    negation_gap: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +211,7 @@ def _tactic(name: str, data: Mapping[str, Any]) -> Tactic:
         feedback=str(data["feedback"]),
         patterns=tuple(re.compile(str(pattern)) for pattern in data.get("patterns") or ()),
         negations=tuple(str(word) for word in data.get("negations") or ()),
+        negation_gap=tuple(str(word) for word in data.get("negation_gap") or ()),
     )
 
 
@@ -260,21 +260,24 @@ def _contains_any(text: str, words: Sequence[str]) -> bool:
     return any(word and word in text for word in words)
 
 
-def _negation_pattern(negations: Sequence[str]) -> re.Pattern[str]:
+@functools.lru_cache(maxsize=16)
+def _negation_pattern(negations: Tuple[str, ...], gap: Tuple[str, ...]) -> re.Pattern[str]:
     words = "|".join(re.escape(word) for word in sorted(negations, key=len, reverse=True))
-    return re.compile(f"(?:{words}){_NEGATION_GAP}$")
+    between = "|".join(re.escape(word) for word in sorted(gap, key=len, reverse=True)) or "(?!)"
+    return re.compile(f"(?:{words})(?:{between})*$")
 
 
-def _negated(text: str, start: int, negations: Sequence[str]) -> bool:
+def _negated(text: str, start: int, tactic: Tactic) -> bool:
     """Whether a negation stands directly before ``start``, in the same clause, and is not itself negated.
 
     不能打折 and 不会给您优惠 refuse; 没有问题，打折 (another clause) and 不能不给您打折 (a double negative)
     promise.
     """
+    negations = tactic.negations
     if not negations:
         return False
     clause = _CLAUSE_END.split(text[:start])[-1]
-    found = _negation_pattern(tuple(negations)).search(clause)
+    found = _negation_pattern(negations, tactic.negation_gap).search(clause)
     if found is None:
         return False
     # A negation right after another one (不能不, 不会不, 没有不) cancels it: the two make a promise.
@@ -301,7 +304,7 @@ def forbidden_tactics(text: str, *, rubric: Optional[Rubric] = None) -> Tuple[st
         found.add(name if name in rubric.tactics else OTHER_TACTIC)
     for tactic in rubric.tactics.values():
         for pattern in tactic.patterns:
-            if any(not _negated(said, m.start(), tactic.negations) for m in pattern.finditer(said)):
+            if any(not _negated(said, m.start(), tactic) for m in pattern.finditer(said)):
                 found.add(tactic.name)
     return tuple(name for name in rubric.tactics if name in found)
 
