@@ -148,7 +148,9 @@ def parse_entry(data: Mapping[str, Any], where: str) -> Entry:
         raise PlaybookError(f"{where}: at least two answer variants are needed")
     script = _strings(_require(coach_data, "script", f"{where} coach"), f"{where} script")
     if not SCRIPT_LINES[0] <= len(script) <= SCRIPT_LINES[1]:
-        raise PlaybookError(f"{where}: the coach script needs {SCRIPT_LINES[0]} to {SCRIPT_LINES[1]} spoken lines")
+        raise PlaybookError(
+            f"{where}: the coach script needs {SCRIPT_LINES[0]} to {SCRIPT_LINES[1]} spoken lines"
+        )
     next_step_kind = str(_require(coach_data, "next_step_kind", f"{where} coach"))
     if next_step_kind not in NEXT_STEP_KINDS:
         raise PlaybookError(
@@ -184,14 +186,18 @@ class Playbook:
     @classmethod
     def load(cls, directory: Path = PLAYBOOK_DIR) -> Playbook:
         """Read and validate every ``*.yml`` file in ``directory``."""
+        return cls.from_sources(read_sources(directory), directory)
+
+    @classmethod
+    def from_sources(
+        cls, sources: Mapping[str, Mapping[str, Any]], directory: Path = PLAYBOOK_DIR
+    ) -> Playbook:
+        """Validate already read files (:func:`read_sources`: file stem → its mapping)."""
         entries: Dict[str, Entry] = {}
-        for path in sorted(directory.glob("*.yml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise PlaybookError(f"{path.name}: not a mapping")
-            entry = parse_entry(data, path.name)
-            if entry.intent != path.stem:
-                raise PlaybookError(f"{path.name}: intent '{entry.intent}' does not match the file name")
+        for stem, data in sources.items():
+            entry = parse_entry(data, f"{stem}.yml")
+            if entry.intent != stem:
+                raise PlaybookError(f"{stem}.yml: intent '{entry.intent}' does not match the file name")
             entries[entry.intent] = entry
         if not entries:
             raise PlaybookError(f"no playbook entries in {directory}")
@@ -213,7 +219,28 @@ class Playbook:
         return sorted(self._entries)
 
 
+def read_sources(directory: Path = PLAYBOOK_DIR) -> Dict[str, Dict[str, Any]]:
+    """Every ``*.yml`` file in ``directory`` as parsed YAML, keyed by file stem, in file-name order."""
+    sources: Dict[str, Dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise PlaybookError(f"{path.name}: not a mapping")
+        sources[path.stem] = data
+    return sources
+
+
+@functools.lru_cache(maxsize=1)
+def default_sources() -> Mapping[str, Mapping[str, Any]]:
+    """The project's playbook files as parsed YAML, read once per process; shared, so never modify it.
+
+    :func:`default_playbook` is built from it and the staff edits (``bot.services.playbook_edits``) overlay
+    their wording on it, so the process holds one parsed copy.
+    """
+    return read_sources(PLAYBOOK_DIR)
+
+
 @functools.lru_cache(maxsize=1)
 def default_playbook() -> Playbook:
     """The project's playbook, loaded once per process."""
-    return Playbook.load()
+    return Playbook.from_sources(default_sources())

@@ -1,21 +1,26 @@
 """Staff edits of the playbook's wording: versioned, checked, used at once, exportable back to the YAML.
 
 The YAML files under ``data/playbook/`` stay the source for a fresh install. A supervisor's save is a new
-``playbook_edits`` row holding the whole entry; :func:`current_playbook` lays each intent's latest row over the
-YAML playbook, so the bot and the coach answer with the new wording on their next request — no retrain (the
-model only knows intents, not wording) and no restart (the merged playbook is cached per process and rebuilt
-when the newest row changes). Only wording is editable (:data:`EDITABLE_FIELDS`); an entry's intent, kind,
-offer kind, legal basis and next-step kind stay the YAML's, because code and the model depend on them.
+``playbook_edits`` row whose ``data`` holds only the edited fields, nested as in the YAML (e.g.
+``{"coach": {"script": [...]}}``): those this save changed and those earlier versions had edited, less any set
+back to the YAML's wording. :func:`current_playbook` lays each intent's latest row over the YAML playbook, so a
+developer's later change to a field no supervisor edited still reaches the bot (a row holding a whole entry,
+as the first rows did, simply edits every field). The bot and the coach answer with the new wording on their
+next request — no retrain (the model only knows intents, not wording) and no restart (the merged playbook is
+cached per process and rebuilt when the newest row changes). Only wording is editable
+(:data:`EDITABLE_FIELDS`); an entry's intent, kind, offer kind, legal basis and next-step kind stay the
+YAML's, because code and the model depend on them.
 
 A save is refused, with nothing stored, when the wording holds a phrase the compliance rules forbid (the
-reason names the phrase and the field), when the entry no longer passes the playbook schema, or when someone
-else saved the entry since the editor opened it (optimistic: ``based_on`` must be the latest version).
+reason names the phrase and the field), when a text or the note holds a control character, when the entry no
+longer passes the playbook schema, or when someone else saved the entry since the editor opened it
+(optimistic: ``based_on`` must be the latest version). The export checks the compliance rules and the schema
+of every entry before it writes any file.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import re
@@ -24,14 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-import yaml
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import clock, compliance
 from bot.db.playbook_models import PlaybookEdit
-from bot.playbook import PLAYBOOK_DIR, Entry, Playbook, PlaybookError, default_playbook, parse_entry
+from bot.playbook import (
+    PLAYBOOK_DIR,
+    Entry,
+    Playbook,
+    PlaybookError,
+    default_playbook,
+    default_sources,
+    parse_entry,
+)
 from bot.services import audit
 
 logger = logging.getLogger(__name__)
@@ -140,29 +152,36 @@ class UnknownVersion(EditRefused):
     code = "unknown_version"
 
 
+class ControlCharacter(EditRefused):
+    """A text or the note holds a control character (NUL and the like), which no wording needs."""
+
+    code = "control_character"
+
+
+# Versions are stored as 32-bit integers (PostgreSQL ``integer``); a larger number can name no version.
+MAX_VERSION = 2**31 - 1
+
+# C0 and C1 control characters and DEL, except tab and line breaks: PostgreSQL refuses NUL in text, and the
+# others are invisible in the editor and unsafe in the exported YAML (U+0085 reads back as a line break).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 # --- the YAML source ------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def _yaml_sources(directory: Path) -> Dict[str, Dict[str, Any]]:
-    sources: Dict[str, Dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            sources[path.stem] = data
-    return sources
-
-
-def yaml_data(intent: str, directory: Path = PLAYBOOK_DIR) -> Dict[str, Any]:
+def yaml_data(intent: str) -> Dict[str, Any]:
     """A copy of the entry's mapping as the YAML file holds it (version 0).
+
+    Read from :func:`bot.playbook.default_sources`, the same parsed files :func:`default_playbook` is built
+    from, so the process keeps one copy of the playbook's YAML.
 
     Raises:
         UnknownIntent: If there is no file for ``intent``.
     """
-    data = _yaml_sources(directory).get(intent)
+    data = default_sources().get(intent)
     if data is None:
         raise UnknownIntent(f"no playbook entry for intent '{intent}'")
-    return copy.deepcopy(data)
+    return copy.deepcopy(dict(data))
 
 
 def get_field(data: Mapping[str, Any], path: str) -> Any:
@@ -183,17 +202,33 @@ def _set_field(data: Dict[str, Any], path: str, value: Any) -> None:
     target[last] = value
 
 
-def _apply_wording(base: Mapping[str, Any], stored: Mapping[str, Any]) -> Dict[str, Any]:
-    """``base`` (the YAML mapping) with the editable fields taken from ``stored`` where it has them.
-
-    Only wording comes from the stored version: a field the YAML gained later, or a changed offer kind, is
-    the YAML's.
-    """
-    merged = copy.deepcopy(dict(base))
+def edited_fields(stored: Mapping[str, Any]) -> Dict[str, Any]:
+    """The editable fields a stored version's ``data`` holds: path → value, in :data:`EDITABLE_FIELDS` order."""
+    found: Dict[str, Any] = {}
     for field in EDITABLE_FIELDS:
         value = get_field(stored, field.path)
         if value is not None:
-            _set_field(merged, field.path, copy.deepcopy(value))
+            found[field.path] = copy.deepcopy(value)
+    return found
+
+
+def _nest(fields: Mapping[str, Any]) -> Dict[str, Any]:
+    """Path → value as the nested mapping a version's ``data`` stores."""
+    nested: Dict[str, Any] = {}
+    for path, value in fields.items():
+        _set_field(nested, path, copy.deepcopy(value))
+    return nested
+
+
+def _apply_wording(base: Mapping[str, Any], stored: Mapping[str, Any]) -> Dict[str, Any]:
+    """``base`` (the YAML mapping) with the editable fields taken from ``stored`` where it has them.
+
+    Only wording comes from the stored version: a field it does not hold, a field the YAML gained later, or
+    a changed offer kind, is the YAML's.
+    """
+    merged = copy.deepcopy(dict(base))
+    for path, value in edited_fields(stored).items():
+        _set_field(merged, path, value)
     return merged
 
 
@@ -258,12 +293,21 @@ def version_data(session: Session, *, intent: str, version: int) -> Dict[str, An
     base = yaml_data(intent)
     if version == 0:
         return base
-    row = session.execute(
-        select(PlaybookEdit).where(PlaybookEdit.intent == intent, PlaybookEdit.version == version)
-    ).scalar_one_or_none()
+    return _apply_wording(base, _version_row(session, intent=intent, version=version).data)
+
+
+def _version_row(session: Session, *, intent: str, version: int) -> PlaybookEdit:
+    # Checked before the query: PostgreSQL refuses to compare an integer column with a larger number.
+    row = (
+        session.execute(
+            select(PlaybookEdit).where(PlaybookEdit.intent == intent, PlaybookEdit.version == version)
+        ).scalar_one_or_none()
+        if 0 < version <= MAX_VERSION
+        else None
+    )
     if row is None:
         raise UnknownVersion(f"{intent} has no version {version}")
-    return _apply_wording(base, row.data)
+    return row
 
 
 @dataclass(frozen=True)
@@ -365,13 +409,24 @@ def current_playbook(session: Session) -> Playbook:
 # --- writing ----------------------------------------------------------------------------------------------------
 
 
+def _check_printable(text: str, *, field: str) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        raise ControlCharacter(
+            f"{field}: control character U+{ord(found.group()):04X} at position {found.start()}", field=field
+        )
+
+
 def _normalise(field: EditableField, value: FieldValue) -> Union[str, List[str]]:
     if field.shape == TEXT:
         if not isinstance(value, str):
             raise NotEditable(f"{field.path} takes one text", field=field.path)
+        _check_printable(value, field=field.path)
         return value.strip()
     if isinstance(value, str) or not all(isinstance(item, str) for item in value):
         raise NotEditable(f"{field.path} takes a list of lines", field=field.path)
+    for item in value:
+        _check_printable(item, field=field.path)
     return [item.strip() for item in value if item.strip()]
 
 
@@ -418,17 +473,27 @@ def _store(
     session: Session,
     *,
     intent: str,
-    data: Dict[str, Any],
+    edited: Mapping[str, Any],
     based_on: Optional[int],
     actor: str,
     note: Optional[str],
     reverted_from: Optional[int] = None,
 ) -> PlaybookEdit:
-    """Check ``data`` (compliance, schema, staleness) and write it as the next version with its audit row."""
+    """Check the entry with ``edited`` (path → value) laid over the YAML, and store those fields as the next version.
+
+    Checked first: compliance, schema, staleness. A field back at the YAML's wording is not stored, so the
+    YAML's later changes to it reach the bot again.
+    """
     if not actor:
         raise ValueError("a playbook edit needs an actor")
+    _check_printable(note or "", field="note")
+    base = yaml_data(intent)
+    kept = {path: value for path, value in edited.items() if value != get_field(base, path)}
+    data = _apply_wording(base, _nest(kept))
     _check_compliance(data)
     _check_schema(intent, data)
+    if based_on is not None and not 0 <= based_on <= MAX_VERSION:
+        raise UnknownVersion(f"{intent} has no version {based_on}")
     latest = latest_version(session, intent=intent)
     if based_on is not None and based_on != latest:
         raise StaleEdit(
@@ -445,7 +510,7 @@ def _store(
     row = PlaybookEdit(
         intent=intent,
         version=latest + 1,
-        data=data,
+        data=_nest(kept),
         edited_by=actor,
         edited_at=clock.utc_now(),
         note=(note or "").strip() or None,
@@ -496,17 +561,20 @@ def save(
         UnknownIntent: No such entry.
         NotEditable: A field that is not editable, or a value of the wrong shape.
         ForbiddenWording: A forbidden phrase, named with its field.
+        ControlCharacter: A control character (NUL and the like) in a text or the note.
         SchemaInvalid: The entry would not pass the playbook schema (e.g. fewer than two answers).
         StaleEdit: ``based_on`` is not the latest version.
         Unchanged: The wording is what it already is.
     """
-    data = current_data(session, intent=intent)
+    yaml_data(intent)  # UnknownIntent before anything else
+    latest = latest_version(session, intent=intent)
+    edited = edited_fields(_version_row(session, intent=intent, version=latest).data) if latest else {}
     for path, value in fields.items():
         field = FIELDS_BY_PATH.get(path)
         if field is None:
             raise NotEditable(f"'{path}' is not an editable playbook field", field=path)
-        _set_field(data, path, _normalise(field, value))
-    return _store(session, intent=intent, data=data, based_on=based_on, actor=actor, note=note)
+        edited[path] = _normalise(field, value)
+    return _store(session, intent=intent, edited=edited, based_on=based_on, actor=actor, note=note)
 
 
 def revert(
@@ -524,9 +592,16 @@ def revert(
         UnknownVersion: The version was never saved.
         EditRefused: As for :func:`save` (the older wording must still pass today's rules and schema).
     """
-    data = version_data(session, intent=intent, version=version)
+    yaml_data(intent)  # UnknownIntent before UnknownVersion
+    edited = edited_fields(_version_row(session, intent=intent, version=version).data) if version else {}
     return _store(
-        session, intent=intent, data=data, based_on=based_on, actor=actor, note=note, reverted_from=version
+        session,
+        intent=intent,
+        edited=edited,
+        based_on=based_on,
+        actor=actor,
+        note=note,
+        reverted_from=version,
     )
 
 
@@ -536,12 +611,19 @@ _PLAIN = re.compile(r"^[a-z][a-z0-9_]*$")
 _YAML_WORDS = frozenset({"null", "true", "false", "yes", "no", "on", "off", "y", "n"})
 
 
+# Code points JSON leaves as they are but YAML must not see raw: DEL and the C1 controls (not printable in
+# YAML), NEL, LINE and PARAGRAPH SEPARATOR (YAML line breaks: a quoted scalar would read them back as a
+# space), the byte-order mark, surrogates and the non-characters. JSON's \uXXXX escape is YAML's too.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str) and _PLAIN.match(value) and value not in _YAML_WORDS:
         return value
     if isinstance(value, str):
         # A JSON string is a valid YAML double-quoted scalar; Chinese stays as it is.
-        return json.dumps(value, ensure_ascii=False)
+        quoted = json.dumps(value, ensure_ascii=False)
+        return _YAML_UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", quoted)
     return json.dumps(value)
 
 
@@ -585,6 +667,7 @@ def export(session: Session, *, out_dir: Path = PLAYBOOK_DIR, actor: str = "") -
         The files written, in intent order.
 
     Raises:
+        ForbiddenWording: An edited entry's wording no longer passes the compliance rules (nothing is written).
         SchemaInvalid: An edited entry no longer passes the schema (nothing is written).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -596,7 +679,10 @@ def export(session: Session, *, out_dir: Path = PLAYBOOK_DIR, actor: str = "") -
         except UnknownIntent:
             logger.warning("playbook edit for %s has no YAML file any more; not exported", intent)
             continue
-        _check_schema(intent, data)  # every entry checked before any file is written: all or nothing
+        # Every entry checked before any file is written: all or nothing. The rules may have grown since the
+        # save, and a forbidden phrase must not become the fresh-install wording.
+        _check_compliance(data)
+        _check_schema(intent, data)
         texts[out_dir / f"{intent}.yml"] = dump_entry(data)
     for path, text in texts.items():
         path.write_text(text, encoding="utf-8")

@@ -4,6 +4,7 @@ process without a restart, and the export back to YAML."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import shutil
 import subprocess
@@ -18,12 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot import playbook as playbook_module
 from bot.cli import main as cli_main
 from bot.db.playbook_models import PlaybookEdit
 from bot.db.staff_models import AuditEntry
-from bot.playbook import PLAYBOOK_DIR, Playbook, default_playbook
+from bot.playbook import PLAYBOOK_DIR, Playbook, default_playbook, default_sources
 from bot.services import playbook_edits
 from bot.services.playbook_edits import (
+    ControlCharacter,
     ForbiddenWording,
     NotEditable,
     SchemaInvalid,
@@ -86,14 +89,16 @@ def test_a_save_is_a_version_with_who_and_when_and_an_audit_row(session: Session
         HEATING, 1, "li", "更口语一些", None,
     )  # fmt: skip
     assert aware(stored.edited_at) == NOW
-    # The whole entry is stored: the edited wording and the YAML's untouched fields.
-    yaml_entry = yaml.safe_load((PLAYBOOK_DIR / f"{HEATING}.yml").read_text(encoding="utf-8"))
-    assert stored.data["answers"] == NEW_ANSWERS and stored.data["follow_up"] == NEW_FOLLOW_UP
-    assert stored.data["offer"] == yaml_entry["offer"] and stored.data["coach"] == yaml_entry["coach"]
-    assert stored.data["intent"] == HEATING and stored.data["kind"] == "objection"
+    # Only the edited fields are stored: the YAML's other fields stay the YAML's.
+    assert stored.data == {"answers": NEW_ANSWERS, "follow_up": NEW_FOLLOW_UP}
     [entry] = audit_rows(session)
     assert (entry.actor, entry.action, entry.target) == ("li", "playbook_edited", f"playbook:{HEATING}")
-    assert entry.detail == {"version": 1, "fields": ["answers", "follow_up"], "note": "更口语一些", "reverted_from": None}
+    assert entry.detail == {
+        "version": 1,
+        "fields": ["answers", "follow_up"],
+        "note": "更口语一些",
+        "reverted_from": None,
+    }
     assert aware(entry.at) == NOW
 
 
@@ -169,7 +174,9 @@ def test_a_forbidden_phrase_is_refused_with_its_field_and_nothing_is_stored(
         ({"coach.ask": ""}, "coach.ask", "missing 'ask'"),
     ],
 )
-def test_a_schema_error_is_refused_and_nothing_is_stored(session: Session, fields: dict, field: str, words: str) -> None:
+def test_a_schema_error_is_refused_and_nothing_is_stored(
+    session: Session, fields: dict, field: str, words: str
+) -> None:
     with pytest.raises(SchemaInvalid) as refused:
         playbook_edits.save(session, intent=HEATING, fields=fields, actor="li", based_on=0)
 
@@ -177,7 +184,9 @@ def test_a_schema_error_is_refused_and_nothing_is_stored(session: Session, field
     assert rows(session) == [] and audit_rows(session) == []
 
 
-@pytest.mark.parametrize("fields", [{"intent": "objection_other"}, {"kind": "question"}, {"offer.kind": "bill_check"}])
+@pytest.mark.parametrize(
+    "fields", [{"intent": "objection_other"}, {"kind": "question"}, {"offer.kind": "bill_check"}]
+)
 def test_the_intent_and_kinds_are_not_editable(session: Session, fields: dict) -> None:
     with pytest.raises(NotEditable):
         playbook_edits.save(session, intent=HEATING, fields=fields, actor="li", based_on=0)
@@ -190,11 +199,15 @@ def test_wrong_shapes_unknown_intents_and_no_change_are_refused(session: Session
     with pytest.raises(NotEditable):
         playbook_edits.save(session, intent=HEATING, fields={"follow_up": ["一行"]}, actor="li", based_on=0)
     with pytest.raises(UnknownIntent):
-        playbook_edits.save(session, intent="objection_unknown", fields={"follow_up": "好"}, actor="li", based_on=0)
+        playbook_edits.save(
+            session, intent="objection_unknown", fields={"follow_up": "好"}, actor="li", based_on=0
+        )
     same = default_playbook().get(HEATING)
     assert same is not None
     with pytest.raises(Unchanged):
-        playbook_edits.save(session, intent=HEATING, fields={"follow_up": same.follow_up}, actor="li", based_on=0)
+        playbook_edits.save(
+            session, intent=HEATING, fields={"follow_up": same.follow_up}, actor="li", based_on=0
+        )
     assert rows(session) == []
 
 
@@ -202,11 +215,15 @@ def test_a_stale_edit_is_refused(session: Session) -> None:
     save_new_answers(session, actor="li", based_on=0)
 
     with pytest.raises(StaleEdit) as refused:
-        playbook_edits.save(session, intent=HEATING, fields={"follow_up": "哪天交？"}, actor="zhang", based_on=0)
+        playbook_edits.save(
+            session, intent=HEATING, fields={"follow_up": "哪天交？"}, actor="zhang", based_on=0
+        )
 
     assert refused.value.latest == 1
     assert [(row.version, row.edited_by) for row in rows(session)] == [(1, "li")]
-    playbook_edits.save(session, intent=HEATING, fields={"follow_up": "您看哪天方便交上？"}, actor="zhang", based_on=1)
+    playbook_edits.save(
+        session, intent=HEATING, fields={"follow_up": "您看哪天方便交上？"}, actor="zhang", based_on=1
+    )
     session.commit()
     assert [(row.version, row.edited_by, row.data["follow_up"]) for row in rows(session)] == [
         (1, "li", NEW_FOLLOW_UP),
@@ -220,7 +237,9 @@ def test_history_and_revert_as_a_new_version(session: Session) -> None:
     with clock.frozen(NOW):
         save_new_answers(session, actor="li", based_on=0)
     with clock.frozen(LATER):
-        playbook_edits.save(session, intent=HEATING, fields={"follow_up": "哪天交？"}, actor="zhang", based_on=1)
+        playbook_edits.save(
+            session, intent=HEATING, fields={"follow_up": "哪天交？"}, actor="zhang", based_on=1
+        )
         session.commit()
 
     with clock.frozen(LATER):
@@ -241,7 +260,9 @@ def test_history_and_revert_as_a_new_version(session: Session) -> None:
     session.commit()
     entry = playbook_edits.current_playbook(session).get(HEATING)
     assert entry == original
-    assert [(row.action, row.detail["version"], row.detail["reverted_from"]) for row in audit_rows(session)] == [
+    assert [
+        (row.action, row.detail["version"], row.detail["reverted_from"]) for row in audit_rows(session)
+    ] == [
         ("playbook_edited", 1, None),
         ("playbook_edited", 2, None),
         ("playbook_reverted", 3, 1),
@@ -280,7 +301,11 @@ def test_a_stored_version_that_no_longer_passes_is_ignored(session: Session) -> 
     data["follow_up"] = "不交就停水。"  # as if the phrase was forbidden only after the save
     session.add(PlaybookEdit(intent=HEATING, version=1, data=data, edited_by="li", edited_at=clock.utc_now()))
     data2 = dict(data, follow_up="好的", answers=["只有一个回答"])
-    session.add(PlaybookEdit(intent="objection_pay_later", version=1, data=data2, edited_by="li", edited_at=clock.utc_now()))
+    session.add(
+        PlaybookEdit(
+            intent="objection_pay_later", version=1, data=data2, edited_by="li", edited_at=clock.utc_now()
+        )
+    )
     session.commit()
 
     playbook = playbook_edits.current_playbook(session)
@@ -301,7 +326,11 @@ def test_export_writes_only_the_edited_entries_and_round_trips(session: Session,
     originals = {path.name: path.read_bytes() for path in target.glob("*.yml")}
     save_new_answers(session)
     playbook_edits.save(
-        session, intent="objection_pay_later", fields={"coach.ask": "您说的“晚点”是哪一天？"}, actor="li", based_on=0
+        session,
+        intent="objection_pay_later",
+        fields={"coach.ask": "您说的“晚点”是哪一天？"},
+        actor="li",
+        based_on=0,
     )
     session.commit()
 
@@ -351,7 +380,9 @@ def test_two_saves_at_once_one_wins_and_the_other_is_stale(session: Session, dat
         # Started while the first save's transaction is open: it waits for it, then must not overwrite it.
         with OrmSession(get_engine(database_url), future=True) as second:
             try:
-                playbook_edits.save(second, intent=HEATING, fields={"follow_up": "第二位的追问？"}, actor="zhang", based_on=0)
+                playbook_edits.save(
+                    second, intent=HEATING, fields={"follow_up": "第二位的追问？"}, actor="zhang", based_on=0
+                )
                 second.commit()
                 outcome["saved"] = True
             except StaleEdit as error:
@@ -365,7 +396,9 @@ def test_two_saves_at_once_one_wins_and_the_other_is_stale(session: Session, dat
     thread.join(10)
 
     assert outcome == {"stale": 1}
-    assert [(row.version, row.edited_by, row.data["follow_up"]) for row in rows(session)] == [(1, "li", "第一位的追问？")]
+    assert [(row.version, row.edited_by, row.data["follow_up"]) for row in rows(session)] == [
+        (1, "li", "第一位的追问？")
+    ]
 
 
 def test_export_refuses_an_edit_that_no_longer_passes_the_schema(
@@ -375,7 +408,9 @@ def test_export_refuses_an_edit_that_no_longer_passes_the_schema(
     data = yaml.safe_load((PLAYBOOK_DIR / "objection_pay_later.yml").read_text(encoding="utf-8"))
     data["answers"] = ["只剩一个回答。"]  # as if the schema had grown since the save
     session.add(
-        PlaybookEdit(intent="objection_pay_later", version=1, data=data, edited_by="li", edited_at=clock.utc_now())
+        PlaybookEdit(
+            intent="objection_pay_later", version=1, data=data, edited_by="li", edited_at=clock.utc_now()
+        )
     )
     session.commit()
 
@@ -383,3 +418,175 @@ def test_export_refuses_an_edit_that_no_longer_passes_the_schema(
 
     assert list(tmp_path.glob("*.yml")) == []
     assert "at least two answer variants" in capsys.readouterr().err
+
+
+def yaml_changed(monkeypatch: pytest.MonkeyPatch, intent: str, path: str, value: object) -> None:
+    """As if a developer changed ``path`` of ``intent``'s YAML file after the edits were saved."""
+    sources = {name: copy.deepcopy(dict(data)) for name, data in default_sources().items()}
+    *parents, last = path.split(".")
+    target = sources[intent]
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    monkeypatch.setattr(playbook_edits, "default_sources", lambda: sources)
+    playbook_edits.clear_cache()
+
+
+def test_a_developers_later_yaml_change_to_another_field_reaches_the_bot(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_new_answers(session)
+    new_offer = "我今天就给您开一张暖气报修单，师傅明天上门。"
+
+    yaml_changed(monkeypatch, HEATING, "offer.text", new_offer)
+
+    entry = playbook_edits.current_playbook(session).get(HEATING)
+    assert entry is not None
+    assert entry.offer.text == new_offer  # the YAML's change to a field no one edited
+    assert list(entry.answers) == NEW_ANSWERS and entry.follow_up == NEW_FOLLOW_UP  # the edits still apply
+    assert playbook_edits.current_data(session, intent=HEATING)["offer"]["text"] == new_offer
+
+
+def test_later_saves_keep_earlier_edits_and_a_field_set_back_to_the_yaml_is_not_stored(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_new_answers(session)
+    script = ["暖气不热确实难受，我今天就给您报修。", "您看这个月哪天方便交物业费？"]
+    yaml_follow_up = default_playbook().get(HEATING).follow_up  # type: ignore[union-attr]
+
+    second = playbook_edits.save(
+        session, intent=HEATING, fields={"coach.script": script}, actor="zhang", based_on=1
+    )
+    third = playbook_edits.save(
+        session, intent=HEATING, fields={"follow_up": yaml_follow_up}, actor="zhang", based_on=2
+    )
+    session.commit()
+
+    assert second.data == {"answers": NEW_ANSWERS, "follow_up": NEW_FOLLOW_UP, "coach": {"script": script}}
+    assert third.data == {"answers": NEW_ANSWERS, "coach": {"script": script}}
+    [*_, audit_third] = audit_rows(session)
+    assert audit_third.detail["fields"] == ["follow_up"]
+    # The follow-up is the YAML's again, so the YAML's later change to it reaches the bot.
+    yaml_changed(monkeypatch, HEATING, "follow_up", "您看哪天方便把物业费交上？")
+    entry = playbook_edits.current_playbook(session).get(HEATING)
+    assert entry is not None and entry.follow_up == "您看哪天方便把物业费交上？"
+    assert list(entry.coach.script) == script and list(entry.answers) == NEW_ANSWERS
+    history = playbook_edits.history_with_changes(session, intent=HEATING)
+    assert [[change.field for change in view.changes] for view in history] == [
+        ["follow_up"],
+        ["coach.script"],
+        ["answers", "follow_up"],
+    ]
+
+
+def test_a_revert_stores_the_older_versions_edited_fields_only(session: Session) -> None:
+    save_new_answers(session)
+    playbook_edits.save(
+        session, intent=HEATING, fields={"coach.ask": "您家哪个房间不热？"}, actor="li", based_on=1
+    )
+
+    to_one = playbook_edits.revert(session, intent=HEATING, version=1, actor="wang", based_on=2)
+    to_yaml = playbook_edits.revert(session, intent=HEATING, version=0, actor="wang", based_on=3)
+    session.commit()
+
+    assert to_one.data == {"answers": NEW_ANSWERS, "follow_up": NEW_FOLLOW_UP}
+    assert to_yaml.data == {}
+    assert playbook_edits.current_playbook(session).get(HEATING) == default_playbook().get(HEATING)
+
+
+@pytest.mark.parametrize(
+    ("fields", "note", "field"),
+    [
+        ({"follow_up": "您看哪天\x00方便交？"}, "", "follow_up"),
+        ({"answers": [NEW_ANSWERS[0], "暖气\x07不热"]}, "", "answers"),
+        ({"coach.donts": ["不得\x1b威胁"]}, "", "coach.donts"),
+        ({"offer.text": "报修\x85单"}, "", "offer.text"),
+        ({"follow_up": NEW_FOLLOW_UP}, "口语\x00化", "note"),
+    ],
+)
+def test_a_control_character_is_refused_and_nothing_is_stored(
+    session: Session, fields: dict, note: str, field: str
+) -> None:
+    with pytest.raises(ControlCharacter) as refused:
+        playbook_edits.save(session, intent=HEATING, fields=fields, actor="li", based_on=0, note=note)
+    session.commit()
+
+    assert (refused.value.code, refused.value.field) == ("control_character", field)
+    assert rows(session) == [] and audit_rows(session) == []
+
+
+def test_a_version_too_large_for_the_database_is_unknown_not_an_error(session: Session) -> None:
+    save_new_answers(session)
+
+    with pytest.raises(UnknownVersion):
+        playbook_edits.revert(session, intent=HEATING, version=2**31, actor="wang")
+    with pytest.raises(UnknownVersion):
+        playbook_edits.version_data(session, intent=HEATING, version=10**20)
+    with pytest.raises(UnknownVersion):
+        playbook_edits.save(
+            session, intent=HEATING, fields={"coach.ask": "哪个房间？"}, actor="li", based_on=2**63
+        )
+    session.commit()
+    assert [row.version for row in rows(session)] == [1]
+
+
+def test_export_refuses_wording_the_compliance_rules_now_forbid(session: Session, tmp_path: Path) -> None:
+    save_new_answers(session)  # a good edit, written first in intent order were files written one by one
+    session.add(
+        PlaybookEdit(
+            intent="objection_pay_later",
+            version=1,
+            data={"follow_up": "这个月给您打八折，哪天交？"},  # as if saved before the rules caught it
+            edited_by="li",
+            edited_at=clock.utc_now(),
+        )
+    )
+    session.commit()
+
+    with pytest.raises(ForbiddenWording) as refused:
+        playbook_edits.export(session, out_dir=tmp_path, actor="li")
+
+    assert (refused.value.field, refused.value.phrase) == ("follow_up", "打八折")
+    assert list(tmp_path.glob("*.yml")) == []
+    assert [row.action for row in audit_rows(session)] == ["playbook_edited"]
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029", "\ufeff", "\x7f", "\x9f"])
+def test_the_dumper_escapes_code_points_yaml_would_misread(char: str) -> None:
+    data = {
+        "intent": HEATING,
+        "follow_up": f"哪天{char}交？",
+        "coach": {"script": [f"第一句{char}", "第二句"]},
+    }
+
+    text = playbook_edits.dump_entry(data)
+
+    assert char not in text
+    assert yaml.safe_load(text) == data
+
+
+def test_the_playbook_yaml_is_parsed_once_per_process(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Path] = []
+    real = playbook_module.read_sources
+
+    def counted(directory: Path = PLAYBOOK_DIR) -> dict:
+        reads.append(directory)
+        return real(directory)
+
+    monkeypatch.setattr(playbook_module, "read_sources", counted)
+    default_sources.cache_clear()
+    default_playbook.cache_clear()
+    try:
+        save_new_answers(session)
+        playbook_edits.current_playbook(session)
+        playbook_edits.history_with_changes(session, intent=HEATING)
+        default_playbook()
+
+        assert reads == [PLAYBOOK_DIR]
+        assert playbook_edits.yaml_data(HEATING) == default_sources()[HEATING]
+        assert playbook_edits.yaml_data(HEATING) is not default_sources()[HEATING]  # callers get a copy
+    finally:
+        default_sources.cache_clear()
+        default_playbook.cache_clear()
