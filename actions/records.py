@@ -329,10 +329,18 @@ class ActionRecordPromise(_RecordAction):
         """A new date from an owner with an open promise moves it; otherwise a new promise with its reminders.
 
         Moving counts (``reschedule_count``) and moves the promise's reminders; a broken promise stays broken.
+        The moved promise and its reminders follow this conversation.
         """
         fields = self.fields(tracker)
         if owner_id is not None:
-            moved = promises.reschedule_latest(session, owner_id=owner_id, new_date=fields["due_date"], amount=fields["amount"])
+            moved = promises.reschedule_latest(
+                session,
+                owner_id=owner_id,
+                new_date=fields["due_date"],
+                amount=fields["amount"],
+                sender_id=tracker.sender_id,
+                channel=tracker.get_latest_input_channel(),
+            )
             if moved is not None:
                 return moved
         record = super().write_record(session, tracker, owner_id)

@@ -1,7 +1,9 @@
 """The contact policy, checked when a reminder falls due (not only when it was scheduled).
 
 In order: nothing once the owner has paid (cancelled), nothing to an owner who opted out or to a
-conversation that is not verified for the owner (skipped), then the timing rules — quiet hours 21:00–08:00
+conversation that is not verified for the owner (skipped); a conversation a staff member holds
+(:func:`bot.conversations.handoff.is_held`) is not interrupted: the reminder moves ``HELD_RETRY`` on and is
+judged again then, as long as the person holds it (reason ``held``); then the timing rules — quiet hours 21:00–08:00
 in the estate's zone, public holidays when ``REMINDERS_SKIP_HOLIDAYS`` is set, at most
 ``REMINDERS_MAX_PER_WEEK`` proactive messages per owner in any 7 days — which move the reminder to the
 first moment allowed, never drop it. The holiday data comes from ``chinesecalendar``, which knows only the
@@ -28,6 +30,8 @@ from bot.services.identity import TRUSTED_LINK_CHANNELS
 QUIET_STARTS = dt.time(21, 0)
 QUIET_ENDS = dt.time(8, 0)
 WEEK = dt.timedelta(days=7)
+# A held conversation is asked again this much later (a takeover usually ends within the hour).
+HELD_RETRY = dt.timedelta(hours=1)
 # Holidays further than this ahead are not searched (no run of public holidays is this long).
 MAX_HOLIDAY_RUN = 15
 
@@ -96,7 +100,8 @@ def decide(
         holiday: Whether a day is a public holiday (injectable for tests).
 
     Returns:
-        Send it, move it (with the new due time), cancel it or skip it, with a reason code.
+        Send it, move it (with the new due time), cancel it or skip it, with a reason code (a move:
+        ``held``, ``quiet_hours``, ``holiday`` or ``weekly_cap``).
     """
     policy = policy or Policy.from_settings()
     now = clock.now()
@@ -107,6 +112,8 @@ def decide(
         return Decision(Verdict.SKIP, "opted_out")
     if not verified(session, reminder):
         return Decision(Verdict.SKIP, "unverified")
+    if held(session, reminder):
+        return Decision(Verdict.MOVE, "held", earliest_allowed(now + HELD_RETRY, policy=policy, holiday=holiday))
     allowed = earliest_allowed(now, policy=policy, holiday=holiday)
     if allowed > now:
         reason = "quiet_hours" if _quiet(now) else "holiday"
@@ -165,6 +172,13 @@ def verified(session: Session, reminder: Reminder) -> bool:
         )
     ).scalar_one_or_none()
     return link is not None and int(link) == int(reminder.owner_id)
+
+
+def held(session: Session, reminder: Reminder) -> bool:
+    """Whether a staff member holds the reminder's conversation (a proactive bot message would talk over them)."""
+    from bot.conversations import handoff
+
+    return bool(reminder.sender_id) and handoff.is_held(session, sender_id=str(reminder.sender_id)) is not None
 
 
 def earliest_allowed(

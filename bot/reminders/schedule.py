@@ -88,8 +88,14 @@ def at(day: dt.date, time: dt.time) -> dt.datetime:
     return dt.datetime.combine(day, time, tzinfo=clock.zone())
 
 
-def target(session: Session, *, owner_id: int, prefer_sender: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:
-    """The owner's verified conversation (sender id, channel), the preferred one if it is verified."""
+def target(
+    session: Session, *, owner_id: int, prefer_sender: Optional[str] = None, prefer_channel: Optional[str] = None
+) -> Tuple[Optional[str], Optional[str]]:
+    """The owner's verified conversation (sender id, channel), the preferred one if it is verified.
+
+    ``prefer_channel`` narrows the preferred conversation to one channel (a sender id is only unique per
+    channel); None: any trusted channel.
+    """
     links = list(
         session.execute(
             select(ConversationLink)
@@ -98,7 +104,7 @@ def target(session: Session, *, owner_id: int, prefer_sender: Optional[str] = No
         ).scalars()
     )
     for link in links:
-        if prefer_sender and link.sender_id == prefer_sender:
+        if prefer_sender and link.sender_id == prefer_sender and prefer_channel in (None, link.channel):
             return str(link.sender_id), str(link.channel)
     if links:
         return str(links[0].sender_id), str(links[0].channel)
@@ -191,6 +197,32 @@ def reschedule_promise(session: Session, *, promise: PaymentPromise, new_date: d
         )
     session.flush()
     return result
+
+
+def retarget_promise(session: Session, *, promise: PaymentPromise, channel: Optional[str] = None) -> List[Reminder]:
+    """Point a promise's unsent reminders at the promise's conversation (``promise.sender_id`` on ``channel``).
+
+    When that conversation is not verified for the owner on a trusted channel, the owner's newest verified
+    conversation is the target, as for a new promise (:func:`target`).
+
+    Returns:
+        The promise's reminders still to be sent.
+    """
+    owner = session.get(Owner, promise.owner_id)
+    if owner is None:
+        return []
+    sender, to = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id, prefer_channel=channel)
+    pending = list(
+        session.execute(
+            select(Reminder).where(Reminder.promise_id == promise.id, Reminder.state.in_(PENDING_STATES))
+        ).scalars()
+    )
+    for row in pending:
+        if (row.sender_id, row.channel) != (sender, to):
+            row.sender_id, row.channel = sender, to
+            row.updated_at = clock.utc_now()
+    session.flush()
+    return pending
 
 
 def schedule_broken_followups(session: Session) -> List[Reminder]:

@@ -113,14 +113,35 @@ def reschedule(session: Session, *, promise: PaymentPromise, new_date: dt.date) 
 
 
 def reschedule_latest(
-    session: Session, *, owner_id: int, new_date: dt.date, amount: Optional[Decimal] = None
+    session: Session,
+    *,
+    owner_id: int,
+    new_date: dt.date,
+    amount: Optional[Decimal] = None,
+    sender_id: Optional[str] = None,
+    channel: Optional[str] = None,
 ) -> Optional[PaymentPromise]:
     """A new date from an owner with an open promise moves that promise (a broken one stays as it was).
+
+    The promise follows the conversation the owner last promised in: when ``sender_id`` is another
+    conversation than the one the promise was made in, the promise takes it over and so do its unsent
+    reminders (on ``channel``, when that conversation is verified for the owner; otherwise the owner's
+    verified conversation, as for a new promise). A person reads the promise where it was last confirmed.
+
+    Args:
+        session: The caller's session.
+        owner_id: The verified owner.
+        new_date: The date the owner now promises.
+        amount: The amount now promised (None: unchanged).
+        sender_id: The conversation the owner promised in now (None: the promise keeps its own).
+        channel: That conversation's channel.
 
     Returns:
         The moved promise, or None when the owner has no open promise (the caller records a new one).
     """
     from sqlalchemy import select
+
+    from bot.reminders import schedule
 
     promise = session.execute(
         select(PaymentPromise)
@@ -132,8 +153,10 @@ def reschedule_latest(
         return None
     if amount is not None:
         promise.amount = amount
-    if promise.due_date == new_date:  # the same date again (or a retried message): nothing moves
-        session.flush()
-        return promise
-    return reschedule(session, promise=promise, new_date=new_date)
-
+    if sender_id and promise.sender_id != sender_id:
+        promise.sender_id = sender_id
+    if promise.due_date != new_date:  # the same date again (or a retried message): the date does not move
+        reschedule(session, promise=promise, new_date=new_date)
+    schedule.retarget_promise(session, promise=promise, channel=channel)
+    session.flush()
+    return promise

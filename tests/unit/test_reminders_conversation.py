@@ -1,0 +1,206 @@
+"""Reminders and the conversation they belong to (issue 11): a moved promise follows the conversation the owner
+last promised in, and a conversation a person holds is not interrupted by a reminder (moved, never dropped).
+
+Runs on SQLite and PostgreSQL with an injected clock, through the real worker and the real takeover service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import List
+
+import pytest
+from sqlalchemy import select
+
+from bot import clock
+from bot.conversations import handoff
+from bot.db import models
+from bot.db.models import PaymentPromise
+from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
+from bot.db.session import session_scope
+from bot.records import importer
+from bot.services import promises
+from tests.unit.test_reminders import (
+    DEMO,
+    WANG,
+    Clock,
+    Sender,
+    at,
+    link,
+    local,
+    outbox_rows,
+    owner_id,
+    promise,
+    reminders,
+    wechat_inbound,
+    worker,
+)
+
+
+@pytest.fixture
+def estate(database_url: str) -> str:
+    with session_scope(database_url) as session:
+        importer.import_arrears(session, DEMO)
+    return database_url
+
+
+def texts_to(url: str, sender: str) -> List[str]:
+    """The ordinary text messages the outbox holds for ``sender`` (not the takeover's notices)."""
+    return [r.text for r in outbox_rows(url) if r.sender_id == sender and r.kind == models.OutboxKind.TEXT]
+
+
+# --- a moved promise follows the conversation ------------------------------------------------------------
+
+
+def test_a_promise_moved_from_another_conversation_follows_it_with_its_reminders(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-old")
+    link(estate, wang, sender="web-new")
+    made = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
+    assert {(r.sender_id, r.channel) for r in reminders(estate)} == {("web-old", "socketio")}
+
+    with clock.frozen(at(11, 25, 12)), session_scope(estate) as session:
+        moved = promises.reschedule_latest(
+            session, owner_id=wang, new_date=dt.date(2026, 12, 4), amount=Decimal("2460.00"),
+            sender_id="web-new", channel="socketio",
+        )
+        assert moved is not None and int(moved.id) == made
+    with session_scope(estate) as session:
+        rows = session.execute(select(PaymentPromise).where(PaymentPromise.owner_id == wang)).scalars().all()
+        assert [(p.id, p.sender_id, p.due_date, p.reschedule_count, p.status) for p in rows] == [
+            (made, "web-new", dt.date(2026, 12, 4), 1, models.PromiseStatus.OPEN)
+        ]
+    assert [(r.purpose, r.sender_id, r.channel, r.state, local(r.due_at)) for r in reminders(estate)] == [
+        (ReminderPurpose.DAY_BEFORE, "web-new", "socketio", ReminderState.MOVED, at(12, 3, 10)),
+        (ReminderPurpose.DUE_MORNING, "web-new", "socketio", ReminderState.MOVED, at(12, 4, 9)),
+    ]
+    # and they go out there
+    processed = worker(estate, Clock(at(12, 3, 10))).send_due()
+    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENT, "webchat_outbox")]
+    assert len(texts_to(estate, "web-new")) == 1 and texts_to(estate, "web-old") == []
+    assert "12月4日" in texts_to(estate, "web-new")[0]
+
+
+def test_the_same_date_again_from_another_conversation_moves_only_the_conversation(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-old")
+    link(estate, wang, channel="wechat", sender="oWANG")
+    made = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
+
+    with clock.frozen(at(11, 25, 12)), session_scope(estate) as session:
+        promises.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 11, 27), sender_id="oWANG", channel="wechat")
+    with session_scope(estate) as session:
+        row = session.get(PaymentPromise, made)
+        assert (row.sender_id, row.due_date, row.reschedule_count) == ("oWANG", dt.date(2026, 11, 27), 0)
+    assert [(r.purpose, r.sender_id, r.channel, r.state, local(r.due_at)) for r in reminders(estate)] == [
+        (ReminderPurpose.DAY_BEFORE, "oWANG", "wechat", ReminderState.SCHEDULED, at(11, 26, 10)),
+        (ReminderPurpose.DUE_MORNING, "oWANG", "wechat", ReminderState.SCHEDULED, at(11, 27, 9)),
+    ]
+
+
+def test_a_conversation_that_is_not_verified_takes_the_promise_but_reminders_stay_verified(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-old")
+    made = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
+
+    with clock.frozen(at(11, 25, 12)), session_scope(estate) as session:
+        promises.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 12, 4), sender_id="rest-9", channel="rest")
+    with session_scope(estate) as session:
+        row = session.get(PaymentPromise, made)
+        assert (row.sender_id, row.due_date, row.reschedule_count) == ("rest-9", dt.date(2026, 12, 4), 1)
+    # REST can take no proactive message: the owner's verified conversation keeps them
+    assert {(r.sender_id, r.channel) for r in reminders(estate)} == {("web-old", "socketio")}
+
+
+def test_reminders_already_sent_stay_where_they_went(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-old")
+    link(estate, wang, sender="web-new")
+    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
+    worker(estate, Clock(at(11, 26, 10))).send_due()
+    with clock.frozen(at(11, 26, 12)), session_scope(estate) as session:
+        promises.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 11, 28), sender_id="web-new", channel="socketio")
+    assert [(r.purpose, r.sender_id, r.state) for r in reminders(estate)] == [
+        (ReminderPurpose.DAY_BEFORE, "web-old", ReminderState.SENT),
+        (ReminderPurpose.DAY_BEFORE, "web-new", ReminderState.SCHEDULED),
+        (ReminderPurpose.DUE_MORNING, "web-new", ReminderState.MOVED),
+    ]
+
+
+# --- a held conversation ------------------------------------------------------------------------------------
+
+
+def test_a_reminder_waits_while_a_person_holds_the_conversation(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-1")
+    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-1")
+    with clock.frozen(at(11, 26, 9, 30)), session_scope(estate) as session:
+        handoff.take_over(session, sender_id="web-1", staff="zhang")
+    now = Clock(at(11, 26, 10))
+    runner = worker(estate, now)
+
+    assert [(p.state, p.reason) for p in runner.send_due()] == [(ReminderState.MOVED, "held")]
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.reason, local(row.due_at), local(row.first_due_at), row.sent_at, row.outbox_id) == (
+        ReminderState.MOVED, "held", at(11, 26, 11), at(11, 26, 10), None, None
+    )
+    assert texts_to(estate, "web-1") == []
+    # still held an hour later: checked again, moved again
+    now.moment = at(11, 26, 11)
+    assert [(p.state, p.reason) for p in runner.send_due()] == [(ReminderState.MOVED, "held")]
+    assert local(reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0].due_at) == at(11, 26, 12)
+    assert texts_to(estate, "web-1") == []
+
+    with clock.frozen(at(11, 26, 11, 30)), session_scope(estate) as session:
+        handoff.hand_back(session, sender_id="web-1", staff="zhang")
+    now.moment = at(11, 26, 12)
+    assert [(p.state, p.via) for p in runner.send_due()] == [(ReminderState.SENT, "webchat_outbox")]
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, local(row.sent_at)) == (ReminderState.SENT, at(11, 26, 12))
+    (text,) = texts_to(estate, "web-1")
+    assert "11月27日" in text
+
+
+def test_a_held_reminder_late_in_the_evening_waits_for_the_morning(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-1")
+    with clock.frozen(at(11, 30, 12)), session_scope(estate) as session:
+        from bot.reminders import schedule
+
+        owner = session.get(models.Owner, wang)
+        schedule._add(
+            session, owner=owner, sender_id="web-1", channel="socketio", purpose=ReminderPurpose.MONTHLY_BILL,
+            due_at=at(11, 30, 20, 30), dedupe_key="test:held-late", period="2026-12",
+        )
+        handoff.take_over(session, sender_id="web-1", staff="zhang")
+    processed = worker(estate, Clock(at(11, 30, 20, 30))).send_due()
+    assert [(p.state, p.reason) for p in processed] == [(ReminderState.MOVED, "held")]
+    assert local(reminders(estate)[0].due_at) == at(12, 1, 8)  # not 21:30: quiet hours still apply
+
+
+def test_a_wechat_reminder_is_not_sent_into_a_held_conversation(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, channel="wechat", sender="oWANG")
+    wechat_inbound(estate, "oWANG", at(11, 25, 12))
+    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="oWANG")
+    with clock.frozen(at(11, 26, 9)), session_scope(estate) as session:
+        handoff.take_over(session, sender_id="oWANG", staff="zhang")
+    sender = Sender()
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
+    assert [(p.state, p.reason) for p in processed] == [(ReminderState.MOVED, "held")]
+    assert sender.texts == []
+    with session_scope(estate) as session:
+        row = session.execute(select(Reminder).where(Reminder.purpose == ReminderPurpose.DAY_BEFORE)).scalar_one()
+        assert (row.state, row.delivered_via, row.sent_at) == (ReminderState.MOVED, None, None)
+
+
+def test_a_paid_reminder_in_a_held_conversation_is_cancelled_not_moved(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-1")
+    promise_id = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-1")
+    with clock.frozen(at(11, 26, 9)), session_scope(estate) as session:
+        handoff.take_over(session, sender_id="web-1", staff="zhang")
+        session.get(PaymentPromise, promise_id).status = models.PromiseStatus.KEPT
+    processed = worker(estate, Clock(at(11, 26, 10))).send_due()
+    assert [(p.state, p.reason) for p in processed] == [(ReminderState.CANCELLED, "promise_kept")]
