@@ -4,8 +4,9 @@ The entries with their current version, an entry's wording as a form, its versio
 version changed, and revert.
 
 A thin adapter over :mod:`bot.services.playbook_edits`, which checks every save (compliance rules, schema,
-stale edits) and writes the version with its audit row. A refused save shows the page again with the reason
-and the text as typed, and stores nothing.
+stale edits, control characters) and writes the version with its audit row. A refused save shows the page
+again with the reason and the text as typed (less any control character), and stores nothing. Version numbers
+in a form or the address are bounded to what the database stores: a larger one is a 400 page, not a 500.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.services import owner_view, playbook_edits, staff_auth
-from bot.services.playbook_edits import EDITABLE_FIELDS, LINES, EditRefused, StaleEdit
+from bot.services.playbook_edits import EDITABLE_FIELDS, LINES, MAX_VERSION, EditRefused, StaleEdit
 
 router = APIRouter(include_in_schema=False)
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
@@ -125,7 +126,7 @@ def playbook_page(
 def entry_page(
     request: Request,
     intent: str,
-    saved: Optional[int] = None,
+    saved: Optional[int] = Query(None, ge=1, le=MAX_VERSION),
     user: StaffUser = SUPERVISOR_OR_MANAGER,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
@@ -142,7 +143,7 @@ def _refused_status(error: EditRefused) -> int:
 def save(
     request: Request,
     intent: str,
-    based_on: int = Form(...),
+    based_on: int = Form(..., ge=0, le=MAX_VERSION),
     note: str = Form("", max_length=500),
     answers: Optional[str] = Form(None, max_length=MAX_FIELD_CHARS),
     follow_up: Optional[str] = Form(None, max_length=MAX_FIELD_CHARS),
@@ -181,9 +182,12 @@ def save(
     except EditRefused as error:
         # Nothing was written (the service checks before it writes); the page comes back with the text as
         # typed. After a stale refusal the form is based on the newest version, so a second save is a
-        # deliberate overwrite after seeing that version in the history below.
+        # deliberate overwrite after seeing that version in the history below. A control character is not
+        # shown again (NUL cannot even be in an HTML page); the reason says it was there.
+        typed = {path: playbook_edits.without_control(text) for path, text in typed.items()}
         return _entry_page(
-            request, db, intent=intent, user=user, active=active, typed=typed, note=note,
+            request, db, intent=intent, user=user, active=active, typed=typed,
+            note=playbook_edits.without_control(note),
             based_on=getattr(error, "latest", based_on), refused=error, status_code=_refused_status(error),
         )  # fmt: skip
     return RedirectResponse(f"/playbook/{intent}?saved={row.version}", status_code=303)
@@ -193,8 +197,8 @@ def save(
 def revert(
     request: Request,
     intent: str,
-    version: int = Form(...),
-    based_on: int = Form(...),
+    version: int = Form(..., ge=0, le=MAX_VERSION),
+    based_on: int = Form(..., ge=0, le=MAX_VERSION),
     user: StaffUser = SUPERVISOR_OR_MANAGER,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,

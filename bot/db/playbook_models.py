@@ -18,9 +18,10 @@ INTENT_LENGTH = 64
 class PlaybookEdit(Base):
     """One saved version of one playbook entry.
 
-    ``version`` counts from 1 per intent (version 0 is the YAML entry, never stored); ``data`` is the entry's
-    full mapping after the edit; ``edited_by`` is a staff username; ``reverted_from`` is set when the row was
-    made by restoring an older version.
+    ``version`` counts from 1 per intent (version 0 is the YAML entry, never stored); ``data`` holds only the
+    edited fields, nested as in the YAML and laid over the YAML entry (see ``bot.services.playbook_edits``);
+    ``edited_by`` is a staff username; ``reverted_from`` is set when the row was made by restoring an older
+    version.
     """
 
     __tablename__ = "playbook_edits"

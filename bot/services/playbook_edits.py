@@ -409,6 +409,11 @@ def current_playbook(session: Session) -> Playbook:
 # --- writing ----------------------------------------------------------------------------------------------------
 
 
+def without_control(text: str) -> str:
+    """``text`` without the control characters a save refuses (to show a refused form again)."""
+    return _CONTROL.sub("", text)
+
+
 def _check_printable(text: str, *, field: str) -> None:
     found = _CONTROL.search(text)
     if found:

@@ -188,3 +188,54 @@ def test_revert_from_the_page_is_a_new_version(as_user: Any, staff_db: str) -> N
 
 def test_an_unknown_entry_is_404(as_user: Any) -> None:  # noqa: F811
     assert as_user("zhao").get("/playbook/objection_unknown").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_label", "shown"),
+    [
+        ({"follow_up": "您看哪天\x00方便交上？"}, "追问交费日期", ">您看哪天方便交上？</textarea>"),
+        ({"answers": "\n".join(NEW_ANSWERS) + "\x01"}, "机器人的回复", f"{NEW_ANSWERS[1]}</textarea>"),
+        ({"coach.donts": "不得以停暖相威胁\x00"}, "禁忌", ">不得以停暖相威胁</textarea>"),
+        ({"follow_up": "哪天方便交上？", "note": "改\x00短"}, "修改说明", 'value="改短"'),
+    ],
+)
+def test_a_control_character_is_refused_politely_and_nothing_is_stored(
+    as_user: Any,  # noqa: F811
+    staff_db: str,  # noqa: F811
+    changes: Dict[str, str],
+    field_label: str,
+    shown: str,
+) -> None:
+    zhao = as_user("zhao")
+    page = zhao.get(f"/playbook/{HEATING}")
+
+    response = zhao.post(f"/playbook/{HEATING}", data=form_of(page.text, **changes))
+
+    assert response.status_code == 400
+    assert f"「{field_label}」里有看不见的控制字符" in response.text and 'data-code="control_character"' in response.text
+    assert "\x00" not in response.text and "\x01" not in response.text
+    assert shown in response.text  # the text as typed, less the control character
+    assert stored_versions(staff_db) == [] and audit_of(staff_db, "playbook_edited") == []
+
+
+def test_a_version_number_out_of_range_is_a_400_not_a_500(as_user: Any, staff_db: str) -> None:  # noqa: F811
+    zhao = as_user("zhao")
+    page = zhao.get(f"/playbook/{HEATING}")
+    token = csrf_of(page.text)
+    too_big = str(2**31)
+
+    assert zhao.post(f"/playbook/{HEATING}", data=form_of(page.text, based_on=too_big)).status_code == 400
+    assert zhao.post(f"/playbook/{HEATING}", data=form_of(page.text, based_on=str(10**30))).status_code == 400
+    assert zhao.post(f"/playbook/{HEATING}", data=form_of(page.text, based_on="-1")).status_code == 400
+    for version in (too_big, str(10**30), "-1"):
+        response = zhao.post(
+            f"/playbook/{HEATING}/revert", data={"csrf_token": token, "version": version, "based_on": "0"}
+        )
+        assert response.status_code == 400, version
+    assert zhao.get(f"/playbook/{HEATING}?saved={too_big}").status_code == 400
+    # The largest number the database holds names no version: refused as unknown, politely.
+    largest = zhao.post(
+        f"/playbook/{HEATING}/revert", data={"csrf_token": token, "version": str(2**31 - 1), "based_on": "0"}
+    )
+    assert largest.status_code == 400 and 'data-code="unknown_version"' in largest.text
+    assert stored_versions(staff_db) == []
