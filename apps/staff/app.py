@@ -20,7 +20,7 @@ from apps.staff import payments as payment_screens
 from apps.staff import playbook as playbook_screens
 from apps.staff import reminders as reminder_screens
 from apps.staff.deps import API_PREFIX, CsrfRefused, Forbidden, NotAuthenticated, StaffConfig, csrf_guard
-from apps.staff.pages import SECTIONS, router
+from apps.staff.pages import owner_lookup_roles, router
 from apps.staff.templating import templates
 from bot.services.staff_auth import LoginPolicy
 from bot.settings import Settings, get_settings
@@ -128,7 +128,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.mount(
         wecom.MOUNT_PATH,
         wecom.create_app(
-            settings, database_url=app.state.staff.database_url, lookup_roles=dict(SECTIONS)["owners"]
+            settings, database_url=app.state.staff.database_url, lookup_roles=owner_lookup_roles()
         ),
     )
     app.add_middleware(SecurityHeaders)

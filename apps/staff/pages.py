@@ -55,6 +55,14 @@ SECTIONS: tuple[tuple[str, frozenset], ...] = (
 COMING_SOON: tuple[str, ...] = ()
 
 
+def owner_lookup_roles() -> frozenset:
+    """The roles that may see owners: the ``owners`` section's.
+
+    One answer wherever owners are looked up: the owner screens, the coach's lookup, WeCom's lookup.
+    """
+    return dict(SECTIONS)["owners"]
+
+
 def sections_for(user: Optional[StaffUser]) -> list[str]:
     """The sections ``user``'s role may open, in nav order."""
     if user is None:

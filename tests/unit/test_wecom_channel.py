@@ -357,6 +357,52 @@ def test_a_role_the_console_does_not_let_see_owners_is_refused_the_lookup(estate
     assert asked == ["查一下为什么业主不交", "查一下3栋的业主为什么不交"]
 
 
+def test_a_lookup_then_a_note_gets_the_owner_and_old_arrears_to_the_manager(
+    http: TestClient, estate: str, fake: FakeWeComAPI
+) -> None:
+    from bot.coach.data import coach_data
+
+    with session_scope(estate) as session:  # an unpaid bill from two years back: old arrears
+        owner = session.execute(
+            select(models.Owner).join(models.Unit).where(models.Unit.code == "3-2-501")
+        ).scalar_one()
+        session.add(models.Bill(unit_id=owner.unit_id, period="2024-06", amount_due=Decimal("500.00"), amount_paid=Decimal("0")))
+    client = WeComClient()
+    post(http, client.sign(client.text("wang", "查 3-2-501\n" + NOT_LIVING_HERE, msg_id="7101")))
+    post(http, client.sign(client.text("wang", NOT_LIVING_HERE, msg_id="7102")))
+    owner, with_unit, without = fake.messages_for("wang")
+    step = coach_data().next_steps["old_arrears"]
+    assert "王建国" in owner.content and coach_data().label("old_arrears") in owner.content
+    assert step.text in with_unit.content and coach_data().next_step_kinds["old_arrears_manager"] in with_unit.content
+    assert "房子没住" in with_unit.content  # the card's title: the note was answered, not looked up
+    assert step.text not in without.content and "王建国" not in without.content
+    assert [(row.action, row.detail) for row in audit_rows(estate)] == [
+        ("owners_searched", {"via": "wecom", "unit": "3-2-501", "rows": 1}),
+        ("owner_viewed", {"via": "wecom"}),
+        ("coach_answered", {"via": "wecom", "status": "objections", "intents": ["objection_not_living_here"]}),
+        ("coach_answered", {"via": "wecom", "status": "objections", "intents": ["objection_not_living_here"]}),
+    ]
+
+
+def test_the_lookup_roles_are_the_consoles_owners_sections_through_one_helper(
+    estate: str, fake: FakeWeComAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.staff import pages
+
+    sections = tuple(
+        (name, frozenset({StaffRole.SUPERVISOR}) if name == "owners" else roles) for name, roles in pages.SECTIONS
+    )
+    monkeypatch.setattr(pages, "SECTIONS", sections)
+    with TestClient(create_app(settings_for(fake), database_url=estate)) as client:
+        wecom = WeComClient()
+        post(client, wecom.sign(wecom.text("wang", "查 3-2-501", msg_id="7201")))
+        post(client, wecom.sign(wecom.text("zhao", "查 3-2-501", msg_id="7202")))
+    [refused] = fake.messages_for("wang")
+    [found] = fake.messages_for("zhao")
+    assert refused.content == wording.text("wecom.lookup_not_allowed")
+    assert "王建国" in found.content
+
+
 # --- the store ---------------------------------------------------------------------------------------------------------
 
 

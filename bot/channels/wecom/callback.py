@@ -12,15 +12,19 @@ through ``message/send`` (:meth:`WeComChannel.handle`, run by the web app after 
 3. Who asks: the sender's UserID must be an active staff account's username; anyone else is told politely
    that the app is for staff. ``查 3-2-801`` looks owners up by unit (for the roles the console lets see
    owners; audited like the console's search; phones as the role may see them). Anything else is a question
-   for the coach: ``plain_text(get_coach().answer(text))``.
+   for the coach: ``plain_text(get_coach().answer(text))``. A lookup line followed by a note ("查 3-2-801"
+   then, on the next lines, what the owner said) gets both, as two messages: the owner, and the coach's
+   answer for that owner (old arrears: every card's next step is the project manager's). The lookup words are data
+   (``data/coach/coach.yml`` ``wecom``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, FrozenSet, List, Mapping, Optional
+from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
@@ -60,11 +64,32 @@ REASONS_SHOWN = 3
 _USER_ID = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 _MSG_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _MSG_TYPE = re.compile(r"^[a-z_]{1,32}$")
-# 查 3-2-801 / 查询 3栋2单元801 / 查房号 5号楼1203: the owner lookup; anything else is a coach question.
-_LOOKUP = re.compile(r"^\s*查(?:询|房号?|业主)?\s*[:：]?\s*(?P<unit>\S.*?)?\s*$")
-# A unit as people write it (3-2-801, 3栋2单元801, 5号楼1203, A座808): digits and the words around them only,
-# so "查一下他为什么不交" stays a question for the coach.
-_LOOKS_LIKE_UNIT = re.compile(r"^(?=.*[0-9])[0-9A-Za-z\-#/ 栋幢号楼单元座室房]{1,40}$")
+
+
+@functools.lru_cache(maxsize=1)
+def _lookup_patterns() -> Tuple[re.Pattern[str], re.Pattern[str]]:
+    """The owner-lookup command ("查 3-2-801") and a unit as people write it, from the coach's data.
+
+    A unit is digits and the words around them only (3-2-801, 3栋2单元801, 5号楼1203, A座808), so
+    "查一下他为什么不交" stays a question for the coach.
+    """
+    from bot.coach.data import coach_data
+
+    data = coach_data()
+    commands = "|".join(re.escape(c) for c in sorted(data.wecom_lookup_commands, key=len, reverse=True))
+    colons = re.escape(":" + data.mark("colon"))
+    lookup = re.compile(rf"^\s*(?:{commands})\s*[{colons}]?\s*(?P<unit>\S.*?)?\s*$")
+    unit = re.compile(rf"^(?=.*[0-9])[0-9A-Za-z\-#/ {re.escape(data.wecom_unit_words)}]{{1,40}}$")
+    return lookup, unit
+
+
+def _lookup_of(line: str) -> Optional[re.Match[str]]:
+    """``line``'s lookup command when it is one (a unit or nothing after it), else None."""
+    lookup, unit = _lookup_patterns()
+    match = lookup.match(line)
+    if match is None or (match.group("unit") is not None and not unit.match(match.group("unit"))):
+        return None
+    return match
 
 Coach = Callable[[str], str]
 """The coach as this channel sees it: what a collector typed → the answer as plain text."""
@@ -183,11 +208,18 @@ class Responder:
             screened = screen_text(text)
             if screened.text is None:
                 return Reply([screened.refusal or wording.text("wecom.not_text")], WeComCallbackStatus.SENT)
-            lookup = _LOOKUP.match(screened.text)
-            if lookup is not None and (
-                lookup.group("unit") is None or _LOOKS_LIKE_UNIT.match(lookup.group("unit"))
-            ):
+            first, _, rest = screened.text.strip().partition("\n")
+            lookup = _lookup_of(screened.text)
+            if lookup is not None:
                 return Reply([self._lookup(session, user, lookup.group("unit"))], WeComCallbackStatus.SENT)
+            lookup = _lookup_of(first) if rest.strip() else None
+            if lookup is not None and lookup.group("unit") and self.coach is None:
+                # "查 3-2-801" and then the note: the owner, and the coach's answer for that owner.
+                briefs: List[Any] = []
+                looked_up = self._lookup(session, user, lookup.group("unit"), found=briefs)
+                old_arrears = any(brief.old_arrears for brief in briefs)
+                answer = self._coach_answer(session, user, rest.strip(), old_arrears=old_arrears)
+                return Reply([looked_up, *split_text(answer)], WeComCallbackStatus.SENT)
             if self.coach is not None:
                 question = screened.text
             else:
@@ -197,12 +229,12 @@ class Responder:
         return Reply(split_text(self.coach(question)), WeComCallbackStatus.SENT)
 
     @staticmethod
-    def _coach_answer(session: Session, user: StaffUser, text: str) -> str:
+    def _coach_answer(session: Session, user: StaffUser, text: str, *, old_arrears: bool = False) -> str:
         # Imported here: the coach brings Rasa in, which a console without WeCom messages never needs.
         from bot.coach import get_coach
         from bot.coach.render import as_json, plain_text
 
-        answer = get_coach(playbook=current_playbook(session)).answer(text)
+        answer = get_coach(playbook=current_playbook(session)).answer(text, old_arrears=old_arrears)
         summary = as_json(answer)
         audit.record(
             session,
@@ -216,7 +248,10 @@ class Responder:
         )
         return str(plain_text(answer))
 
-    def _lookup(self, session: Session, user: StaffUser, unit: Optional[str]) -> str:
+    def _lookup(
+        self, session: Session, user: StaffUser, unit: Optional[str], *, found: Optional[List[Any]] = None
+    ) -> str:
+        """The owners of ``unit`` as text (the briefs are appended to ``found`` when given)."""
         from bot.coach.data import coach_data
         from bot.coach.owner import lookup
 
@@ -225,7 +260,7 @@ class Responder:
         if not unit:
             return wording.text("wecom.lookup_usage")
         wanted = unit[:40]
-        found = owner_view.search_owners(session, unit=wanted, limit=LOOKUP_LIMIT + 1)
+        matching = owner_view.search_owners(session, unit=wanted, limit=LOOKUP_LIMIT + 1)
         briefs = lookup(
             session,
             unit=wanted,
@@ -242,7 +277,9 @@ class Responder:
         if not briefs:
             return wording.text("wecom.lookup_none", unit=wanted)
         parts = []
-        if len(found) > LOOKUP_LIMIT:
+        if found is not None:
+            found.extend(briefs)
+        if len(matching) > LOOKUP_LIMIT:
             parts.append(wording.text("wecom.lookup_many", unit=wanted, shown=LOOKUP_LIMIT))
         for brief in briefs:
             audit.record(
@@ -252,11 +289,12 @@ class Responder:
                 target=f"owner:{brief.owner_id}",
                 detail={"via": CHANNEL_NAME},
             )
-            parts.append(self._brief_lines(brief, user, coach_data().label("old_arrears")))
+            parts.append(self._brief_lines(brief, user, coach_data()))
         return "\n\n".join(parts)
 
     @staticmethod
-    def _brief_lines(brief: Any, user: StaffUser, old_arrears_label: str) -> str:
+    def _brief_lines(brief: Any, user: StaffUser, data: Any) -> str:
+        old_arrears_label, items, colon = data.label("old_arrears"), data.mark("items"), data.mark("colon")
         phone = staff_users.phone_for(brief.phone, role=user.role)
         lines = [wording.text("wecom.lookup_owner", unit=brief.unit, name=brief.name, phone=phone)]
         if brief.outstanding > 0:
@@ -279,17 +317,17 @@ class Responder:
             for promise in brief.promises[:PROMISES_SHOWN]
         ]
         if promises:
-            lines.append(wording.text("wecom.lookup_promises", items="；".join(promises)))
+            lines.append(wording.text("wecom.lookup_promises", items=items.join(promises)))
         said = []
         for reason in brief.reasons:
             words = (reason.text or "").strip()
-            said_text = f"{reason.title}：{words}" if reason.title and words else (reason.title or words)
+            said_text = f"{reason.title}{colon}{words}" if reason.title and words else (reason.title or words)
             if said_text:
                 said.append(said_text)
             if len(said) == REASONS_SHOWN:
                 break
         if said:
-            lines.append(wording.text("wecom.lookup_reasons", items="；".join(said)))
+            lines.append(wording.text("wecom.lookup_reasons", items=items.join(said)))
         return "\n".join(lines)
 
 
