@@ -172,6 +172,7 @@ def test_coach_donts_may_name_forbidden_tactics_but_owner_texts_never() -> None:
         # contacting the employer
         ("我们去找你单位", DISCLOSURE),
         ("再不交就找您领导", DISCLOSURE),
+        ("您单位那边我们会去联系", DISCLOSURE),
         # discount and waiver promises
         ("这个月给您打八折", DISCOUNT),
         ("给您打８折", DISCOUNT),  # full-width digit
@@ -179,6 +180,7 @@ def test_coach_donts_may_name_forbidden_tactics_but_owner_texts_never() -> None:
         ("给您便宜点", DISCOUNT),
         ("这个月免了", DISCOUNT),
         ("滞纳金就不收了", DISCOUNT),
+        ("这个月不收您物业费", DISCOUNT),
         ("这样吧，给您减免一部分。", DISCOUNT),
         ("我们不能不给您打折", DISCOUNT),  # a double negative promises
     ],
@@ -214,6 +216,10 @@ def test_normaliser_folds_spellings_and_removes_invisible_characters() -> None:
         "暖气不热，可能是阀门没调好。",
         "电梯停了我们马上修，水电费另行收取。",
         "我们联系施工单位一起整改，主管会尽快联系您。",
+        "您单位开证明后联系我们，我们帮您申请分期。",
+        "物业和供电公司的供电关系，电关系到每一户。",
+        "我们不收您额外的手续费。",
+        "我把电子账单关联到您的手机号。",
         "以免了解不清，我把明细发给您。",
         "这样可以避免了纠纷。",
         "请按时交费",
