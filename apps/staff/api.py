@@ -461,7 +461,11 @@ OWNER_QUERY = Query(None, description="only this owner's records")
 def promises(
     sender_id: Optional[str] = SENDER_QUERY,
     owner_id: Optional[int] = OWNER_QUERY,
-    status: Optional[str] = Query(None, description="open, kept or broken"),
+    status: Optional[str] = Query(
+        None,
+        description="as on the records screen, on today's date: due_today, overdue, open (open and due later), "
+        "kept, broken, or partial (not kept, some but not all paid)",
+    ),
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[PromiseOut]:

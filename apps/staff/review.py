@@ -82,7 +82,9 @@ class ReviewOut(BaseModel):
     resolution: DurationsOut = Field(..., description="escalation to its resolution")
     labels: Dict[str, Dict[str, str]] = Field(..., description="Chinese names of intents and reasons")
     collection_rate: Optional[float] = Field(
-        None, description="promised amount kept / promised amount, over promises made in the range and decided"
+        None,
+        description="kept shares / promised amount, over the promises decided in the range (kept in it, or not "
+        "kept with their window, due date + grace, ended in it)",
     )
 
 

@@ -29,7 +29,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy.orm import Session
 
-from bot import clock
+from bot import clock, wording
 from bot.db.payment_models import PaymentImport, PaymentSource
 from bot.records.units import parse_unit
 from bot.services import payments
@@ -48,16 +48,19 @@ _DATE_TIME = re.compile(
     r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
 )
 
-# Why a row was refused, for the person reading the summary (staff-facing, like the arrears importer's).
-REASONS: Dict[str, str] = {
-    "unknown_unit": "房号不存在",
-    "bad_amount": "金额不是有效数字",
-    "not_positive": "金额必须大于0",
-    "bad_time": "缴费时间不合理",
-    "future": "缴费时间晚于现在",
-    "no_reference": "流水号为空",
-    "too_long": "流水号、缴费期间或渠道过长",
-}
+# Why a row was refused, for the person reading the summary: staff-facing wording, in data/wording.yml
+# (section payments_import), keyed by the PaymentError code or by the file-level check.
+REASON_CODES = ("unknown_unit", "bad_amount", "not_positive", "bad_time", "future", "no_reference", "too_long")
+# A reference a spreadsheet turned into a number in scientific notation (4.2E+18) has lost its last digits.
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
+# Floats at or above this cannot hold every digit of an integer (2**53 ~ 9.0e15): a long 流水号 read from an
+# XLSX number cell is shown as the spreadsheet shows it, in scientific notation, and refused.
+_EXACT_FLOAT_LIMIT = 1e15
+
+
+def reason(code: str, **fields: object) -> str:
+    """The staff-facing wording of a refusal (``payments_import.<code>`` in data/wording.yml)."""
+    return wording.text(f"payments_import.{code}", **fields)
 
 
 class ImportFileError(ValueError):
@@ -159,10 +162,10 @@ def import_payments(session: Session, path: Path, *, actor: str) -> PaymentImpor
             if duplicate.same:
                 report.skipped.append((row.line, row.reference))
             else:
-                report.conflicts.append((row.line, f"流水号{row.reference}已存在且内容不同 (未覆盖)"))
+                report.conflicts.append((row.line, reason("conflict", reference=row.reference)))
             continue
         except payments.PaymentError as error:
-            report.errors.append((row.line, REASONS.get(error.code, error.code)))
+            report.errors.append((row.line, reason(error.code) if error.code in REASON_CODES else error.code))
             continue
         units.add(int(payment.unit_id))
         report.loaded.append((row.line, row.reference))
@@ -201,7 +204,7 @@ def read_payments(path: Path, data: Optional[bytes] = None) -> Tuple[List[Paymen
             errors.append((line, str(error)))
             continue
         if row.reference in seen:
-            errors.append((line, f"流水号与第{seen[row.reference]}行重复"))
+            errors.append((line, reason("repeated_reference", line=seen[row.reference])))
             continue
         seen[row.reference] = line
         rows.append(row)
@@ -252,8 +255,13 @@ def _cell_text(value: object) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
         return value.strftime("%Y-%m-%d")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        if abs(value) >= _EXACT_FLOAT_LIMIT:
+            return f"{value:.6G}"  # as the spreadsheet shows it; a reference like this is refused
+        if value.is_integer():
+            return str(int(value))
+        if abs(value - round(value, 2)) < payments.FLOAT_SLACK:
+            return f"{round(value, 2):.2f}"  # 1234.5600000000002 is 1234.56
     return str(value).strip()
 
 
@@ -277,18 +285,20 @@ def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> PaymentRo
         return cells[index].strip() if index is not None and index < len(cells) else ""
 
     if parse_unit(cell("room")) is None:
-        raise ValueError(f"房号无法识别: '{cell('room')}'")
+        raise ValueError(reason("bad_room", value=cell("room")))
     try:
         payments.parse_amount(cell("amount"))
     except payments.PaymentError as error:
-        raise ValueError(f"{REASONS[error.code]}: '{cell('amount')}'") from None
+        raise ValueError(f"{reason(error.code)}: '{cell('amount')}'") from None
     read = read_paid_at(cell("paid_at"))
     if read is None:
-        raise ValueError(f"缴费时间无法识别: '{cell('paid_at')}'")
+        raise ValueError(reason("bad_paid_at", value=cell("paid_at")))
     paid_at, time_known = read
     reference = cell("reference")
     if not reference:
-        raise ValueError(REASONS["no_reference"])
+        raise ValueError(reason("no_reference"))
+    if _SCIENTIFIC.match(reference):
+        raise ValueError(reason("scientific_reference", value=reference))
     return PaymentRow(
         line=line,
         room=cell("room"),

@@ -26,7 +26,7 @@ from bot.db.staff_models import StaffUser
 from bot.records import arrears
 from bot.records.units import parse_unit
 from bot.services import queue
-from bot.services.payments import PaymentLine, payments_of_unit
+from bot.services.payments import PaymentLine, is_partial, payments_of_unit
 
 SEARCH_LIMIT = 200
 RECORDS_LIMIT = 500
@@ -57,9 +57,26 @@ _MODELS: Dict[RecordKind, Type[Any]] = {
     RecordKind.BILL_CHECKS: models.BillCheckRequest,
     RecordKind.INSTALMENTS: models.InstalmentRequest,
 }
-# The statuses each kind stores (a filter naming another is refused).
+
+
+class PromiseBucket(str, enum.Enum):
+    """How a payment promise stands today (the records screen's tabs and the API's ``status`` filter)."""
+
+    DUE_TODAY = "due_today"  # open, due today
+    OVERDUE = "overdue"  # open, its date has passed
+    OPEN = "open"  # open, due later
+    KEPT = "kept"
+    BROKEN = "broken"
+
+
+# A filter beside the buckets, not a bucket: promises not kept with some but not all of the amount paid
+# (bot.services.payments stores paid_amount), whatever their bucket, listed together for a follow-up.
+PARTIAL = "partial"
+
+# The status filters each kind accepts (a filter naming another is refused): the stored statuses, except
+# promises, filtered as the records screen shows them (the buckets on the clock's today, and partial).
 STATUSES: Dict[RecordKind, Tuple[str, ...]] = {
-    RecordKind.PROMISES: tuple(status.value for status in models.PromiseStatus),
+    RecordKind.PROMISES: (*(bucket.value for bucket in PromiseBucket), PARTIAL),
     RecordKind.REPAIRS: tuple(status.value for status in models.RecordStatus),
     RecordKind.COMPLAINTS: tuple(status.value for status in models.RecordStatus),
     RecordKind.BILL_CHECKS: tuple(status.value for status in models.RecordStatus),
@@ -124,6 +141,11 @@ class RecordLine:
     description: Optional[str] = None
     preferred_time: Optional[str] = None
     proposed_plan: Optional[str] = None
+
+    @property
+    def partial(self) -> bool:
+        """A promise not kept with some but not all of its amount paid (:func:`bot.services.payments.is_partial`)."""
+        return self.kind is RecordKind.PROMISES and is_partial(self.status, self.amount, self.paid_amount)
 
 
 @dataclass(frozen=True)
@@ -291,7 +313,8 @@ def list_records(
         kind: Which records.
         sender_id: Only those made in this conversation.
         owner_id: Only this owner's.
-        status: Only those with this stored status (one of :data:`STATUSES` for the kind).
+        status: Only those with this status (one of :data:`STATUSES` for the kind; for promises a
+            :class:`PromiseBucket` on the clock's today or :data:`PARTIAL`).
         limit: At most this many.
 
     Returns:
@@ -309,13 +332,38 @@ def list_records(
     if status is not None:
         if status not in STATUSES[RecordKind(kind)]:
             raise ValueError(f"{kind.value} have no status {status!r}")
-        query = query.where(model.status == status)
+        if RecordKind(kind) is RecordKind.PROMISES:
+            query = query.where(promise_filter(status, today=clock.today()))
+        else:
+            query = query.where(model.status == status)
     if sender_id is not None:
         query = query.where(model.sender_id == sender_id)
     if owner_id is not None:
         query = query.where(model.owner_id == owner_id)
     rows = session.execute(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit))
     return [_record_line(RecordKind(kind), record, code) for record, code in rows]
+
+
+def promise_filter(status: str, *, today: dt.date) -> Any:
+    """The SQL condition on payment promises for a :class:`PromiseBucket` on ``today`` or :data:`PARTIAL`."""
+    promise = models.PaymentPromise
+    if status == PARTIAL:
+        return sa.and_(
+            promise.status != models.PromiseStatus.KEPT,
+            promise.paid_amount > 0,
+            promise.paid_amount < promise.amount,
+        )
+    bucket = PromiseBucket(status)
+    if bucket is PromiseBucket.KEPT:
+        return promise.status == models.PromiseStatus.KEPT
+    if bucket is PromiseBucket.BROKEN:
+        return promise.status == models.PromiseStatus.BROKEN
+    due = {
+        PromiseBucket.DUE_TODAY: promise.due_date == today,
+        PromiseBucket.OVERDUE: promise.due_date < today,
+        PromiseBucket.OPEN: promise.due_date > today,
+    }[bucket]
+    return sa.and_(promise.status == models.PromiseStatus.OPEN, due)
 
 
 def owner_of_conversation(session: Session, *, sender_id: str) -> Optional[int]:

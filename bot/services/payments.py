@@ -32,6 +32,7 @@ paid amount changes, stamping ``evaluated_at`` then). The worker runs it daily; 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Dict, List, Optional, Tuple, Union
@@ -55,6 +56,8 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 # Payment times outside these years are typing or export errors (0001-01-01, 9999-12-31) and would overflow
 # time arithmetic; the upper bound is the clock's year plus one.
 FIRST_YEAR = 2000
+# A binary float this close to a fen value is that value (1234.56 read from a spreadsheet as 1234.5600000000002).
+FLOAT_SLACK = 1e-6
 
 UnitLike = Union[int, str, Unit]
 
@@ -143,13 +146,23 @@ def resolve_unit(session: Session, unit: UnitLike) -> Unit:
 
 
 def parse_amount(value: object) -> Decimal:
-    """A payment amount in yuan (``1,200.50``, ``1200元``, ``¥1200``), positive, at most two decimals.
+    """A money amount in yuan (``1,200.50``, ``1200元``, ``¥1200``), positive, at most two decimals.
+
+    The one money parser (payments, the import, and the promised amount via
+    :func:`bot.services.promises.parse_amount`): more than two decimals is refused, never rounded, except a
+    binary float within 1e-6 of a fen value (a spreadsheet's 1234.5600000000002 is 1234.56).
 
     Raises:
         PaymentError: ``bad_amount`` (not a number, more than two decimals, too large) or ``not_positive``.
     """
     if isinstance(value, Decimal):
         amount = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise PaymentError("bad_amount", f"not an amount: {value!r}")
+        amount = Decimal(repr(value))
+        if abs(value - round(value, 2)) < FLOAT_SLACK:
+            amount = amount.quantize(CENT)
     else:
         text = str(value if value is not None else "").strip()
         for mark in (",", "，", "元", "¥", "￥", " "):

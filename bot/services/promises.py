@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot import wording
 from bot.db.models import PaymentPromise, PromiseStatus
 from bot.records import arrears
+from bot.services import payments
 from bot.text.dates import weekday_name
 
 # The seeds' rule: a promise is a concrete day within three months, or it is not a promise.
@@ -62,12 +63,15 @@ def default_amount(session: Session, *, owner_id: int, today: dt.date) -> Decima
 
 
 def parse_amount(value: object) -> Optional[Decimal]:
-    """A positive amount in yuan to the fen, or ``None``."""
+    """A positive amount in yuan to the fen, or ``None``.
+
+    :func:`bot.services.payments.parse_amount` is the one money parser: more than two decimals is not an
+    amount (it used to be rounded silently here), ``1,200元`` is one.
+    """
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except (ArithmeticError, ValueError):
+        return payments.parse_amount(value)
+    except payments.PaymentError:
         return None
-    return amount if amount.is_finite() and amount > 0 else None
 
 
 def format_date(day: dt.date, *, today: Optional[dt.date] = None) -> str:

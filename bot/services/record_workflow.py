@@ -15,7 +15,6 @@ Times come from :mod:`bot.clock`.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 from typing import Any, Dict, FrozenSet, List, Optional, Type, Union
 
@@ -27,7 +26,15 @@ from bot.conversations import handoff, outbox
 from bot.db import models
 from bot.db.models import InstalmentStatus, OutboxKind, PromiseStatus, RecordStatus
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services.owner_view import RecordKind, RecordLine, _record_line, list_records, stored_time
+from bot.services.owner_view import (
+    PARTIAL,
+    PromiseBucket,
+    RecordKind,
+    RecordLine,
+    _record_line,
+    list_records,
+    stored_time,
+)
 
 NOTE_MAX_CHARS = 1000
 REASON_MAX_CHARS = 200
@@ -79,19 +86,7 @@ class RecordNotFound(LookupError):
         self.record_id = record_id
 
 
-class PromiseBucket(str, enum.Enum):
-    """How a payment promise stands today."""
-
-    DUE_TODAY = "due_today"  # open, due today
-    OVERDUE = "overdue"  # open, its date has passed
-    OPEN = "open"  # open, due later
-    KEPT = "kept"
-    BROKEN = "broken"
-
-
-# A filter beside the buckets, not a bucket: promises not kept with some but not all of the amount paid
-# (bot.services.payments stores paid_amount), whatever their bucket, listed together for a follow-up.
-PARTIAL = "partial"
+# PromiseBucket and PARTIAL live with the records listing (the API filters by them too); named here as well.
 
 
 @dataclass(frozen=True)
@@ -415,9 +410,8 @@ def promises(session: Session, *, bucket: Optional[Union[PromiseBucket, str]] = 
 
 
 def is_partial(line: RecordLine) -> bool:
-    """A promise not kept towards which some but not all of the amount was paid."""
-    paid = line.paid_amount or 0
-    return line.status != PromiseStatus.KEPT.value and 0 < paid < (line.amount or 0)
+    """A promise not kept towards which some but not all of the amount was paid (:attr:`RecordLine.partial`)."""
+    return line.partial
 
 
 # --- internals ------------------------------------------------------------------------------------------

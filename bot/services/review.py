@@ -125,14 +125,19 @@ class OwnerDay:
 
 @dataclass(frozen=True)
 class Collection:
-    """The collection rate of the payment promises made in a range (``bot.services.payments`` decides them).
+    """The collection rate of the payment promises decided in a range (``bot.services.payments`` decides them).
+
+    A promise is decided on one day: a kept one the day it was kept (its ``evaluated_at``), one not kept the
+    day its window (due date + grace) ended, once that window has passed (or the evaluation found it broken).
+    Counting promises *made* in the range and already decided left out the broken ones, which are decided
+    only after due + grace, and so overstated the rate.
 
     Attributes:
-        decided: Promises made in the range whose outcome is known (kept or broken); open ones are left out.
+        decided: Promises decided in the range.
         promised: Their promised amount.
-        kept: The promised amount of those kept.
-        paid: What was paid towards them in their windows (each capped at its amount: partial payments count).
-        partial: Broken promises with some but not all paid.
+        kept: The kept ones' shares of their unit's payments (``paid_amount``, at most the amount).
+        paid: What was paid towards them (their shares, each capped at its amount: partial payments count).
+        partial: Those not kept with some but not all paid (:func:`bot.services.payments.is_partial`).
         rate: ``kept / promised``, None when nothing is decided.
     """
 
@@ -145,21 +150,52 @@ class Collection:
 
 
 def collection(session: Session, *, days: int = DEFAULT_DAYS, end: Optional[dt.date] = None) -> Collection:
-    """Promised amount kept / promised amount, over the promises made in the range whose outcome is known."""
+    """Kept shares / promised amount, over the promises decided in the range (see :class:`Collection`)."""
     span = date_range(days=days, end=end)
-    made = _made_in(session, models.PaymentPromise, span[0], span[-1])
-    decided = [row for row in made if _value(row.status) in ("kept", "broken")]
-    kept = [row for row in decided if _value(row.status) == "kept"]
+    decided = decided_promises(session, first=span[0], last=span[-1])
     return Collection(
         decided=len(decided),
         promised=sum((Decimal(row.amount) for row in decided), Decimal("0")).quantize(Decimal("0.01")),
-        kept=sum((Decimal(row.amount) for row in kept), Decimal("0")).quantize(Decimal("0.01")),
+        kept=payments.kept_share(decided),
         paid=sum(
             (min(Decimal(row.paid_amount or 0), Decimal(row.amount)) for row in decided), Decimal("0")
         ).quantize(Decimal("0.01")),
-        partial=sum(1 for row in decided if row not in kept and 0 < Decimal(row.paid_amount or 0) < Decimal(row.amount)),
+        partial=sum(1 for row in decided if payments.is_partial(row.status, row.amount, row.paid_amount)),
         rate=payments.collection_rate(decided),
     )
+
+
+def decided_promises(session: Session, *, first: dt.date, last: dt.date) -> List[models.PaymentPromise]:
+    """Promises decided on the estate days ``first`` to ``last`` (see :class:`Collection`), by id."""
+    today = clock.today()
+    start, _ = _utc_bounds(first, last)
+    promise = models.PaymentPromise
+    longest_grace = dt.timedelta(days=366)  # the grace is a setting; the window end is checked per row below
+    rows = session.execute(
+        sa.select(promise)
+        .where(
+            sa.or_(
+                sa.and_(promise.due_date >= first - longest_grace, promise.due_date <= last),
+                # A day's margin: SQLite compares the stored wall time, whose zone it does not keep.
+                sa.and_(promise.status == models.PromiseStatus.KEPT, promise.evaluated_at >= start - dt.timedelta(days=1)),
+                sa.and_(promise.status == models.PromiseStatus.KEPT, promise.evaluated_at.is_(None)),
+            )
+        )
+        .order_by(promise.id)
+    ).scalars()
+    found: List[models.PaymentPromise] = []
+    for row in rows:
+        if _value(row.status) == "kept":
+            kept_on = (
+                clock.local_date(row.evaluated_at) if row.evaluated_at is not None else _stored(row.created_at).date()
+            )
+            if first <= kept_on <= last:
+                found.append(row)
+            continue
+        _, window_end = payments.window(row)
+        if first <= window_end <= last and (window_end < today or _value(row.status) == "broken"):
+            found.append(row)
+    return found
 
 
 def date_range(*, days: int = DEFAULT_DAYS, end: Optional[dt.date] = None) -> Tuple[dt.date, ...]:

@@ -383,6 +383,45 @@ def test_import_arrears_refuses_an_as_of_in_the_future(session) -> None:
     assert report.as_of == at(20, 9).astimezone(dt.timezone.utc)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1,200.50元", Decimal("1200.50")),
+        (1000.0, Decimal("1000.00")),
+        (1234.5600000000002, Decimal("1234.56")),  # a spreadsheet's binary float
+        ("1000.456", None),  # more than two decimals: refused by both, never rounded
+        (1234.567, None),
+        (float("nan"), None),
+        ("0", None),
+        ("abc", None),
+    ],
+)
+def test_one_money_parser_for_payments_and_promises(value, expected) -> None:
+    assert promises.parse_amount(value) == expected
+    if expected is None:
+        with pytest.raises(payments.PaymentError):
+            payments.parse_amount(value)
+    else:
+        assert payments.parse_amount(value) == expected
+
+
+def test_the_partial_rule_is_one_function(estate) -> None:
+    from bot.services import owner_view, record_workflow
+
+    assert payments.is_partial(PromiseStatus.OPEN, Decimal("100"), Decimal("40")) is True
+    assert payments.is_partial("broken", Decimal("100"), Decimal("40")) is True
+    assert payments.is_partial(PromiseStatus.KEPT, Decimal("100"), Decimal("40")) is False
+    assert payments.is_partial(PromiseStatus.OPEN, Decimal("100"), Decimal("0")) is False
+    assert payments.is_partial(PromiseStatus.OPEN, Decimal("100"), Decimal("100")) is False
+    made = promise(estate, amount="1000", due=dt.date(2026, 11, 20), made=at(15))
+    pay(estate, "250", at(16), "P1")
+    with clock.frozen(at(17)):
+        [line] = owner_view.list_records(estate, kind=owner_view.RecordKind.PROMISES)
+        assert line.partial is True and record_workflow.is_partial(line) is True
+        assert [p.id for p in record_workflow.promises(estate, bucket=record_workflow.PARTIAL)] == [made.id]
+    assert payments.promise_outcome(estate, stored(estate, made.id), today=dt.date(2026, 11, 17)).partial is True
+
+
 # --- migration 0011 ----------------------------------------------------------------------------------------
 
 OUR_TABLES = {"payments", "payment_imports", "payment_promises", "bills"}

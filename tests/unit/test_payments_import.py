@@ -132,6 +132,40 @@ def test_xlsx_with_chinese_headers_and_typed_cells(estate: Session, tmp_path: Pa
     assert known == {"WX001": True, "ZFB002": True, "YH003": False}
 
 
+def test_xlsx_float_artifacts_are_fen_and_scientific_references_are_refused(estate: Session, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["房号", "金额", "缴费时间", "流水号"])
+    sheet.append(["3栋2单元501", 1234.5600000000002, "2026-11-20 10:15", "WX-FLOAT"])  # 2
+    sheet.append(["3栋2单元501", 100, "2026-11-20 10:16", 4.2e18])  # 3 a number cell: digits lost
+    sheet.append(["3栋2单元501", 100, "2026-11-20 10:17", "4.2E+18"])  # 4 text copied from such a cell
+    sheet.append(["3栋2单元501", 100, "2026-11-20 10:18", 20261120001])  # 5 a short number: exact
+    sheet.append(["3栋2单元501", 12.345, "2026-11-20 10:19", "WX-3DEC"])  # 6 really three decimals
+    path = tmp_path / "floats.xlsx"
+    workbook.save(path)
+
+    report = load(estate, path)
+
+    assert report.loaded == [(2, "WX-FLOAT"), (5, "20261120001")]
+    reasons = dict(report.errors)
+    assert sorted(reasons) == [3, 4, 6]
+    assert "科学计数法（4.2E+18）" in reasons[3] and "科学计数法（4.2E+18）" in reasons[4]
+    assert "金额不是有效数字" in reasons[6]
+    amounts = dict(estate.execute(select(Payment.reference, Payment.amount)).all())
+    assert amounts == {"WX-FLOAT": Decimal("1234.56"), "20261120001": Decimal("100.00")}
+
+
+def test_refusal_wording_lives_in_the_wording_file() -> None:
+    from bot import wording
+
+    texts = wording.all_texts()
+    for code in payments_import.REASON_CODES:
+        assert payments_import.reason(code) == texts[f"payments_import.{code}"]
+    assert payments_import.reason("repeated_reference", line=2) == "流水号与第2行重复"
+
+
 def test_bad_rows_are_reported_with_line_and_reason_while_good_rows_load(estate: Session, tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     path.write_text(

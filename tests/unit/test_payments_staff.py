@@ -214,9 +214,94 @@ def test_the_review_shows_the_collection_rate(owners, as_user) -> None:  # noqa:
         page = supervisor.get("/review")
         api = supervisor.get("/api/review", params={"days": 14}).json()
         later = supervisor.get("/api/review", params={"days": 14, "end": "2026-12-08"}).json()
-    assert api["collection_rate"] == pytest.approx(800 / 4400) and later["collection_rate"] is None
+    # 11-25 .. 12-08: 张伟's broken promise is decided in it (its window ended 12-07), 王建国's kept one (11-24)
+    # is not. Counting promises *made* in the range said None here and left broken promises out altogether.
+    assert api["collection_rate"] == pytest.approx(800 / 4400) and later["collection_rate"] == pytest.approx(0.0)
     assert page.status_code == 200
     assert 'id="collection-rate"' in page.text and "18.2%" in page.text
     assert "已兑现 ¥800.00 / 承诺 ¥4,400.00" in page.text and "部分兑现 1 笔" in page.text
     with clock.frozen(dt.datetime(2026, 12, 8, 9, tzinfo=T0.tzinfo)), session_scope(url) as session:
-        assert review.collection(session, days=14).rate is None  # 11-25 .. 12-08: none made
+        late = review.collection(session, days=14)  # 11-25 .. 12-08: 张伟's window ended 12-07, not kept
+        assert (late.decided, late.promised, late.kept, late.paid, late.partial) == (
+            1, Decimal("3600.00"), Decimal("0.00"), Decimal("600.00"), 1
+        )  # fmt: skip
+        assert late.rate == pytest.approx(0.0)
+        assert review.collection(session, days=7, end=dt.date(2026, 11, 30)).rate == pytest.approx(1.0)  # kept 11-24
+
+
+def test_the_collection_rate_waits_for_the_window_and_counts_kept_shares(owners) -> None:  # noqa: F811
+    url, wang = owners["url"], unit_of(owners["url"], owners["wang"])
+    # One payment of 800.00 and a second promise of 800.00 on the same unit, due later: the payment keeps one.
+    with clock.frozen(at(5)), session_scope(url) as session:
+        owner = session.get(models.Owner, owners["wang"])
+        session.add(
+            models.PaymentPromise(
+                number="CN-X", sender_id="web-1", source_message_id="m-x", created_at=at(5), owner_id=owner.id,
+                amount=Decimal("800.00"), due_date=dt.date(2026, 12, 1),
+            )
+        )  # fmt: skip
+    with clock.frozen(at(100)), session_scope(url) as session:
+        payments.record_payment(session, unit=wang, amount="800", paid_at=at(90), reference="K-1", actor="zhao")
+    # 12-03 (window of CN-X ends 12-03 with the default two days' grace): still open, not yet decided.
+    with clock.frozen(dt.datetime(2026, 12, 3, 9, tzinfo=T0.tzinfo)), session_scope(url) as session:
+        figures = review.collection(session, days=14)  # 11-20 .. 12-03
+        assert (figures.decided, figures.promised, figures.kept) == (1, Decimal("800.00"), Decimal("800.00"))
+    with clock.frozen(dt.datetime(2026, 12, 4, 9, tzinfo=T0.tzinfo)), session_scope(url) as session:
+        figures = review.collection(session, days=14)  # 11-21 .. 12-04: CN-X's window has passed
+        assert (figures.decided, figures.promised, figures.kept, figures.paid) == (
+            2, Decimal("1600.00"), Decimal("800.00"), Decimal("800.00")
+        )  # fmt: skip
+        assert figures.rate == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("now", "status", "expected"),
+    [
+        (dt.datetime(2026, 11, 30, 9), "due_today", ["p-1"]),
+        (dt.datetime(2026, 11, 30, 9), "open", ["p-2"]),
+        (dt.datetime(2026, 11, 30, 9), "overdue", []),
+        (dt.datetime(2026, 12, 1, 9), "overdue", ["p-1"]),
+        (dt.datetime(2026, 12, 1, 9), "partial", ["p-1"]),
+        (dt.datetime(2026, 12, 1, 9), "kept", []),
+        (dt.datetime(2026, 12, 1, 9), "broken", []),
+    ],
+)
+def test_the_promises_api_filters_as_the_records_screen(owners, as_user, now, status, expected) -> None:  # noqa: F811
+    url, wang = owners["url"], unit_of(owners["url"], owners["wang"])
+    with clock.frozen(at(100)), session_scope(url) as session:
+        payments.record_payment(session, unit=wang, amount="300", paid_at=at(90), reference="P-300", actor="zhao")
+    numbers = {"p-1": owners["promise"], "p-2": promise_number(url, "wx-zhang")}
+    with clock.frozen(now.replace(tzinfo=T0.tzinfo)):
+        browser = as_user("zhao")
+        api = browser.get("/api/promises", params={"status": status})
+        screen = browser.get("/records", params={"tab": "promises", "status": status})
+    assert api.status_code == 200, api.text
+    assert sorted(p["number"] for p in api.json()) == sorted(numbers[key] for key in expected)
+    assert screen.status_code == 200
+    for key, number in numbers.items():
+        assert (number in screen.text) is (key in expected)
+
+
+def test_the_promises_api_kept_broken_and_a_bad_status(owners, as_user) -> None:  # noqa: F811
+    url, wang = owners["url"], unit_of(owners["url"], owners["wang"])
+    with clock.frozen(at(100)), session_scope(url) as session:
+        payments.record_payment(session, unit=wang, amount="800", paid_at=at(90), reference="K-1", actor="zhao")
+    with clock.frozen(dt.datetime(2026, 12, 8, 6, tzinfo=T0.tzinfo)), session_scope(url) as session:
+        payments.evaluate_promises(session, today=dt.date(2026, 12, 8))
+    with clock.frozen(dt.datetime(2026, 12, 8, 9, tzinfo=T0.tzinfo)):
+        browser = as_user("zhao")
+        kept = browser.get("/api/promises", params={"status": "kept"}).json()
+        broken = browser.get("/api/promises", params={"status": "broken"}).json()
+        bad = browser.get("/api/promises", params={"status": "paid"})
+    assert [(p["number"], p["status"], p["paid_amount"]) for p in kept] == [(owners["promise"], "kept", 800.0)]
+    assert [(p["number"], p["status"], p["paid_amount"]) for p in broken] == [(promise_number(url, "wx-zhang"), "broken", 0.0)]
+    assert bad.status_code == 422 and "due_today" in bad.text and "partial" in bad.text
+
+
+def promise_number(url: str, sender_id: str) -> str:
+    with session_scope(url) as session:
+        return str(
+            session.execute(
+                select(models.PaymentPromise.number).where(models.PaymentPromise.sender_id == sender_id)
+            ).scalar_one()
+        )

@@ -570,7 +570,10 @@ def test_api_records_filter_by_sender_owner_and_status(estate: Dict[str, Any], a
     assert zhao.get("/api/promises", params={"status": "kept"}).json() == []
     assert len(zhao.get("/api/promises", params={"status": "open"}).json()) == 2
     bad = zhao.get("/api/promises", params={"status": "approved"})
-    assert bad.status_code == 422 and bad.json() == {"detail": "status must be one of: open, kept, broken"}
+    # Promises filter as the records screen shows them: the buckets on today's date, and partial.
+    assert bad.status_code == 422 and bad.json() == {
+        "detail": "status must be one of: due_today, overdue, open, kept, broken, partial"
+    }
     repairs = zhao.get("/api/repairs", params={"status": "open", "owner_id": estate["wang"]}).json()
     assert [(r["number"], r["description"], r["preferred_time"]) for r in repairs] == [(estate["repair"], "暖气不热", "周六上午")]
     assert zhao.get("/api/repairs", params={"status": "done"}).json() == []
