@@ -5,9 +5,11 @@ apps.staff`` starts loading it in the background at start-up, :func:`preload`; o
 request loads it). The playbook is the one supervisors edit (:func:`bot.services.playbook_edits.current_playbook`),
 so a saved edit reaches the coach without a retrain.
 
-Looking an owner up by unit is open to every role, as the owner screens are: collectors see the arrears,
-the reasons given before and the promises, with the phone masked (``138****5678``); every lookup is audited
-like the other owner views. Coach answers are audited without the note's text (it may hold an owner's
+Looking an owner up by unit is open to the roles that may see owners (the ``owners`` section's,
+:func:`apps.staff.pages.owner_lookup_roles`, as WeCom's lookup): collectors see the arrears, the reasons given
+before and the promises, with the phone masked (``138****5678``); every lookup is audited like the other
+owner views. A note asked with a unit whose owner has old arrears gets the project manager as every card's
+next step. Coach answers are audited without the note's text (it may hold an owner's
 words) — only which objections were found.
 """
 
@@ -23,8 +25,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from apps.staff import actions
-from apps.staff.deps import current_session, current_user, get_db
-from apps.staff.pages import render
+from apps.staff.deps import Forbidden, current_session, current_user, get_db
+from apps.staff.pages import owner_lookup_roles, render
 from bot.coach import Coach, get_coach
 from bot.coach.data import coach_data
 from bot.coach.model import ModelNotFound
@@ -32,7 +34,7 @@ from bot.coach.owner import OwnerBrief, lookup
 from bot.coach.render import as_json
 from bot.db.staff_models import StaffUser
 from bot.playbook import Playbook
-from bot.services import audit, playbook_edits, staff_auth
+from bot.services import audit, playbook_edits, staff_auth, staff_users
 from bot.services.staff_users import phone_for
 
 logger = logging.getLogger("apps.staff.coach")
@@ -79,7 +81,15 @@ def _audit_answer(db: Session, user: StaffUser, answer: Dict[str, Any], via: str
     )
 
 
+def may_look_up(user: StaffUser) -> bool:
+    """Whether ``user``'s role may look owners up (the roles the console lets see owners)."""
+    return staff_users.has_role(user.role, owner_lookup_roles())
+
+
 def _lookup(db: Session, user: StaffUser, unit: str, via: str) -> List[OwnerBrief]:
+    """The owners of ``unit``, audited; ``Forbidden`` for a role that may not see owners."""
+    if not may_look_up(user):
+        raise Forbidden()
     briefs = lookup(db, unit=unit, playbook=_playbook(db), old_arrears_months=coach_data().old_arrears_months)
     audit.record(
         db,
@@ -107,7 +117,7 @@ def coach_page(
     """The empty form: what the owner said, and optionally their unit."""
     return render(
         request, "coach.html", user=user, active=active, section="coach", text="", unit="",
-        answer=None, owners=None, unavailable=False, data=coach_data(),
+        answer=None, owners=None, unavailable=False, data=coach_data(), lookup_refused=False,
     )  # fmt: skip
 
 
@@ -120,20 +130,24 @@ def coach_ask(
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """The coach's answer to the note, and the unit's owner when a unit is given."""
+    """The coach's answer to the note, and the unit's owner when a unit is given (and the role may see owners)."""
     answer: Optional[Dict[str, Any]] = None
     unavailable = False
+    allowed = may_look_up(user)
+    briefs = _lookup(db, user, unit.strip(), "coach") if unit.strip() and allowed else None
     if text.strip():
         coach = _coach(db)
         if coach is None:
             unavailable = True
         else:
-            answer = as_json(coach.answer(text))
+            old_arrears = any(brief.old_arrears for brief in briefs or ())
+            answer = as_json(coach.answer(text, old_arrears=old_arrears))
             _audit_answer(db, user, answer, "page")
-    owners = [_brief_out(brief, user) for brief in _lookup(db, user, unit.strip(), "coach")] if unit.strip() else None
+    owners = [_brief_out(brief, user) for brief in briefs] if briefs is not None else None
     return render(
         request, "coach.html", user=user, active=active, section="coach", text=text, unit=unit,
         answer=answer, owners=owners, unavailable=unavailable, data=coach_data(),
+        lookup_refused=bool(unit.strip()) and not allowed,
         status_code=503 if unavailable else 200,
     )  # fmt: skip
 
@@ -145,6 +159,17 @@ class CoachIn(BaseModel):
     """A collector's note: what the owner said, as typed."""
 
     text: str = Field(..., min_length=1, max_length=MAX_NOTE_CHARS, example="业主说他家暖气不热，所以不交")
+    unit: Optional[str] = Field(
+        None, max_length=64, description="the owner's unit: old arrears there make the manager every card's next step"
+    )
+
+
+class NextStepOut(BaseModel):
+    """A next step the coach sets itself (a promise's follow-up, old arrears to the manager)."""
+
+    kind: str
+    label: str
+    text: str
 
 
 class TypeOut(BaseModel):
@@ -197,6 +222,7 @@ class CoachOut(BaseModel):
     ask: Optional[str] = Field(None, description="unclear: the question to ask the owner")
     guesses: List[TypeOut]
     recognised: List[TypeOut] = Field(..., description="intents found that are no objection (greeting, promise …)")
+    next_steps: List[NextStepOut] = Field(..., description="the coach's own steps besides the cards' (a promise …)")
 
 
 class PromiseBriefOut(BaseModel):
@@ -277,12 +303,16 @@ def coach_api(body: CoachIn, user: StaffUser = current_user, db: Session = get_d
     """What the owner means, what to say, on what grounds, what next and what never to say.
 
     Several objections give several cards; an unsure model gives ``status: unclear`` with the question to
-    ask and the best guesses. 503 when no trained model is installed.
+    ask and the best guesses. With ``unit``, the owner there is looked up (audited; 403 for a role that may
+    not see owners): old arrears make the project manager every card's next step. 503 when no trained model
+    is installed.
     """
+    unit = (body.unit or "").strip()
+    briefs = _lookup(db, user, unit, "coach_api") if unit else []
     coach = _coach(db)
     if coach is None:
         raise HTTPException(status_code=503, detail="the coach's model is not available")
-    answer = as_json(coach.answer(body.text))
+    answer = as_json(coach.answer(body.text, old_arrears=any(brief.old_arrears for brief in briefs)))
     _audit_answer(db, user, answer, "api")
     return CoachOut(**answer)
 

@@ -204,3 +204,88 @@ def test_a_supervisors_edit_of_the_script_reaches_the_coach_without_a_retrain(
     assert data["script"] == edited and data["cards"][0]["script"] == edited
     page = wang.post("/coach", data={"text": NOTE, "csrf_token": csrf(wang)}).text
     assert edited[0] in page
+
+
+def test_a_note_asked_with_a_unit_in_old_arrears_gets_the_manager_as_next_step(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path
+) -> None:
+    from bot.coach.data import coach_data
+
+    li = as_user("li")
+    step = coach_data().next_steps["old_arrears"]
+    with clock.frozen(LATER):
+        old = li.post("/api/coach", json={"text": NOTE, "unit": "5号楼1203"}, headers={"X-CSRF-Token": csrf(li)})
+        recent = li.post("/api/coach", json={"text": NOTE, "unit": "3-2-501"}, headers={"X-CSRF-Token": csrf(li)})
+        page = li.post("/coach", data={"text": NOTE, "unit": "5号楼1203", "csrf_token": csrf(li)})
+    assert old.status_code == 200, old.text
+    [card] = old.json()["cards"]
+    assert (card["intent"], card["next_step_kind"], card["next_step"]) == ("objection_heating", "old_arrears_manager", step.text)
+    assert old.json()["next_step_kind"] == "old_arrears_manager" and old.json()["next_step"] == step.text
+    assert [c["next_step_kind"] for c in recent.json()["cards"]] == ["repair_order"]  # 王建国: arrears this year
+    assert page.status_code == 200 and step.text in page.text and "张伟" in page.text
+    assert "next-old_arrears_manager" in page.text
+    searched = [row["detail"] for row in audit_of(estate["url"], "owners_searched")]
+    assert searched == [
+        {"via": "coach_api", "unit": "5号楼1203", "rows": 1},
+        {"via": "coach_api", "unit": "3-2-501", "rows": 1},
+        {"via": "coach", "unit": "5号楼1203", "rows": 1},
+    ]
+
+
+def test_the_coach_lookup_checks_the_owners_sections_roles(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.staff import pages
+    from bot.coach.data import coach_data
+    from bot.db.staff_models import StaffRole
+
+    sections = tuple(
+        (name, frozenset({StaffRole.SUPERVISOR}) if name == "owners" else roles) for name, roles in pages.SECTIONS
+    )
+    monkeypatch.setattr(pages, "SECTIONS", sections)
+    wang, zhao = as_user("wang"), as_user("zhao")
+    assert wang.get("/api/coach/owner", params={"unit": "3-2-501"}).status_code == 403
+    refused = wang.post("/api/coach", json={"text": NOTE, "unit": "3-2-501"}, headers={"X-CSRF-Token": csrf(wang)})
+    assert refused.status_code == 403
+    page = wang.post("/coach", data={"text": NOTE, "unit": "3-2-501", "csrf_token": csrf(wang)})
+    assert page.status_code == 200 and coach_data().label("lookup_not_allowed") in page.text
+    assert "王建国" not in page.text and 'class="coach-card"' in page.text  # the note is still answered
+    assert zhao.get("/api/coach/owner", params={"unit": "3-2-501"}).status_code == 200
+    assert [row["actor"] for row in audit_of(estate["url"], "owners_searched")] == ["zhao"]
+
+
+def test_the_model_is_loaded_once_for_the_page_wecom_and_the_cli(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process, three ways in, one ``Agent.load``: no surface loads a copy of its own."""
+    import io
+    from typing import List
+
+    from rasa.core.agent import Agent
+
+    from bot.channels.wecom.callback import Responder
+    from bot.coach import coach as coach_module
+    from bot.coach import model as model_module
+    from bot.coach.cli import run
+
+    loads: List[str] = []
+    real_load = Agent.load
+
+    def counted_load(*args: Any, **kwargs: Any) -> Agent:
+        loads.append(str(args[0]))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(Agent, "load", staticmethod(counted_load))
+    monkeypatch.setattr(model_module, "_parsers", {})  # forget what earlier tests loaded
+    monkeypatch.setattr(coach_module, "_default", {})
+
+    wang = as_user("wang")
+    page = wang.post("/coach", data={"text": NOTE, "csrf_token": csrf(wang)})
+    assert page.status_code == 200 and 'data-intent="objection_heating"' in page.text
+    assert loads == [str(coach_model.resolve())]
+    texts = Responder(estate["url"]).reply("wang", NOTE).texts
+    assert "暖气不热" in texts[0]
+    out = io.StringIO()
+    assert run([NOTE], as_json=True, model=coach_model, url=estate["url"], stdout=out, stderr=io.StringIO()) == 0
+    assert '"objection_heating"' in out.getvalue()
+    assert loads == [str(coach_model.resolve())]
