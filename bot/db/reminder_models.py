@@ -33,6 +33,9 @@ class ReminderState(str, enum.Enum):
 
     SCHEDULED = "scheduled"
     SENT = "sent"
+    # A WeChat call is being made (recorded before the call): never claimed again; a worker that died
+    # mid-call leaves it, and it becomes a call task (bot.reminders.worker.recover_unconfirmed).
+    SENDING = "sending"
     MOVED = "moved"  # the policy moved it (quiet hours, holiday, weekly cap): ``due_at`` is the new time
     CANCELLED = "cancelled"  # no longer needed (paid, promise kept or rescheduled) or cancelled by staff
     SKIPPED = "skipped"  # must not be sent (the owner opted out, the conversation is not verified)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot import compliance, wording
 from bot.conversations import handoff, outbox
 from bot.db.models import OutboxKind, PaymentPromise, Unit
-from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
+from bot.db.reminder_models import CallTask, Reminder, ReminderPurpose, ReminderState
 from bot.reminders import calls
 from bot.services.promises import format_date
 
@@ -162,13 +162,17 @@ def deliver(
     wechat: Optional[WeChatSender],
     template: Template,
     chosen: Optional[Route] = None,
+    text: Optional[str] = None,
+    values: Optional[Dict[str, str]] = None,
 ) -> Outcome:
     """Send ``reminder`` (already judged sendable by the policy) and say what to store.
 
     Web chat rows and call tasks are written in the caller's transaction; WeChat calls go over the network
-    (a refusal becomes a call task with WeChat's error code as the reason).
+    (a refusal becomes a call task with WeChat's error code as the reason). ``text`` and ``values``
+    (:func:`compose`, :func:`template_values`), read beforehand, let the caller make the WeChat call without
+    the session reading anything first (on SQLite a read would take the write lock for the call's length).
     """
-    text = compose(session, reminder)
+    text = compose(session, reminder) if text is None else text
     if not compliance.check_outgoing(text, source=f"reminder:{reminder.id}"):
         return _call(session, reminder, "blocked_by_compliance", ReminderState.FAILED)
     way = chosen or route(session, reminder, wechat=wechat, template=template)
@@ -190,7 +194,7 @@ def deliver(
     if way is Route.WECHAT_TEMPLATE and wechat is not None and template.template_id:
         from bot.channels.wechat_api import WeChatAPIError
 
-        values = template_values(session, reminder, text)
+        values = template_values(session, reminder, text) if values is None else values
         data = {name: values.get(source, "") for name, source in template.fields.items()}
         if not all(compliance.check_outgoing(value, source=f"reminder:{reminder.id}") for value in data.values()):
             return _call(session, reminder, "blocked_by_compliance", ReminderState.FAILED)
@@ -213,6 +217,22 @@ def _call(session: Session, reminder: Reminder, reason: str, state: ReminderStat
         promise_id=None if reminder.promise_id is None else int(reminder.promise_id),
     )
     return Outcome(state, Route.CALL_TASK.value, reason, call_task_id=int(task.id))
+
+
+UNCONFIRMED = "send_unconfirmed"
+
+
+def unconfirmed_call(session: Session, reminder: Reminder) -> CallTask:
+    """A call task for a reminder whose WeChat send was attempted but never confirmed (a person checks)."""
+    return calls.create(
+        session,
+        unit_id=int(reminder.unit_id),
+        owner_id=int(reminder.owner_id),
+        reason=UNCONFIRMED,
+        purpose=ReminderPurpose(reminder.purpose).value,
+        reminder_id=int(reminder.id),
+        promise_id=None if reminder.promise_id is None else int(reminder.promise_id),
+    )
 
 
 def is_network(way: Route) -> bool:

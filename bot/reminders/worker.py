@@ -9,9 +9,15 @@ lets several workers share the table without sending a reminder twice — no new
 One reminder per transaction (PostgreSQL): the row is selected ``FOR UPDATE SKIP LOCKED`` (another worker
 skips it), judged by the policy, delivered, and its new state written, then committed — the claim and the
 state are one transaction, so a crash before the commit leaves the row due again and nothing half-written.
-On SQLite (one worker; every transaction takes the database's write lock) a WeChat call is made outside the
-transaction: the row is leased (``locked_by`` / ``locked_at``) and committed first, so the Rasa processes
-are not kept waiting on the network; a lease left by a worker that died runs out after :data:`LEASE`.
+A web chat reminder is written to the durable outbox in that same transaction: exactly once.
+
+A WeChat call cannot be part of a transaction, so it is recorded before it is made (both databases): the row
+becomes ``sending`` (with ``locked_by`` / ``locked_at``) and is committed, then WeChat is called, then the
+outcome is stored. No worker claims a ``sending`` row, so a worker that dies after the call and before the
+outcome never causes a second send; :func:`recover_unconfirmed` turns a ``sending`` row older than
+:data:`LEASE` into a collector's call task (reason ``send_unconfirmed``): a person checks with the owner
+rather than the owner getting the notice twice. (At most once in writing, checked by a person otherwise.)
+This also keeps the Rasa processes on SQLite from waiting on the network for the write lock.
 """
 
 from __future__ import annotations
@@ -127,6 +133,7 @@ class ReminderWorker:
                 self.daily(today)
                 self.last_daily = today
             self._in_session(lambda session: schedule_missing(session))
+            self._in_session(lambda session: recover_unconfirmed(session))
             return self.send_due()
 
     def send_due(self, limit: int = BATCH) -> List[Processed]:
@@ -188,20 +195,31 @@ class ReminderWorker:
                 session.commit()
                 return result
             way = delivery.route(session, row, wechat=self.wechat, template=self.template)
-            if delivery.is_network(way) and not hold:
-                # SQLite: commit the lease, call WeChat outside the write lock, then store the outcome.
+            if delivery.is_network(way):
+                # Record the attempt (committed) before calling WeChat: a crash after the call leaves a
+                # ``sending`` row that no worker sends again (recover_unconfirmed makes it a call task).
+                # What the call needs is read first: after the commit nothing is read until WeChat answered.
+                text = delivery.compose(session, row)
+                values = delivery.template_values(session, row, text)
+                row.state = ReminderState.SENDING
+                row.delivered_via = way.value
                 row.locked_at = clock.utc_now()
+                row.updated_at = clock.utc_now()
                 session.commit()
-                outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template, chosen=way)
+                outcome = delivery.deliver(
+                    session, row, wechat=self.wechat, template=self.template, chosen=way, text=text, values=values
+                )
                 still_ours = session.execute(
                     update(Reminder)
-                    .where(Reminder.id == row.id, Reminder.locked_by == self.name, Reminder.state.in_(PENDING_STATES))
+                    .where(
+                        Reminder.id == row.id, Reminder.locked_by == self.name, Reminder.state == ReminderState.SENDING
+                    )
                     .values(locked_at=None)
                     .execution_options(synchronize_session=False)
                 ).rowcount
                 if not still_ours:
                     session.rollback()
-                    logger.warning("reminder %s: the lease ran out while sending", row.id)
+                    logger.warning("reminder %s: the send was declared unconfirmed while it ran", row.id)
                     return None
             else:
                 outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template, chosen=way)
@@ -287,6 +305,34 @@ def schedule_missing(session: Session) -> int:
         )
     ).scalars().all()
     return sum(len(schedule.schedule_for_promise(session, promise=promise)) for promise in promises)
+
+
+def recover_unconfirmed(session: Session) -> List[int]:
+    """``sending`` rows whose worker died during the WeChat call: a call task each, never a second send.
+
+    A row still ``sending`` :data:`LEASE` after its attempt was recorded may or may not have reached the
+    owner; a collector checks (reason ``send_unconfirmed``).
+
+    Returns:
+        The ids of the reminders handed to the call list.
+    """
+    query = select(Reminder).where(
+        Reminder.state == ReminderState.SENDING,
+        or_(Reminder.locked_at.is_(None), Reminder.locked_at < clock.utc_now() - LEASE),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    done = []
+    for row in session.execute(query.execution_options(populate_existing=True)).scalars().all():
+        task = delivery.unconfirmed_call(session, row)
+        row.state = ReminderState.CALL_TASK
+        row.reason = task.reason
+        row.locked_at = None
+        row.updated_at = clock.utc_now()
+        logger.warning("reminder %s: send not confirmed (worker gone); call task %s", row.id, task.id)
+        done.append(int(row.id))
+    session.flush()
+    return done
 
 
 def cancel_settled(session: Session) -> int:

@@ -204,3 +204,105 @@ def test_a_paid_reminder_in_a_held_conversation_is_cancelled_not_moved(estate: s
         session.get(PaymentPromise, promise_id).status = models.PromiseStatus.KEPT
     processed = worker(estate, Clock(at(11, 26, 10))).send_due()
     assert [(p.state, p.reason) for p in processed] == [(ReminderState.CANCELLED, "promise_kept")]
+
+
+# --- delivery once ------------------------------------------------------------------------------------------
+
+
+class Died(BaseException):
+    """The worker process ends mid-step (SIGKILL, power): nothing after this line runs."""
+
+
+class StateSeeingSender(Sender):
+    """Records, at the moment WeChat is called, the reminder's state as another process reads it."""
+
+    def __init__(self, url: str, *, die: bool = False) -> None:
+        super().__init__()
+        self.url = url
+        self.die = die
+        self.seen: List[tuple] = []
+
+    def send_text(self, openid: str, text: str) -> None:
+        with session_scope(self.url) as session:
+            row = session.execute(select(Reminder).where(Reminder.purpose == ReminderPurpose.DAY_BEFORE)).scalar_one()
+            self.seen.append((row.state, row.delivered_via, row.locked_by))
+        super().send_text(openid, text)
+        if self.die:
+            raise Died()
+
+
+def _wechat_promise(url: str) -> int:
+    wang = owner_id(url, WANG)
+    link(url, wang, channel="wechat", sender="oWANG")
+    wechat_inbound(url, "oWANG", at(11, 25, 12))
+    return promise(url, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="oWANG")
+
+
+def test_a_wechat_send_is_recorded_as_sending_before_the_call(estate: str) -> None:
+    _wechat_promise(estate)
+    sender = StateSeeingSender(estate)
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
+    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENT, "wechat_custom")]
+    assert sender.seen == [(ReminderState.SENDING, "wechat_custom", "worker-1")]
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.delivered_via, row.locked_at, local(row.sent_at)) == (
+        ReminderState.SENT, "wechat_custom", None, at(11, 26, 10)
+    )
+
+
+def test_a_worker_dying_after_the_wechat_call_never_sends_twice_a_person_checks(estate: str) -> None:
+    from bot.db.reminder_models import CallTask, CallTaskState
+
+    _wechat_promise(estate)
+    dying = StateSeeingSender(estate, die=True)
+    with pytest.raises(Died):
+        worker(estate, Clock(at(11, 26, 10)), wechat=dying).send_due()
+    assert [openid for openid, _ in dying.texts] == ["oWANG"]
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.sent_at) == (ReminderState.SENDING, None)
+
+    # another worker: the row is not claimed again, within the lease or after it
+    now = Clock(at(11, 26, 10, 1))
+    second = StateSeeingSender(estate)
+    runner = worker(estate, now, name="worker-2", wechat=second)
+    assert runner.send_due() == []
+    now.moment = at(11, 26, 10, 6)
+    runner.tick()
+    assert second.texts == []
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.reason, row.sent_at, row.locked_at) == (ReminderState.CALL_TASK, "send_unconfirmed", None, None)
+    with session_scope(estate) as session:
+        (task,) = session.execute(select(CallTask).where(CallTask.reminder_id == row.id)).scalars().all()
+        assert (task.reason, task.state, task.purpose, task.owner_id) == (
+            "send_unconfirmed", CallTaskState.OPEN, "day_before", row.owner_id
+        )
+
+
+def test_a_web_chat_reminder_and_its_outbox_row_commit_together(estate: str) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session as OrmSession
+
+    wang = owner_id(estate, WANG)
+    link(estate, wang, sender="web-1")
+    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-1")
+    runner = worker(estate, Clock(at(11, 26, 10)))
+
+    def crash(session: OrmSession) -> None:
+        # the worker dies at the commit that would store the reminder as sent (its outbox row written by then)
+        if any(
+            isinstance(obj, Reminder) and obj.state == ReminderState.SENT for obj in list(session.identity_map.values())
+        ):
+            raise Died()
+
+    event.listen(OrmSession, "before_commit", crash)
+    try:
+        with pytest.raises(Died):
+            runner.send_due()
+    finally:
+        event.remove(OrmSession, "before_commit", crash)
+    # neither the outbox row nor the sent state was committed: the reminder is due again, not lost
+    assert texts_to(estate, "web-1") == []
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.sent_at) == (ReminderState.SCHEDULED, None)
+    assert [(p.state, p.via) for p in runner.send_due()] == [(ReminderState.SENT, "webchat_outbox")]
+    assert len(texts_to(estate, "web-1")) == 1
