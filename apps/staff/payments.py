@@ -4,7 +4,8 @@ A thin adapter over :func:`bot.services.payments.record_payment`: every signed-i
 (collectors too: they are the ones handed receipts), but only with the payment's reference (流水号 or receipt
 number), which keeps it unique, so the later import of the same payment adds nothing. The unit's promises are
 evaluated at once. Every recorded payment is an audit row with who, what and when; a refused one (a bad amount
-or time, an unknown or repeated reference) is a polite page and changes nothing.
+or time, an unknown or repeated reference) is a polite page and changes nothing. Supervisors and managers may
+void a payment recorded in error, with a reason (:func:`bot.services.payments.void_payment`), also audited.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from apps.staff.deps import current_session, current_user, get_db
+from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from bot.db.models import Owner
-from bot.db.payment_models import PaymentSource
-from bot.db.staff_models import StaffUser
+from bot.db.payment_models import Payment, PaymentSource
+from bot.db.staff_models import StaffRole, StaffUser
 from bot.records.payments_import import read_paid_at
 from bot.services import audit, payments, staff_auth
 
 router = APIRouter(include_in_schema=False)
 
 PAYMENT_RECORDED = "payment_recorded"  # the audit action (apps/staff/actions.py holds the screens' others)
+PAYMENT_VOIDED = "payment_voided"
+SUPERVISORS = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 
 
 @router.post("/owners/{owner_id}/payments")
@@ -80,6 +83,45 @@ def record_payment(
             "reference": str(payment.reference),
             "channel": payment.channel or "",
             "period": payment.period or "",
+        },
+    )
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/owners/{owner_id}/payments/{payment_id}/void")
+def void_payment(
+    request: Request,
+    owner_id: int,
+    payment_id: int,
+    reason: str = Form(""),
+    user: StaffUser = SUPERVISORS,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """作废缴费 (supervisors and managers): void a payment recorded in error, with a reason; audited."""
+    owner = db.get(Owner, owner_id)
+    payment = db.get(Payment, payment_id)
+    if owner is None or payment is None or int(payment.unit_id) != int(owner.unit_id):
+        raise HTTPException(status_code=404)
+    back = f"/owners/{owner_id}#payments"
+    try:
+        changes = payments.void_payment(db, payment_id=payment_id, actor=str(user.username), reason=reason)
+    except payments.PaymentError as error:
+        return _refused(request, user, active, error.code, back, 400)
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=PAYMENT_VOIDED,
+        target=f"owner:{owner_id}",
+        detail={
+            "payment_id": payment_id,
+            "reference": str(payment.reference),
+            "amount": f"{payment.amount:.2f}",
+            "reason": str(payment.void_reason),
+            "promises": [
+                {"id": change.promise_id, "before": change.before.value, "after": change.after.value}
+                for change in changes
+            ],
         },
     )
     return RedirectResponse(back, status_code=303)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import relationship
 from bot.db.models import Base
 
 REFERENCE_LENGTH = 64
+VOID_REASON_LENGTH = 255
 
 
 class PaymentSource(str, enum.Enum):
@@ -79,6 +80,7 @@ class Payment(Base):
         recorded_by: The staff username or ``cli:<os user>`` who imported or typed it.
         import_id: The :class:`PaymentImport` that loaded it (imports only).
         created_at: When it was written here.
+        voided_at: When a supervisor voided it (then also ``voided_by`` and ``void_reason``); None: it counts.
         time_known: False when the source gave a bare date (``paid_at`` is then the start of that day): such a
             payment counts for a promise made any time that day (:func:`bot.services.payments.counts_for`).
     """
@@ -104,8 +106,13 @@ class Payment(Base):
     import_id = Column(Integer, ForeignKey("payment_imports.id"), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False)
     time_known = Column(Boolean, nullable=False, default=True, server_default=true())
+    # A supervisor's void (bot.services.payments.void_payment): the row stays, with who, when and why, and
+    # counts nowhere any more (arrears, promise shares, paid_since).
+    voided_at = Column(DateTime(timezone=True), nullable=True)
+    voided_by = Column(String(64), nullable=True)
+    void_reason = Column(String(VOID_REASON_LENGTH), nullable=True)
 
     unit = relationship("Unit")
 
 
-__all__ = ["Payment", "PaymentImport", "PaymentSource", "REFERENCE_LENGTH"]
+__all__ = ["Payment", "PaymentImport", "PaymentSource", "REFERENCE_LENGTH", "VOID_REASON_LENGTH"]

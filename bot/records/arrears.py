@@ -54,7 +54,9 @@ def summary(session: Session, *, owner_id: int, today: dt.date) -> ArrearsSummar
 def unit_summary(session: Session, *, unit_id: int, today: dt.date) -> ArrearsSummary:
     """Arrears of one unit under the module's rule."""
     bills = list(session.execute(select(Bill).where(Bill.unit_id == unit_id).order_by(Bill.period)).scalars())
-    payments = session.execute(select(Payment.amount, Payment.paid_at).where(Payment.unit_id == unit_id))
+    payments = session.execute(
+        select(Payment.amount, Payment.paid_at).where(Payment.unit_id == unit_id, Payment.voided_at.is_(None))
+    )
     outstanding = _after_payments(bills, [(Decimal(amount), paid_at) for amount, paid_at in payments])
     if not outstanding:
         return ArrearsSummary(Decimal("0.00"), None, 0)
@@ -72,7 +74,11 @@ def outstanding_by_unit(session: Session, *, unit_ids: Iterable[int]) -> Dict[in
     for bill in session.execute(select(Bill).where(Bill.unit_id.in_(wanted)).order_by(Bill.period)).scalars():
         bills[int(bill.unit_id)].append(bill)
     paid: Dict[int, List[Tuple[Decimal, dt.datetime]]] = {unit_id: [] for unit_id in wanted}
-    rows = session.execute(select(Payment.unit_id, Payment.amount, Payment.paid_at).where(Payment.unit_id.in_(wanted)))
+    rows = session.execute(
+        select(Payment.unit_id, Payment.amount, Payment.paid_at).where(
+            Payment.unit_id.in_(wanted), Payment.voided_at.is_(None)
+        )
+    )
     for unit_id, amount, paid_at in rows:
         paid[int(unit_id)].append((Decimal(amount), paid_at))
     return {

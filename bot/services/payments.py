@@ -24,6 +24,9 @@ Promise outcomes (the rule, also in README):
 * A promise without a named amount stores the arrears at the time (:func:`bot.services.promises.default_amount`);
   when that was zero, any payment in the window keeps it (taking no share).
 
+:func:`void_payment` takes back a payment recorded in error (a supervisor's, with a reason): it then counts
+nowhere, and the unit's promises are judged again, kept ones included.
+
 :func:`evaluate_promises` applies the rule and is idempotent (it changes a promise only when its status or
 paid amount changes, stamping ``evaluated_at`` then). The worker runs it daily; the payment import and
 :func:`record_payment` run it for the unit paid for. The caller owns the session and commits.
@@ -43,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.models import Owner, PaymentPromise, PromiseStatus, Unit
-from bot.db.payment_models import REFERENCE_LENGTH, Payment, PaymentSource
+from bot.db.payment_models import REFERENCE_LENGTH, VOID_REASON_LENGTH, Payment, PaymentSource
 from bot.records.arrears import as_utc
 from bot.records.units import parse_unit
 
@@ -93,6 +96,9 @@ class PaymentLine:
     source: str
     recorded_by: str
     created_at: dt.datetime
+    voided_at: Optional[dt.datetime] = None
+    voided_by: Optional[str] = None
+    void_reason: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +285,36 @@ def plausible_year(moment: Union[dt.datetime, dt.date]) -> bool:
     return True
 
 
+def void_payment(session: Session, *, payment_id: int, actor: str, reason: str) -> List[PromiseChange]:
+    """Void a payment recorded in error (a supervisor's decision; the caller checks the role and audits).
+
+    The row stays, stamped with who voided it, when and why, and counts nowhere any more. The promises of its
+    unit are judged again, kept ones included, since the payment may have been what kept them.
+
+    Returns:
+        The promises whose status or paid amount changed.
+
+    Raises:
+        PaymentError: ``unknown_payment``, ``already_voided``, ``no_reason`` (a reason is required) or
+            ``too_long``.
+    """
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise PaymentError("unknown_payment", f"no payment {payment_id}")
+    if payment.voided_at is not None:
+        raise PaymentError("already_voided", f"payment {payment_id} is already voided")
+    why = (reason or "").strip()
+    if not why:
+        raise PaymentError("no_reason", "voiding a payment needs a reason")
+    if len(why) > VOID_REASON_LENGTH:
+        raise PaymentError("too_long", "the reason is too long")
+    payment.voided_at = clock.utc_now()
+    payment.voided_by = actor[:64]
+    payment.void_reason = why
+    session.flush()
+    return evaluate_promises(session, today=clock.today(), unit_ids=[int(payment.unit_id)], reconsider_kept=True)
+
+
 def find_by_reference(session: Session, *, reference: str) -> Optional[Payment]:
     """The stored payment with this reference, if any."""
     return session.execute(sa.select(Payment).where(Payment.reference == reference.strip())).scalar_one_or_none()
@@ -301,7 +337,9 @@ def paid_since(session: Session, *, unit: UnitLike, since: Union[dt.datetime, dt
     else:
         start = dt.datetime.combine(since, dt.time(0), tzinfo=clock.zone())
     start = start.astimezone(dt.timezone.utc)
-    rows = session.execute(sa.select(Payment.amount, Payment.paid_at).where(Payment.unit_id == target.id))
+    rows = session.execute(
+        sa.select(Payment.amount, Payment.paid_at).where(Payment.unit_id == target.id, Payment.voided_at.is_(None))
+    )
     total = sum((Decimal(amount) for amount, paid_at in rows if as_utc(paid_at) >= start), Decimal("0"))
     return total.quantize(CENT)
 
@@ -356,7 +394,9 @@ def payments_for_promise(
     """
     unit_id = session.execute(sa.select(Owner.unit_id).where(Owner.id == promise.owner_id)).scalar_one()
     rows = session.execute(
-        sa.select(Payment).where(Payment.unit_id == unit_id).order_by(Payment.paid_at, Payment.id)
+        sa.select(Payment)
+        .where(Payment.unit_id == unit_id, Payment.voided_at.is_(None))
+        .order_by(Payment.paid_at, Payment.id)
     ).scalars()
     return [row for row in rows if counts_for(promise, row, grace_days=grace_days)]
 
@@ -379,7 +419,11 @@ def allocate(session: Session, *, unit_id: int, grace_days: Optional[int] = None
         .scalars()
         .all()
     )
-    paid = session.execute(sa.select(Payment).where(Payment.unit_id == unit_id).order_by(Payment.paid_at, Payment.id))
+    paid = session.execute(
+        sa.select(Payment)
+        .where(Payment.unit_id == unit_id, Payment.voided_at.is_(None))
+        .order_by(Payment.paid_at, Payment.id)
+    )
     ledger = [(row, Decimal(row.amount)) for row in paid.scalars()]
     left = {int(row.id): amount for row, amount in ledger}
     shares: Dict[int, Decimal] = {}
@@ -413,6 +457,7 @@ def evaluate_promises(
     today: dt.date,
     unit_ids: Optional[List[int]] = None,
     grace_days: Optional[int] = None,
+    reconsider_kept: bool = False,
 ) -> List[PromiseChange]:
     """Store the outcome of every open or broken promise (of ``unit_ids`` when given) on ``today``.
 
@@ -425,6 +470,7 @@ def evaluate_promises(
         today: The estate's date to judge the windows by.
         unit_ids: Only promises of owners of these units (after a payment); None: all.
         grace_days: Override ``PROMISE_GRACE_DAYS``.
+        reconsider_kept: Judge kept promises again too (after a payment was voided: what kept them may be gone).
 
     Returns:
         The promises whose status or paid amount changed (the worker follows up those now broken).
@@ -432,7 +478,11 @@ def evaluate_promises(
     query = (
         sa.select(PaymentPromise, Owner.unit_id)
         .join(Owner, Owner.id == PaymentPromise.owner_id)
-        .where(PaymentPromise.status.in_([PromiseStatus.OPEN, PromiseStatus.BROKEN]))
+        .where(
+            PaymentPromise.status.in_(
+                [PromiseStatus.OPEN, PromiseStatus.BROKEN, *([PromiseStatus.KEPT] if reconsider_kept else [])]
+            )
+        )
     )
     if unit_ids is not None:
         if not unit_ids:
@@ -444,7 +494,7 @@ def evaluate_promises(
         if int(unit_id) not in shares_of:
             shares_of[int(unit_id)] = allocate(session, unit_id=int(unit_id), grace_days=grace_days)
         share = shares_of[int(unit_id)].get(int(promise.id), Decimal("0.00"))
-        outcome = _outcome(session, promise, share, today, grace_days)
+        outcome = _outcome(session, promise, share, today, grace_days, sticky_kept=not reconsider_kept)
         before = PromiseStatus(promise.status)
         if outcome.status is before and Decimal(promise.paid_amount or 0) == outcome.paid:
             continue
@@ -515,11 +565,13 @@ def _outcome(
     share: Decimal,
     today: Optional[dt.date],
     grace_days: Optional[int],
+    *,
+    sticky_kept: bool = True,
 ) -> PromiseOutcome:
     day = today if today is not None else clock.today()
     start, end = window(promise, grace_days=grace_days)
     made_on = clock.local_date(start)
-    if PromiseStatus(promise.status) is PromiseStatus.KEPT:
+    if sticky_kept and PromiseStatus(promise.status) is PromiseStatus.KEPT:
         paid = Decimal(promise.paid_amount or 0).quantize(CENT)
         return PromiseOutcome(PromiseStatus.KEPT, paid, made_on, end, False)
     amount = Decimal(promise.amount)
@@ -546,4 +598,7 @@ def _line(row: Payment) -> PaymentLine:
         source=str(PaymentSource(row.source).value),
         recorded_by=str(row.recorded_by),
         created_at=as_utc(row.created_at).astimezone(clock.zone()),
+        voided_at=as_utc(row.voided_at).astimezone(clock.zone()) if row.voided_at is not None else None,
+        voided_by=row.voided_by,
+        void_reason=row.void_reason,
     )

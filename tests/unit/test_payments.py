@@ -422,6 +422,32 @@ def test_the_partial_rule_is_one_function(estate) -> None:
     assert payments.promise_outcome(estate, stored(estate, made.id), today=dt.date(2026, 11, 17)).partial is True
 
 
+def test_a_voided_payment_counts_nowhere_and_its_promises_are_judged_again(estate) -> None:
+    owner = owner_id(estate)
+    made = promise(estate, amount="1000", due=dt.date(2026, 11, 20), made=at(15))
+    wrong = pay(estate, "1000", at(16), "WRONG")
+    assert PromiseStatus(stored(estate, made.id).status) is PromiseStatus.KEPT
+    assert arrears.summary(estate, owner_id=owner, today=dt.date(2026, 11, 24)).amount == Decimal("1460.00")
+    with pytest.raises(payments.PaymentError) as refused:
+        payments.void_payment(estate, payment_id=wrong.id, actor="zhao", reason="  ")
+    assert refused.value.code == "no_reason"
+    with clock.frozen(at(23, 9)):
+        changes = payments.void_payment(estate, payment_id=wrong.id, actor="zhao", reason="录错了户号")
+    estate.commit()
+    assert [(c.promise_id, c.before, c.after, c.paid_amount) for c in changes] == [
+        (made.id, PromiseStatus.KEPT, PromiseStatus.BROKEN, Decimal("0.00"))  # kept included; its window has passed
+    ]
+    row = estate.get(Payment, wrong.id)
+    assert (row.voided_by, row.void_reason) == ("zhao", "录错了户号")
+    assert arrears.as_utc(row.voided_at) == at(23, 9).astimezone(dt.timezone.utc)
+    assert arrears.summary(estate, owner_id=owner, today=dt.date(2026, 11, 24)).amount == Decimal("2460.00")
+    assert payments.paid_since(estate, unit=UNIT, since=at(1)) == Decimal("0.00")
+    assert payments.payments_of_unit(estate, unit_id=unit_id(estate))[0].void_reason == "录错了户号"
+    with pytest.raises(payments.PaymentError) as again:
+        payments.void_payment(estate, payment_id=wrong.id, actor="zhao", reason="再来")
+    assert again.value.code == "already_voided"
+
+
 # --- migration 0011 ----------------------------------------------------------------------------------------
 
 OUR_TABLES = {"payments", "payment_imports", "payment_promises", "bills"}

@@ -305,3 +305,39 @@ def promise_number(url: str, sender_id: str) -> str:
                 select(models.PaymentPromise.number).where(models.PaymentPromise.sender_id == sender_id)
             ).scalar_one()
         )
+
+
+def test_only_a_supervisor_voids_a_payment_with_a_reason_and_it_is_audited(owners, as_user) -> None:  # noqa: F811
+    url, wang = owners["url"], owners["wang"]
+    with clock.frozen(at(100)), session_scope(url) as session:
+        payment = payments.record_payment(session, unit=unit_of(url, wang), amount="800", paid_at=at(90), reference="K-1", actor="wang")
+        payment_id = int(payment.id)
+    assert PromiseStatus(promise_row(url, owners["promise"]).status) is PromiseStatus.KEPT
+    with clock.frozen(at(120)):
+        collector = as_user("wang")
+        page = collector.get(f"/owners/{wang}")
+        assert "void-payment" not in page.text
+        token = csrf_of(page.text)
+        denied = collector.post(f"/owners/{wang}/payments/{payment_id}/void", data={"reason": "错", "csrf_token": token})
+        assert denied.status_code == 403
+        supervisor = as_user("zhao")
+        page = supervisor.get(f"/owners/{wang}")
+        assert "void-payment" in page.text
+        token = csrf_of(page.text)
+        empty = supervisor.post(f"/owners/{wang}/payments/{payment_id}/void", data={"reason": " ", "csrf_token": token})
+        assert empty.status_code == 400 and 'data-code="no_reason"' in empty.text
+        done = supervisor.post(
+            f"/owners/{wang}/payments/{payment_id}/void", data={"reason": "重复登记", "csrf_token": token},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert done.status_code == 303
+        shown = supervisor.get(f"/owners/{wang}").text
+    assert "已作废" in shown and "重复登记" in shown
+    with session_scope(url) as session:
+        row = session.get(Payment, payment_id)
+        assert (row.voided_by, row.void_reason) == ("zhao", "重复登记")
+    promise = promise_row(url, owners["promise"])
+    assert (PromiseStatus(promise.status), promise.paid_amount) == (PromiseStatus.OPEN, Decimal("0.00"))
+    [entry] = audit_of(url, "payment_voided")
+    assert entry["actor"] == "zhao" and entry["detail"]["reason"] == "重复登记" and entry["detail"]["payment_id"] == payment_id
+    assert entry["detail"]["promises"][0]["before"] == "kept" and entry["detail"]["promises"][0]["after"] == "open"

@@ -51,6 +51,9 @@ def upgrade() -> None:
         sa.Column("import_id", sa.Integer(), sa.ForeignKey("payment_imports.id"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("time_known", sa.Boolean(), nullable=False, server_default=sa.true()),
+        sa.Column("voided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("voided_by", sa.String(length=64), nullable=True),
+        sa.Column("void_reason", sa.String(length=255), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("reference", name="uq_payments_reference"),
     )
