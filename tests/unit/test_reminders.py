@@ -32,12 +32,13 @@ from bot.db.reminder_models import (
     ReminderState,
 )
 from bot.db.session import get_engine, session_scope
+from bot.db.staff_models import StaffUser
 from bot.records import importer
 from bot.reminders import calls, delivery, ladder, policy, schedule
 from bot.reminders.delivery import Template, WeChatAPISender
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker
-from bot.services import payments, records
+from bot.services import escalations, payments, queue, records
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_APP_SECRET, FakeWeChatAPI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -491,6 +492,74 @@ def test_old_arrears_go_to_the_manager(estate: str) -> None:
         payments.evaluate_promises(session, today=dt.date(2026, 12, 1))
         found = ladder.escalate_repeat_breakers(session, months=6)
     assert [(e.reason, e.owner_id) for e in found] == [("old_arrears", wang)]
+
+
+def _staff(url: str, *people: tuple) -> None:
+    from bot.services import staff_users
+
+    with session_scope(url) as session:
+        for username, role in people:
+            staff_users.create_user(
+                session, username=username, password="correct horse battery 9", role=role, actor="test"
+            )
+
+
+def _broken_twice(url: str, owner: int, sender: str) -> None:
+    for index, due in enumerate((dt.date(2026, 11, 25), dt.date(2026, 11, 26))):
+        promise(url, owner, due=due, made=at(11, 24, 10 + index), sender=sender)
+
+
+def _ladder(url: str) -> List[tuple]:
+    with clock.frozen(at(12, 1, 9)), session_scope(url) as session:
+        payments.evaluate_promises(session, today=dt.date(2026, 12, 1))
+        found = ladder.escalate_repeat_breakers(session, months=6)
+        return [(e.reason, e.owner_id, e.assignee, e.state) for e in found]
+
+
+def test_the_second_broken_promise_is_assigned_to_the_least_busy_collector(estate: str) -> None:
+    _staff(estate, ("gone", "collector"), ("qian", "collector"), ("sun", "collector"), ("zhou", "supervisor"))
+    wang = owner_id(estate, WANG)
+    with session_scope(estate) as session:
+        session.execute(select(StaffUser).where(StaffUser.username == "gone")).scalar_one().active = False
+        busy = escalations.escalate(  # qian already has a case of another owner's
+            session, reason=escalations.Reason.REQUEST_HUMAN, detail="", owner_id=wang,
+            channel="socketio", sender_id="web-other", message_id="busy-1",
+        )
+        session.flush()
+        queue.assign(session, escalation_id=int(busy.id), staff="qian", by="zhou")
+    li = owner_id(estate, LI)  # arrears of a few months: a collector's case
+    _broken_twice(estate, li, "web-li")
+    assert _ladder(estate) == [("broken_promises", li, "sun", models.EscalationState.PENDING)]
+    with session_scope(estate) as session:
+        history = session.execute(
+            select(models.EscalationEvent.action, models.EscalationEvent.actor, models.EscalationEvent.assignee)
+            .order_by(models.EscalationEvent.id.desc())
+            .limit(1)
+        ).one()
+    assert tuple(history) == ("assign", ladder.LADDER_ACTOR, "sun")
+    assert _ladder(estate) == [("broken_promises", li, "sun", models.EscalationState.PENDING)]  # idempotent
+
+
+def test_the_collector_who_already_has_the_owner_keeps_them(estate: str) -> None:
+    _staff(estate, ("qian", "collector"), ("sun", "collector"))
+    li = owner_id(estate, LI)
+    with session_scope(estate) as session:
+        earlier = escalations.escalate(
+            session, reason=escalations.Reason.REQUEST_HUMAN, detail="", owner_id=li,
+            channel="socketio", sender_id="web-li", message_id="earlier-1",
+        )
+        session.flush()
+        queue.assign(session, escalation_id=int(earlier.id), staff="qian", by="qian")
+    _broken_twice(estate, li, "web-li")
+    assert [row[2] for row in _ladder(estate) if row[0] == "broken_promises"] == ["qian"]
+
+
+def test_old_arrears_are_assigned_to_a_manager_and_nobody_of_the_role_leaves_it_in_the_queue(estate: str) -> None:
+    wang = owner_id(estate, WANG)  # arrears since 2026-03: nine months by December
+    _broken_twice(estate, wang, "web-1")
+    assert _ladder(estate) == [("old_arrears", wang, None, models.EscalationState.PENDING)]  # no manager yet
+    _staff(estate, ("qian", "collector"), ("li_pm", "manager"))
+    assert _ladder(estate) == [("old_arrears", wang, "li_pm", models.EscalationState.PENDING)]
 
 
 # --- delivery per channel (the fake WeChat API over HTTP) -------------------------------------------------------
