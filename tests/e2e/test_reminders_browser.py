@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterator
@@ -115,11 +116,13 @@ def test_a_promise_over_web_chat_is_reminded_in_the_browser_and_kept_by_the_impo
     assert [p.state for p in worker.send_due()] == [ReminderState.SENT]
     assert f"今天（{format_date(due)}）" in chat.wait_for_bot(before + 1, 1)[-1]
 
-    # The import runs on the real clock (it refuses payments in its future): the owner paid a moment ago.
-    paid_at = clock.now() - dt.timedelta(minutes=1)
+    # The import runs on the real clock (it refuses payments in its future): the owner paid just now, after the
+    # promise (a payment before the moment of the promise does not keep it), to the second.
+    time.sleep(1.1)
+    paid_at = clock.now()
     export = tmp_path / "payments.csv"
     export.write_text(
-        f"房号,金额,缴费时间,缴费期间,渠道,流水号\n3栋2单元502,820.00,{paid_at:%Y-%m-%d %H:%M},2026-09至2026-11,微信,WX-E2E-1\n",
+        f"房号,金额,缴费时间,缴费期间,渠道,流水号\n3栋2单元502,820.00,{paid_at:%Y-%m-%d %H:%M:%S},2026-09至2026-11,微信,WX-E2E-1\n",
         encoding="utf-8",
     )
     loaded = subprocess.run(
