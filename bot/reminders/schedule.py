@@ -177,6 +177,7 @@ def reschedule_promise(session: Session, *, promise: PaymentPromise, new_date: d
             if row is not None:
                 _finish(row, ReminderState.CANCELLED, "promise_rescheduled", SYSTEM)
             continue
+        _free_key(session, key=key, keep=row)
         if row is not None:
             row.due_at = moment.astimezone(dt.timezone.utc)
             row.state = ReminderState.MOVED
@@ -386,6 +387,24 @@ def _promise_times(due_date: dt.date) -> List[Tuple[ReminderPurpose, dt.datetime
         (ReminderPurpose.DAY_BEFORE, at(due_date - dt.timedelta(days=1), DAY_BEFORE_AT)),
         (ReminderPurpose.DUE_MORNING, at(due_date, DUE_MORNING_AT)),
     ]
+
+
+def _free_key(session: Session, *, key: str, keep: Optional[Reminder]) -> None:
+    """Retire the row holding ``key`` unless it is ``keep``, so a moved or new row can take the key.
+
+    A promise moved back to a date it had before (A -> B -> A) finds its earlier rows for that date still
+    holding ``promise:<id>:<purpose>:<A>`` (sent, skipped or cancelled). They stay as history under a
+    retired key; one still pending is cancelled, the reschedule replacing it.
+    """
+    holder = session.execute(select(Reminder).where(Reminder.dedupe_key == key)).scalar_one_or_none()
+    if holder is None or (keep is not None and holder.id == keep.id):
+        return
+    if ReminderState(holder.state) in PENDING_STATES:
+        _finish(holder, ReminderState.CANCELLED, "promise_rescheduled", SYSTEM)
+    holder.dedupe_key = f"{key}:retired:{holder.id}"[:128]
+    holder.updated_at = clock.utc_now()
+    # Flushed now: the unit of work may otherwise write the moved row's new key first and hit the constraint.
+    session.flush()
 
 
 def _finish(row: Reminder, state: ReminderState, reason: str, actor: Optional[str]) -> None:
