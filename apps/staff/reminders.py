@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,10 +29,22 @@ REMINDERS_VIEWED = "reminders_viewed"
 REMINDER_CANCELLED = "reminder_cancelled"
 CALLS_VIEWED = "calls_viewed"
 CALL_DONE = "call_done"
+CALL_PHONE_REVEALED = "call_phone_revealed"
+
+# Path ids beyond a 32-bit integer column are refused with 422 before any query (SQLite raises OverflowError
+# on them, PostgreSQL a DataError).
+MAX_ID = 2**31 - 1
+REMINDER_ID = Path(..., ge=1, le=MAX_ID)
+TASK_ID = Path(..., ge=1, le=MAX_ID)
+PAGE_SIZE = 500
+PAGE = Query(1, ge=1, le=100_000)
+# Filters that are history: newest first. What is still to go out (or going out) comes soonest first.
+HISTORY = {"sent", "not_sent", "all"}
 
 # The reminder screen's filters: what is still to go out (default), what went out, what did not, everything.
 FILTERS: Dict[str, Optional[List[ReminderState]]] = {
     "pending": [ReminderState.SCHEDULED, ReminderState.MOVED],
+    "sending": [ReminderState.SENDING],
     "sent": [ReminderState.SENT],
     "not_sent": [ReminderState.CANCELLED, ReminderState.SKIPPED, ReminderState.FAILED, ReminderState.CALL_TASK],
     "all": None,
@@ -50,6 +62,7 @@ def _units(db: Session, owner_ids: List[int]) -> Dict[int, str]:
 def reminders_page(
     request: Request,
     status: str = "pending",
+    page: int = PAGE,
     user: StaffUser = SUPERVISOR_OR_MANAGER,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
@@ -57,10 +70,15 @@ def reminders_page(
     """Reminders by due time, filtered: still to go out, sent, not sent, all."""
     if status not in FILTERS:
         status = "pending"
-    items = schedule.listing(db, states=FILTERS[status])
-    audit.record(db, actor=str(user.username), action=REMINDERS_VIEWED, target="reminders", detail={"status": status, "rows": len(items)})
+    items = schedule.listing(db, states=FILTERS[status], newest_first=status in HISTORY, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    more, items = len(items) > PAGE_SIZE, items[:PAGE_SIZE]
+    audit.record(
+        db, actor=str(user.username), action=REMINDERS_VIEWED, target="reminders",
+        detail={"status": status, "rows": len(items), **({"page": page} if page > 1 else {})},
+    )  # fmt: skip
     return render(
         request, "reminders.html", user=user, active=active, section="reminders", items=items, status=status,
+        page=page, more=more,
         filters=list(FILTERS), units=_units(db, [item.owner_id for item in items]),
         pending=(ReminderState.SCHEDULED, ReminderState.MOVED),
     )  # fmt: skip
@@ -68,7 +86,7 @@ def reminders_page(
 
 @router.post("/reminders/{reminder_id}/cancel")
 def cancel_reminder(
-    reminder_id: int,
+    reminder_id: int = REMINDER_ID,
     user: StaffUser = SUPERVISOR_OR_MANAGER,
     db: Session = get_db,
 ) -> Response:
@@ -89,25 +107,69 @@ def _exists(db: Session, reminder_id: int) -> bool:
 def calls_page(
     request: Request,
     status: str = "open",
+    page: int = PAGE,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """The collectors' call list: open tasks (or done / all), oldest first; phones masked for collectors."""
+    """The collectors' call list: open tasks oldest first, done / all newest first; phones masked for collectors."""
+    return _calls_view(request, status=status, page=page, user=user, active=active, db=db, revealed=None)
+
+
+@router.post("/calls/{task_id}/reveal", response_class=HTMLResponse)
+def reveal_phone(
+    request: Request,
+    task_id: int = TASK_ID,
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """Show a collector the full number of an open call task, audited with the task and the owner.
+
+    The call list exists so collectors can phone owners, but a masked list keeps numbers from being read off
+    in bulk: each number is shown on request, one task at a time, and every reveal is an audit row. Done
+    tasks stay masked (409).
+    """
+    task = calls.get(db, task_id=task_id)
+    if task is None:
+        raise HTTPException(status_code=404)
+    if task.state is not CallTaskState.OPEN:
+        raise HTTPException(status_code=409)
+    audit.record(
+        db, actor=str(user.username), action=CALL_PHONE_REVEALED, target=f"call:{task_id}",
+        detail={"task_id": task_id, "owner_id": task.owner_id},
+    )  # fmt: skip
+    return _calls_view(request, status="open", page=1, user=user, active=active, db=db, revealed=task_id)
+
+
+def _calls_view(
+    request: Request,
+    *,
+    status: str,
+    page: int,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    db: Session,
+    revealed: Optional[int],
+) -> Response:
     if status not in ("open", "done", "all"):
         status = "open"
     state = None if status == "all" else CallTaskState(status)
-    items = calls.listing(db, state=state)
-    audit.record(db, actor=str(user.username), action=CALLS_VIEWED, target="calls", detail={"status": status, "rows": len(items)})
+    items = calls.listing(db, state=state, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    more, items = len(items) > PAGE_SIZE, items[:PAGE_SIZE]
+    audit.record(
+        db, actor=str(user.username), action=CALLS_VIEWED, target="calls",
+        detail={"status": status, "rows": len(items), **({"page": page} if page > 1 else {})},
+    )  # fmt: skip
     return render(
         request, "calls.html", user=user, active=active, section="calls", items=items, status=status,
-        mask=user.role is StaffRole.COLLECTOR,
+        mask=user.role is StaffRole.COLLECTOR, revealed=revealed, page=page, more=more,
     )  # fmt: skip
 
 
 @router.post("/calls/{task_id}/done")
 def call_done(
-    task_id: int,
+    task_id: int = TASK_ID,
     note: str = Form(""),
     user: StaffUser = current_user,
     db: Session = get_db,

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import Select
 
 from bot import clock
 from bot.db.models import Owner, Unit
@@ -69,16 +70,44 @@ def create(
     return task
 
 
-def listing(session: Session, *, state: Optional[CallTaskState] = CallTaskState.OPEN, limit: int = 500) -> List[CallView]:
-    """The call list, oldest first (``state=None``: every task)."""
-    query = (
+def get(session: Session, *, task_id: int) -> Optional[CallView]:
+    """One call task as the call list shows it, or ``None``."""
+    found = _views(session, _query().where(CallTask.id == task_id))
+    return found[0] if found else None
+
+
+def listing(
+    session: Session,
+    *,
+    state: Optional[CallTaskState] = CallTaskState.OPEN,
+    limit: int = 500,
+    offset: int = 0,
+) -> List[CallView]:
+    """The call list, ``limit`` rows from ``offset``.
+
+    Open tasks come oldest first (the longest waiting on top); done tasks or all (``state=None``) newest
+    first, as history.
+    """
+    query = _query()
+    if state is not None:
+        query = query.where(CallTask.state == state)
+    if state is CallTaskState.OPEN:
+        query = query.order_by(CallTask.created_at, CallTask.id)
+    else:
+        query = query.order_by(CallTask.created_at.desc(), CallTask.id.desc())
+    return _views(session, query.limit(limit).offset(max(offset, 0)))
+
+
+def _query() -> Select:
+    return (
         select(CallTask, Unit.code, Owner.name, Owner.phone)
         .join(Unit, Unit.id == CallTask.unit_id)
         .outerjoin(Owner, Owner.id == CallTask.owner_id)
     )
-    if state is not None:
-        query = query.where(CallTask.state == state)
-    rows = session.execute(query.order_by(CallTask.created_at, CallTask.id).limit(limit)).all()
+
+
+def _views(session: Session, query: Select) -> List[CallView]:
+    rows = session.execute(query).all()
     return [
         CallView(
             id=int(task.id),

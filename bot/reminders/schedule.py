@@ -369,13 +369,22 @@ def history(session: Session, *, owner_id: int, limit: int = 100) -> List[Remind
 
 
 def listing(
-    session: Session, *, states: Optional[List[ReminderState]] = None, limit: int = 500
+    session: Session,
+    *,
+    states: Optional[List[ReminderState]] = None,
+    newest_first: bool = False,
+    limit: int = 500,
+    offset: int = 0,
 ) -> List[ReminderView]:
-    """Reminders for the staff screen, by due time (pending first by default order of ``due_at``)."""
+    """Reminders for the staff screen, ``limit`` rows from ``offset``.
+
+    By due time: soonest first for what is still to go out, latest first (``newest_first``) for history.
+    """
     query = select(Reminder)
     if states:
         query = query.where(Reminder.state.in_(states))
-    rows = session.execute(query.order_by(Reminder.due_at, Reminder.id).limit(limit)).scalars()
+    order = (Reminder.due_at.desc(), Reminder.id.desc()) if newest_first else (Reminder.due_at, Reminder.id)
+    rows = session.execute(query.order_by(*order).limit(limit).offset(max(offset, 0))).scalars()
     return [view(row) for row in rows]
 
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict
+from typing import Any, Dict, List
 
+import pytest
 from sqlalchemy import select
 
+from apps.staff import reminders as reminders_screen
 from bot import clock
 from bot.db import models
 from bot.db.reminder_models import CallTask, CallTaskState, Reminder, ReminderPurpose, ReminderState
@@ -73,8 +75,17 @@ def test_the_call_list_for_every_role_done_with_a_note(estate: Dict[str, Any], a
         page = wang.get("/calls")
     assert page.status_code == 200 and "即将上线" not in page.text
     assert "王建国" in page.text and "该渠道不能主动发消息" in page.text
-    assert "138****6688" in page.text and "13812346688" not in page.text  # masked for a collector
+    assert "138****6688" in page.text and "13812346688" not in page.text  # masked until revealed
+    assert f'action="/calls/{ids["task"]}/reveal"' in page.text and "显示号码" in page.text
     token = csrf_of(page.text)
+    with clock.frozen(at(7)):
+        assert wang.post(f"/calls/{ids['task']}/reveal").status_code == 403  # no CSRF token
+        assert audit_of(url, "call_phone_revealed") == []
+        shown = wang.post(f"/calls/{ids['task']}/reveal", data={"csrf_token": token}, follow_redirects=False)
+    assert shown.status_code == 200 and "13812346688" in shown.text and "王建国" in shown.text
+    assert audit_of(url, "call_phone_revealed") == [
+        {"at": at(7), "actor": "wang", "target": f"call:{ids['task']}", "detail": {"task_id": ids["task"], "owner_id": ids["owner"]}}
+    ]
     with clock.frozen(at(8)):
         assert wang.post(f"/calls/{ids['task']}/done", data={"csrf_token": token, "note": " "}).status_code == 400
         assert wang.post(f"/calls/{ids['task']}/done", data={"note": "无令牌"}).status_code == 403
@@ -89,7 +100,11 @@ def test_the_call_list_for_every_role_done_with_a_note(estate: Dict[str, Any], a
     ]
     with clock.frozen(at(9)):
         assert "王建国" not in wang.get("/calls").text
-        assert "业主说周五交" in wang.get("/calls", params={"status": "done"}).text
+        done_list = wang.get("/calls", params={"status": "done"}).text
+        assert wang.post(f"/calls/{ids['task']}/reveal", data={"csrf_token": token}).status_code == 409  # done: stays masked
+    assert "业主说周五交" in done_list and "138****6688" in done_list and "13812346688" not in done_list
+    assert "显示号码" not in done_list
+    assert len(audit_of(url, "call_phone_revealed")) == 1
     manager = as_user("li")
     assert "13812346688" in manager.get("/calls", params={"status": "all"}).text
 
@@ -105,3 +120,72 @@ def test_the_owner_page_shows_the_reminder_history(estate: Dict[str, Any], as_us
     history = page.text[page.text.index('id="reminders"'):]
     assert "提醒记录" in page.text and "到期当天提醒" in history and "已发送" in history and "网页聊天" in history
     assert "2026-11-30 09:00" in history and ReminderPurpose.DAY_BEFORE.value not in history
+
+
+@pytest.mark.parametrize("bad", [str(10**20), str(2**31), "0", "-1"])
+def test_out_of_range_ids_are_refused_and_change_nothing(estate: Dict[str, Any], as_user: Any, bad: str) -> None:  # noqa: F811
+    url = estate["url"]
+    ids = _schedule(url, estate["promise"])
+    zhao = as_user("zhao")
+    token = csrf_of(zhao.get("/calls").text)
+    with clock.frozen(at(6)):
+        assert zhao.post(f"/reminders/{bad}/cancel", data={"csrf_token": token}).status_code == 404  # out of range: no such page
+        assert zhao.post(f"/calls/{bad}/done", data={"csrf_token": token, "note": "打过了"}).status_code == 404
+        assert zhao.post(f"/calls/{bad}/reveal", data={"csrf_token": token}).status_code == 404
+    with session_scope(url) as session:
+        assert [r.state for r in session.execute(select(Reminder).order_by(Reminder.id)).scalars()] == [ReminderState.SCHEDULED] * 2
+        task = session.get(CallTask, ids["task"])
+        assert (task.state, task.note, task.closed_by) == (CallTaskState.OPEN, None, None)
+    assert audit_of(url, "reminder_cancelled") == [] and audit_of(url, "call_done") == []
+    assert audit_of(url, "call_phone_revealed") == []
+
+
+def test_history_lists_newest_first_with_pages(
+    estate: Dict[str, Any], as_user: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    url = estate["url"]
+    ids = _schedule(url, estate["promise"])
+    monkeypatch.setattr(reminders_screen, "PAGE_SIZE", 2)
+    with clock.frozen(at(1)), session_scope(url) as session:
+        base = session.get(Reminder, ids["day_before"])
+        for day in range(1, 6):  # five sent monthly notices, due on Nov 1..5
+            session.add(
+                Reminder(
+                    owner_id=base.owner_id, unit_id=base.unit_id, purpose=ReminderPurpose.MONTHLY_BILL,
+                    due_at=dt.datetime(2026, 11, day, 2, tzinfo=dt.timezone.utc), first_due_at=dt.datetime(2026, 11, day, 2, tzinfo=dt.timezone.utc),
+                    state=ReminderState.SENT, sent_at=dt.datetime(2026, 11, day, 2, tzinfo=dt.timezone.utc),
+                    dedupe_key=f"test:{day}", attempts=1, created_at=clock.utc_now(), channel="socketio", sender_id="web-1",
+                )  # fmt: skip
+            )
+        sending = session.get(Reminder, ids["due_morning"])
+        sending.state = ReminderState.SENDING
+    for day in range(2, 5):  # three more call tasks, created later and later, then done
+        with clock.frozen(at(day)), session_scope(url) as session:
+            task = calls.create(session, unit_id=base.unit_id, owner_id=base.owner_id, reason="no_push_channel")
+            calls.mark_done(session, task_id=int(task.id), actor="wang", note=f"第{day}通")
+    zhao = as_user("zhao")
+    with clock.frozen(at(5)):
+        first = zhao.get("/reminders", params={"status": "sent"}).text
+        second = zhao.get("/reminders", params={"status": "sent", "page": 2}).text
+        third = zhao.get("/reminders", params={"status": "sent", "page": 3}).text
+        sending_page = zhao.get("/reminders", params={"status": "sending"}).text
+        calls_first = zhao.get("/calls", params={"status": "done"}).text
+        calls_second = zhao.get("/calls", params={"status": "done", "page": 2}).text
+        assert zhao.get("/calls", params={"page": 0}).status_code == 400
+    assert _order(first, "2026-11-0") == ["2026-11-05", "2026-11-04"] and 'rel="next"' in first and 'rel="prev"' not in first
+    assert _order(second, "2026-11-0") == ["2026-11-03", "2026-11-02"] and 'rel="next"' in second and 'rel="prev"' in second
+    assert _order(third, "2026-11-0") == ["2026-11-01"] and 'rel="next"' not in third
+    assert "发送中" in sending_page and f'data-id="{ids["due_morning"]}"' in sending_page
+    assert f'data-id="{ids["day_before"]}"' not in sending_page
+    assert [calls_first.index(f"第{n}通") for n in (4, 3)] == sorted(calls_first.index(f"第{n}通") for n in (4, 3))
+    assert "第2通" not in calls_first and "第2通" in calls_second and "第4通" not in calls_second
+    assert [row["detail"] for row in audit_of(url, "reminders_viewed")][:3] == [
+        {"status": "sent", "rows": 2}, {"status": "sent", "rows": 2, "page": 2}, {"status": "sent", "rows": 1, "page": 3},
+    ]
+
+
+def _order(page: str, prefix: str) -> List[str]:
+    """The due dates of the listed rows, in the order shown."""
+    import re
+
+    return [match[:10] for match in re.findall(r'<td class="nowrap due">(\d{4}-\d{2}-\d{2})', page) if match.startswith(prefix)]
