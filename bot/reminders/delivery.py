@@ -219,6 +219,11 @@ def _call(session: Session, reminder: Reminder, reason: str, state: ReminderStat
     return Outcome(state, Route.CALL_TASK.value, reason, call_task_id=int(task.id))
 
 
+def undeliverable_call(session: Session, reminder: Reminder, reason: str) -> Outcome:
+    """A collector's call task for a reminder that cannot go out in writing (``reason``: why)."""
+    return _call(session, reminder, reason)
+
+
 UNCONFIRMED = "send_unconfirmed"
 
 

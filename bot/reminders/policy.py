@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Optional
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -202,13 +202,18 @@ def week_frees_at(session: Session, *, owner_id: int, now: dt.datetime, limit: i
     """None if the owner may get one more proactive message now, else when the rolling week allows one."""
     if limit <= 0:
         return now + WEEK
+    # A ``sending`` row (WeChat call recorded, outcome not yet stored) counts as sent at its attempt: the
+    # worker holding it has used a place (with the per-owner lock in the worker, two cannot both take one).
+    moment = func.coalesce(Reminder.sent_at, Reminder.locked_at, Reminder.updated_at)
     sent = sorted(
         clock_aware(value)
         for value in session.execute(
-            select(Reminder.sent_at).where(
+            select(moment).where(
                 Reminder.owner_id == owner_id,
-                Reminder.state == ReminderState.SENT,
-                Reminder.sent_at > (now - WEEK).astimezone(dt.timezone.utc),
+                or_(
+                    and_(Reminder.state == ReminderState.SENT, Reminder.sent_at > (now - WEEK).astimezone(dt.timezone.utc)),
+                    Reminder.state == ReminderState.SENDING,
+                ),
             )
         ).scalars()
     )

@@ -31,11 +31,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
-from bot.db.models import PaymentPromise, PromiseStatus
+from bot.db.models import ConversationLink, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderState
 from bot.db.session import get_engine
 from bot.reminders import delivery, ladder, policy, schedule
@@ -47,6 +47,14 @@ logger = logging.getLogger(__name__)
 LEASE = dt.timedelta(minutes=5)
 DEFAULT_POLL_SECONDS = 5.0
 BATCH = 100
+# A reminder whose processing raises is tried again after RETRY_BACKOFF * attempts; after MAX_ATTEMPTS it is
+# given up (``failed``) and a collector gets a call task: one broken row must never block the others.
+MAX_ATTEMPTS = 5
+RETRY_BACKOFF = dt.timedelta(minutes=5)
+# A daily run with a failed job is run again this much later (not only the next day).
+DAILY_RETRY = dt.timedelta(minutes=10)
+# The advisory lock namespace (first key) under which a worker decides for one owner (second key).
+OWNER_LOCK = 0x52454D31
 
 
 @dataclass
@@ -111,7 +119,9 @@ class ReminderWorker:
         self.now = now
         self.poll_seconds = poll_seconds
         self.last_daily: Optional[dt.date] = None
+        self.daily_retry_at: Optional[dt.datetime] = None
         self._frozen = False
+        self._claimed: Optional[int] = None
 
     # --- the loop -------------------------------------------------------------------------------------
 
@@ -120,34 +130,63 @@ class ReminderWorker:
         logger.info("reminder worker %s polling every %.1f s", self.name, self.poll_seconds)
         while not stop.is_set():
             try:
-                self.tick()
+                self.tick(stop)
             except Exception:  # a database hiccup must not end the worker; the next poll tries again
                 logger.exception("reminder worker: a poll failed")
             stop.wait(self.poll_seconds)
 
-    def tick(self) -> List[Processed]:
-        """One poll: the daily jobs when the estate's day changed, new promises' reminders, due reminders."""
+    def tick(self, stop: Optional[threading.Event] = None) -> List[Processed]:
+        """One poll: the daily jobs when the estate's day changed, new promises' reminders, due reminders.
+
+        Args:
+            stop: Set on SIGTERM: checked between daily jobs and between reminders, so the process ends
+                within one send (``bot cli`` kills it a few seconds after asking).
+        """
         with self._clock():
             today = clock.today()
-            if self.last_daily != today:
-                self.daily(today)
-                self.last_daily = today
+            if self.last_daily != today and (self.daily_retry_at is None or clock.now() >= self.daily_retry_at):
+                report = self.daily(today, stop=stop)
+                if report.errors or _stopped(stop):
+                    # Not done for the day: run again after a pause (every job is idempotent).
+                    self.daily_retry_at = clock.now() + DAILY_RETRY
+                else:
+                    self.last_daily = today
+                    self.daily_retry_at = None
+            if _stopped(stop):
+                return []
             self._in_session(lambda session: schedule_missing(session))
             self._in_session(lambda session: recover_unconfirmed(session))
-            return self.send_due()
+            return self.send_due(stop=stop)
 
-    def send_due(self, limit: int = BATCH) -> List[Processed]:
-        """Process due reminders one by one until none is left (or ``limit``)."""
+    def send_due(self, limit: int = BATCH, *, stop: Optional[threading.Event] = None) -> List[Processed]:
+        """Process due reminders one by one until none is left (or ``limit``, or ``stop`` is set).
+
+        A reminder whose processing raises is recorded as a failed attempt in its own transaction and moved
+        back (:meth:`_record_error`); the next reminders are still sent.
+        """
         done: List[Processed] = []
         with self._clock():
             for _ in range(limit):
-                result = self.process_one()
+                if _stopped(stop):
+                    break
+                self._claimed = None
+                try:
+                    result = self.process_one()
+                except Exception as error:
+                    claimed = self._claimed
+                    if claimed is None:  # the claim itself failed (the database): the next poll tries again
+                        raise
+                    logger.exception("reminder %s: processing failed", claimed)
+                    failed = self._record_error(claimed, error)
+                    if failed is not None:
+                        done.append(failed)
+                    continue
                 if result is None:
                     break
                 done.append(result)
         return done
 
-    def daily(self, today: dt.date) -> DailyReport:
+    def daily(self, today: dt.date, *, stop: Optional[threading.Event] = None) -> DailyReport:
         """Judge promises (kept / broken), follow up broken ones, escalate repeat breakers, monthly notices.
 
         Each job runs in its own transaction, so one failing does not stop the others; all are idempotent.
@@ -171,6 +210,8 @@ class ReminderWorker:
 
         with self._clock():
             for job in (evaluate, followups, escalate, monthly):
+                if _stopped(stop):
+                    break
                 try:
                     self._in_session(job)
                 except Exception as error:
@@ -189,7 +230,17 @@ class ReminderWorker:
             if row is None:
                 session.rollback()
                 return None
+            self._claimed = int(row.id)
+            retarget(session, row)
+            if hold:
+                # Two workers deciding for one owner at once would both see room under the weekly cap: the
+                # decision and its outcome (sent, or ``sending`` committed) are serialised per owner.
+                session.execute(select(func.pg_advisory_xact_lock(OWNER_LOCK, int(row.owner_id))))
             decision = policy.decide(session, row, policy=self.policy, holiday=self.holiday)
+            if decision.verdict is Verdict.SKIP and decision.reason == "unverified" and row.promise_id is not None:
+                # A promise's reminder nobody can receive in writing is a collector's call, not silence.
+                outcome = delivery.undeliverable_call(session, row, "unverified")
+                return self._store(session, row, outcome)
             if decision.verdict is not Verdict.SEND:
                 result = _apply(row, decision)
                 session.commit()
@@ -223,16 +274,20 @@ class ReminderWorker:
                     return None
             else:
                 outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template, chosen=way)
-            row.state = outcome.state
-            row.reason = outcome.reason
-            row.delivered_via = outcome.via
-            row.outbox_id = outcome.outbox_id
-            row.locked_at = None
-            row.updated_at = clock.utc_now()
-            if outcome.state is ReminderState.SENT:
-                row.sent_at = clock.utc_now()
-            session.commit()
-            return Processed(int(row.id), outcome.state, outcome.reason, outcome.via)
+            return self._store(session, row, outcome)
+
+    def _store(self, session: Session, row: Reminder, outcome: delivery.Outcome) -> Processed:
+        """Write a delivery outcome on the claimed row and commit."""
+        row.state = outcome.state
+        row.reason = outcome.reason
+        row.delivered_via = outcome.via
+        row.outbox_id = outcome.outbox_id
+        row.locked_at = None
+        row.updated_at = clock.utc_now()
+        if outcome.state is ReminderState.SENT:
+            row.sent_at = clock.utc_now()
+        session.commit()
+        return Processed(int(row.id), outcome.state, outcome.reason, outcome.via)
 
     def _claim(self, session: Session, *, hold: bool) -> Optional[Reminder]:
         now = clock.utc_now()
@@ -251,6 +306,33 @@ class ReminderWorker:
         row.locked_by = self.name
         session.flush()
         return row
+
+    def _record_error(self, reminder_id: int, error: BaseException) -> Optional[Processed]:
+        """Count a failed attempt (its transaction was rolled back) and move the row back, or give it up.
+
+        Only a row still pending is touched: one already ``sending`` is left to :func:`recover_unconfirmed`
+        (it may have reached the owner). After :data:`MAX_ATTEMPTS` the row is ``failed`` with a call task.
+        """
+        reason = f"error:{type(error).__name__}"[:64]
+        with Session(get_engine(self.database_url), future=True, expire_on_commit=False) as session:
+            row = session.get(Reminder, reminder_id, populate_existing=True)
+            if row is None or ReminderState(row.state) not in PENDING_STATES:
+                session.rollback()
+                return None
+            row.attempts = int(row.attempts or 0) + 1
+            row.locked_by = self.name
+            row.locked_at = None
+            row.reason = reason
+            row.updated_at = clock.utc_now()
+            if row.attempts >= MAX_ATTEMPTS:
+                task = delivery.undeliverable_call(session, row, reason)
+                row.state = ReminderState.FAILED
+                row.delivered_via = task.via
+                session.commit()
+                return Processed(reminder_id, ReminderState.FAILED, reason, task.via)
+            row.due_at = (clock.utc_now() + RETRY_BACKOFF * row.attempts).astimezone(dt.timezone.utc)
+            session.commit()
+            return Processed(reminder_id, ReminderState(row.state), reason)
 
     # --- helpers --------------------------------------------------------------------------------------
 
@@ -275,6 +357,38 @@ class ReminderWorker:
                 yield
         finally:
             self._frozen = False
+
+
+def _stopped(stop: Optional[threading.Event]) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def retarget(session: Session, row: Reminder) -> None:
+    """Point a due reminder at where the owner can be reached now, not where they were when it was written.
+
+    A WeChat conversation of the owner's whose 48-hour window is open comes first (the row's own if it is
+    one), then the row's conversation if still verified for the owner, then the newest verified one
+    (:func:`bot.reminders.schedule.target`); none: the row keeps no target and the policy judges it
+    ``unverified``.
+    """
+    from bot.conversations import handoff
+
+    openids = session.execute(
+        select(ConversationLink.sender_id)
+        .where(ConversationLink.owner_id == row.owner_id, ConversationLink.channel == "wechat")
+        .order_by(ConversationLink.verified_at.desc(), ConversationLink.id.desc())
+    ).scalars().all()
+    open_ids = [str(openid) for openid in openids if handoff.wechat_window_open(session, openid=str(openid))]
+    if open_ids:
+        sender: Optional[str] = row.sender_id if row.channel == "wechat" and row.sender_id in open_ids else open_ids[0]
+        channel: Optional[str] = "wechat"
+    else:
+        sender, channel = schedule.target(
+            session, owner_id=int(row.owner_id), prefer_sender=row.sender_id, prefer_channel=row.channel
+        )
+    if (row.sender_id, row.channel) != (sender, channel):
+        logger.info("reminder %s: now to %s %s (was %s %s)", row.id, channel, sender, row.channel, row.sender_id)
+        row.sender_id, row.channel = sender, channel
 
 
 def _apply(row: Reminder, decision: policy.Decision) -> Processed:

@@ -349,14 +349,17 @@ def test_an_opt_out_is_recorded_and_honoured(estate: str) -> None:
     assert outbox_rows(estate) == []
 
 
-def test_an_unverified_conversation_gets_nothing(estate: str) -> None:
+def test_an_unverified_conversation_gets_nothing_in_writing_and_a_promise_goes_to_the_call_list(estate: str) -> None:
     wang = owner_id(estate, WANG)
     link(estate, wang, channel="rest", sender="rest-1")  # REST links are never trusted
-    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="rest-1")
+    promise_id = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="rest-1")
     assert {(r.sender_id, r.channel) for r in reminders(estate)} == {(None, None)}
     worker(estate, Clock(at(11, 26, 10))).send_due()
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
-    assert (row.state, row.reason) == (ReminderState.SKIPPED, "unverified")
+    # A promise's reminder nobody can receive in writing is a collector's call (never silently dropped).
+    assert (row.state, row.reason, row.delivered_via, row.sent_at) == (
+        ReminderState.CALL_TASK, "unverified", "call_task", None
+    )
     # A conversation later bound to another owner is not this owner's either.
     li = owner_id(estate, LI)
     with session_scope(estate) as session:
@@ -365,8 +368,28 @@ def test_an_unverified_conversation_gets_nothing(estate: str) -> None:
         morning.sender_id, morning.channel = "web-li", "socketio"
     worker(estate, Clock(at(11, 27, 9))).send_due()
     row = reminders(estate, purpose=ReminderPurpose.DUE_MORNING)[0]
-    assert (row.state, row.reason) == (ReminderState.SKIPPED, "unverified")
+    assert (row.state, row.reason, row.sender_id, row.channel) == (ReminderState.CALL_TASK, "unverified", None, None)
+    with session_scope(estate) as session:
+        tasks = [
+            (t.reminder_id is not None, t.promise_id, t.owner_id, t.reason, t.purpose, t.state)
+            for t in session.execute(select(CallTask).order_by(CallTask.id)).scalars()
+        ]
+    assert tasks == [
+        (True, promise_id, wang, "unverified", "day_before", CallTaskState.OPEN),
+        (True, promise_id, wang, "unverified", "due_morning", CallTaskState.OPEN),
+    ]
     assert outbox_rows(estate) == []
+
+
+def test_a_monthly_notice_to_an_unverified_owner_is_skipped(estate: str) -> None:
+    with clock.frozen(at(12, 1, 0)), session_scope(estate) as session:
+        schedule.schedule_monthly(session, today=dt.date(2026, 12, 1))
+    worker(estate, Clock(at(12, 1, 10))).send_due()
+    rows = reminders(estate, purpose=ReminderPurpose.MONTHLY_BILL)
+    assert len(rows) == 5  # the demo owners in arrears, none of them verified anywhere
+    assert {(r.state, r.reason, r.sender_id) for r in rows} == {(ReminderState.SKIPPED, "unverified", None)}
+    with session_scope(estate) as session:
+        assert session.execute(select(CallTask)).scalars().all() == []
 
 
 def test_no_notice_ever_names_an_amount(estate: str) -> None:
@@ -714,3 +737,177 @@ def test_a_public_holiday_moves_the_reminder_to_the_next_working_day_when_config
     assert local(moved.due_at) == at(10, 8, 8)  # 国庆 2026: 10月1日–7日
     now.moment = at(10, 8, 8)
     assert [p.state for p in runner.send_due()] == [ReminderState.SENT]
+
+
+# --- where the reminder goes, failures, races and stopping (issue 11 review) ---------------------------------
+
+
+def test_an_owner_verified_after_scheduling_gets_the_notice_where_they_are_now(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    with clock.frozen(at(12, 1, 0)), session_scope(estate) as session:
+        schedule.schedule_monthly(session, today=dt.date(2026, 12, 1))
+    assert {(r.sender_id, r.channel) for r in reminders(estate)} == {(None, None)}
+    link(estate, wang, channel="wechat", sender="oWANG")  # verified on WeChat at 09:00
+    wechat_inbound(estate, "oWANG", at(12, 1, 9))
+    sender = Sender()
+    processed = worker(estate, Clock(at(12, 1, 10)), wechat=sender).send_due()
+    row = reminders(estate, owner_id=wang)[0]
+    assert (row.state, row.reason, row.sender_id, row.channel, row.delivered_via) == (
+        ReminderState.SENT, None, "oWANG", "wechat", "wechat_custom"
+    )
+    assert [openid for openid, _ in sender.texts] == ["oWANG"]
+    li = reminders(estate, owner_id=owner_id(estate, LI))[0]
+    assert (li.state, li.reason) == (ReminderState.SKIPPED, "unverified")
+    assert sorted((p.state.value, p.via or "") for p in processed) == [("sent", "wechat_custom")] + [("skipped", "")] * 4
+
+
+def test_an_owner_who_moved_to_wechat_gets_the_reminder_on_wechat_not_in_the_old_browser(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang)  # verified in web chat, where the promise was made
+    promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10))
+    assert {(r.sender_id, r.channel) for r in reminders(estate)} == {("web-1", "socketio")}
+    link(estate, wang, channel="wechat", sender="oWANG")  # now talks on WeChat
+    wechat_inbound(estate, "oWANG", at(11, 25, 12))
+    sender = Sender()
+    worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.sender_id, row.channel, row.delivered_via) == (
+        ReminderState.SENT, "oWANG", "wechat", "wechat_custom"
+    )
+    assert [openid for openid, _ in sender.texts] == ["oWANG"] and outbox_rows(estate) == []
+
+
+def test_a_reminder_that_keeps_failing_does_not_block_the_others(estate: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    wang, li = owner_id(estate, WANG), owner_id(estate, LI)
+    link(estate, wang)
+    link(estate, li, sender="web-li")
+    with clock.frozen(at(11, 20, 12)), session_scope(estate) as session:
+        for who, sender, minute in ((wang, "web-1", 0), (li, "web-li", 5)):
+            schedule._add(
+                session, owner=session.get(Owner, who), sender_id=sender, channel="socketio",
+                purpose=ReminderPurpose.MONTHLY_BILL, due_at=at(11, 24, 10, minute), dedupe_key=f"fail:{who}",
+            )
+    bad = reminders(estate, owner_id=wang)[0].id
+    compose = delivery.compose
+
+    def broken(session: Session, reminder: Reminder) -> str:
+        if reminder.id == bad:
+            raise RuntimeError("template data missing")
+        return compose(session, reminder)
+
+    monkeypatch.setattr(delivery, "compose", broken)
+    now = Clock(at(11, 24, 10, 10))
+    runner = worker(estate, now)
+    processed = runner.send_due()
+    assert [(p.reminder_id, p.state, p.reason) for p in processed] == [
+        (bad, ReminderState.SCHEDULED, "error:RuntimeError"),
+        (reminders(estate, owner_id=li)[0].id, ReminderState.SENT, None),
+    ]
+    row = reminders(estate, owner_id=wang)[0]
+    assert (row.state, row.attempts, row.reason, local(row.due_at)) == (
+        ReminderState.SCHEDULED, 1, "error:RuntimeError", at(11, 24, 10, 15)
+    )
+    assert [m.sender_id for m in outbox_rows(estate)] == ["web-li"]
+    for attempt in range(2, 6):
+        now.moment = local(reminders(estate, owner_id=wang)[0].due_at)
+        [result] = runner.send_due()
+        assert (result.reminder_id, result.reason) == (bad, "error:RuntimeError")
+        assert reminders(estate, owner_id=wang)[0].attempts == attempt
+    row = reminders(estate, owner_id=wang)[0]
+    assert (row.state, row.reason, row.delivered_via, row.sent_at) == (
+        ReminderState.FAILED, "error:RuntimeError", "call_task", None
+    )
+    with session_scope(estate) as session:
+        task = session.execute(select(CallTask)).scalar_one()
+    assert (task.reminder_id, task.owner_id, task.reason, task.state) == (bad, wang, "error:RuntimeError", CallTaskState.OPEN)
+    now.moment = at(11, 25, 10)
+    assert runner.send_due() == []  # given up: never claimed again
+
+
+def test_two_workers_on_postgresql_keep_the_weekly_cap(postgres_estate: str) -> None:
+    url = postgres_estate
+    wang = owner_id(url, WANG)
+    link(url, wang, channel="wechat", sender="oWANG")
+    wechat_inbound(url, "oWANG", at(11, 24, 9))
+    with clock.frozen(at(11, 24, 9, 30)), session_scope(url) as session:
+        owner = session.get(Owner, wang)
+        for index in range(2):
+            schedule._add(
+                session, owner=owner, sender_id="oWANG", channel="wechat", purpose=ReminderPurpose.MONTHLY_BILL,
+                due_at=at(11, 24, 9, 45), dedupe_key=f"cap:{index}",
+            )
+    sender = Sender(delay=0.3)
+    now = Clock(at(11, 24, 10))
+    one = Policy(max_per_week=1, skip_holidays=False)
+    workers = [worker(url, now, name=f"racer-{n}", wechat=sender, policy=one) for n in (1, 2)]
+    start = threading.Barrier(2)
+
+    def run(w: ReminderWorker) -> None:
+        start.wait()
+        w.send_due()
+
+    with clock.frozen(now.moment):
+        threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    rows = reminders(url)
+    assert sorted((r.state.value, r.reason or "") for r in rows) == [("moved", "weekly_cap"), ("sent", "")]
+    moved = next(r for r in rows if r.state is ReminderState.MOVED)
+    assert local(moved.due_at) == at(12, 1, 10) + dt.timedelta(seconds=1)
+    assert len(sender.texts) == 1
+
+
+def test_sigterm_is_honoured_within_one_send(estate: str) -> None:
+    wang = owner_id(estate, WANG)
+    link(estate, wang, channel="wechat", sender="oWANG")
+    wechat_inbound(estate, "oWANG", at(11, 24, 9))
+    with clock.frozen(at(11, 24, 9, 30)), session_scope(estate) as session:
+        owner = session.get(Owner, wang)
+        for index in range(10):
+            schedule._add(
+                session, owner=owner, sender_id="oWANG", channel="wechat", purpose=ReminderPurpose.MONTHLY_BILL,
+                due_at=at(11, 24, 9, 45), dedupe_key=f"backlog:{index}",
+            )
+    stop = threading.Event()
+
+    class Slow(Sender):
+        def send_text(self, openid: str, text: str) -> None:
+            super().send_text(openid, text)
+            stop.set()  # SIGTERM arrives while the first message is being sent
+
+    sender = Slow(delay=0.2)
+    runner = worker(estate, Clock(at(11, 24, 10)), wechat=sender, policy=Policy(max_per_week=1000))
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    started = time.monotonic()
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    rows = reminders(estate)
+    assert sorted(r.state.value for r in rows) == ["scheduled"] * 9 + ["sent"]
+    assert len(sender.texts) == 1
+
+
+def test_a_failed_daily_job_is_retried_the_same_day(estate: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monthly = schedule.schedule_monthly
+    failures = [RuntimeError("database restarting")]
+
+    def flaky(session: Session, *, today: dt.date) -> List[Reminder]:
+        if failures:
+            raise failures.pop()
+        return monthly(session, today=today)
+
+    monkeypatch.setattr(schedule, "schedule_monthly", flaky)
+    now = Clock(at(12, 1, 9))
+    runner = worker(estate, now)
+    runner.tick()
+    assert (runner.last_daily, reminders(estate)) == (None, [])
+    now.moment = at(12, 1, 9, 5)  # before the back-off: not yet
+    runner.tick()
+    assert reminders(estate) == []
+    now.moment = at(12, 1, 9, 11)
+    runner.tick()
+    assert runner.last_daily == dt.date(2026, 12, 1)
+    rows = reminders(estate, purpose=ReminderPurpose.MONTHLY_BILL)
+    assert [(r.period, r.state, local(r.due_at)) for r in rows] == [("2026-12", ReminderState.SCHEDULED, at(12, 1, 10))] * 5
