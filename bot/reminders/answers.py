@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from bot import clock, wording
 from bot.db.models import Owner, PaymentPromise
+from bot.db.payment_models import Payment
 from bot.db.reminder_models import Reminder, ReminderState
+from bot.records.arrears import as_utc
 from bot.reminders.schedule import local
 from bot.services import payments
 
@@ -57,6 +59,14 @@ def payment_found(session: Session, *, owner_id: int) -> Optional[str]:
     paid = payments.paid_since(session, unit=int(owner.unit_id), since=start)
     if paid <= 0:
         return None
-    latest = payments.payments_of_unit(session, unit_id=int(owner.unit_id), limit=1)
-    when = clock.local_date(latest[0].paid_at) if latest else clock.today()
+    # The date named is that of a payment in the sum: the latest not voided at or after ``start`` (not a voided
+    # one, nor one from before the promise or month that the owner is not answering about).
+    counted = [
+        as_utc(paid_at)
+        for (paid_at,) in session.execute(
+            select(Payment.paid_at).where(Payment.unit_id == owner.unit_id, Payment.voided_at.is_(None))
+        )
+        if as_utc(paid_at) >= start.astimezone(dt.timezone.utc)
+    ]
+    when = clock.local_date(max(counted)) if counted else clock.today()
     return wording.text("reminders.payment_found", amount=f"{paid:,.2f}", month=when.month, day=when.day)

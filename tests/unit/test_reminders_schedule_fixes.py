@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot import clock
+from bot import clock, wording
 from bot.db import models
 from bot.db.models import ConversationLink, Owner, PaymentPromise
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.records import importer
-from bot.reminders import schedule
-from bot.services import promises, records
+from bot.reminders import answers, schedule
+from bot.services import payments, promises, records
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"
@@ -110,3 +110,20 @@ def test_a_promise_moved_there_and_back_with_nothing_sent_moves_the_same_rows(da
         (first[0], ReminderState.MOVED, at(11, 26, 10), f"promise:{promise_id}:day_before:2026-11-27"),
         (first[1], ReminderState.MOVED, at(11, 27, 9), f"promise:{promise_id}:due_morning:2026-11-27"),
     ]
+
+
+def test_paid_after_a_reminder_names_the_latest_counted_payment_not_a_voided_one(database_url: str, wang: int) -> None:
+    url = database_url
+    promise_id = _promise(url, wang)  # made 2026-11-24 10:00
+    with session_scope(url) as session:
+        unit = int(session.get(Owner, wang).unit_id)
+        day_before = session.execute(select(Reminder).where(Reminder.promise_id == promise_id).order_by(Reminder.id)).scalars().first()
+        day_before.state, day_before.sent_at = ReminderState.SENT, at(11, 26, 10).astimezone(dt.timezone.utc)
+    with clock.frozen(at(11, 26, 12)), session_scope(url) as session:
+        payments.record_payment(session, unit=unit, amount="300.00", paid_at=at(11, 20, 9), reference="OLD-1", actor="test")
+        payments.record_payment(session, unit=unit, amount="1000.00", paid_at=at(11, 25, 15), reference="WX-1", actor="test")
+        wrong = payments.record_payment(session, unit=unit, amount="500.00", paid_at=at(11, 26, 11), reference="WX-2", actor="test")
+        payments.void_payment(session, payment_id=int(wrong.id), actor="zhao", reason="录错了")
+    with clock.frozen(at(11, 26, 13)), session_scope(url) as session:
+        answer = answers.payment_found(session, owner_id=wang)
+    assert answer == wording.text("reminders.payment_found", amount="1,000.00", month=11, day=25)
