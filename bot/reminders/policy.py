@@ -1,7 +1,8 @@
 """The contact policy, checked when a reminder falls due (not only when it was scheduled).
 
 In order: nothing once the owner has paid (cancelled), nothing to an owner who opted out or to a
-conversation that is not verified for the owner (skipped); a conversation a staff member holds
+conversation that is not verified for the owner (skipped; the worker turns an unverified promise reminder
+into a call task); a conversation a staff member holds
 (:func:`bot.conversations.handoff.is_held`) is not interrupted: the reminder moves ``HELD_RETRY`` on and is
 judged again then, as long as the person holds it (reason ``held``); then the timing rules — quiet hours 21:00–08:00
 in the estate's zone, public holidays when ``REMINDERS_SKIP_HOLIDAYS`` is set, at most

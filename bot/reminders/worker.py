@@ -6,10 +6,12 @@ schedulers; Celery ETA tasks on Redis are delivered twice when they outlive the 
 reminder survives every restart, staff can see and cancel it, and PostgreSQL's ``FOR UPDATE SKIP LOCKED``
 lets several workers share the table without sending a reminder twice — no new service, no new dependency.
 
-One reminder per transaction (PostgreSQL): the row is selected ``FOR UPDATE SKIP LOCKED`` (another worker
-skips it), judged by the policy, delivered, and its new state written, then committed — the claim and the
-state are one transaction, so a crash before the commit leaves the row due again and nothing half-written.
-A web chat reminder is written to the durable outbox in that same transaction: exactly once.
+One reminder at a time (PostgreSQL): the row is selected ``FOR UPDATE SKIP LOCKED`` (another worker skips
+it), pointed at where the owner can be reached now (:func:`retarget`), judged by the policy under a per-owner
+advisory lock (the weekly cap holds with several workers). A web chat reminder is written to the durable
+outbox and its state in the claim's transaction: a crash before the commit leaves the row due again and
+nothing half-written — exactly once. A row whose processing raises is counted and put back in a separate
+transaction (:meth:`ReminderWorker._record_error`) so it never blocks the rows behind it.
 
 A WeChat call cannot be part of a transaction, so it is recorded before it is made (both databases): the row
 becomes ``sending`` (with ``locked_by`` / ``locked_at``) and is committed, then WeChat is called, then the
