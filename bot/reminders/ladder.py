@@ -39,7 +39,7 @@ def manager_months() -> int:
 
 
 def escalate_repeat_breakers(session: Session, *, months: Optional[int] = None) -> List[models.Escalation]:
-    """Escalate every owner with at least two broken promises (idempotent).
+    """Escalate every owner with at least two broken promises who still owes something (idempotent).
 
     Returns:
         The escalations of those owners (new or already written by an earlier run).
@@ -55,6 +55,9 @@ def escalate_repeat_breakers(session: Session, *, months: Optional[int] = None) 
     written = []
     for owner_id, broken in counts:
         summary = arrears.summary(session, owner_id=int(owner_id), today=clock.today())
+        if summary.amount <= 0:
+            # Paid up since the promises broke: nothing left to collect, so no case for a person.
+            continue
         reason = Reason.OLD_ARREARS if summary.months >= months else Reason.BROKEN_PROMISES
         sender = session.execute(
             select(PaymentPromise.sender_id)

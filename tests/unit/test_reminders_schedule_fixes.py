@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from bot import clock, wording
 from bot.db import models
-from bot.db.models import ConversationLink, Owner, PaymentPromise
+from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.records import importer
-from bot.reminders import answers, schedule
+from bot.reminders import answers, ladder, schedule
 from bot.services import payments, promises, records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +127,41 @@ def test_paid_after_a_reminder_names_the_latest_counted_payment_not_a_voided_one
     with clock.frozen(at(11, 26, 13)), session_scope(url) as session:
         answer = answers.payment_found(session, owner_id=wang)
     assert answer == wording.text("reminders.payment_found", amount="1,000.00", month=11, day=25)
+
+
+def _broken_twice(url: str, owner: int, sender: str) -> None:
+    for index, due in enumerate((dt.date(2026, 11, 25), dt.date(2026, 11, 26))):
+        with clock.frozen(at(11, 24, 10 + index)), session_scope(url) as session:
+            row = records.create(
+                session, PaymentPromise, message_id=None, sender_id=sender, owner_id=owner, amount=Decimal("100.00"), due_date=due
+            )
+            promises.on_recorded(session, promise=row)
+
+
+def test_the_ladder_skips_owners_who_have_paid_up_since_their_promises_broke(database_url: str, wang: int) -> None:
+    url = database_url
+    with session_scope(url) as session:
+        li = int(
+            session.execute(
+                select(Owner.id).join(models.Unit, models.Unit.id == Owner.unit_id).where(models.Unit.code == "3-2-502")
+            ).scalar_one()
+        )
+        unit = int(session.get(Owner, wang).unit_id)
+    _broken_twice(url, wang, "web-1")
+    _broken_twice(url, li, "web-li")
+    with clock.frozen(at(12, 10, 9)), session_scope(url) as session:
+        payments.evaluate_promises(session, today=dt.date(2026, 12, 10))
+        # 王建国 then pays all he owes (2,460.00), long after both promises broke.
+        payments.record_payment(
+            session, unit=unit, amount="2460.00", paid_at=at(12, 10, 9), reference="WX-ALL", actor="test", evaluate=False
+        )
+    with clock.frozen(at(12, 10, 10)), session_scope(url) as session:
+        statuses = {
+            (int(p.owner_id), p.status) for p in session.execute(select(PaymentPromise)).scalars()
+        }
+        found = ladder.escalate_repeat_breakers(session, months=6)
+        result = [(e.reason, e.owner_id, e.detail) for e in found]
+        stored = [(e.reason, e.owner_id) for e in session.execute(select(models.Escalation)).scalars()]
+    assert statuses == {(wang, PromiseStatus.BROKEN), (li, PromiseStatus.BROKEN)}
+    assert result == [("broken_promises", li, "broken_promises=2; arrears_months=4")]
+    assert stored == [("broken_promises", li)]
