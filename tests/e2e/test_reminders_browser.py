@@ -104,7 +104,9 @@ def test_a_promise_over_web_chat_is_reminded_in_the_browser_and_kept_by_the_impo
     )  # fmt: skip
     before = len(chat.bot_texts())
     now.moment = dt.datetime.combine(due - dt.timedelta(days=1), dt.time(10, 0, 30), tzinfo=SH)
-    sent = worker.send_due()
+    # The shared e2e database holds other tests' promises too: the worker sends what is due for everyone.
+    ours = {row.id for row in planned.values()}
+    sent = [p for p in worker.send_due() if p.reminder_id in ours]
     assert [(p.reminder_id, p.state, p.via) for p in sent] == [
         (planned[ReminderPurpose.DAY_BEFORE].id, ReminderState.SENT, "webchat_outbox")
     ]
@@ -113,7 +115,7 @@ def test_a_promise_over_web_chat_is_reminded_in_the_browser_and_kept_by_the_impo
     assert f"明天（{format_date(due)}）" in shown and "如果您已经交过了" in shown and "820" not in shown
 
     now.moment = dt.datetime.combine(due, dt.time(9, 0, 30), tzinfo=SH)
-    assert [p.state for p in worker.send_due()] == [ReminderState.SENT]
+    assert [p.state for p in worker.send_due() if p.reminder_id in ours] == [ReminderState.SENT]
     assert f"今天（{format_date(due)}）" in chat.wait_for_bot(before + 1, 1)[-1]
 
     # The import runs on the real clock (it refuses payments in its future): the owner paid just now, after the
