@@ -26,6 +26,7 @@ from bot.services.identity import TRUSTED_LINK_CHANNELS
 DAY_BEFORE_AT = dt.time(10, 0)
 DUE_MORNING_AT = dt.time(9, 0)
 FOLLOWUP_AT = dt.time(10, 0)
+FOLLOWUP_MAX_AGE_DAYS = 7  # a broken promise is followed up only when its window ended at most this long ago
 MONTHLY_AT = dt.time(10, 0)
 # A monthly notice not scheduled by this day of the month (the worker was down) is not sent that month.
 MONTHLY_LATEST_DAY = 7
@@ -232,14 +233,22 @@ def schedule_broken_followups(session: Session) -> List[Reminder]:
     moment = at(now.date(), FOLLOWUP_AT)
     if moment <= now:
         moment = at(now.date() + dt.timedelta(days=1), FOLLOWUP_AT)
+    from bot.services import payments
+
     written = []
-    followed = select(Reminder.promise_id).where(Reminder.purpose == ReminderPurpose.BROKEN_FOLLOWUP)
+    followed = select(Reminder.promise_id).where(
+        Reminder.purpose == ReminderPurpose.BROKEN_FOLLOWUP, Reminder.promise_id.is_not(None)
+    )
     broken = session.execute(
         select(PaymentPromise).where(
             PaymentPromise.status == PromiseStatus.BROKEN, PaymentPromise.id.not_in(followed.scalar_subquery())
         ).order_by(PaymentPromise.id)
     ).scalars().all()
     for promise in broken:
+        # Only a promise broken lately: after a first deployment, or a voided payment re-judging an old promise,
+        # nobody is told about a date months ago.
+        if (now.date() - payments.window(promise)[1]).days > FOLLOWUP_MAX_AGE_DAYS:
+            continue
         owner = session.get(Owner, promise.owner_id)
         if owner is None:
             continue

@@ -165,3 +165,23 @@ def test_the_ladder_skips_owners_who_have_paid_up_since_their_promises_broke(dat
     assert statuses == {(wang, PromiseStatus.BROKEN), (li, PromiseStatus.BROKEN)}
     assert result == [("broken_promises", li, "broken_promises=2; arrears_months=4")]
     assert stored == [("broken_promises", li)]
+
+
+def test_only_a_promise_broken_lately_is_followed_up(database_url: str, wang: int) -> None:
+    url = database_url
+    with clock.frozen(at(8, 1, 10)), session_scope(url) as session:  # long ago: due 08-05, broken since 08-07
+        old = records.create(
+            session, PaymentPromise, message_id="old", sender_id="web-1", owner_id=wang,
+            amount=Decimal("100.00"), due_date=dt.date(2026, 8, 5),
+        )  # fmt: skip
+        recent = records.create(
+            session, PaymentPromise, message_id="recent", sender_id="web-1", owner_id=wang,
+            amount=Decimal("100.00"), due_date=dt.date(2026, 11, 20),
+        )  # fmt: skip
+        old.status = recent.status = PromiseStatus.BROKEN
+        old_id, recent_id = int(old.id), int(recent.id)
+    with clock.frozen(at(11, 24, 9)), session_scope(url) as session:  # recent: window ended 11-22
+        written = schedule.schedule_broken_followups(session)
+        assert [(row.promise_id, _local(row.due_at)) for row in written] == [(recent_id, at(11, 24, 10))]
+    followups = [row for row in _rows(url) if row.purpose == ReminderPurpose.BROKEN_FOLLOWUP]
+    assert [row.promise_id for row in followups] == [recent_id] and old_id not in {r.promise_id for r in _rows(url)}
