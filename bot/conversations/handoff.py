@@ -287,12 +287,19 @@ def conversation_channel(session: Session, *, sender_id: str) -> Optional[str]:
     return _channel(session, sender_id, None)
 
 
+# Events that open WeChat's 48-hour customer-service window besides a message (WeChat's customer-service docs):
+# following, scanning a QR code, and the menu types that push to the server. A template's delivery report
+# (TEMPLATESENDJOBFINISH), a menu link (VIEW), the automatic location report and an unfollow open nothing.
+WINDOW_OPENING_EVENTS = ("event:subscribe", "event:scan", "event:click", "event:scancode_push", "event:scancode_waitmsg")
+
+
 def last_wechat_inbound(session: Session, *, openid: str) -> Optional[dt.datetime]:
-    """When the WeChat user last wrote or interacted (an unfollow does not count), in the estate's zone."""
+    """When the WeChat user last wrote or did something that opens the 48-hour window, in the estate's zone."""
+    msg_type = WeChatInboundMessage.msg_type
     received = session.execute(
         select(sa.func.max(WeChatInboundMessage.received_at)).where(
             WeChatInboundMessage.openid == openid,
-            WeChatInboundMessage.msg_type != "event:unsubscribe",
+            sa.or_(sa.not_(msg_type.like("event:%")), sa.func.lower(msg_type).in_(WINDOW_OPENING_EVENTS)),
         )
     ).scalar_one_or_none()
     if received is None:

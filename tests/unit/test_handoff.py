@@ -201,6 +201,16 @@ def test_wechat_window_is_48_hours_after_the_last_inbound_message(database_url: 
                     msg_type="event:unsubscribe",
                     received_at=last + dt.timedelta(hours=10),
                 ),
+                # Pushed by WeChat after a template message, a menu link, a location report: no window.
+                *[
+                    models.WeChatInboundMessage(
+                        dedupe_key=f"event:oA:{index + 2}",
+                        openid="oA",
+                        msg_type=f"event:{name}",
+                        received_at=last + dt.timedelta(hours=20 + index),
+                    )
+                    for index, name in enumerate(("TEMPLATESENDJOBFINISH", "VIEW", "LOCATION"))
+                ],
             ]
         )
     escalate(database_url, "oA", channel="wechat")
@@ -311,3 +321,18 @@ def test_concurrent_claims_on_postgresql_never_share_a_row(postgres_url: str) ->
     assert sum(1 for rows_of in claimed.values() if rows_of) >= 2  # they really ran side by side
     with session_scope(postgres_url) as session:
         session.execute(models.OutboxMessage.__table__.delete())
+
+
+def test_scanning_a_code_or_a_pushing_menu_opens_the_wechat_window_a_menu_link_does_not(database_url: str) -> None:
+    start = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+    with session_scope(database_url) as session:
+        for index, kind in enumerate(("event:VIEW", "event:SCAN", "event:CLICK")):
+            session.add(
+                models.WeChatInboundMessage(
+                    dedupe_key=f"event:oB:{index}", openid=f"o{kind[6:]}", msg_type=kind,
+                    received_at=start + dt.timedelta(hours=index),
+                )
+            )  # fmt: skip
+    with clock.frozen(start + dt.timedelta(hours=3)), session_scope(database_url) as session:
+        opened = {openid: handoff.wechat_window_open(session, openid=openid) for openid in ("oVIEW", "oSCAN", "oCLICK")}
+    assert opened == {"oVIEW": False, "oSCAN": True, "oCLICK": True}
