@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Iterator, List, Tuple
 from zoneinfo import ZoneInfo
 
-_override: Optional[Callable[[], dt.datetime]] = None
+# The frozen moments in force, innermost last. Each ``frozen`` block removes its own entry on the way out, so
+# blocks that overlap in several threads (two reminder workers in one test) never leave a moment behind.
+_overrides: List[Tuple[object, dt.datetime]] = []
+_overrides_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
@@ -29,7 +33,8 @@ def zone() -> ZoneInfo:
 
 def now() -> dt.datetime:
     """The current moment, timezone-aware, in the estate's timezone."""
-    moment = _override() if _override is not None else dt.datetime.now(dt.timezone.utc)
+    overrides = tuple(_overrides)  # one snapshot: another thread may leave its block meanwhile
+    moment = overrides[-1][1] if overrides else dt.datetime.now(dt.timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.astimezone(zone())
@@ -58,11 +63,12 @@ def local_date(moment: dt.datetime) -> dt.date:
 
 @contextmanager
 def frozen(moment: dt.datetime) -> Iterator[None]:
-    """Within the block, :func:`now` returns ``moment`` (for tests)."""
-    global _override
-    previous = _override
-    _override = lambda: moment  # noqa: E731
+    """Within the block, :func:`now` returns ``moment`` (for tests and a worker's injected clock)."""
+    token = object()
+    with _overrides_lock:
+        _overrides.append((token, moment))
     try:
         yield
     finally:
-        _override = previous
+        with _overrides_lock:
+            _overrides[:] = [entry for entry in _overrides if entry[0] is not token]
