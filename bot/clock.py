@@ -1,7 +1,9 @@
 """The one clock: what time and what day it is for the estate, in the timezone from settings.
 
 Every "today" the bot uses (relative dates, the promise window, record numbers, staff hours) comes from
-here, never from a client. Tests freeze it with :func:`frozen`.
+here, never from a client. Tests freeze it with :func:`frozen`; a local run (the test suite and the servers its
+end-to-end tests start) can set it with ``CLOCK_START`` and ``CLOCK_ANCHOR``, so that it ticks on from a day the
+test chose whatever the machine's calendar says (:func:`real_now` is then the only reading of the machine's).
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import datetime as dt
 import functools
 import threading
 from contextlib import contextmanager
-from typing import Iterator, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 from zoneinfo import ZoneInfo
 
 # The frozen moments in force, innermost last. Each ``frozen`` block removes its own entry on the way out, so
 # blocks that overlap in several threads (two reminder workers in one test) never leave a moment behind.
 _overrides: List[Tuple[object, dt.datetime]] = []
 _overrides_lock = threading.Lock()
+# When this process first read a set clock without an anchor: (CLOCK_START, the real moment then).
+_first_reading: Dict[dt.datetime, dt.datetime] = {}
 
 
 @functools.lru_cache(maxsize=8)
@@ -31,10 +35,30 @@ def zone() -> ZoneInfo:
     return _zone(get_settings().timezone)
 
 
+def real_now() -> dt.datetime:
+    """The machine's own clock (aware UTC), for measuring intervals only; never a date the bot acts on."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _base_now() -> dt.datetime:
+    """The machine's clock, or the set clock (``CLOCK_START`` at ``CLOCK_ANCHOR``, ticking) in a local run."""
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    real = real_now()
+    if settings.clock_start is None:
+        return real
+    if settings.clock_anchor is not None:
+        anchor = dt.datetime.fromtimestamp(settings.clock_anchor, dt.timezone.utc)
+    else:
+        anchor = _first_reading.setdefault(settings.clock_start, real)
+    return settings.clock_start + (real - anchor)
+
+
 def now() -> dt.datetime:
     """The current moment, timezone-aware, in the estate's timezone."""
     overrides = tuple(_overrides)  # one snapshot: another thread may leave its block meanwhile
-    moment = overrides[-1][1] if overrides else dt.datetime.now(dt.timezone.utc)
+    moment = overrides[-1][1] if overrides else _base_now()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.astimezone(zone())

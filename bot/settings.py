@@ -6,6 +6,7 @@ settings refuse to start with a default secret.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 from pathlib import Path
@@ -24,6 +25,11 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bot.db'}"
     secret_key: str = DEFAULT_SECRET
     timezone: str = "Asia/Shanghai"
+    # A set clock, local only (tests, a demo of a given day): the estate's clock (bot/clock.py) reads CLOCK_START
+    # at the real moment CLOCK_ANCHOR (Unix seconds; unset: when the process first reads the clock) and ticks on
+    # from there, so every process given the same pair agrees to the second. Refused outside local.
+    clock_start: Optional[dt.datetime] = None
+    clock_anchor: Optional[float] = None
     # REST channel (bot/channels/rest.py): required outside local, sent as "Authorization: Bearer <token>".
     rest_channel_token: Optional[SecretStr] = None
     # WeChat Official Account channel (bot/channels/wechat.py); without a token it answers 503.
@@ -72,6 +78,11 @@ class Settings(BaseSettings):
     staff_login_max_failures: int = 5
     staff_login_window_minutes: int = 15
     staff_lockout_minutes: int = 15
+    # Failed logins from one client address (IPv6: its /64), whatever the usernames, within the same window lock
+    # that address out for ``staff_lockout_minutes`` too; the address is counted only as a keyed hash.
+    staff_login_max_failures_per_client: int = 20
+    # The shortest staff password accepted (bot user add / reset-password, the users page); 10 at the least.
+    staff_password_min_length: int = 10
     # Reminders (bot/reminders, the worker apps/worker): checked at send time, moved rather than dropped.
     reminders_max_per_week: int = 2  # proactive messages per owner per rolling 7 days
     reminders_skip_holidays: bool = False  # move reminders off public holidays (chinesecalendar's data)
@@ -96,8 +107,16 @@ class Settings(BaseSettings):
         ipaddress.ip_network(value, strict=False)  # raises ValueError, which pydantic reports
         return value
 
+    @validator("clock_start")
+    def _clock_start_has_a_zone(cls, value: Optional[dt.datetime]) -> Optional[dt.datetime]:  # noqa: N805
+        if value is not None and value.tzinfo is None:
+            raise ValueError("CLOCK_START needs a UTC offset, e.g. 2026-11-23T10:00:00+08:00")
+        return value
+
     @root_validator(skip_on_failure=True)
     def _no_default_secrets_outside_local(cls, values: dict) -> dict:  # noqa: N805
+        if values.get("environment") != "local" and values.get("clock_start") is not None:
+            raise ValueError("CLOCK_START is for local runs only: a deployment reads the real clock")
         if values.get("environment") != "local":
             # An empty value (``TOKEN=${UNSET}`` in a unit file) would open the door as wide as none at all.
             for name in ("rest_channel_token", "action_server_token"):

@@ -17,6 +17,14 @@ import requests
 from bot.cli import DEMO_ESTATE, ServerPlan, start_servers, stop
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The suite's clock: every test, and every server an end-to-end test starts (they inherit the environment), reads
+# the estate's clock (bot/clock.py) as this Wednesday morning ticking on from the moment the run started, whatever the
+# machine's calendar says. Set before anything reads the settings; a test that needs another moment freezes it.
+TEST_CLOCK_START = "2026-11-25T10:00:00+08:00"
+os.environ["CLOCK_START"] = TEST_CLOCK_START
+os.environ["CLOCK_ANCHOR"] = repr(time.time())
+
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")  # no telemetry from test runs either
 pytest_plugins = ["tests.db_fixtures"]
 

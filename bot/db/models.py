@@ -26,7 +26,12 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import (
+    text as sql_text,
+)
 from sqlalchemy.orm import declarative_base, relationship
+
+from bot import clock
 
 Base: Any = declarative_base()
 
@@ -95,17 +100,46 @@ class Unit(Base):
     bills = relationship("Bill", back_populates="unit")
 
 
+class OwnerRetirement(str, enum.Enum):
+    """Why an owner is a former owner (bot.records.ownership)."""
+
+    ROSTER = "roster"  # the arrears import listed the unit with another owner
+    TRANSFER = "transfer"  # staff recorded a transfer (过户) on the owner page
+
+
 class Owner(Base):
-    """An owner of a unit. The phone is stored whole and shown masked."""
+    """An owner of a unit, for a period. The phone is stored whole and shown masked.
+
+    ``retired_at`` is NULL for a current owner. A former owner (retired by the import's roster or a transfer,
+    migration 0014) is kept with its history but is found by no verification, arrears lookup, reminder or call
+    list (bot.records.ownership). One current owner per unit and phone; a former one may share the phone.
+    """
 
     __tablename__ = "owners"
-    __table_args__ = (UniqueConstraint("unit_id", "phone", name="uq_owners_unit_phone"),)
+    __table_args__ = (
+        Index(
+            "uq_owners_unit_phone_current",
+            "unit_id",
+            "phone",
+            unique=True,
+            sqlite_where=sql_text("retired_at IS NULL"),
+            postgresql_where=sql_text("retired_at IS NULL"),
+        ),
+    )
 
     id = Column(Integer, primary_key=True)
     unit_id = Column(Integer, ForeignKey("units.id"), nullable=False)
     name = Column(String(64), nullable=False)
     phone = Column(String(20), nullable=False)
-    created_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    created_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False)
+
+    # The ownership period (migration 0014): from the day the import or a transfer made them owner (None: before
+    # periods were recorded) to the transfer date; when it was recorded, why and by whom (a username, "import").
+    owned_from = Column(Date, nullable=True)
+    owned_until = Column(Date, nullable=True)
+    retired_at = Column(DateTime(timezone=True), nullable=True)
+    retired_reason = Column(_status(OwnerRetirement, "owner_retirement"), nullable=True)
+    retired_by = Column(String(64), nullable=True)
 
     unit = relationship("Unit", back_populates="owners")
 
@@ -113,6 +147,11 @@ class Owner(Base):
     def masked_phone(self) -> str:
         """138****5678."""
         return mask_phone(str(self.phone))
+
+    @property
+    def current(self) -> bool:
+        """Whether this is a current owner (not retired by the roster or a transfer)."""
+        return self.retired_at is None
 
 
 def mask_phone(phone: str) -> str:
@@ -141,7 +180,11 @@ class Bill(Base):
 
 
 class ConversationLink(Base):
-    """Which owner a conversation (channel + sender id) belongs to, once verified."""
+    """Which owner a conversation (channel + sender id) belongs to, once verified.
+
+    A link is closed (``closed_at``) when its owner is retired: the conversation is no longer verified, and the
+    row stays so staff still see whose conversation it was. Verifying again in it reopens the row.
+    """
 
     __tablename__ = "conversation_links"
     __table_args__ = (UniqueConstraint("channel", "sender_id", name="uq_links_channel_sender"),)
@@ -150,7 +193,9 @@ class ConversationLink(Base):
     channel = Column(String(32), nullable=False)
     sender_id = Column(String(128), nullable=False)
     owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
-    verified_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    verified_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False)
+    closed_at = Column(DateTime(timezone=True), nullable=True)  # migration 0014
+    closed_reason = Column(String(32), nullable=True)
 
     owner = relationship("Owner")
 
@@ -202,7 +247,7 @@ class _ConversationRecord:
     number = Column(String(32), nullable=True, unique=True)
     sender_id = Column(String(128), nullable=True)
     source_message_id = Column(String(128), nullable=True, unique=True)
-    created_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    created_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False)
 
 
 class RepairOrder(_ConversationRecord, Base):
@@ -377,7 +422,7 @@ class WeChatInboundMessage(Base):
         _status(WeChatDelivery, "wechat_delivery_status"), nullable=False, default=WeChatDelivery.PROCESSING
     )
     reply = Column(Text, nullable=True)
-    received_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+    received_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False, index=True)
     updated_at = Column(DateTime(timezone=True), nullable=True)
 
 
@@ -390,7 +435,7 @@ class WeChatPendingChoice(Base):
     id = Column(Integer, primary_key=True)
     openid = Column(String(128), nullable=False)
     choices = Column(Text, nullable=False)
-    updated_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    updated_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False)
 
 
 class WeChatSubscriptionEvent(Base):
@@ -405,7 +450,7 @@ class WeChatSubscriptionEvent(Base):
     openid = Column(String(128), nullable=False, index=True)
     event = Column(String(16), nullable=False)
     event_time = Column(DateTime(timezone=True), nullable=False)
-    created_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    created_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False)
 
 
 class WeChatAccessToken(Base):
@@ -416,6 +461,28 @@ class WeChatAccessToken(Base):
     app_id = Column(String(64), primary_key=True)
     access_token = Column(String(512), nullable=False)
     expires_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class WeChatCallbackSignature(Base):
+    """A callback's ``signature`` and nonce, remembered while the callback's timestamp is still accepted.
+
+    ``signature`` (lower-case hex) is WeChat's signature over token, timestamp and nonce. A row is written only
+    for a callback that passed every check (in safe mode also ``msg_signature``, over the body), in the
+    transaction that claims its message; a second callback with the same pair — a captured request replayed,
+    whatever its body and MsgId — hits the unique key, in this process or another, and is refused.
+    ``dedupe_key`` is the message the pair carried. ``expires_at`` is when the timestamp check refuses the
+    callback on its own (plus a minute); rows past it are purged.
+    """
+
+    __tablename__ = "wechat_callback_signatures"
+    __table_args__ = (UniqueConstraint("signature", "nonce", name="uq_wechat_callback_signature"),)
+
+    id = Column(Integer, primary_key=True)
+    signature = Column(String(64), nullable=False)
+    nonce = Column(String(64), nullable=False)
+    dedupe_key = Column(String(128), nullable=False)
+    seen_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False, index=True)
 
 
 class OutboxKind(str, enum.Enum):
@@ -505,7 +572,7 @@ class RecordNote(Base):
 
 def now() -> dt.datetime:
     """Aware UTC now, for timestamps set in Python."""
-    return dt.datetime.now(dt.timezone.utc)
+    return clock.utc_now()
 
 
 __all__ = [
@@ -526,6 +593,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxState",
     "Owner",
+    "OwnerRetirement",
     "PaymentPromise",
     "PromiseStatus",
     "RecordNote",

@@ -13,6 +13,7 @@ import enum
 
 from sqlalchemy import Column, DateTime, Enum, Integer, String, UniqueConstraint, func
 
+from bot import clock
 from bot.db.models import Base
 
 
@@ -58,5 +59,5 @@ class WeComCallback(Base):
         default=WeComCallbackStatus.PROCESSING,
     )
     error = Column(String(200), nullable=True)
-    received_at = Column(DateTime(timezone=True), server_default=func.now(), nullable=False, index=True)
+    received_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False, index=True)
     handled_at = Column(DateTime(timezone=True), nullable=True)

@@ -16,7 +16,8 @@ def test_settings_default_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -
     assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("var/bot.db")
 
 
-def test_settings_refuse_default_secret_outside_local() -> None:
+def test_settings_refuse_default_secret_outside_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOCK_START")  # the suite's set clock is local only
     with pytest.raises(ValueError, match="SECRET_KEY"):
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValueError, match="REST_CHANNEL_TOKEN"):

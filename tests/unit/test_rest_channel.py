@@ -483,7 +483,8 @@ def test_every_x_forwarded_for_line_is_read() -> None:
         get_settings.cache_clear()
 
 
-def test_empty_secrets_are_refused_outside_local() -> None:
+def test_empty_secrets_are_refused_outside_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOCK_START")  # the suite's set clock is local only
     from bot.settings import Settings
 
     good = {"secret_key": "s3cret", "rest_channel_token": "t", "action_server_token": "a", "staff_secret_key": "s"}

@@ -83,7 +83,8 @@ def test_bot_user_add_refuses_a_taken_name_and_an_unknown_role(
     assert [(user.username, user.role) for user in users(database_url)] == [("wang", StaffRole.COLLECTOR)]
 
 
-def test_settings_refuse_a_default_or_empty_staff_secret_outside_local() -> None:
+def test_settings_refuse_a_default_or_empty_staff_secret_outside_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOCK_START")  # the suite's set clock is local only
     others = {"secret_key": "s3cret", "rest_channel_token": "t0ken", "action_server_token": "a-t0ken"}
     with pytest.raises(ValueError, match="STAFF_SECRET_KEY must be set"):
         Settings(_env_file=None, environment="production", **others)
@@ -112,6 +113,7 @@ def test_the_staff_app_refuses_to_start_outside_local_with_the_default_secret(tm
         REST_CHANNEL_TOKEN="t0ken",
         ACTION_SERVER_TOKEN="a-t0ken",
     )
+    env.pop("CLOCK_START")  # the suite's set clock is local only
     done = subprocess.run(
         [sys.executable, "-m", "apps.staff", "--port", str(port)],
         cwd=ROOT,
