@@ -1,4 +1,4 @@
-"""``bot`` command line: train the model when its inputs changed, run the servers, score the NLU, add staff."""
+"""``bot`` command line: train the model when its inputs changed, run the servers, score the NLU, manage staff."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, TextIO
+from typing import List, Mapping, Optional, Sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -483,21 +483,6 @@ def playbook_export(out: Optional[Path], url: Optional[str] = None) -> int:
     return 0
 
 
-def read_new_password(stream: Optional[TextIO] = None) -> Optional[str]:
-    """A new password: typed twice at a prompt on a terminal, else the first line of ``stream`` (stdin).
-
-    Returns:
-        The password (without its line ending), or None when the two typed ones differ.
-    """
-    stream = stream or sys.stdin
-    if stream.isatty():
-        import getpass
-
-        first = getpass.getpass("Password: ")
-        return first if getpass.getpass("Repeat the password: ") == first else None
-    return stream.readline().rstrip("\r\n")
-
-
 def _cli_actor() -> str:
     """Who runs this command, for the audit log: ``cli:<login name>``."""
     import getpass
@@ -508,40 +493,12 @@ def _cli_actor() -> str:
         return "cli"
 
 
-def add_user(username: str, role: str, name: Optional[str] = None, url: Optional[str] = None) -> int:
-    """Migrate, then create a staff account with a password read by :func:`read_new_password`.
-
-    Returns:
-        0 when the account was created; 2 when the password or the account was refused (nothing written).
-    """
-    from bot.db import migrate
-    from bot.db.session import session_scope
-    from bot.services.staff_users import AccountError, create_user
-
-    migrate.upgrade(url)
-    password = read_new_password()
-    if password is None:
-        print("error: the passwords differ; nothing was changed", file=sys.stderr)
-        return 2
-    try:
-        with session_scope(url) as session:
-            user = create_user(
-                session, username=username, password=password, role=role, display_name=name, actor=_cli_actor()
-            )
-            summary = f"{user.username} ({user.role.value}, {user.display_name})"
-    except AccountError as error:
-        print(f"error: {error}; nothing was changed", file=sys.stderr)
-        return 2
-    print(f"Added staff account {summary}")
-    return 0
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``bot`` command."""
     # No usage telemetry or crash reports leave the machine (Rasa would try Segment and Sentry).
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    from bot import holiday_cli, staff_cli
     from bot.coach import cli as coach_cli
-    from bot.db.staff_models import StaffRole
 
     parser = argparse.ArgumentParser(prog="bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -566,15 +523,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     payments_parser = commands.add_parser("import-payments", help="load the payment export (CSV or XLSX)")
     payments_parser.add_argument("file", type=Path)
     payments_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
-    user_parser = commands.add_parser("user", help="staff console accounts")
-    user_commands = user_parser.add_subparsers(dest="user_command", required=True)
-    add_parser = user_commands.add_parser(
-        "add", help="add a staff account (password from a prompt, or from stdin when it is not a terminal)"
-    )
-    add_parser.add_argument("username")
-    add_parser.add_argument("--role", required=True, choices=[role.value for role in StaffRole])
-    add_parser.add_argument("--name", help="the name shown in the console (default: the username)")
-    add_parser.add_argument("--url", help="database URL (default: DATABASE_URL or SQLite under var/)")
+    user_parser = commands.add_parser("user", help="staff console accounts: add, list, deactivate, reset-password, ...")
+    staff_cli.add_arguments(user_parser)
+    holidays_parser = commands.add_parser("holidays", help="public holiday schedules for reminders: load, list")
+    holiday_cli.add_arguments(holidays_parser)
     nlu_parser = commands.add_parser("nlu", help="the NLU inbox")
     nlu_commands = nlu_parser.add_subparsers(dest="nlu_command", required=True)
     export_parser = nlu_commands.add_parser("export", help="write staff corrections as training data")
@@ -606,7 +558,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "import-payments":
         return import_payments(args.file, args.url)
     if args.command == "user":
-        return add_user(args.username, args.role, args.name, args.url)
+        return staff_cli.run(args, actor=_cli_actor())
+    if args.command == "holidays":
+        return holiday_cli.run(args, actor=_cli_actor())
     if args.command == "nlu":
         return nlu_export(args.out, args.url)
     if args.command == "playbook":

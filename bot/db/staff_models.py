@@ -25,6 +25,8 @@ from sqlalchemy.orm import relationship
 from bot.db.models import Base
 
 USERNAME_LENGTH = 64  # also the width of ``escalations.assignee``, which names a staff username
+WECOM_USER_ID_LENGTH = 64  # WeCom allows 1 to 64 bytes
+CLIENT_KEY_LENGTH = 64  # a hex HMAC-SHA256
 
 
 class StaffRole(str, enum.Enum):
@@ -41,6 +43,7 @@ class LoginOutcome(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # wrong password, unknown or inactive username: counted towards a lock-out
     LOCKED = "locked"  # refused unchecked during a lock-out: not counted, so the lock-out ends on time
+    UNLOCKED = "unlocked"  # a manager lifted the username's lock-out: its count starts afresh, as after a login
 
 
 def _enum(enum_type: type[enum.Enum], name: str) -> Enum:
@@ -48,10 +51,18 @@ def _enum(enum_type: type[enum.Enum], name: str) -> Enum:
 
 
 class StaffUser(Base):
-    """A person who signs in to the staff console. The password is kept only as an argon2 hash."""
+    """A person who signs in to the staff console. The password is kept only as an argon2 hash.
+
+    ``wecom_user_id`` is the member's WeCom (企业微信) UserID, set explicitly by a manager: the WeCom app
+    answers only the member bound this way (never by name). ``deactivated_at`` and ``password_changed_at``
+    are when a manager last deactivated the account (cleared on reactivation) and set its password.
+    """
 
     __tablename__ = "staff_users"
-    __table_args__ = (UniqueConstraint("username", name="uq_staff_users_username"),)
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_staff_users_username"),
+        UniqueConstraint("wecom_user_id", name="uq_staff_users_wecom_user_id"),
+    )
 
     id = Column(Integer, primary_key=True)
     username = Column(String(USERNAME_LENGTH), nullable=False)
@@ -60,6 +71,9 @@ class StaffUser(Base):
     password_hash = Column(String(255), nullable=False)
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(DateTime(timezone=True), nullable=False)
+    wecom_user_id = Column(String(WECOM_USER_ID_LENGTH), nullable=True)
+    deactivated_at = Column(DateTime(timezone=True), nullable=True)
+    password_changed_at = Column(DateTime(timezone=True), nullable=True)
 
 
 class StaffSession(Base):
@@ -87,16 +101,22 @@ class StaffLoginAttempt(Base):
     """One try at logging in, under the username as typed (normalised), whether or not it exists.
 
     Counting per username in the database means a restart or another process resets nothing, and an
-    unknown username is treated exactly like a known one.
+    unknown username is treated exactly like a known one. The client's address is never stored whole:
+    ``client`` is its network (IPv4 /24, IPv6 /48) for people to read, ``client_key`` a keyed hash
+    (HMAC with ``STAFF_SECRET_KEY``) of the address (IPv6: its /64) that the per-client count uses.
     """
 
     __tablename__ = "staff_login_attempts"
-    __table_args__ = (Index("ix_staff_login_attempts_username", "username", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_staff_login_attempts_username", "username", "attempted_at"),
+        Index("ix_staff_login_attempts_client_key", "client_key", "attempted_at"),
+    )
 
     id = Column(Integer, primary_key=True)
     username = Column(String(USERNAME_LENGTH), nullable=False)
     outcome = Column(_enum(LoginOutcome, "staff_login_outcome"), nullable=False)
     client = Column(String(64), nullable=True)
+    client_key = Column(String(CLIENT_KEY_LENGTH), nullable=True)
     attempted_at = Column(DateTime(timezone=True), nullable=False)
 
 
