@@ -3,8 +3,16 @@
 WeChat waits five seconds for an answer and otherwise retries (up to three times), sometimes while the
 first request is still being worked on. So:
 
-1. Refuse what WeChat did not send: bad signature, stale or future timestamp (403); decrypt safe mode.
-2. Claim the message in the database (insert first; a retry hits the unique key and runs nothing).
+1. Refuse what WeChat did not send: bad signature, stale or future timestamp (403). With an EncodingAESKey
+   only safe mode is accepted: a plaintext callback is refused (403, logged) — its ``signature`` covers no
+   body, so anyone who saw one callback URL could post any message as anyone for five minutes — and the
+   ``<Encrypt>`` element is decrypted once its ``msg_signature`` checks out. Compatibility mode (兼容模式)
+   sends the message in plaintext beside ``<Encrypt>``: the plaintext copy is ignored.
+2. Claim the message in the database (insert first; a retry hits the unique key and runs nothing), and in
+   the same transaction remember the callback's ``signature`` and nonce until the timestamp window closes:
+   a replay of a captured callback hits that unique key and is refused (403, logged), whatever its body or
+   MsgId. Only a callback that passed every check (in safe mode ``msg_signature``, which covers the body) is
+   remembered, so a captured URL posted with another body cannot use up the pair before WeChat's request.
 3. Run the bot. Done within the budget (4.5 s): answer passively with the first WeChat message, send the
    rest by the customer-service API. Not done: answer ``success`` and send everything by the API later.
 4. A retry answers ``success``, and moves a message still being worked on to "deliver by API" — the first
@@ -31,6 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Optional, Sequence, Set, TypeVar
 
+from bot import clock as bot_clock
 from bot import wording
 from bot.channels.inbound import checked_outgoing, screen_text, wechat_client
 from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
@@ -44,7 +53,13 @@ from bot.channels.wechat_security import (
     parse_xml,
     text_reply_xml,
 )
-from bot.channels.wechat_store import DatabaseTokenCache, SubscriptionEvent, WeChatStore
+from bot.channels.wechat_store import (
+    DatabaseTokenCache,
+    ReplayedCallback,
+    SeenSignature,
+    SubscriptionEvent,
+    WeChatStore,
+)
 from bot.db.models import WeChatDelivery
 
 logger = logging.getLogger(__name__)
@@ -67,8 +82,16 @@ NOT_CONFIGURED = (
 )
 PURGE_EVERY_SECONDS = 3600
 KEEP_MESSAGES_FOR = dt.timedelta(days=3)
+MAX_NONCE_CHARS = 64  # WeChat's nonces are about ten digits; the replay memory's column holds 64
+# A signature is remembered this long past its timestamp's window, for server processes whose clocks differ.
+REMEMBER_SIGNATURES_EXTRA = dt.timedelta(minutes=1)
 
 T = TypeVar("T")
+
+
+def epoch_now() -> float:
+    """Epoch seconds now, on the bot's one clock (:mod:`bot.clock`)."""
+    return bot_clock.utc_now().timestamp()
 
 
 @dataclass(frozen=True)
@@ -236,7 +259,7 @@ class WeChatWebhook:
         api: Optional[WeChatAPI] = None,
         *,
         follow_up_delay: float = 0.5,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = epoch_now,
         refused_while_held: Optional[RefusedWhileHeld] = None,
     ) -> None:
         self.config = config
@@ -292,12 +315,19 @@ class WeChatWebhook:
             config = self._configured()
             timestamp, nonce = args.get("timestamp") or "", args.get("nonce") or ""
             check_signature(config.token, args.get("signature"), timestamp, nonce)
-            check_timestamp(timestamp, self._clock(), config.max_clock_skew)
+            stamp = check_timestamp(timestamp, self._clock(), config.max_clock_skew)
+            if len(nonce) > MAX_NONCE_CHARS:
+                raise WeChatRequestError(400, "nonce too long")
             encrypted = (args.get("encrypt_type") or "raw").lower() == "aes"
+            if self._cipher is not None and not encrypted:
+                raise WeChatRequestError(
+                    403, "plaintext callback refused: safe mode is configured (WECHAT_ENCODING_AES_KEY)"
+                )
             envelope = parse_xml(body)
             if encrypted:
                 if self._cipher is None:
                     raise WeChatRequestError(503, "encrypted callback but WECHAT_ENCODING_AES_KEY is not set")
+                # Only what <Encrypt> says counts: compatibility mode's plaintext copy beside it is unsigned.
                 fields = parse_xml(
                     self._cipher.decrypt(envelope, args.get("msg_signature"), timestamp, nonce)
                 )
@@ -307,9 +337,22 @@ class WeChatWebhook:
         except WeChatRequestError as error:
             logger.warning("wechat: refused a callback: %s", error.reason)
             return HttpAnswer(error.status, error.reason)
+        remember_until = stamp + config.max_clock_skew + REMEMBER_SIGNATURES_EXTRA.total_seconds()
+        # Written only now that everything checked out (in safe mode msg_signature, which covers the body):
+        # a captured URL posted with another body never gets this far, so it cannot use up WeChat's pair.
+        seen = SeenSignature(
+            str(args.get("signature")).lower(), nonce, dt.datetime.fromtimestamp(remember_until, dt.timezone.utc)
+        )
         # Shielded: WeChat hanging up must not stop the bookkeeping half-way (the row would stay claimed).
         try:
-            reply = await asyncio.shield(self._spawn(self._answer(message, started)))
+            reply = await asyncio.shield(self._spawn(self._answer(message, started, seen)))
+        except ReplayedCallback:
+            logger.warning(
+                "wechat: refused a replayed callback (signature and nonce used before) for %s from %s",
+                message.dedupe_key,
+                message.openid,
+            )
+            return HttpAnswer(403, "replayed callback")
         except Exception:  # the database is down, most likely; WeChat will retry
             logger.exception("wechat: could not handle %s", message.dedupe_key)
             return HttpAnswer(500, "internal error")
@@ -347,8 +390,12 @@ class WeChatWebhook:
             None, functools.partial(function, *args, **kwargs)
         )
 
-    async def _answer(self, message: InboundMessage, started: float) -> Optional[str]:
-        """The passive reply for ``message``, or ``None`` for ``success``."""
+    async def _answer(self, message: InboundMessage, started: float, seen: SeenSignature) -> Optional[str]:
+        """The passive reply for ``message``, or ``None`` for ``success``.
+
+        Raises:
+            ReplayedCallback: The callback's signature and nonce were used before; nothing was written.
+        """
         subscription = None
         if message.msg_type == "event" and message.event in SUBSCRIBE_EVENTS:
             event_time = dt.datetime.fromtimestamp(message.create_time, dt.timezone.utc)
@@ -360,6 +407,7 @@ class WeChatWebhook:
             openid=message.openid,
             msg_type=message.kind[:32],
             subscription=subscription,
+            seen=seen,
         )
         self._purge_now_and_then()
         if not claimed:
@@ -527,11 +575,11 @@ class WeChatWebhook:
 
         async def purge() -> None:
             try:
-                cutoff = dt.datetime.now(dt.timezone.utc) - KEEP_MESSAGES_FOR
-                deleted = await self._db(self.store.purge, cutoff)
+                now = dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc)
+                deleted = await self._db(self.store.purge, now - KEEP_MESSAGES_FOR, now)
                 if deleted:
-                    logger.info("wechat: forgot %d old message keys", deleted)
+                    logger.info("wechat: forgot %d old message keys and signatures", deleted)
             except Exception:
-                logger.exception("wechat: purging old message keys failed")
+                logger.exception("wechat: purging old message keys and signatures failed")
 
         self._spawn(purge())

@@ -2,6 +2,8 @@
 
 * Deduplication: a message is claimed by inserting its key first; the unique key makes the insert of a
   retry fail (``IntegrityError``), in this process or any other, so the bot runs once per message.
+* Replay memory: the claim also remembers the callback's verified signature and nonce, unique too, so a
+  captured request sent again (with any body, any MsgId) is refused while its timestamp is still accepted.
 * Who answers: the claimed row moves from ``processing`` by compare-and-set, so exactly one of "the first
   request answers passively" and "the reply goes out by the customer-service API" happens.
 * Pending numbered choices per openid, follow/unfollow events, and the shared API access token.
@@ -22,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.channels.wechat_format import Choice
 from bot.db.models import (
     WeChatAccessToken,
+    WeChatCallbackSignature,
     WeChatDelivery,
     WeChatInboundMessage,
     WeChatPendingChoice,
@@ -45,6 +48,25 @@ class SubscriptionEvent:
 
     event: str
     event_time: dt.datetime
+
+
+@dataclass(frozen=True)
+class SeenSignature:
+    """A callback's verified signature and nonce, to remember until ``expires_at``.
+
+    Args:
+        signature: The callback's ``signature`` (lower-case hex), checked with everything else.
+        nonce: The callback's nonce.
+        expires_at: When the timestamp check starts refusing the callback by itself.
+    """
+
+    signature: str
+    nonce: str
+    expires_at: dt.datetime
+
+
+class ReplayedCallback(Exception):
+    """A callback whose signature and nonce were remembered already: a captured request sent again."""
 
 
 @dataclass(frozen=True)
@@ -74,37 +96,82 @@ class WeChatStore:
         openid: str,
         msg_type: str,
         subscription: Optional[SubscriptionEvent] = None,
+        seen: Optional[SeenSignature] = None,
     ) -> bool:
-        """Insert the message's row; ``False`` when it exists already (a retry).
+        """Remember the callback's signature and insert the message's row, in one transaction.
 
         Args:
             key: The deduplication key (``msg:<MsgId>`` or ``event:<openid>:<CreateTime>``).
             openid: The sender.
             msg_type: ``text``, ``voice``, ``event:subscribe`` …
             subscription: A follow/unfollow to record with the claim, so a retry never writes it twice.
+            seen: The callback's verified signature and nonce. Remembered for a retry too (a retry is signed
+                afresh), so the retry's request cannot be replayed either.
 
         Returns:
-            Whether this call claimed the message (and must answer it).
+            Whether this call claimed the message (and must answer it); ``False`` for a retry.
+
+        Raises:
+            ReplayedCallback: ``seen`` was remembered already; nothing is written.
         """
         try:
             with session_scope(self.url) as session:
-                session.add(
-                    WeChatInboundMessage(
-                        dedupe_key=key, openid=openid, msg_type=msg_type, status=WeChatDelivery.PROCESSING
-                    )
-                )
-                session.flush()
-                if subscription is not None:
+                if seen is not None:
                     session.add(
-                        WeChatSubscriptionEvent(
-                            openid=openid, event=subscription.event, event_time=subscription.event_time
+                        WeChatCallbackSignature(
+                            signature=seen.signature,
+                            nonce=seen.nonce,
+                            dedupe_key=key,
+                            seen_at=now(),
+                            expires_at=seen.expires_at,
                         )
                     )
+                    session.flush()
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            WeChatInboundMessage(
+                                dedupe_key=key,
+                                openid=openid,
+                                msg_type=msg_type,
+                                status=WeChatDelivery.PROCESSING,
+                                received_at=now(),
+                            )
+                        )
+                        session.flush()
+                        if subscription is not None:
+                            session.add(
+                                WeChatSubscriptionEvent(
+                                    openid=openid, event=subscription.event, event_time=subscription.event_time
+                                )
+                            )
+                            session.flush()
+                except IntegrityError:
+                    if not self._message_exists(session, key):  # not a duplicate key: a real error
+                        raise
+                    return False  # the signature is remembered all the same (committed on the way out)
         except IntegrityError:
-            if self.state(key) is None:  # not a duplicate key: a real error
-                raise
-            return False
+            if seen is not None and self.seen(seen.signature, seen.nonce):
+                raise ReplayedCallback(f"signature and nonce of {key} seen before") from None
+            raise
         return True
+
+    @staticmethod
+    def _message_exists(session: Any, key: str) -> bool:
+        found = session.execute(
+            select(WeChatInboundMessage.id).where(WeChatInboundMessage.dedupe_key == key)
+        ).first()
+        return found is not None
+
+    def seen(self, signature: str, nonce: str) -> bool:
+        """Whether this signature and nonce are remembered."""
+        with session_scope(self.url) as session:
+            found = session.execute(
+                select(WeChatCallbackSignature.id).where(
+                    WeChatCallbackSignature.signature == signature, WeChatCallbackSignature.nonce == nonce
+                )
+            ).first()
+        return found is not None
 
     def state(self, key: str) -> Optional[InboundState]:
         """The delivery state of a claimed message, or ``None`` if there is no such row."""
@@ -149,15 +216,25 @@ class WeChatStore:
                 .execution_options(synchronize_session=False)
             )
 
-    def purge(self, older_than: dt.datetime) -> int:
-        """Forget messages received before ``older_than`` (WeChat retries within seconds); rows deleted."""
+    def purge(self, older_than: dt.datetime, now: dt.datetime) -> int:
+        """Forget old message keys and signatures whose window has closed; rows deleted.
+
+        Args:
+            older_than: Messages received before it are forgotten (WeChat retries within seconds).
+            now: Signatures that expired before it are forgotten (their timestamp is refused by now).
+        """
         with session_scope(self.url) as session:
-            result = session.execute(
+            messages = session.execute(
                 delete(WeChatInboundMessage)
                 .where(WeChatInboundMessage.received_at < older_than)
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)
+            signatures = session.execute(
+                delete(WeChatCallbackSignature)
+                .where(WeChatCallbackSignature.expires_at < now)
+                .execution_options(synchronize_session=False)
+            )
+            return int(messages.rowcount or 0) + int(signatures.rowcount or 0)
 
     # --- numbered choices ---------------------------------------------------------------------------
 

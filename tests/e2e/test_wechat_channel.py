@@ -114,15 +114,23 @@ def test_follow_verify_and_stay_verified_over_wechat(servers, wechat_user: WeCha
     assert not says(again, "utter_ask_room")
     assert arrears_line(arrears) in again
 
-    # Voice (plaintext mode this time): asked to type, the bot is not involved.
-    assert user.send(user.client.voice(user.openid), encrypted=False) == [PLEASE_TYPE_TEXT]
+    # Voice: asked to type, the bot is not involved; the same callback sent again is a replay and refused.
+    voice = user.client.sign(user.client.voice(user.openid), encrypted=True)
+    first = requests.post(user.url, params=voice.params, data=voice.body, timeout=30)
+    assert user.client.read(first.status_code, first.text, encrypted=True).content == PLEASE_TYPE_TEXT
+    replayed = requests.post(user.url, params=voice.params, data=voice.body, timeout=30)
+    assert (replayed.status_code, replayed.text) == (403, "replayed callback")
+    # The server is in safe mode: a plaintext callback, signed as anyone who saw a callback URL could sign
+    # it, is refused.
+    plaintext = user.client.post(user.url, user.client.text(user.openid, "我欠多少物业费"), timeout=10)
+    assert (plaintext.status, plaintext.fields) == (403, None)
 
     with session_scope(servers.database_url) as session:
         inbound = session.execute(
             select(models.WeChatInboundMessage).where(models.WeChatInboundMessage.openid == user.openid)
         ).scalars()
         statuses = [row.status for row in inbound]
-    assert len(statuses) == 6
+    assert len(statuses) == 6  # the replay and the plaintext callback left no row
     assert all(s in (models.WeChatDelivery.REPLIED, models.WeChatDelivery.DELIVERED) for s in statuses)
 
 

@@ -1,16 +1,18 @@
 """A simulated WeChat server-side client: builds the signed callbacks WeChat sends to an account's URL.
 
 Plaintext mode: the message XML, ``signature = sha1(sorted(token, timestamp, nonce))`` in the query.
-Safe mode: ``<xml><ToUserName/><Encrypt/></xml>`` where ``Encrypt`` is made with wechatpy's ``PrpCrypto``
-(WeChat's scheme: random 16 bytes, length, XML, app id; AES-256-CBC, PKCS#7), plus ``encrypt_type=aes`` and
-``msg_signature = sha1(sorted(token, timestamp, nonce, Encrypt))``. Encrypted replies are checked and
-decrypted the same way.
+Safe mode (安全模式): ``<xml><ToUserName/><Encrypt/></xml>``, plus ``encrypt_type=aes`` and
+``msg_signature = sha1(sorted(token, timestamp, nonce, Encrypt))`` in the query; ``Encrypt`` and its signature
+are made by wechatpy's ``WeChatCrypto`` (WeChat's scheme: random 16 bytes, length, XML, app id; AES-256-CBC,
+PKCS#7). Compatibility mode (兼容模式): the same query, and the body carries the plaintext fields beside
+``Encrypt``. Encrypted replies are checked (``MsgSignature``, app id) and opened by ``WeChatCrypto`` too.
+Timestamps and ``CreateTime`` come from the bot's clock (:mod:`bot.clock`), as the server reads it.
 """
 
 from __future__ import annotations
 
-import base64
 import itertools
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,12 +20,18 @@ from typing import Dict, Optional
 
 import requests
 import xmltodict
-from wechatpy.crypto import PrpCrypto
+from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from bot import clock
 from tests.fakes.wechat_api import TEST_ACCOUNT
 
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
+
+
+def now() -> int:
+    """Epoch seconds on the bot's clock: WeChat's servers and ours agree on the time."""
+    return int(clock.utc_now().timestamp())
 
 
 def sha1_signature(*parts: str) -> str:
@@ -73,7 +81,7 @@ class WeChatClient:
         self.token = token
         self.app_id = app_id
         self.account = account
-        self.key = base64.b64decode(encoding_aes_key + "=") if encoding_aes_key else None
+        self.crypto = WeChatCrypto(token, encoding_aes_key, app_id) if encoding_aes_key else None
 
     # --- messages ------------------------------------------------------------------------------------
 
@@ -118,7 +126,7 @@ class WeChatClient:
         )
 
     def _xml(self, openid: str, msg_type: str, create_time: Optional[int], rest: str) -> str:
-        created = int(time.time()) if create_time is None else create_time
+        created = now() if create_time is None else create_time
         return (
             f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
             f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
@@ -132,29 +140,45 @@ class WeChatClient:
         xml: str,
         *,
         encrypted: bool = False,
+        compatible: bool = False,
         timestamp: Optional[int] = None,
         nonce: Optional[str] = None,
     ) -> SignedRequest:
-        """The callback WeChat would send for ``xml``."""
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        """The callback WeChat would send for ``xml``.
+
+        Args:
+            xml: The message.
+            encrypted: Safe mode: only ``<Encrypt>`` in the body.
+            compatible: Compatibility mode: the plaintext fields and ``<Encrypt>`` (implies ``encrypted``).
+            timestamp: Epoch seconds; default now.
+            nonce: Default a fresh random one, as WeChat's.
+        """
+        stamp = str(now() if timestamp is None else timestamp)
         nonce = nonce or str(secrets.randbelow(10**10))
+        sender = re.search(r"<FromUserName>(?:<!\[CDATA\[)?([^<\]]*)", xml)
         params = {
             "signature": sha1_signature(self.token, stamp, nonce),
             "timestamp": stamp,
             "nonce": nonce,
-            "openid": xmltodict.parse(xml)["xml"]["FromUserName"],
+            "openid": sender.group(1) if sender else "",
         }
-        if not encrypted:
+        if not (encrypted or compatible):
             return SignedRequest(params, xml.encode("utf-8"))
-        assert self.key is not None, "safe mode needs an EncodingAESKey"
-        encrypt = PrpCrypto(self.key).encrypt(xml, self.app_id).decode("ascii")
-        params.update(encrypt_type="aes", msg_signature=sha1_signature(self.token, stamp, nonce, encrypt))
-        body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        assert self.crypto is not None, "safe mode needs an EncodingAESKey"
+        envelope = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, stamp))["xml"]
+        encrypt = envelope["Encrypt"]
+        assert envelope["MsgSignature"] == sha1_signature(self.token, stamp, nonce, encrypt)
+        params.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
+        element = f"<Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+        if compatible:
+            body = xml.replace("</xml>", element + "</xml>")
+        else:
+            body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>{element}</xml>"
         return SignedRequest(params, body.encode("utf-8"))
 
     def verification(self, echostr: str, timestamp: Optional[int] = None) -> Dict[str, str]:
         """The query of the GET WeChat sends when the operator saves the server URL."""
-        stamp, nonce = str(int(time.time()) if timestamp is None else timestamp), "1234567"
+        stamp, nonce = str(now() if timestamp is None else timestamp), "1234567"
         return {
             "signature": sha1_signature(self.token, stamp, nonce),
             "timestamp": stamp,
@@ -168,10 +192,10 @@ class WeChatClient:
             return Reply(status, body, None)
         fields = xmltodict.parse(body)["xml"]
         if encrypted:
-            assert self.key is not None
-            expected = sha1_signature(self.token, fields["TimeStamp"], fields["Nonce"], fields["Encrypt"])
-            assert fields["MsgSignature"] == expected, "the encrypted reply's MsgSignature is wrong"
-            fields = xmltodict.parse(PrpCrypto(self.key).decrypt(fields["Encrypt"], self.app_id))["xml"]
+            assert self.crypto is not None
+            # Raises on a wrong MsgSignature or another app id, as WeChat would refuse the reply.
+            plain = self.crypto.decrypt_message(body, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+            fields = xmltodict.parse(plain)["xml"]
         else:
             assert "Encrypt" not in fields
         return Reply(status, body, dict(fields))

@@ -12,9 +12,9 @@ import json
 import re
 import string
 import threading
-import time
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 from xml.sax.saxutils import escape
@@ -34,7 +34,7 @@ from bot.db.session import get_engine
 from bot.settings import get_settings
 from tests.conftest import free_port
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_ENCODING_AES_KEY, TEST_TOKEN
-from tests.fakes.wechat_client import WeChatClient
+from tests.fakes.wechat_client import WeChatClient, now
 
 LIMIT = 1000
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -222,18 +222,34 @@ class FakeBot:
         return [{"text": "收到"}]
 
 
+@dataclass
+class WeChatFuzz:
+    """A webhook in safe mode (with an EncodingAESKey), one in plaintext mode, their bot and a simulated WeChat."""
+
+    safe: WeChatWebhook
+    plain: WeChatWebhook
+    bot: FakeBot
+    client: WeChatClient
+
+
 @pytest.fixture(scope="module")
-def wechat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[WeChatWebhook, FakeBot, WeChatClient]]:
+def wechat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeChatFuzz]:
     url = f"sqlite:///{tmp_path_factory.mktemp('wechat-fuzz') / 'bot.db'}"
     migrate.upgrade(url)
     bot = FakeBot()
-    config = WeChatConfig(token=TEST_TOKEN, app_id=TEST_APP_ID, encoding_aes_key=TEST_ENCODING_AES_KEY)
-    webhook = WeChatWebhook(config, bot, WeChatStore(url), api=None, follow_up_delay=0.0)
-    client = WeChatClient(TEST_TOKEN, TEST_APP_ID, TEST_ENCODING_AES_KEY)
-    request = client.sign(client.text("o-sanity", "你好"))
-    assert asyncio.run(webhook.receive(request.params, request.body)).status == 200
-    assert bot.texts == ["你好"], "a valid callback must reach the bot, or the fuzz below proves nothing"
-    yield webhook, bot, client
+    safe = WeChatConfig(token=TEST_TOKEN, app_id=TEST_APP_ID, encoding_aes_key=TEST_ENCODING_AES_KEY)
+    plain = WeChatConfig(token=TEST_TOKEN, app_id=TEST_APP_ID)
+    fuzz = WeChatFuzz(
+        safe=WeChatWebhook(safe, bot, WeChatStore(url), api=None, follow_up_delay=0.0),
+        plain=WeChatWebhook(plain, bot, WeChatStore(url), api=None, follow_up_delay=0.0),
+        bot=bot,
+        client=WeChatClient(TEST_TOKEN, TEST_APP_ID, TEST_ENCODING_AES_KEY),
+    )
+    for webhook, encrypted in ((fuzz.safe, True), (fuzz.plain, False)):
+        request = fuzz.client.sign(fuzz.client.text("o-sanity", "你好"), encrypted=encrypted)
+        assert asyncio.run(webhook.receive(request.params, request.body)).status == 200
+    assert bot.texts == ["你好", "你好"], "a valid callback must reach the bot, or the fuzz below proves nothing"
+    yield fuzz
     get_engine(url).dispose()
 
 
@@ -247,34 +263,32 @@ def xml_text(value: str) -> str:
 
 @FUZZ
 @given(raw=st.binary(max_size=400) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
-def test_wechat_never_answers_5xx_to_any_body(
-    wechat: Tuple[WeChatWebhook, FakeBot, WeChatClient], raw: bytes
-) -> None:
-    webhook, bot, client = wechat
-    for encrypted in (False, True):
-        request = client.sign(client.text("o1", "hi"), encrypted=encrypted)
+def test_wechat_never_answers_5xx_to_any_body(wechat: WeChatFuzz, raw: bytes) -> None:
+    for webhook, encrypted in ((wechat.safe, True), (wechat.plain, False), (wechat.safe, False)):
+        request = wechat.client.sign(wechat.client.text("o1", "hi"), encrypted=encrypted)
         answer = asyncio.run(webhook.receive(request.params, raw))
         assert answer.status < 500, answer.body
+        if webhook is wechat.safe and not encrypted:
+            assert answer.status == 403  # plaintext is refused before the body is read
 
 
 @FUZZ
 @given(content=nasty_text, msg_type=st.sampled_from(["text", "voice", "image", "event", "location", "x" * 40]))
-def test_wechat_screens_any_typed_text(
-    wechat: Tuple[WeChatWebhook, FakeBot, WeChatClient], content: str, msg_type: str
-) -> None:
-    webhook, bot, client = wechat
-    before = len(bot.texts)
-    openid = f"o{uuid.uuid4().hex[:20]}"
-    xml = (
-        f"<xml><ToUserName>{client.account}</ToUserName><FromUserName>{openid}</FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{msg_type}</MsgType>"
-        f"<Content>{xml_text(content)}</Content><MsgId>{WeChatClient.new_msg_id()}</MsgId></xml>"
-    )
-    request = client.sign(xml.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
-    answer = asyncio.run(webhook.receive(request.params, request.body))
-    assert answer.status < 500, answer.body
-    for text in bot.texts[before:]:
-        assert_screened_for_rasa(text)
+def test_wechat_screens_any_typed_text(wechat: WeChatFuzz, content: str, msg_type: str) -> None:
+    client = wechat.client
+    for webhook, encrypted in ((wechat.safe, True), (wechat.plain, False)):
+        before = len(wechat.bot.texts)
+        openid = f"o{uuid.uuid4().hex[:20]}"
+        xml = (
+            f"<xml><ToUserName>{client.account}</ToUserName><FromUserName>{openid}</FromUserName>"
+            f"<CreateTime>{now()}</CreateTime><MsgType>{msg_type}</MsgType>"
+            f"<Content>{xml_text(content)}</Content><MsgId>{WeChatClient.new_msg_id()}</MsgId></xml>"
+        )
+        request = client.sign(xml.encode("utf-8", "surrogatepass").decode("utf-8", "replace"), encrypted=encrypted)
+        answer = asyncio.run(webhook.receive(request.params, request.body))
+        assert answer.status < 500, answer.body
+        for text in wechat.bot.texts[before:]:
+            assert_screened_for_rasa(text)
 
 
 def test_fuzz_strategies_reach_the_interesting_cases() -> None:

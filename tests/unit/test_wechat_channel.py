@@ -1,14 +1,18 @@
 """The WeChat channel end to end without Rasa: signed callbacks from a simulated WeChat, a fake bot in
 place of Rasa's ``on_new_message``, the fake WeChat API for customer-service messages, a real database.
 
-Covers forged and replayed callbacks, safe mode, retries (one after another and concurrent), the slow path
-(``success`` now, the reply by API later), long answers, buttons as numbered choices, non-text messages,
-follow/unfollow, and the Sanic blueprint mounted the way Rasa mounts it.
+Covers forged and replayed callbacks, safe mode (the webhook's default here, with an EncodingAESKey: plaintext
+is refused, a replayed signature and nonce are refused), compatibility mode, plaintext mode without a key,
+retries (one after another and concurrent), the slow path (``success`` now, the reply by API later), long
+answers, buttons as numbered choices, non-text messages, follow/unfollow, and the Sanic blueprint mounted the
+way Rasa mounts it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,12 +30,15 @@ from bot.channels.wechat_api import WeChatAPI
 from bot.channels.wechat_format import MAX_TEXT_BYTES, utf8_len
 from bot.channels.wechat_handler import (
     PLEASE_TYPE_TEXT,
+    PURGE_EVERY_SECONDS,
     SORRY_TEXT,
     WELCOME_TEXT,
+    HttpAnswer,
     WeChatConfig,
     WeChatWebhook,
 )
 from bot.channels.wechat_store import DatabaseTokenCache, WeChatStore
+from bot.clock import utc_now
 from bot.compliance import violations
 from bot.db import migrate, models
 from bot.db.session import get_engine, session_scope
@@ -44,7 +51,7 @@ from tests.fakes.wechat_api import (
     TEST_TOKEN,
     FakeWeChatAPI,
 )
-from tests.fakes.wechat_client import Reply, WeChatClient
+from tests.fakes.wechat_client import Reply, WeChatClient, now
 
 Answer = Dict[str, Any]
 
@@ -100,14 +107,23 @@ class Harness:
     def webhook(self, bot: FakeBot, budget: float = 4.5, aes: bool = True) -> WeChatWebhook:
         return self.channel(budget, aes).webhook(bot)
 
-    async def post(self, webhook: WeChatWebhook, xml: str, *, encrypted: bool = False, **sign: Any) -> Reply:
+    async def post(self, webhook: WeChatWebhook, xml: str, *, encrypted: bool = True, **sign: Any) -> Reply:
+        """Send ``xml`` as WeChat would: in safe mode by default (the webhook has an EncodingAESKey)."""
         request = self.client.sign(xml, encrypted=encrypted, **sign)
         answer = await webhook.receive(request.params, request.body)
-        return self.client.read(answer.status, answer.body, encrypted=encrypted)
+        return self.client.read(answer.status, answer.body, encrypted=encrypted or bool(sign.get("compatible")))
 
     def inbound(self) -> List[models.WeChatInboundMessage]:
         with session_scope(self.url) as session:
             return list(session.execute(select(models.WeChatInboundMessage)).scalars())
+
+    def signatures(self) -> List[models.WeChatCallbackSignature]:
+        with session_scope(self.url) as session:
+            return list(
+                session.execute(
+                    select(models.WeChatCallbackSignature).order_by(models.WeChatCallbackSignature.id)
+                ).scalars()
+            )
 
 
 def make_harness(url: str) -> Iterator[Harness]:
@@ -137,16 +153,26 @@ def openid() -> str:
     return f"o-{uuid.uuid4().hex[:20]}"
 
 
+def aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives stored times back naive; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 # --- verification and refusals ------------------------------------------------------------------------
 
 
 def test_url_verification_echoes_only_a_signed_echostr(harness: Harness) -> None:
+    # In safe mode too: WeChat's GET carries a plaintext echostr signed with `signature` (no msg_signature).
     webhook = harness.webhook(FakeBot())
+    assert webhook.config is not None and webhook.config.encoding_aes_key
     good = harness.client.verification("echo-123")
-    assert asyncio.run(webhook.verify(good)).body == "echo-123"
+    assert asyncio.run(webhook.verify(good)) == HttpAnswer(200, "echo-123")
     forged = {**good, "signature": "0" * 40}
     assert asyncio.run(webhook.verify(forged)).status == 403
     assert asyncio.run(webhook.verify({**good, "echostr": None})).status == 400
+    plaintext_mode = harness.webhook(FakeBot(), aes=False)
+    assert asyncio.run(plaintext_mode.verify(good)) == HttpAnswer(200, "echo-123")
+    assert harness.signatures() == []
 
 
 def test_without_a_token_the_channel_answers_503(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,40 +197,44 @@ def test_an_invalid_aes_key_answers_503_with_the_reason(harness: Harness) -> Non
     assert answer.status == 503 and "WECHAT_ENCODING_AES_KEY" in answer.body
 
 
-def test_forged_stale_and_tampered_callbacks_never_reach_the_bot(harness: Harness) -> None:
+@pytest.mark.parametrize("aes", [True, False], ids=["safe-mode", "plaintext-mode"])
+def test_forged_stale_and_tampered_callbacks_never_reach_the_bot(harness: Harness, aes: bool) -> None:
     bot = FakeBot()
-    webhook = harness.webhook(bot)
+    webhook = harness.webhook(bot, aes=aes)
     forger = WeChatClient("guessed-token", TEST_APP_ID, TEST_ENCODING_AES_KEY)
     user = openid()
 
     async def scenario() -> List[int]:
         statuses = []
-        request = forger.sign(harness.client.text(user, "我欠多少物业费"))
+        request = forger.sign(harness.client.text(user, "我欠多少物业费"), encrypted=aes)
         statuses.append((await webhook.receive(request.params, request.body)).status)
         for skew in (-301, 301, -3600):
-            reply = await harness.post(
-                webhook, harness.client.text(user, "hi"), timestamp=int(time.time()) + skew
-            )
+            reply = await harness.post(webhook, harness.client.text(user, "hi"), encrypted=aes, timestamp=now() + skew)
             statuses.append(reply.status)
-        request = harness.client.sign(harness.client.text(user, "hi"), encrypted=True)
-        tampered = {**request.params, "msg_signature": "0" * 40}
-        statuses.append((await webhook.receive(tampered, request.body)).status)
+        request = harness.client.sign(harness.client.text(user, "hi"), encrypted=aes)
         no_signature = {k: v for k, v in request.params.items() if k != "signature"}
         statuses.append((await webhook.receive(no_signature, request.body)).status)
-        # A signed callback with a body swapped in: signature fine, msg_signature does not match it.
-        other = harness.client.sign(harness.client.text(user, "别的内容"), encrypted=True)
-        statuses.append((await webhook.receive(request.params, other.body)).status)
+        if aes:
+            tampered = {**request.params, "msg_signature": "0" * 40}
+            statuses.append((await webhook.receive(tampered, request.body)).status)
+            no_msg_signature = {k: v for k, v in request.params.items() if k != "msg_signature"}
+            statuses.append((await webhook.receive(no_msg_signature, request.body)).status)
+            # A signed callback with a body swapped in: signature fine, msg_signature does not match it.
+            other = harness.client.sign(harness.client.text(user, "别的内容"), encrypted=True)
+            statuses.append((await webhook.receive(request.params, other.body)).status)
         return statuses
 
-    assert asyncio.run(scenario()) == [403] * 7
-    assert bot.calls == [] and harness.inbound() == []
+    assert asyncio.run(scenario()) == [403] * (8 if aes else 5)
+    assert bot.calls == [] and harness.inbound() == [] and harness.signatures() == []
 
 
-def test_malformed_bodies_are_400(harness: Harness) -> None:
-    webhook = harness.webhook(FakeBot())
-    request = harness.client.sign(harness.client.text("o1", "hi"))
+@pytest.mark.parametrize("aes", [True, False], ids=["safe-mode", "plaintext-mode"])
+def test_malformed_bodies_are_400(harness: Harness, aes: bool) -> None:
+    webhook = harness.webhook(FakeBot(), aes=aes)
+    request = harness.client.sign(harness.client.text("o1", "hi"), encrypted=aes)
     for body in (b"", b"not xml", b"<xml><MsgType>text</MsgType></xml>"):
         assert asyncio.run(webhook.receive(request.params, body)).status == 400
+    assert harness.inbound() == [] and harness.signatures() == []
 
 
 def test_an_encrypted_callback_without_an_aes_key_is_503(harness: Harness) -> None:
@@ -213,22 +243,236 @@ def test_an_encrypted_callback_without_an_aes_key_is_503(harness: Harness) -> No
     assert reply.status == 503
 
 
+# --- safe mode is strict: no plaintext, no replays -----------------------------------------------------------
+
+
+def test_with_an_aes_key_a_plaintext_callback_is_refused_and_logged(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The issue: a callback URL seen once (a proxy's access log) signs any plaintext body for five minutes.
+    bot = FakeBot()
+    webhook = harness.webhook(bot)
+    owner = openid()
+    seen_url = harness.client.sign(harness.client.text(owner, "hi"), encrypted=True).params
+    plaintext_params = {k: v for k, v in seen_url.items() if k not in ("encrypt_type", "msg_signature")}
+    forged_body = harness.client.text(owner, "我欠多少物业费", msg_id=WeChatClient.new_msg_id()).encode("utf-8")
+    compatible = harness.client.sign(harness.client.text(owner, "我欠多少物业费"), compatible=True)
+    attempts = [
+        (plaintext_params, forged_body),  # the attack: the URL's signature, encrypt_type left out
+        ({**seen_url, "encrypt_type": "raw"}, forged_body),
+        ({**seen_url, "encrypt_type": ""}, forged_body),
+        # Compatibility mode's body (plaintext beside <Encrypt>) without encrypt_type: not decrypted, refused.
+        ({k: v for k, v in compatible.params.items() if k != "encrypt_type"}, compatible.body),
+    ]
+    with caplog.at_level(logging.WARNING, logger="bot.channels.wechat_handler"):
+        answers = [asyncio.run(webhook.receive(params, body)) for params, body in attempts]
+    assert [answer.status for answer in answers] == [403] * 4
+    assert all("plaintext callback refused" in answer.body for answer in answers)
+    assert "Content" not in answers[0].body and "欠" not in answers[0].body
+    refusals = [r.getMessage() for r in caplog.records if "plaintext callback refused" in r.getMessage()]
+    assert len(refusals) == 4
+    assert bot.calls == [] and harness.inbound() == [] and harness.signatures() == []
+
+
+def test_compatibility_mode_reads_only_the_encrypted_message(harness: Harness) -> None:
+    # 兼容模式 sends the message twice: in plaintext (unsigned) and in <Encrypt> (signed by msg_signature).
+    bot = FakeBot()
+    webhook = harness.webhook(bot)
+    sender, victim = openid(), openid()
+    request = harness.client.sign(harness.client.text(sender, "你好", msg_id="5550001"), compatible=True)
+    body = request.body.decode("utf-8")
+    assert "<Content><![CDATA[你好]]></Content>" in body and "<Encrypt>" in body
+    tampered = (
+        body.replace(sender, victim).replace("你好", "我欠多少物业费").replace("5550001", "5550002").encode("utf-8")
+    )
+    answer = asyncio.run(webhook.receive(request.params, tampered))
+    reply = harness.client.read(answer.status, answer.body, encrypted=True)
+    assert reply.status == 200 and reply.fields is not None
+    assert (reply.content, reply.fields["ToUserName"]) == ("收到：你好", sender)
+    [message] = bot.calls
+    assert (message.sender_id, message.text, message.message_id) == (sender, "你好", "wechat-5550001")
+    assert [row.dedupe_key for row in harness.inbound()] == ["msg:5550001"]
+
+
+def test_a_replayed_safe_mode_callback_is_refused_and_logged(
+    any_db_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = any_db_harness
+    bot = FakeBot()
+    webhook = harness.webhook(bot)
+    owner = openid()
+    stamp = now() - 5
+    request = harness.client.sign(
+        harness.client.text(owner, "我欠多少物业费", msg_id="7000001"), encrypted=True, timestamp=stamp, nonce="48151623"
+    )
+    # The same pair signing another message (a new MsgId): only WeChat could make it, and it never reuses one.
+    same_pair = harness.client.sign(
+        harness.client.text(owner, "我欠多少物业费", msg_id="7000002"), encrypted=True, timestamp=stamp, nonce="48151623"
+    )
+
+    async def scenario() -> List[HttpAnswer]:
+        first = await webhook.receive(request.params, request.body)
+        return [first, await webhook.receive(request.params, request.body), await webhook.receive(same_pair.params, same_pair.body)]
+
+    with caplog.at_level(logging.WARNING, logger="bot.channels.wechat_handler"):
+        first, replay, new_msg_id = asyncio.run(scenario())
+    assert harness.client.read(first.status, first.body, encrypted=True).content == "收到：我欠多少物业费"
+    assert (replay.status, replay.body) == (403, "replayed callback")
+    assert (new_msg_id.status, new_msg_id.body) == (403, "replayed callback")
+    assert len([r for r in caplog.records if "replayed callback" in r.getMessage()]) == 2
+    assert len(bot.calls) == 1
+    assert [(row.dedupe_key, row.status) for row in harness.inbound()] == [
+        ("msg:7000001", models.WeChatDelivery.REPLIED)
+    ]
+    [row] = harness.signatures()
+    assert (row.signature, row.nonce, row.dedupe_key) == (request.params["signature"], "48151623", "msg:7000001")
+    assert aware(row.expires_at) == dt.datetime.fromtimestamp(stamp + 300 + 60, dt.timezone.utc)
+    assert row.seen_at is not None
+
+
+def test_a_captured_plaintext_url_cannot_carry_another_message(any_db_harness: Harness) -> None:
+    # Plaintext mode (no EncodingAESKey): `signature` covers no body, so the pair itself must not be usable twice.
+    harness = any_db_harness
+    bot = FakeBot()
+    webhook = harness.webhook(bot, aes=False)
+    owner, attacker_pick = openid(), openid()
+    request = harness.client.sign(harness.client.text(owner, "你好"))
+    forged = harness.client.text(attacker_pick, "我欠多少物业费", msg_id=WeChatClient.new_msg_id()).encode("utf-8")
+
+    async def scenario() -> List[HttpAnswer]:
+        return [await webhook.receive(request.params, request.body), await webhook.receive(request.params, forged)]
+
+    first, replay = asyncio.run(scenario())
+    assert first.status == 200 and "收到：你好" in first.body
+    assert (replay.status, replay.body) == (403, "replayed callback")
+    assert [call.sender_id for call in bot.calls] == [owner]
+    assert len(harness.inbound()) == 1
+    [row] = harness.signatures()
+    assert (row.signature, row.nonce) == (request.params["signature"], request.params["nonce"])
+
+
+def test_a_captured_url_posted_first_with_another_body_does_not_block_wechats_callback(
+    any_db_harness: Harness,
+) -> None:
+    # Only a callback that passed every check is remembered: the URL alone (signature, nonce, msg_signature)
+    # posted ahead of WeChat with a body of the attacker's cannot use up the pair.
+    harness = any_db_harness
+    bot = FakeBot()
+    webhook = harness.webhook(bot)
+    owner = openid()
+    genuine = harness.client.sign(harness.client.text(owner, "你好"), encrypted=True)
+    other = harness.client.sign(harness.client.text(openid(), "我欠多少物业费"), encrypted=True)
+    garbage_bodies = [other.body, b"<xml><Encrypt>AAAA</Encrypt></xml>", harness.client.text(owner, "x").encode()]
+
+    async def scenario() -> List[int]:
+        statuses = [(await webhook.receive(genuine.params, body)).status for body in garbage_bodies]
+        plain = {k: v for k, v in genuine.params.items() if k not in ("encrypt_type", "msg_signature")}
+        statuses.append((await webhook.receive(plain, harness.client.text(owner, "x").encode())).status)
+        statuses.append((await webhook.receive(genuine.params, genuine.body)).status)
+        return statuses
+
+    assert asyncio.run(scenario()) == [403, 403, 400, 403, 200]
+    assert [call.sender_id for call in bot.calls] == [owner]
+    [row] = harness.signatures()
+    assert row.signature == genuine.params["signature"]
+
+
+def test_processes_racing_on_one_pair_accept_it_once(any_db_harness: Harness) -> None:
+    # Two server processes (two webhooks on one database) receive the same captured callback at once.
+    harness = any_db_harness
+    bots = [FakeBot(delay=0.2), FakeBot(delay=0.2)]
+    webhooks = [harness.webhook(bot) for bot in bots]
+    request = harness.client.sign(harness.client.text(openid(), "我想报修"), encrypted=True)
+
+    async def scenario() -> List[HttpAnswer]:
+        answers = await asyncio.gather(*(hook.receive(request.params, request.body) for hook in webhooks * 2))
+        for hook in webhooks:
+            await hook.drain()
+        return list(answers)
+
+    answers = asyncio.run(scenario())
+    assert sorted(answer.status for answer in answers) == [200, 403, 403, 403]
+    assert sum(len(bot.calls) for bot in bots) == 1
+    assert len(harness.inbound()) == 1 and len(harness.signatures()) == 1
+
+
+def test_a_retry_signed_afresh_is_answered_and_its_own_pair_remembered(any_db_harness: Harness) -> None:
+    # WeChat signs every retry with a new timestamp and nonce: the retry is answered (the stored reply), and
+    # its pair is remembered too, so the retry's URL cannot be replayed either.
+    harness = any_db_harness
+    bot = FakeBot()
+    webhook = harness.webhook(bot)
+    xml = harness.client.text(openid(), "我欠多少物业费", msg_id=WeChatClient.new_msg_id())
+    first = harness.client.sign(xml, encrypted=True)
+    retry = harness.client.sign(xml, encrypted=True)
+
+    async def scenario() -> List[HttpAnswer]:
+        return [
+            await webhook.receive(first.params, first.body),
+            await webhook.receive(retry.params, retry.body),
+            await webhook.receive(retry.params, retry.body),
+        ]
+
+    answers = asyncio.run(scenario())
+    replies = [harness.client.read(a.status, a.body, encrypted=True).content for a in answers[:2]]
+    assert replies == ["收到：我欠多少物业费"] * 2
+    assert (answers[2].status, answers[2].body) == (403, "replayed callback")
+    assert len(bot.calls) == 1 and len(harness.inbound()) == 1
+    assert {row.nonce for row in harness.signatures()} == {first.params["nonce"], retry.params["nonce"]}
+
+
+def test_expired_signatures_are_purged_with_the_old_message_keys(harness: Harness) -> None:
+    webhook = harness.webhook(FakeBot())
+    stamp = now() - 250
+    request = harness.client.sign(harness.client.text(openid(), "hi"), encrypted=True, timestamp=stamp)
+    assert asyncio.run(webhook.receive(request.params, request.body)).status == 200
+    [row] = harness.signatures()
+    expires = dt.datetime.fromtimestamp(stamp + 360, dt.timezone.utc)
+    assert aware(row.expires_at) == expires
+    assert harness.store.purge(utc_now() - dt.timedelta(days=3), expires) == 0
+    assert harness.store.purge(utc_now() - dt.timedelta(days=3), expires + dt.timedelta(seconds=1)) == 1
+    assert harness.signatures() == [] and len(harness.inbound()) == 1
+
+
+def test_the_webhook_purges_signatures_on_its_own_clock(harness: Harness) -> None:
+    moment = {"now": float(now())}
+    webhook = WeChatWebhook(harness.config(), FakeBot(), harness.store, api=None, clock=lambda: moment["now"])
+    client = harness.client
+
+    async def scenario() -> None:
+        request = client.sign(client.text(openid(), "hi"), encrypted=True, timestamp=int(moment["now"]))
+        assert (await webhook.receive(request.params, request.body)).status == 200
+        await webhook.drain()
+        assert len(harness.signatures()) == 1
+        moment["now"] += 361  # past the window: its timestamp is refused by now, the pair can go
+        webhook._last_purge = -PURGE_EVERY_SECONDS  # an hour since the last purge
+        request = client.sign(client.text(openid(), "hi"), encrypted=True, timestamp=int(moment["now"]))
+        assert (await webhook.receive(request.params, request.body)).status == 200
+        await webhook.drain()
+
+    asyncio.run(scenario())
+    [row] = harness.signatures()
+    assert aware(row.expires_at) == dt.datetime.fromtimestamp(int(moment["now"]) + 360, dt.timezone.utc)
+
+
 # --- messages -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plaintext", "safe-mode"])
-def test_a_text_goes_to_the_bot_and_the_answer_comes_back_passively(
-    harness: Harness, encrypted: bool
-) -> None:
+@pytest.mark.parametrize(
+    "mode", ["plaintext-mode", "safe-mode", "compatibility-mode"]
+)
+def test_a_text_goes_to_the_bot_and_the_answer_comes_back_passively(harness: Harness, mode: str) -> None:
     bot = FakeBot()
-    webhook = harness.webhook(bot)
+    webhook = harness.webhook(bot, aes=mode != "plaintext-mode")
     user = openid()
-    xml = harness.client.text(user, " 我欠多少物业费 ", msg_id="9876543210", create_time=int(time.time()) - 2)
-    reply = asyncio.run(harness.post(webhook, xml, encrypted=encrypted))
+    xml = harness.client.text(user, " 我欠多少物业费 ", msg_id="9876543210", create_time=now() - 2)
+    reply = asyncio.run(
+        harness.post(webhook, xml, encrypted=mode == "safe-mode", compatible=mode == "compatibility-mode")
+    )
     assert reply.status == 200 and reply.fields is not None
     assert reply.content == "收到：我欠多少物业费"
     assert (reply.fields["ToUserName"], reply.fields["FromUserName"]) == (user, harness.client.account)
-    assert ("Encrypt" in reply.body) is encrypted
+    assert ("Encrypt" in reply.body) is (mode != "plaintext-mode")
 
     [message] = bot.calls
     assert (message.text, message.sender_id, message.input_channel) == ("我欠多少物业费", user, "wechat")
@@ -246,7 +490,7 @@ def test_a_text_goes_to_the_bot_and_the_answer_comes_back_passively(
 def test_metadata_has_no_date_and_names_the_openid_as_the_client(harness: Harness) -> None:
     bot = FakeBot()
     user = openid()
-    created = int(time.time()) - 30
+    created = now() - 30
     asyncio.run(harness.post(harness.webhook(bot), harness.client.text(user, "hi", create_time=created)))
     metadata = bot.calls[0].metadata
     # The server's clock decides "today"; WeChat's CreateTime is not passed on as a date.
@@ -444,9 +688,9 @@ def test_follow_gets_a_welcome_and_unfollow_is_recorded_once(any_db_harness: Har
     bot = FakeBot()
     webhook = harness.webhook(bot)
     user = openid()
-    now = int(time.time())
-    follow = harness.client.event(user, "subscribe", create_time=now - 60)
-    unfollow = harness.client.event(user, "unsubscribe", create_time=now)
+    moment = now()
+    follow = harness.client.event(user, "subscribe", create_time=moment - 60)
+    unfollow = harness.client.event(user, "unsubscribe", create_time=moment)
 
     async def scenario() -> List[Reply]:
         return [
@@ -529,17 +773,22 @@ def test_the_blueprint_serves_webhooks_wechat_webhook(
                     results["health"] = (response.status, await response.json())
                 async with http.get(base + "/webhook", params=harness.client.verification("abc")) as response:
                     results["verify"] = (response.status, await response.text())
-                for name, xml, encrypted in (
-                    ("voice", harness.client.voice(user), True),
-                    ("text", harness.client.text(user, "我欠多少物业费"), False),
+                for name, xml in (
+                    ("voice", harness.client.voice(user)),
+                    ("text", harness.client.text(user, "我欠多少物业费")),
                 ):
-                    request = harness.client.sign(xml, encrypted=encrypted)
+                    request = harness.client.sign(xml, encrypted=True)
                     async with http.post(
                         base + "/webhook", params=request.params, data=request.body
                     ) as response:
                         results[name] = harness.client.read(
-                            response.status, await response.text(), encrypted=encrypted
+                            response.status, await response.text(), encrypted=True
                         )
+                async with http.post(base + "/webhook", params=request.params, data=request.body) as response:
+                    results["replayed"] = (response.status, await response.text())
+                plaintext = harness.client.sign(harness.client.text(user, "我欠多少物业费"))
+                async with http.post(base + "/webhook", params=plaintext.params, data=plaintext.body) as response:
+                    results["plaintext"] = response.status
                 forged = {**harness.client.sign(harness.client.text(user, "x")).params, "signature": "f" * 40}
                 async with http.post(base + "/webhook", params=forged, data=b"<xml/>") as response:
                     results["forged"] = response.status
@@ -556,7 +805,10 @@ def test_the_blueprint_serves_webhooks_wechat_webhook(
     assert results["voice"].content == PLEASE_TYPE_TEXT
     assert results["text"].is_success  # slower than the budget ...
     assert results["delivered"] == ["收到：我欠多少物业费"]  # ... so it came by the customer-service API
+    assert results["replayed"] == (403, "replayed callback")
+    assert results["plaintext"] == 403  # safe mode is configured: plaintext is refused
     assert results["forged"] == 403
+    assert len(bot.calls) == 1
     assert bot.calls[0].input_channel == "wechat" and bot.calls[0].sender_id == user
 
 
@@ -644,10 +896,13 @@ def test_a_typed_slash_payload_cannot_bypass_the_nlu(harness: Harness, typed: st
 
 def test_control_characters_are_not_xml_and_get_400(harness: Harness) -> None:
     bot = FakeBot()
-    request = harness.client.sign(harness.client.text("o1", "hi"))
-    body = harness.client.text(openid(), "我\x07欠\x1b多少").encode("utf-8")
-    assert asyncio.run(harness.webhook(bot).receive(request.params, body)).status == 400
-    assert bot.calls == [] and harness.inbound() == []
+    xml = harness.client.text(openid(), "我\x07欠\x1b多少")
+    safe = harness.client.sign(xml, encrypted=True)  # inside <Encrypt>: refused once decrypted
+    assert asyncio.run(harness.webhook(bot).receive(safe.params, safe.body)).status == 400
+    plaintext = harness.client.sign(harness.client.text("o1", "hi"))
+    body = xml.encode("utf-8")
+    assert asyncio.run(harness.webhook(bot, aes=False).receive(plaintext.params, body)).status == 400
+    assert bot.calls == [] and harness.inbound() == [] and harness.signatures() == []
 
 
 def test_a_bot_text_with_a_forbidden_phrase_is_replaced_before_it_reaches_the_owner(harness: Harness) -> None:
@@ -686,22 +941,23 @@ def test_a_blocked_text_is_replaced_on_the_api_path_too(harness: Harness) -> Non
 )
 def test_fields_wechat_could_not_have_sent_are_400(harness: Harness, fields: str) -> None:
     bot = FakeBot()
-    base = {"ToUserName": "gh_x", "FromUserName": "o1", "CreateTime": str(int(time.time())), "MsgType": "text",
+    base = {"ToUserName": "gh_x", "FromUserName": "o1", "CreateTime": str(now()), "MsgType": "text",
             "Content": "hi", "MsgId": "1"}
     import re
 
     for name in re.findall(r"<(\w+)>", fields):
         base.pop(name, None)
     xml = "<xml>" + "".join(f"<{k}>{v}</{k}>" for k, v in base.items()) + fields + "</xml>"
-    request = harness.client.sign(xml)
+    request = harness.client.sign(xml, encrypted=True)
     answer = asyncio.run(harness.webhook(bot).receive(request.params, request.body))
     assert answer.status == 400
-    assert bot.calls == [] and harness.inbound() == []
+    assert bot.calls == [] and harness.inbound() == [] and harness.signatures() == []
 
 
-def test_xml_entity_tricks_are_refused(harness: Harness) -> None:
+@pytest.mark.parametrize("aes", [True, False], ids=["safe-mode", "plaintext-mode"])
+def test_xml_entity_tricks_are_refused(harness: Harness, aes: bool) -> None:
     bot = FakeBot()
-    webhook = harness.webhook(bot)
+    webhook = harness.webhook(bot, aes=aes)
     lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
     bodies = [
         f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY l0 "lol">{lol}]><xml><Content>&l9;</Content></xml>',
@@ -710,6 +966,6 @@ def test_xml_entity_tricks_are_refused(harness: Harness) -> None:
     ]
     for body in bodies:
         for encoded in (body.encode("utf-8"), body.replace('"1.0"?>', '"1.0" encoding="UTF-16"?>', 1).encode("utf-16")):
-            request = harness.client.sign(harness.client.text("o1", "hi"))
+            request = harness.client.sign(harness.client.text("o1", "hi"), encrypted=aes)
             assert asyncio.run(webhook.receive(request.params, encoded)).status == 400
-    assert bot.calls == [] and harness.inbound() == []
+    assert bot.calls == [] and harness.inbound() == [] and harness.signatures() == []

@@ -105,6 +105,24 @@ def test_safe_mode_round_trip_with_wechats_own_encryption() -> None:
     assert "您好" in plain
 
 
+def test_the_simulated_wechat_signs_and_encrypts_as_wechatpy_expects() -> None:
+    # wechatpy, on the receiving side, opens what the simulated WeChat sends in safe and compatibility mode.
+    crypto = WeChatCrypto(TEST_TOKEN, TEST_ENCODING_AES_KEY, TEST_APP_ID)
+    xml = client.text("o1", "你好", msg_id="1")
+    for compatible in (False, True):
+        request = client.sign(xml, encrypted=True, compatible=compatible)
+        params = request.params
+        assert params["encrypt_type"] == "aes" and params["openid"] == "o1"
+        check_signature(TEST_TOKEN, params["signature"], params["timestamp"], params["nonce"])
+        opened = crypto.decrypt_message(
+            request.body.decode("utf-8"), params["msg_signature"], params["timestamp"], params["nonce"]
+        )
+        assert opened == xml
+        envelope = parse_xml(request.body)
+        assert envelope["ToUserName"] == client.account
+        assert (envelope.get("Content"), envelope.get("MsgId")) == (("你好", "1") if compatible else (None, None))
+
+
 def test_safe_mode_refuses_forged_or_foreign_ciphertexts() -> None:
     cipher = SafeModeCipher(TEST_TOKEN, TEST_ENCODING_AES_KEY, TEST_APP_ID)
     request = client.sign(client.text("o1", "hi"), encrypted=True)
