@@ -1,10 +1,10 @@
 """``bot user``: staff console accounts from the command line.
 
-``add`` creates one; ``list`` shows them all; ``deactivate``, ``reactivate``, ``reset-password``, ``set-role``,
-``revoke-sessions``, ``unlock`` and ``set-wecom`` change one (:mod:`bot.services.staff_lifecycle`, the same
-operations as the managers' users page). A password is asked twice at a prompt, or read from the first line of
-standard input when that is not a terminal. Every change is audited as ``cli:<os user>``. Exit status: 0 done,
-2 refused (nothing was changed).
+``add`` creates one; ``list`` shows them all; ``deactivate``, ``reactivate``, ``reset-password``,
+``set-role``, ``revoke-sessions``, ``unlock`` and ``set-wecom`` change one
+(:mod:`bot.services.staff_lifecycle`, the same operations as the managers' users page). A password is asked
+twice at a prompt, or read from the first line of standard input when that is not a terminal. Every change is
+audited as ``cli:<os user>``. Exit status: 0 done, 2 refused (nothing was changed).
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--url", help=URL_HELP)
         return sub
 
-    add = command("add", "add a staff account (password from a prompt, or from stdin when it is not a terminal)")
+    add = command(
+        "add", "add a staff account (password from a prompt, or from stdin when it is not a terminal)"
+    )
     add.add_argument("--role", required=True, choices=roles)
     add.add_argument("--name", help="the name shown in the console (default: the username)")
     add.add_argument("--wecom", metavar="USERID", help="the member's WeCom UserID, for the WeCom app")
@@ -90,9 +92,14 @@ def _list(url: Optional[str]) -> int:
             state += f", locked until {_local(account.locked_until)}"
         rows.append(
             (
-                account.username, account.role.value, account.display_name, state, account.wecom_user_id or "-",
-                _local(account.last_login_at), str(account.open_sessions),
-            )  # fmt: skip
+                account.username,
+                account.role.value,
+                account.display_name,
+                state,
+                account.wecom_user_id or "-",
+                _local(account.last_login_at),
+                str(account.open_sessions),
+            )
         )
     widths = [max(len(str(row[column])) for row in rows) for column in range(len(header))]
     for row in rows:
@@ -111,12 +118,19 @@ def _apply(session: Session, args: argparse.Namespace, *, actor: str, password: 
     command, name = args.user_command, args.username
     if command == "add":
         user = staff_users.create_user(
-            session, username=name, password=password or "", role=args.role, display_name=args.name,
-            wecom_user_id=args.wecom, actor=actor,
-        )  # fmt: skip
+            session,
+            username=name,
+            password=password or "",
+            role=args.role,
+            display_name=args.name,
+            wecom_user_id=args.wecom,
+            actor=actor,
+        )
         return f"Added staff account {user.username} ({user.role.value}, {user.display_name})"
     if command == "deactivate":
-        return f"Deactivated {name}; " + _ended(staff_lifecycle.deactivate(session, username=name, actor=actor))
+        return f"Deactivated {name}; " + _ended(
+            staff_lifecycle.deactivate(session, username=name, actor=actor)
+        )
     if command == "reactivate":
         staff_lifecycle.reactivate(session, username=name, actor=actor)
         return f"Reactivated {name}"
@@ -131,11 +145,17 @@ def _apply(session: Session, args: argparse.Namespace, *, actor: str, password: 
     if command == "unlock":
         policy = staff_auth.LoginPolicy.from_settings()
         was_locked = staff_lifecycle.unlock(session, username=name, actor=actor, policy=policy)
-        return f"{name}: " + ("lock-out lifted" if was_locked else "was not locked; its failure count starts afresh")
+        return f"{name}: " + (
+            "lock-out lifted" if was_locked else "was not locked; its failure count starts afresh"
+        )
     if command == "set-wecom":
         wecom_user_id = None if args.clear else args.wecom_user_id
-        bound = staff_lifecycle.set_wecom_user_id(session, username=name, wecom_user_id=wecom_user_id, actor=actor)
-        return f"{name} is bound to the WeCom UserID {bound}" if bound else f"{name} is no longer bound to WeCom"
+        bound = staff_lifecycle.set_wecom_user_id(
+            session, username=name, wecom_user_id=wecom_user_id, actor=actor
+        )
+        return (
+            f"{name} is bound to the WeCom UserID {bound}" if bound else f"{name} is no longer bound to WeCom"
+        )
     raise ValueError(f"unknown user command {command!r}")
 
 

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.staff import api, nlu_inbox, practice, records, review, screens, security, wecom
+from apps.staff import api, nlu_inbox, practice, records, review, screens, security, users, wecom
 from apps.staff import coach as coach_screens
 from apps.staff import payments as payment_screens
 from apps.staff import playbook as playbook_screens
@@ -123,6 +123,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(reminder_screens.router)
     app.include_router(practice.router)
     app.include_router(playbook_screens.router)
+    app.include_router(users.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # WeCom signs its callbacks itself: its own app, outside the console's session and CSRF checks.
     app.mount(

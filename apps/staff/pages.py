@@ -49,6 +49,7 @@ SECTIONS: tuple[tuple[str, frozenset], ...] = (
     ("playbook", _SUPERVISORS),
     ("nlu", _SUPERVISORS),
     ("audit", frozenset({StaffRole.MANAGER})),
+    ("users", frozenset({StaffRole.MANAGER})),
 )
 
 # Sections whose screens are not built yet (each says 「即将上线」 and shows no data).

@@ -43,7 +43,9 @@ class LoginOutcome(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # wrong password, unknown or inactive username: counted towards a lock-out
     LOCKED = "locked"  # refused unchecked during a lock-out: not counted, so the lock-out ends on time
-    UNLOCKED = "unlocked"  # a manager lifted the username's lock-out: its count starts afresh, as after a login
+    UNLOCKED = (
+        "unlocked"  # a manager lifted the username's lock-out: its count starts afresh, as after a login
+    )
 
 
 def _enum(enum_type: type[enum.Enum], name: str) -> Enum:

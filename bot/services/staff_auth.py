@@ -45,7 +45,10 @@ _USERNAME_RESETS = frozenset({LoginOutcome.SUCCEEDED, LoginOutcome.UNLOCKED})
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    """Lock-out and session limits, from settings; ``client_secret`` keys the hash addresses are counted under."""
+    """Lock-out and session limits, from settings.
+
+    ``client_secret`` (``STAFF_SECRET_KEY``) keys the hash client addresses are counted under.
+    """
 
     max_failures: int = 5
     window: dt.timedelta = dt.timedelta(minutes=15)
@@ -79,7 +82,9 @@ class LoginStatus(enum.Enum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # wrong password or no such (active) user: one message for all
-    LOCKED = "locked"  # too many failures for the name or the address: try again later (maybe this try locked)
+    LOCKED = (
+        "locked"  # too many failures for the name or the address: try again later (maybe this try locked)
+    )
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,13 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 def _lock_end(
-    moments: Sequence[Tuple[Any, dt.datetime]], *, resets: Iterable[LoginOutcome], limit: int, policy: LoginPolicy
+    moments: Sequence[Tuple[Any, dt.datetime]],
+    *,
+    resets: Iterable[LoginOutcome],
+    limit: int,
+    policy: LoginPolicy,
 ) -> Optional[dt.datetime]:
-    # ``moments`` are (outcome, time) in time order; a lock-out starts at the limit-th failure within the window.
+    # ``moments`` are (outcome, time) in time order; a lock-out starts at the limit-th failure in the window.
     failures: List[dt.datetime] = []
     resetting = frozenset(resets)
     for outcome, at in moments:
@@ -175,7 +184,9 @@ def locked_until(session: Session, *, username: str, policy: LoginPolicy) -> Opt
     return _lock_end(attempts, resets=_USERNAME_RESETS, limit=policy.max_failures, policy=policy)
 
 
-def client_locked_until(session: Session, *, client_key: Optional[str], policy: LoginPolicy) -> Optional[dt.datetime]:
+def client_locked_until(
+    session: Session, *, client_key: Optional[str], policy: LoginPolicy
+) -> Optional[dt.datetime]:
     """When the lock-out of the client counted under ``client_key`` ends, or None when it is not locked now.
 
     A client is locked for ``policy.lockout`` from its ``max_client_failures``-th failure within
@@ -269,7 +280,7 @@ def log_in(
     policy = policy or LoginPolicy.from_settings()
     name = staff_users.normalise_username(username) or "-"
     key = policy.client_key(client)
-    # Concurrent tries on one name, and from one client, take turns (PostgreSQL); always name first, then client.
+    # Concurrent tries on one name, and from one client, take turns (PostgreSQL): name first, then client.
     serialise(session, f"staff-login:{name}")
     if key:
         serialise(session, f"staff-login-client:{key}")
@@ -302,7 +313,9 @@ def log_in(
             locked_until(session, username=name, policy=policy),
             client_locked_until(session, client_key=key, policy=policy),
         )
-        return LoginResult(LoginStatus.LOCKED, locked_until=until) if until else LoginResult(LoginStatus.FAILED)
+        return (
+            LoginResult(LoginStatus.LOCKED, locked_until=until) if until else LoginResult(LoginStatus.FAILED)
+        )
 
     if staff_users.needs_rehash(str(user.password_hash)):
         user.password_hash = staff_users.hash_password(password)

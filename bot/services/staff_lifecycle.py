@@ -1,12 +1,12 @@
 """What managers do to existing staff accounts.
 
-List them, deactivate, reactivate, reset the password, change the role, end the sessions, lift a lock-out, bind
-the WeCom UserID. Shared by ``bot user`` (:mod:`bot.staff_cli`) and the managers' users page (``apps/staff/users.py``). Every
-change is audited in the caller's unit of work with the actor and the account (never a password). Deactivating,
-resetting the password and changing the role also end every open session of the account, so an open browser
-keeps neither the old password's access nor the old role's powers. The last active manager can be neither
-deactivated nor demoted (nobody would be left to manage the accounts), and a manager cannot deactivate or
-demote themselves.
+List them, deactivate, reactivate, reset the password, change the role, end the sessions, lift a lock-out,
+bind the WeCom UserID. Shared by ``bot user`` (:mod:`bot.staff_cli`) and the managers' users page
+(``apps/staff/users.py``). Every change is audited in the caller's unit of work with the actor and the account
+(never a password). Deactivating, resetting the password and changing the role also end every open session of
+the account, so an open browser keeps neither the old password's access nor the old role's powers. The last
+active manager can be neither deactivated nor demoted (nobody would be left to manage the accounts), and a
+manager cannot deactivate or demote themselves.
 """
 
 from __future__ import annotations
@@ -36,9 +36,18 @@ USER_WECOM_CHANGED = "user_wecom_changed"
 
 # Codes of refusals that are about the account's state rather than the input (a page answers 409 for them).
 CONFLICTS = frozenset(
-    {"taken", "wecom_taken", "already_active", "already_inactive", "same_role", "same_password", "same_wecom",
-     "last_manager", "self"}
-)  # fmt: skip
+    {
+        "taken",
+        "wecom_taken",
+        "already_active",
+        "already_inactive",
+        "same_role",
+        "same_password",
+        "same_wecom",
+        "last_manager",
+        "self",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -72,11 +81,15 @@ def existing(session: Session, *, username: str) -> StaffUser:
     """
     user = staff_users.find(session, username=username)
     if user is None:
-        raise AccountError(f"there is no staff account {staff_users.normalise_username(username)!r}", code="not_found")
+        raise AccountError(
+            f"there is no staff account {staff_users.normalise_username(username)!r}", code="not_found"
+        )
     return user
 
 
-def _summaries(session: Session, users: List[StaffUser], policy: staff_auth.LoginPolicy) -> List[AccountSummary]:
+def _summaries(
+    session: Session, users: List[StaffUser], policy: staff_auth.LoginPolicy
+) -> List[AccountSummary]:
     names = [str(user.username) for user in users]
     last_logins: Dict[str, dt.datetime] = {}
     open_sessions: Dict[int, int] = {}
@@ -85,7 +98,9 @@ def _summaries(session: Session, users: List[StaffUser], policy: staff_auth.Logi
             str(name): at
             for name, at in session.execute(
                 select(StaffLoginAttempt.username, func.max(StaffLoginAttempt.attempted_at))
-                .where(StaffLoginAttempt.username.in_(names), StaffLoginAttempt.outcome == LoginOutcome.SUCCEEDED)
+                .where(
+                    StaffLoginAttempt.username.in_(names), StaffLoginAttempt.outcome == LoginOutcome.SUCCEEDED
+                )
                 .group_by(StaffLoginAttempt.username)
             )
         }
@@ -151,7 +166,7 @@ def _not_self(user: StaffUser, actor: str, what: str) -> None:
 
 
 def _keep_a_manager(session: Session, user: StaffUser) -> None:
-    # Concurrent changes to managers take turns (PostgreSQL), so two managers cannot remove each other at once.
+    # Changes to managers take turns (PostgreSQL), so two managers cannot remove each other at once.
     serialise(session, "staff-managers")
     if user.role is not StaffRole.MANAGER or not user.active:
         return
@@ -189,7 +204,13 @@ def deactivate(session: Session, *, username: str, actor: str) -> int:
     user.active = False
     user.deactivated_at = now
     ended = staff_auth.revoke_sessions(session, user=user, at=now)
-    audit.record(session, actor=actor, action=USER_DEACTIVATED, target=str(user.username), detail={"sessions_ended": ended})
+    audit.record(
+        session,
+        actor=actor,
+        action=USER_DEACTIVATED,
+        target=str(user.username),
+        detail={"sessions_ended": ended},
+    )
     return ended
 
 
@@ -205,7 +226,13 @@ def reactivate(session: Session, *, username: str, actor: str) -> None:
     user.active = True
     user.deactivated_at = None
     session.flush()
-    audit.record(session, actor=actor, action=USER_REACTIVATED, target=str(user.username), detail={"role": user.role.value})
+    audit.record(
+        session,
+        actor=actor,
+        action=USER_REACTIVATED,
+        target=str(user.username),
+        detail={"role": user.role.value},
+    )
 
 
 def reset_password(session: Session, *, username: str, password: str, actor: str) -> int:
@@ -232,7 +259,11 @@ def reset_password(session: Session, *, username: str, password: str, actor: str
     user.password_changed_at = now
     ended = staff_auth.revoke_sessions(session, user=user, at=now)
     audit.record(
-        session, actor=actor, action=USER_PASSWORD_RESET, target=str(user.username), detail={"sessions_ended": ended}
+        session,
+        actor=actor,
+        action=USER_PASSWORD_RESET,
+        target=str(user.username),
+        detail={"sessions_ended": ended},
     )
     return ended
 
@@ -258,9 +289,12 @@ def set_role(session: Session, *, username: str, role: Union[str, StaffRole], ac
     user.role = new_role
     ended = staff_auth.revoke_sessions(session, user=user, at=now)
     audit.record(
-        session, actor=actor, action=USER_ROLE_CHANGED, target=str(user.username),
+        session,
+        actor=actor,
+        action=USER_ROLE_CHANGED,
+        target=str(user.username),
         detail={"role": new_role.value, "previous_role": previous.value, "sessions_ended": ended},
-    )  # fmt: skip
+    )
     return ended
 
 
@@ -276,7 +310,11 @@ def revoke_sessions(session: Session, *, username: str, actor: str) -> int:
     user = existing(session, username=username)
     ended = staff_auth.revoke_sessions(session, user=user)
     audit.record(
-        session, actor=actor, action=USER_SESSIONS_REVOKED, target=str(user.username), detail={"sessions_ended": ended}
+        session,
+        actor=actor,
+        action=USER_SESSIONS_REVOKED,
+        target=str(user.username),
+        detail={"sessions_ended": ended},
     )
     return ended
 
@@ -305,7 +343,9 @@ def unlock(session: Session, *, username: str, actor: str, policy: staff_auth.Lo
     return was_locked
 
 
-def set_wecom_user_id(session: Session, *, username: str, wecom_user_id: Optional[str], actor: str) -> Optional[str]:
+def set_wecom_user_id(
+    session: Session, *, username: str, wecom_user_id: Optional[str], actor: str
+) -> Optional[str]:
     """Bind an account to a WeCom UserID (the WeCom app answers only that member), or unbind it (empty).
 
     Args:
@@ -329,11 +369,16 @@ def set_wecom_user_id(session: Session, *, username: str, wecom_user_id: Optiona
         serialise(session, f"staff-wecom:{value.lower()}")
         holder = staff_users.wecom_user_id_holder(session, wecom_user_id=value)
         if holder is not None and holder.id != user.id:
-            raise AccountError(f"the WeCom UserID {value!r} is bound to {holder.username!r}", code="wecom_taken")
+            raise AccountError(
+                f"the WeCom UserID {value!r} is bound to {holder.username!r}", code="wecom_taken"
+            )
     user.wecom_user_id = value
     session.flush()
     audit.record(
-        session, actor=actor, action=USER_WECOM_CHANGED, target=str(user.username),
+        session,
+        actor=actor,
+        action=USER_WECOM_CHANGED,
+        target=str(user.username),
         detail={"wecom_user_id": value, "previous_wecom_user_id": previous},
-    )  # fmt: skip
+    )
     return value

@@ -33,7 +33,9 @@ WECOM_USER_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.@-]{{0,{WECOM_USER
 MIN_PASSWORD_LENGTH = 10  # the floor: STAFF_PASSWORD_MIN_LENGTH may raise it, never lower it
 # A login for no (active) account is verified against this, once: made with today's default parameters from a
 # random password nobody knows, so that login costs what a wrong password costs and no hash is computed.
-DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OLhUa2UuizN9xTKCsiJvjQ$RxgyqV8HX3+G9THz19lfM7yJFDBVNadWHBS22BtxnK4"
+DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$OLhUa2UuizN9xTKCsiJvjQ$RxgyqV8HX3+G9THz19lfM7yJFDBVNadWHBS22BtxnK4"
+)
 # Long enough that a single kind of character (a passphrase of words) is fine.
 PASSPHRASE_LENGTH = 16
 # Longer passwords are refused at login without hashing (argon2 would hash them, slowly, for nothing).
@@ -136,13 +138,15 @@ def parse_role(value: Union[str, StaffRole]) -> StaffRole:
 
 
 def minimum_password_length() -> int:
-    """The shortest password accepted: ``STAFF_PASSWORD_MIN_LENGTH`` (never under :data:`MIN_PASSWORD_LENGTH`)."""
+    """The shortest password accepted: ``STAFF_PASSWORD_MIN_LENGTH``, but never under 10."""
     from bot.settings import get_settings
 
     return max(MIN_PASSWORD_LENGTH, get_settings().staff_password_min_length)
 
 
-def check_password(password: str, *, username: str = "", min_length: Optional[int] = None) -> Optional[PasswordProblem]:
+def check_password(
+    password: str, *, username: str = "", min_length: Optional[int] = None
+) -> Optional[PasswordProblem]:
     """Why ``password`` is too weak for a staff account, or None when it is acceptable.
 
     Rules: at least ``min_length`` characters; under 16, letters together with digits or symbols; not mostly
@@ -173,7 +177,8 @@ def check_password(password: str, *, username: str = "", min_length: Optional[in
     if len(password) < PASSPHRASE_LENGTH and kinds < 2:
         return PasswordProblem(
             "one_kind",
-            f"a password shorter than {PASSPHRASE_LENGTH} characters needs letters together with digits or symbols",
+            f"a password shorter than {PASSPHRASE_LENGTH} characters needs letters together with digits "
+            "or symbols",
         )
     if len(set(password)) < 5:
         return PasswordProblem("repetitive", "the password repeats too few different characters")
@@ -185,7 +190,7 @@ def check_password(password: str, *, username: str = "", min_length: Optional[in
 
 
 def password_problem(password: str, *, username: str = "", min_length: Optional[int] = None) -> Optional[str]:
-    """The operator's sentence for :func:`check_password`'s problem, or None when the password is acceptable."""
+    """The operator's sentence for :func:`check_password`'s problem, or None for an acceptable password."""
     problem = check_password(password, username=username, min_length=min_length)
     return problem.message if problem else None
 
@@ -225,7 +230,9 @@ def needs_rehash(password_hash: str) -> bool:
 def _dummy_hash() -> str:
     # The fixed hash, unless argon2-cffi's defaults have moved away from it: then one made once per process
     # with today's parameters, so a missing account still costs exactly what a wrong password does.
-    return DUMMY_HASH if not _hasher.check_needs_rehash(DUMMY_HASH) else _hasher.hash(secrets.token_urlsafe(24))
+    if not _hasher.check_needs_rehash(DUMMY_HASH):
+        return DUMMY_HASH
+    return _hasher.hash(secrets.token_urlsafe(24))
 
 
 def dummy_check(password: str) -> None:
@@ -256,7 +263,8 @@ def parse_wecom_user_id(value: Optional[str]) -> Optional[str]:
         return None
     if not WECOM_USER_ID_PATTERN.match(cleaned):
         raise AccountError(
-            "a WeCom UserID is 1 to 64 letters, digits, '_', '-', '@' or '.', starting with a letter or digit",
+            "a WeCom UserID is 1 to 64 letters, digits, '_', '-', '@' or '.', "
+            "starting with a letter or digit",
             code="bad_wecom_user_id",
         )
     return cleaned
@@ -266,7 +274,9 @@ def find_by_wecom_user_id(session: Session, *, wecom_user_id: str) -> Optional[S
     """The account bound to exactly this WeCom UserID (active or not); never a name match."""
     if not wecom_user_id:
         return None
-    return session.execute(select(StaffUser).where(StaffUser.wecom_user_id == wecom_user_id)).scalar_one_or_none()
+    return session.execute(
+        select(StaffUser).where(StaffUser.wecom_user_id == wecom_user_id)
+    ).scalar_one_or_none()
 
 
 def wecom_user_id_holder(session: Session, *, wecom_user_id: str) -> Optional[StaffUser]:

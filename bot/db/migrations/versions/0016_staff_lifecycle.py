@@ -40,19 +40,32 @@ def _network(address: Any) -> Optional[str]:
 
 def _truncate_stored_addresses() -> None:
     bind = op.get_bind()
-    attempts = sa.table("staff_login_attempts", sa.column("id", sa.Integer()), sa.column("client", sa.String(64)))
-    for row_id, client in bind.execute(sa.select(attempts.c.id, attempts.c.client).where(attempts.c.client.isnot(None))):
+    attempts = sa.table(
+        "staff_login_attempts", sa.column("id", sa.Integer()), sa.column("client", sa.String(64))
+    )
+    for row_id, client in bind.execute(
+        sa.select(attempts.c.id, attempts.c.client).where(attempts.c.client.isnot(None))
+    ):
         shown = _network(client)
         if shown != client:
             bind.execute(attempts.update().where(attempts.c.id == row_id).values(client=shown))
     audit = sa.table(
-        "audit_log", sa.column("id", sa.Integer()), sa.column("action", sa.String(64)), sa.column("detail", sa.JSON())
+        "audit_log",
+        sa.column("id", sa.Integer()),
+        sa.column("action", sa.String(64)),
+        sa.column("detail", sa.JSON()),
     )
-    for row_id, detail in bind.execute(sa.select(audit.c.id, audit.c.detail).where(audit.c.action.in_(_LOGIN_ACTIONS))):
+    for row_id, detail in bind.execute(
+        sa.select(audit.c.id, audit.c.detail).where(audit.c.action.in_(_LOGIN_ACTIONS))
+    ):
         if isinstance(detail, dict) and "client" in detail:
             shown = _network(detail["client"])
             if shown != detail["client"]:
-                changed = {**detail, "client": shown} if shown else {k: v for k, v in detail.items() if k != "client"}
+                changed = (
+                    {**detail, "client": shown}
+                    if shown
+                    else {k: v for k, v in detail.items() if k != "client"}
+                )
                 bind.execute(audit.update().where(audit.c.id == row_id).values(detail=changed))
 
 
@@ -65,7 +78,10 @@ def upgrade() -> None:
     with op.batch_alter_table("staff_login_attempts") as batch:
         batch.add_column(sa.Column("client_key", sa.String(length=64), nullable=True))
     op.create_index(
-        "ix_staff_login_attempts_client_key", "staff_login_attempts", ["client_key", "attempted_at"], unique=False
+        "ix_staff_login_attempts_client_key",
+        "staff_login_attempts",
+        ["client_key", "attempted_at"],
+        unique=False,
     )
     _truncate_stored_addresses()
 
