@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import (  # noqa: F401  (their tables on Base: emptied, compared)
     coach_models,
+    holiday_models,
     migrate,
     payment_models,
     playbook_models,

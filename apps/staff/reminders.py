@@ -1,8 +1,9 @@
 """The reminders screen (提醒计划, supervisors and managers) and the collectors' call list (催缴电话, everyone).
 
 A thin adapter over :mod:`bot.reminders`: the reminders with due time, purpose, owner, channel and state,
-cancelled one by one (CSRF-protected, audited); the call list with a 完成 form that takes a note. Every view and
-change is an audit row.
+cancelled one by one (CSRF-protected, audited); the public holiday schedules the policy knows, a warning for each
+year reminders wait on, and (managers) a form to load a year's schedule; the call list with a 完成 form that
+takes a note. Every view and change is an audit row.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from apps.staff.pages import render
 from bot.db.models import Owner, Unit
 from bot.db.reminder_models import CallTaskState, ReminderState
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.reminders import calls, schedule
+from bot.reminders import calls, holidays, schedule
 from bot.services import audit, staff_auth
 
 router = APIRouter(include_in_schema=False)
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
+MANAGER_ONLY = require_role(StaffRole.MANAGER)
+# A year's schedule is a few dozen rows; a paste far longer is not one (refused before parsing).
+MAX_SCHEDULE_CHARS = 20_000
 
 REMINDERS_VIEWED = "reminders_viewed"
 REMINDER_CANCELLED = "reminder_cancelled"
@@ -81,7 +85,35 @@ def reminders_page(
         page=page, more=more,
         filters=list(FILTERS), units=_units(db, [item.owner_id for item in items]),
         pending=(ReminderState.SCHEDULED, ReminderState.MOVED),
+        waiting=holidays.waiting_for_schedule(db), schedules=holidays.loaded(db),
+        can_load=user.role is StaffRole.MANAGER,
     )  # fmt: skip
+
+
+@router.post("/reminders/holidays", response_class=HTMLResponse)
+def load_holidays(
+    request: Request,
+    source: str = Form(""),
+    schedule_text: str = Form("", alias="schedule"),
+    user: StaffUser = MANAGER_ONLY,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """载入节假日安排 (managers): one year's schedule pasted as CSV, from the State Council's notice; audited.
+
+    A file with any bad row is refused whole (400, each problem listed) and nothing is stored.
+    """
+    try:
+        if len(schedule_text) > MAX_SCHEDULE_CHARS:
+            raise holidays.ScheduleError([f"at most {MAX_SCHEDULE_CHARS} characters"])
+        holidays.load_schedule(db, text=schedule_text, source=source, actor=str(user.username))
+    except holidays.ScheduleError as error:
+        db.rollback()
+        return render(
+            request, "holidays_refused.html", user=user, active=active, section="reminders",
+            problems=error.problems, status_code=400,
+        )  # fmt: skip
+    return RedirectResponse("/reminders#holidays", status_code=303)
 
 
 @router.post("/reminders/{reminder_id}/cancel")

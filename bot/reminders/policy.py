@@ -7,14 +7,17 @@ into a call task); a conversation a staff member holds
 judged again then, as long as the person holds it (reason ``held``); then the timing rules — quiet hours 21:00–08:00
 in the estate's zone, public holidays when ``REMINDERS_SKIP_HOLIDAYS`` is set, at most
 ``REMINDERS_MAX_PER_WEEK`` proactive messages per owner in any 7 days — which move the reminder to the
-first moment allowed, never drop it. The holiday data comes from ``chinesecalendar``, which knows only the
-years the State Council has announced: a day of an unknown year is treated as a working day (sent).
+first moment allowed, never drop it. The holidays are the State Council's schedule of each year
+(:mod:`bot.reminders.holidays`: ``chinesecalendar`` or a schedule loaded as data); a day of a year with no
+schedule is never guessed to be a working day: the reminder is held (reason ``holiday_schedule_missing``,
+judged again every ``SCHEDULE_RETRY``) and the reminders screen tells staff which year to load.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Optional
@@ -26,7 +29,12 @@ from bot import clock
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderOptOut, ReminderPurpose, ReminderState
 from bot.records import arrears
+from bot.reminders import holidays
 from bot.services.identity import TRUSTED_LINK_CHANNELS
+
+logger = logging.getLogger(__name__)
+# Whether a day is a public holiday: True, False, or None for a day of a year with no schedule.
+HolidayLookup = Callable[[dt.date], Optional[bool]]
 
 QUIET_STARTS = dt.time(21, 0)
 QUIET_ENDS = dt.time(8, 0)
@@ -35,6 +43,16 @@ WEEK = dt.timedelta(days=7)
 HELD_RETRY = dt.timedelta(hours=1)
 # Holidays further than this ahead are not searched (no run of public holidays is this long).
 MAX_HOLIDAY_RUN = 15
+# A reminder held for a missing holiday schedule is judged again this much later (a loaded year frees it).
+SCHEDULE_RETRY = dt.timedelta(hours=1)
+
+
+class UnknownHolidays(LookupError):
+    """No holiday schedule is known for ``year`` (neither ``chinesecalendar`` nor a loaded one)."""
+
+    def __init__(self, year: int) -> None:
+        super().__init__(f"no public holiday schedule for {year}")
+        self.year = year
 
 
 class Verdict(str, enum.Enum):
@@ -71,18 +89,12 @@ class Policy:
         return cls(max_per_week=settings.reminders_max_per_week, skip_holidays=settings.reminders_skip_holidays)
 
 
-def is_public_holiday(day: dt.date) -> bool:
-    """Whether ``day`` is a statutory public holiday (Spring Festival included); unknown years: no.
+def is_public_holiday(day: dt.date) -> Optional[bool]:
+    """Whether ``day`` is a statutory public holiday by ``chinesecalendar`` alone; None for a year it lacks.
 
-    Weekends are not holidays here: a notice on a Saturday is allowed, a notice on 春节 is not.
+    The policy reads :class:`bot.reminders.holidays.Calendar`, which also knows the schedules loaded as data.
     """
-    import chinese_calendar
-
-    try:
-        on_holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:  # a year the package has no data for: send rather than guess
-        return False
-    return bool(on_holiday and name)
+    return holidays.Calendar()(day)
 
 
 def decide(
@@ -90,7 +102,7 @@ def decide(
     reminder: Reminder,
     *,
     policy: Optional[Policy] = None,
-    holiday: Callable[[dt.date], bool] = is_public_holiday,
+    holiday: Optional[HolidayLookup] = None,
 ) -> Decision:
     """Judge a due reminder now (:func:`bot.clock.now`).
 
@@ -98,14 +110,27 @@ def decide(
         session: The caller's session.
         reminder: The claimed reminder.
         policy: The limits (default: from settings).
-        holiday: Whether a day is a public holiday (injectable for tests).
+        holiday: Whether a day is a public holiday (default: the loaded schedules, then ``chinesecalendar``).
 
     Returns:
         Send it, move it (with the new due time), cancel it or skip it, with a reason code (a move:
-        ``held``, ``quiet_hours``, ``holiday`` or ``weekly_cap``).
+        ``held``, ``quiet_hours``, ``holiday``, ``holiday_schedule_missing`` or ``weekly_cap``).
     """
     policy = policy or Policy.from_settings()
+    holiday = holiday or holidays.Calendar(session)
     now = clock.now()
+    try:
+        return _decide(session, reminder, policy=policy, holiday=holiday, now=now)
+    except UnknownHolidays as missing:
+        # Sending on a day that may be 春节 is not ours to guess: hold it, and the reminders screen says why.
+        logger.warning("reminder %s held: %s (load it: bot holidays load)", reminder.id, missing)
+        retry = earliest_allowed(now + SCHEDULE_RETRY, policy=Policy(policy.max_per_week, skip_holidays=False))
+        return Decision(Verdict.MOVE, holidays.SCHEDULE_MISSING, retry)
+
+
+def _decide(
+    session: Session, reminder: Reminder, *, policy: Policy, holiday: HolidayLookup, now: dt.datetime
+) -> Decision:
     paid = paid_reason(session, reminder)
     if paid:
         return Decision(Verdict.CANCEL, paid)
@@ -183,17 +208,26 @@ def held(session: Session, reminder: Reminder) -> bool:
 
 
 def earliest_allowed(
-    moment: dt.datetime, *, policy: Policy, holiday: Callable[[dt.date], bool] = is_public_holiday
+    moment: dt.datetime, *, policy: Policy, holiday: Optional[HolidayLookup] = None
 ) -> dt.datetime:
-    """The first moment at or after ``moment`` outside quiet hours (and public holidays, if configured)."""
+    """The first moment at or after ``moment`` outside quiet hours (and public holidays, if configured).
+
+    Raises:
+        UnknownHolidays: If holidays are skipped and a day to judge falls in a year with no schedule
+            (``holiday`` answers None; default lookup: ``chinesecalendar`` only).
+    """
     local = moment.astimezone(clock.zone())
     if local.time() >= QUIET_STARTS:
         local = _at(local.date() + dt.timedelta(days=1), QUIET_ENDS)
     elif local.time() < QUIET_ENDS:
         local = _at(local.date(), QUIET_ENDS)
     if policy.skip_holidays:
+        lookup = holiday or holidays.Calendar()
         for _ in range(MAX_HOLIDAY_RUN):
-            if not holiday(local.date()):
+            on_holiday = lookup(local.date())
+            if on_holiday is None:
+                raise UnknownHolidays(local.date().year)
+            if not on_holiday:
                 break
             local = _at(local.date() + dt.timedelta(days=1), QUIET_ENDS)
     return local

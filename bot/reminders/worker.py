@@ -95,7 +95,8 @@ class ReminderWorker:
         wechat: The WeChat API (default: from settings; None when not configured).
         template: The reminder template (default: from settings).
         policy: The contact policy (default: from settings).
-        holiday: Whether a day is a public holiday (default: ``chinesecalendar``).
+        holiday: Whether a day is a public holiday, None for an unknown year (default: the schedules loaded as
+            data, then ``chinesecalendar``; :mod:`bot.reminders.holidays`).
         now: The clock to run by (tests and staged runs); default :func:`bot.clock.now`.
         poll_seconds: Pause between polls.
     """
@@ -108,7 +109,7 @@ class ReminderWorker:
         wechat: Optional[WeChatSender] = None,
         template: Optional[Template] = None,
         policy: Optional[Policy] = None,
-        holiday: Callable[[dt.date], bool] = policy.is_public_holiday,
+        holiday: Optional[policy.HolidayLookup] = None,
         now: Optional[Callable[[], dt.datetime]] = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> None:

@@ -14,7 +14,7 @@ from bot import clock
 from bot.db import models
 from bot.db.reminder_models import CallTask, CallTaskState, Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.reminders import calls, schedule
+from bot.reminders import calls, holidays, schedule
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
     client,
@@ -189,3 +189,48 @@ def _order(page: str, prefix: str) -> List[str]:
     import re
 
     return [match[:10] for match in re.findall(r'<td class="nowrap due">(\d{4}-\d{2}-\d{2})', page) if match.startswith(prefix)]
+
+
+HOLIDAYS_2027 = "date,kind,name\n2027-01-01,holiday,元旦\n2027-01-02,holiday,元旦\n2027-02-13,workday,春节\n"  # test data
+
+
+def test_a_missing_holiday_year_is_flagged_and_a_manager_loads_it(estate: Dict[str, Any], as_user: Any) -> None:  # noqa: F811
+    url = estate["url"]
+    ids = _schedule(url, estate["promise"])
+    with session_scope(url) as session:  # the worker held one: its year (2027) has no schedule
+        row = session.get(Reminder, ids["day_before"])
+        row.state, row.reason = ReminderState.MOVED, holidays.SCHEDULE_MISSING
+        row.due_at = dt.datetime(2027, 1, 4, 2, tzinfo=dt.timezone.utc)
+    zhao, li = as_user("zhao"), as_user("li")
+    page = zhao.get("/reminders").text
+    assert 'data-missing-year="2027"' in page and "2027年的法定节假日安排尚未载入：1条提醒已暂停发送" in page
+    assert 'action="/reminders/holidays"' not in page  # supervisors see, managers load
+    refused = zhao.post("/reminders/holidays", data={"csrf_token": csrf_of(page), "source": "x", "schedule": HOLIDAYS_2027})
+    assert refused.status_code == 403
+    manager_page = li.get("/reminders").text
+    assert 'action="/reminders/holidays"' in manager_page and "还没有载入任何年份的安排" in manager_page
+    token = csrf_of(manager_page)
+    assert li.post("/reminders/holidays", data={"source": "x", "schedule": HOLIDAYS_2027}).status_code == 403  # no CSRF
+    bad = li.post("/reminders/holidays", data={"csrf_token": token, "source": "通知", "schedule": HOLIDAYS_2027 + "2027-02-30,holiday,春节\n"})
+    assert bad.status_code == 400 and "row 5: &#39;2027-02-30&#39; is not a date" in bad.text and "整份都没有载入" in bad.text
+    too_long = li.post("/reminders/holidays", data={"csrf_token": token, "source": "通知", "schedule": "x" * 20_001})
+    assert too_long.status_code == 400
+    no_source = li.post("/reminders/holidays", data={"csrf_token": token, "source": " ", "schedule": HOLIDAYS_2027})
+    assert no_source.status_code == 400
+    with session_scope(url) as session:
+        assert holidays.loaded(session) == []
+    with clock.frozen(at(30)):
+        done = li.post("/reminders/holidays", data={"csrf_token": token, "source": "2027年安排", "schedule": HOLIDAYS_2027}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/reminders#holidays"
+    with session_scope(url) as session:
+        [schedule_row] = holidays.loaded(session)
+        assert (schedule_row.year, schedule_row.source, schedule_row.loaded_by) == (2027, "2027年安排", "li")
+        assert [(d.day, d.name) for d in holidays.days_of(session, 2027)] == [
+            (dt.date(2027, 1, 1), "元旦"), (dt.date(2027, 1, 2), "元旦"), (dt.date(2027, 2, 13), "春节"),
+        ]  # fmt: skip
+    assert audit_of(url, "holidays_loaded") == [{
+        "at": at(30), "actor": "li", "target": "holidays:2027",
+        "detail": {"year": 2027, "source": "2027年安排", "holidays": 2, "workdays": 1, "replaced": False},
+    }]  # fmt: skip
+    listed = li.get("/reminders").text
+    assert 'data-year="2027"' in listed and "2027年安排" in listed

@@ -8,6 +8,7 @@ from alembic import context
 
 from bot.db import (  # noqa: F401  (each registers its tables on Base)
     coach_models,
+    holiday_models,
     payment_models,
     playbook_models,
     reminder_models,
