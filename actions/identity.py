@@ -6,6 +6,7 @@ import abc
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,21 +22,29 @@ from bot.services.identity import MAX_ATTEMPTS_PER_CONVERSATION, Outcome
 IDENTITY_SLOTS = ("room", "phone_tail")
 
 
-def owner_id_in(session: Session, tracker: Tracker) -> Optional[int]:
-    """The verified owner's id: this conversation's slot, else a trusted-channel link (within ``session``)."""
+def claimed_owner_id(tracker: Tracker) -> Optional[int]:
+    """The owner this conversation's slot says it verified: a claim, checked by :func:`owner_id_in`."""
     value = tracker.get_slot("verified_owner_id")
-    if value is not None:
-        return int(value)
-    return identity_service.linked_owner_id(
-        session, channel=tracker.get_latest_input_channel(), sender_id=tracker.sender_id
+    return None if value is None else int(value)
+
+
+def owner_id_in(session: Session, tracker: Tracker) -> Optional[int]:
+    """The verified owner's id as the database has it now (within ``session``), or ``None``.
+
+    The slot is only a claim: a trusted channel's open link decides there, and elsewhere the claimed owner must
+    still be a current owner (:func:`bot.services.identity.verified_owner_id`), so a conversation verified
+    before a transfer is not verified after it.
+    """
+    return identity_service.verified_owner_id(
+        session,
+        claimed=claimed_owner_id(tracker),
+        channel=tracker.get_latest_input_channel(),
+        sender_id=tracker.sender_id,
     )
 
 
 def verified_owner_id(tracker: Tracker) -> Optional[int]:
     """The verified owner's id, or ``None``; blocking (for code already off the event loop)."""
-    value = tracker.get_slot("verified_owner_id")
-    if value is not None:
-        return int(value)
     from bot.db.session import session_scope
 
     with session_scope() as session:
@@ -43,10 +52,7 @@ def verified_owner_id(tracker: Tracker) -> Optional[int]:
 
 
 async def resolve_owner_id(tracker: Tracker) -> Optional[int]:
-    """The verified owner's id, or ``None``, with any database lookup off the event loop."""
-    value = tracker.get_slot("verified_owner_id")
-    if value is not None:
-        return int(value)
+    """The verified owner's id, or ``None``, with the database lookup off the event loop."""
     return await in_session(lambda session: owner_id_in(session, tracker))
 
 
@@ -127,6 +133,16 @@ async def check_identity(
     return {"room": None, "phone_tail": None, "identity_attempts": float(outcome["attempts"])}
 
 
+def _forget(tracker: Tracker, slots: List[str]) -> None:
+    """Clear ``slots`` on ``tracker`` and drop them from the candidates Rasa appended for validation."""
+    for slot in slots:
+        tracker.slots[slot] = None
+    trailing = len(tracker.events)
+    while trailing > 0 and tracker.events[trailing - 1].get("event") == "slot":
+        trailing -= 1
+    tracker.events[trailing:] = [event for event in tracker.events[trailing:] if event.get("name") not in slots]
+
+
 class IdentityFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     """Asks room and phone tail first, unless the conversation is already verified.
 
@@ -136,6 +152,23 @@ class IdentityFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def name(self) -> str:
         """Each form names itself."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Validate as usual, first forgetting an identity the database no longer honours.
+
+        A slot still naming an owner who was retired (or whose link was closed) since: the slot and the room
+        and phone tail it was verified with are cleared, unless this very message gives them, so the form
+        asks for them afresh instead of re-checking (and counting) the old ones without the owner saying so.
+        """
+        if claimed_owner_id(tracker) is None or await resolve_owner_id(tracker) is not None:
+            return await super().run(dispatcher, tracker, domain)
+        given = {entity.get("entity") for entity in tracker.latest_message.get("entities") or []}
+        stale = ["verified_owner_id", *(slot for slot in IDENTITY_SLOTS if slot not in given)]
+        _forget(tracker, stale)
+        cleared: List[EventType] = [SlotSet(slot, None) for slot in stale]
+        return [*cleared, *await super().run(dispatcher, tracker, domain)]
 
     async def required_slots(
         self,

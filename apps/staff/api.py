@@ -188,6 +188,10 @@ class OwnerOut(BaseModel):
     instalments: List[InstalmentOut]
     escalations: List[EscalationOut]
     conversations: List[ConversationSummaryOut]
+    former: bool = Field(False, description="a former owner: bills and outstanding are the current owner's")
+    owned_from: Optional[dt.date] = None
+    owned_until: Optional[dt.date] = Field(None, description="a former owner's last day (transfer or roster)")
+    retired_reason: Optional[str] = Field(None, description="roster (the import listed another owner) or transfer")
 
 
 class OwnerSummaryOut(BaseModel):
@@ -198,6 +202,8 @@ class OwnerSummaryOut(BaseModel):
     phone: str
     unit: str
     outstanding: float
+    former: bool = False
+    owned_until: Optional[dt.date] = None
 
 
 # --- conversions ----------------------------------------------------------------------------------------
@@ -295,6 +301,10 @@ def owner_out(profile: owner_view.OwnerProfile, *, role: Any) -> OwnerOut:
             )
             for summary in profile.conversations
         ],
+        former=profile.former,
+        owned_from=profile.ownership.owned_from if profile.ownership else None,
+        owned_until=profile.ownership.owned_until if profile.ownership else None,
+        retired_reason=profile.ownership.retired_reason if profile.ownership else None,
     )
 
 
@@ -396,14 +406,16 @@ def conversation(
 @router.get("/owners", response_model=List[OwnerSummaryOut])
 def owners(
     unit: Optional[str] = Query(None, max_length=64, description="a unit (3栋2单元501, 3-2-501) or part of its code"),
+    former: bool = Query(False, description="also former owners (retired by the import's roster or a transfer)"),
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[OwnerSummaryOut]:
-    """Owners whose unit matches ``unit`` (every owner without it)."""
-    found = owner_view.search_owners(db, unit=unit)
+    """Current owners whose unit matches ``unit`` (every owner without it); former owners too with ``former``."""
+    found = owner_view.search_owners(db, unit=unit, include_former=former)
     audit.record(
-        db, actor=str(user.username), action=actions.OWNERS_SEARCHED, detail={"via": "api", "unit": unit or "", "rows": len(found)}
-    )
+        db, actor=str(user.username), action=actions.OWNERS_SEARCHED,
+        detail={"via": "api", "unit": unit or "", "rows": len(found), **({"former": True} if former else {})},
+    )  # fmt: skip
     return [
         OwnerSummaryOut(
             id=owner.id,
@@ -411,6 +423,8 @@ def owners(
             phone=phone_for(owner.phone, role=user.role),
             unit=owner.unit,
             outstanding=float(owner.outstanding),
+            former=owner.former,
+            owned_until=owner.owned_until,
         )
         for owner in found
     ]

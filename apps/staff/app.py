@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apps.staff import api, nlu_inbox, practice, records, review, screens, security, users, wecom
 from apps.staff import coach as coach_screens
+from apps.staff import ownership as ownership_screens
 from apps.staff import payments as payment_screens
 from apps.staff import playbook as playbook_screens
 from apps.staff import reminders as reminder_screens
@@ -120,6 +121,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(review.router)
     app.include_router(coach_screens.router)
     app.include_router(payment_screens.router)
+    app.include_router(ownership_screens.router)
     app.include_router(reminder_screens.router)
     app.include_router(practice.router)
     app.include_router(playbook_screens.router)

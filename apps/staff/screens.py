@@ -481,15 +481,24 @@ def hand_back(
 def owners_page(
     request: Request,
     unit: Optional[str] = None,
+    former: bool = False,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> HTMLResponse:
-    """Owners, searched by unit (3栋2单元501, 3-2-501 or part of a code); phones as the role may see them."""
+    """Owners, searched by unit (3栋2单元501, 3-2-501 or part of a code); phones as the role may see them.
+
+    Current owners only, unless ``former`` (含前业主) asks for the former owners too, marked as such.
+    """
     wanted = (unit or "").strip()[:QUERY_TEXT_MAX]
-    found = owner_view.search_owners(db, unit=wanted or None)
-    audit.record(db, actor=_actor(user), action=actions.OWNERS_SEARCHED, detail={"unit": wanted, "rows": len(found)})
-    return render(request, "owners.html", user=user, active=active, section="owners", found=found, unit=wanted)
+    found = owner_view.search_owners(db, unit=wanted or None, include_former=former)
+    audit.record(
+        db, actor=_actor(user), action=actions.OWNERS_SEARCHED,
+        detail={"unit": wanted, "rows": len(found), **({"former": True} if former else {})},
+    )  # fmt: skip
+    return render(
+        request, "owners.html", user=user, active=active, section="owners", found=found, unit=wanted, former=former
+    )
 
 
 @router.get("/owners/{owner_id}", response_class=HTMLResponse)

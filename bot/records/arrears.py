@@ -10,6 +10,9 @@ The rule (one place; the bot, the staff console and the promise default all read
   Bills without ``as_of`` (none should remain: migration 0011 stamps the bills it finds) count no payment,
   since when their figure was stated is unknown and counting every payment ever made would undercount.
 * What is owed never goes below zero: an overpayment is not a credit the bot tells anyone about.
+* The unit's arrears are its current owner's: asked for a former owner (retired by the import's roster or a
+  transfer, :mod:`bot.records.ownership`), :func:`summary` refuses (:class:`FormerOwner`). Staff read a unit's
+  figure with :func:`unit_summary`.
 """
 
 from __future__ import annotations
@@ -43,11 +46,22 @@ def months_between(since: str, today: dt.date) -> int:
     return max(0, (today.year - year) * 12 + today.month - month + 1)
 
 
+class FormerOwner(LookupError):
+    """The owner was retired: the unit's arrears are no longer theirs to be told."""
+
+
 def summary(session: Session, *, owner_id: int, today: dt.date) -> ArrearsSummary:
-    """Arrears of the owner's unit, less the payments received since the arrears were stated."""
+    """Arrears of the owner's unit, less the payments received since the arrears were stated.
+
+    Raises:
+        LookupError: No owner has this id.
+        FormerOwner: The owner is a former owner.
+    """
     owner = session.get(Owner, owner_id)
     if owner is None:
         raise LookupError(f"no owner {owner_id}")
+    if not owner.current:
+        raise FormerOwner(f"owner {owner_id} is a former owner")
     return unit_summary(session, unit_id=int(owner.unit_id), today=today)
 
 

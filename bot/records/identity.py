@@ -1,6 +1,8 @@
 """Identity before disclosure: an owner is verified by unit + phone tail, and the conversation remembers it.
 
-Nothing here returns another unit's data: lookups take the verified owner, never a free room number.
+Nothing here returns another unit's data: lookups take the verified owner, never a free room number. Only
+current owners are found (:data:`bot.records.ownership.CURRENT`): a former owner's phone tail verifies
+nothing, and a link closed when its owner was retired no longer binds the conversation.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.db.models import ConversationLink, Owner, Unit
+from bot.records.ownership import CURRENT
 from bot.records.units import parse_unit
 
 
@@ -45,7 +49,7 @@ def verify(session: Session, *, room: str, phone_tail: str) -> Optional[Verified
     if address is None or len(tail) != 4 or not tail.isdigit():
         return None
     owners = session.execute(
-        select(Owner).join(Unit).where(Unit.code == address.code).order_by(Owner.id)
+        select(Owner).join(Unit).where(Unit.code == address.code, CURRENT).order_by(Owner.id)
     ).scalars()
     for owner in owners:
         if str(owner.phone).endswith(tail):
@@ -54,7 +58,10 @@ def verify(session: Session, *, room: str, phone_tail: str) -> Optional[Verified
 
 
 def link_conversation(session: Session, *, channel: str, sender_id: str, owner_id: int) -> None:
-    """Bind a conversation (e.g. a WeChat openid) to a verified owner."""
+    """Bind a conversation (e.g. a WeChat openid) to a verified owner.
+
+    A link closed when its owner was retired is reopened for the owner verified now (verified again now).
+    """
     link = session.execute(
         select(ConversationLink).where(
             ConversationLink.channel == channel, ConversationLink.sender_id == sender_id
@@ -63,18 +70,33 @@ def link_conversation(session: Session, *, channel: str, sender_id: str, owner_i
     if link is None:
         session.add(ConversationLink(channel=channel, sender_id=sender_id, owner_id=owner_id))
     else:
+        if link.closed_at is not None or int(link.owner_id) != owner_id:
+            link.verified_at = clock.utc_now()
         link.owner_id = owner_id
+        link.closed_at = None
+        link.closed_reason = None
     session.flush()
 
 
 def linked_owner(session: Session, *, channel: str, sender_id: str) -> Optional[VerifiedOwner]:
-    """The owner a conversation was bound to, if any."""
-    link = session.execute(
-        select(ConversationLink).where(
-            ConversationLink.channel == channel, ConversationLink.sender_id == sender_id
+    """The current owner a conversation is bound to by an open link, if any."""
+    owner = session.execute(
+        select(Owner)
+        .join(ConversationLink, ConversationLink.owner_id == Owner.id)
+        .where(
+            ConversationLink.channel == channel,
+            ConversationLink.sender_id == sender_id,
+            ConversationLink.closed_at.is_(None),
+            CURRENT,
         )
     ).scalar_one_or_none()
-    return _verified(link.owner) if link else None
+    return _verified(owner) if owner is not None else None
+
+
+def current_owner(session: Session, *, owner_id: int) -> Optional[VerifiedOwner]:
+    """The owner ``owner_id`` if it is a current owner, else None (a former owner, or no owner)."""
+    owner = session.execute(select(Owner).where(Owner.id == owner_id, CURRENT)).scalar_one_or_none()
+    return _verified(owner) if owner is not None else None
 
 
 def owner_by_id(session: Session, *, owner_id: int) -> VerifiedOwner:

@@ -3,6 +3,10 @@
 Every row is validated first; bad rows are reported with their line number and reason while good rows
 load. All writes happen in one transaction, so a crash half-way leaves the database as it was.
 Re-importing a file updates owners and arrears instead of duplicating them.
+
+The list is the roster of owners (:func:`bot.records.ownership.apply_roster`): a unit listed with another
+owner's name retires its former owner (audited as ``owner_retired``); the same name with a new phone is a
+phone change of the same person. Units the file does not list keep their owners.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot import clock
-from bot.db.models import Bill, Owner, Unit
+from bot.db.models import Bill, Unit
+from bot.records import ownership
 from bot.records.units import UnitAddress, parse_unit
 
 HEADERS: Dict[str, Tuple[str, ...]] = {
@@ -29,8 +34,9 @@ HEADERS: Dict[str, Tuple[str, ...]] = {
     "amount_due": ("欠费金额", "amount_due", "金额", "欠费"),
     "since": ("欠费起始月", "since", "起始月", "欠费起始月份"),
 }
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE = ownership.PHONE
 _MONTH = re.compile(r"^(20\d\d)[-/.年](\d{1,2})月?$")
+OWNER_RETIRED = "owner_retired"  # the audit action of a former owner retired by the roster
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     errors: List[Tuple[int, str]] = field(default_factory=list)
+    phone_changed: int = 0  # of the updated: the same person (unit and name) with a new phone
+    retired: int = 0  # former owners: their unit was listed with another owner
     as_of: Optional[dt.datetime] = None  # the moment stamped on the bills (UTC)
 
     @property
@@ -177,6 +185,7 @@ def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime]
         AsOfError: ``as_of`` is in the future (payments not yet made would be counted as already in the
             list), or its year is outside 2000..next year.
     """
+    from bot.services import audit
     from bot.services.payments import FUTURE_TOLERANCE, plausible_year
 
     if as_of is not None and not plausible_year(as_of):
@@ -194,15 +203,30 @@ def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime]
             )
             session.add(unit)
             session.flush()
-        owner = session.execute(
-            select(Owner).where(Owner.unit_id == unit.id, Owner.phone == row.phone)
-        ).scalar_one_or_none()
-        if owner is None:
-            session.add(Owner(unit_id=unit.id, name=row.owner_name, phone=row.phone))
-            report.created += 1
-        else:
-            owner.name = row.owner_name
-            report.updated += 1
+        outcome = ownership.apply_roster(
+            session, unit_id=int(unit.id), name=row.owner_name, phone=row.phone, on=clock.local_date(stated_at)
+        )
+        report.created += outcome.created
+        report.updated += not outcome.created
+        report.phone_changed += outcome.phone_changed
+        report.retired += len(outcome.retired)
+        for retired in outcome.retired:
+            audit.record(
+                session,
+                actor=ownership.IMPORT_ACTOR,
+                action=OWNER_RETIRED,
+                target=f"owner:{retired.owner_id}",
+                detail={
+                    "reason": "roster",
+                    "unit": str(unit.code),
+                    "line": row.line,
+                    "new_owner_id": outcome.owner_id,
+                    "until": clock.local_date(stated_at).isoformat(),
+                    "links_closed": retired.links_closed,
+                    "reminders_cancelled": retired.reminders_cancelled,
+                    "calls_closed": retired.calls_closed,
+                },
+            )
         # The list states the current arrears; it replaces what an earlier import said.
         session.execute(delete(Bill).where(Bill.unit_id == unit.id, Bill.amount_paid == 0))
         if row.amount_due > 0:

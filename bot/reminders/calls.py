@@ -1,4 +1,8 @@
-"""The collectors' call list: owners to phone because a reminder could not go out in writing."""
+"""The collectors' call list: owners to phone because a reminder could not go out in writing.
+
+A former owner (retired by the import's roster or a transfer, :mod:`bot.records.ownership`) is on no open
+list: retiring closes their open tasks, and the open list leaves out any task of theirs still open.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import List, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Select
 
 from bot import clock
 from bot.db.models import Owner, Unit
 from bot.db.reminder_models import CallTask, CallTaskState
+from bot.records.ownership import CURRENT
 from bot.reminders.schedule import local
 
 MAX_NOTE_CHARS = 1000
@@ -92,6 +97,7 @@ def listing(
     if state is not None:
         query = query.where(CallTask.state == state)
     if state is CallTaskState.OPEN:
+        query = query.where(or_(CallTask.owner_id.is_(None), CURRENT))
         query = query.order_by(CallTask.created_at, CallTask.id)
     else:
         query = query.order_by(CallTask.created_at.desc(), CallTask.id.desc())

@@ -23,6 +23,7 @@ from bot.db import models
 from bot.db.models import EscalationState, PaymentPromise, PromiseStatus
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.records import arrears
+from bot.records.ownership import CURRENT
 from bot.services import escalations, queue
 from bot.services.escalations import Reason
 
@@ -39,7 +40,10 @@ def manager_months() -> int:
 
 
 def escalate_repeat_breakers(session: Session, *, months: Optional[int] = None) -> List[models.Escalation]:
-    """Escalate every owner with at least two broken promises who still owes something (idempotent).
+    """Escalate every current owner with at least two broken promises who still owes something (idempotent).
+
+    A former owner (retired by the roster or a transfer) is nobody's case any more: the unit's arrears are the
+    current owner's.
 
     Returns:
         The escalations of those owners (new or already written by an earlier run).
@@ -47,7 +51,8 @@ def escalate_repeat_breakers(session: Session, *, months: Optional[int] = None) 
     months = manager_months() if months is None else months
     counts = session.execute(
         select(PaymentPromise.owner_id, func.count())
-        .where(PaymentPromise.status == PromiseStatus.BROKEN)
+        .join(models.Owner, models.Owner.id == PaymentPromise.owner_id)
+        .where(PaymentPromise.status == PromiseStatus.BROKEN, CURRENT)
         .group_by(PaymentPromise.owner_id)
         .having(func.count() >= BROKEN_BEFORE_ESCALATION)
         .order_by(PaymentPromise.owner_id)

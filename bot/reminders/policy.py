@@ -1,6 +1,8 @@
 """The contact policy, checked when a reminder falls due (not only when it was scheduled).
 
-In order: nothing once the owner has paid (cancelled), nothing to an owner who opted out or to a
+In order: nothing to a former owner (cancelled, ``owner_retired``: the import's roster or a transfer retired
+them, :mod:`bot.records.ownership`), nothing once the owner has paid (cancelled), nothing to an owner who
+opted out (a unit's opt-out by a former owner binds nobody after them) or to a
 conversation that is not verified for the owner (skipped; the worker turns an unverified promise reminder
 into a call task); a conversation a staff member holds
 (:func:`bot.conversations.handoff.is_held`) is not interrupted: the reminder moves ``HELD_RETRY`` on and is
@@ -29,6 +31,7 @@ from bot import clock
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderOptOut, ReminderPurpose, ReminderState
 from bot.records import arrears
+from bot.records.ownership import CURRENT, RETIRED_REASON
 from bot.reminders import holidays
 from bot.services.identity import TRUSTED_LINK_CHANNELS
 
@@ -131,6 +134,9 @@ def decide(
 def _decide(
     session: Session, reminder: Reminder, *, policy: Policy, holiday: HolidayLookup, now: dt.datetime
 ) -> Decision:
+    owner = session.get(Owner, reminder.owner_id)
+    if owner is not None and not owner.current:
+        return Decision(Verdict.CANCEL, RETIRED_REASON)
     paid = paid_reason(session, reminder)
     if paid:
         return Decision(Verdict.CANCEL, paid)
@@ -177,11 +183,20 @@ def paid_reason(session: Session, reminder: Reminder) -> Optional[str]:
 
 
 def opted_out(session: Session, *, owner_id: int, sender_id: Optional[str]) -> bool:
-    """Whether the owner's unit, the owner or the conversation asked not to be reminded."""
+    """Whether the owner's unit, the owner or the conversation asked not to be reminded.
+
+    A unit's opt-out made by an owner since retired does not bind the owners after them.
+    """
     owner = session.get(Owner, owner_id)
     conditions = [ReminderOptOut.owner_id == owner_id]
     if owner is not None:
-        conditions.append(ReminderOptOut.unit_id == owner.unit_id)
+        former = select(Owner.id).where(~CURRENT)
+        conditions.append(
+            and_(
+                ReminderOptOut.unit_id == owner.unit_id,
+                or_(ReminderOptOut.owner_id.is_(None), ReminderOptOut.owner_id.not_in(former.scalar_subquery())),
+            )
+        )
     if sender_id:
         conditions.append(ReminderOptOut.sender_id == sender_id)
     found = session.execute(select(func.count()).select_from(ReminderOptOut).where(or_(*conditions))).scalar_one()
@@ -189,12 +204,14 @@ def opted_out(session: Session, *, owner_id: int, sender_id: Optional[str]) -> b
 
 
 def verified(session: Session, reminder: Reminder) -> bool:
-    """Whether the reminder's conversation is bound to its owner on a trusted channel."""
+    """Whether the reminder's conversation is bound to its owner by an open link on a trusted channel."""
     if not reminder.sender_id or reminder.channel not in TRUSTED_LINK_CHANNELS:
         return False
     link = session.execute(
         select(ConversationLink.owner_id).where(
-            ConversationLink.channel == reminder.channel, ConversationLink.sender_id == reminder.sender_id
+            ConversationLink.channel == reminder.channel,
+            ConversationLink.sender_id == reminder.sender_id,
+            ConversationLink.closed_at.is_(None),
         )
     ).scalar_one_or_none()
     return link is not None and int(link) == int(reminder.owner_id)

@@ -4,7 +4,8 @@ Scheduling is idempotent: every row has a ``dedupe_key`` (unique), so running a 
 workers, writes each reminder once. Times are chosen in the estate's zone and stored in UTC. The target
 conversation is the owner's verified one (a ``ConversationLink`` on a trusted channel), preferring the
 conversation the promise was made in; without one the row is still written and the send-time policy skips it
-as ``unverified``, so staff see why nothing went out.
+as ``unverified``, so staff see why nothing went out. Nothing is scheduled for a former owner (retired by the
+import's roster or a transfer, :mod:`bot.records.ownership`), and a closed link is no target.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot import clock
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderOptOut, ReminderPurpose, ReminderState
 from bot.records import arrears
+from bot.records.ownership import CURRENT
 from bot.services.identity import TRUSTED_LINK_CHANNELS
 
 DAY_BEFORE_AT = dt.time(10, 0)
@@ -100,7 +102,13 @@ def target(
     links = list(
         session.execute(
             select(ConversationLink)
-            .where(ConversationLink.owner_id == owner_id, ConversationLink.channel.in_(sorted(TRUSTED_LINK_CHANNELS)))
+            .join(Owner, Owner.id == ConversationLink.owner_id)
+            .where(
+                ConversationLink.owner_id == owner_id,
+                ConversationLink.channel.in_(sorted(TRUSTED_LINK_CHANNELS)),
+                ConversationLink.closed_at.is_(None),
+                CURRENT,
+            )
             .order_by(ConversationLink.verified_at.desc(), ConversationLink.id.desc())
         ).scalars()
     )
@@ -128,7 +136,7 @@ def schedule_for_promise(session: Session, *, promise: PaymentPromise) -> List[R
     if PromiseStatus(promise.status) is not PromiseStatus.OPEN:
         return []
     owner = session.get(Owner, promise.owner_id)
-    if owner is None:
+    if owner is None or not owner.current:
         return []
     sender, channel = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id)
     written = []
@@ -188,7 +196,7 @@ def reschedule_promise(session: Session, *, promise: PaymentPromise, new_date: d
             result.append(row)
             continue
         owner = session.get(Owner, promise.owner_id)
-        if owner is None:
+        if owner is None or not owner.current:
             continue
         sender, channel = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id)
         result.append(
@@ -211,7 +219,7 @@ def retarget_promise(session: Session, *, promise: PaymentPromise, channel: Opti
         The promise's reminders still to be sent.
     """
     owner = session.get(Owner, promise.owner_id)
-    if owner is None:
+    if owner is None or not owner.current:
         return []
     sender, to = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id, prefer_channel=channel)
     pending = list(
@@ -250,7 +258,7 @@ def schedule_broken_followups(session: Session) -> List[Reminder]:
         if (now.date() - payments.window(promise)[1]).days > FOLLOWUP_MAX_AGE_DAYS:
             continue
         owner = session.get(Owner, promise.owner_id)
-        if owner is None:
+        if owner is None or not owner.current:
             continue
         cancel_for_promise(session, promise_id=int(promise.id), reason="promise_broken")
         sender, channel = target(session, owner_id=int(owner.id), prefer_sender=promise.sender_id)
@@ -264,7 +272,7 @@ def schedule_broken_followups(session: Session) -> List[Reminder]:
 
 
 def schedule_monthly(session: Session, *, today: dt.date) -> List[Reminder]:
-    """The monthly bill notice (the 1st, 10:00) to every owner in arrears. Idempotent; run daily.
+    """The monthly bill notice (the 1st, 10:00) to every current owner in arrears. Idempotent; run daily.
 
     Only in the first :data:`MONTHLY_LATEST_DAY` days of a month: a worker that was down longer does not
     send the start-of-month notice in the middle of the month.
@@ -284,7 +292,7 @@ def schedule_monthly(session: Session, *, today: dt.date) -> List[Reminder]:
         ).scalars()
     )
     written = []
-    for owner in session.execute(select(Owner).order_by(Owner.id)).scalars().all():
+    for owner in session.execute(select(Owner).where(CURRENT).order_by(Owner.id)).scalars().all():
         if owner.id in existing:
             continue
         if arrears.summary(session, owner_id=int(owner.id), today=today).amount <= 0:

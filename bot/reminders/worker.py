@@ -369,7 +369,7 @@ def _stopped(stop: Optional[threading.Event]) -> bool:
 def retarget(session: Session, row: Reminder) -> None:
     """Point a due reminder at where the owner can be reached now, not where they were when it was written.
 
-    A WeChat conversation of the owner's whose 48-hour window is open comes first (the row's own if it is
+    A WeChat conversation of the owner's (an open link) whose 48-hour window is open comes first (the row's own if it is
     one), then the row's conversation if still verified for the owner, then the newest verified one
     (:func:`bot.reminders.schedule.target`); none: the row keeps no target and the policy judges it
     ``unverified``.
@@ -378,7 +378,11 @@ def retarget(session: Session, row: Reminder) -> None:
 
     openids = session.execute(
         select(ConversationLink.sender_id)
-        .where(ConversationLink.owner_id == row.owner_id, ConversationLink.channel == "wechat")
+        .where(
+            ConversationLink.owner_id == row.owner_id,
+            ConversationLink.channel == "wechat",
+            ConversationLink.closed_at.is_(None),
+        )
         .order_by(ConversationLink.verified_at.desc(), ConversationLink.id.desc())
     ).scalars().all()
     open_ids = [str(openid) for openid in openids if handoff.wechat_window_open(session, openid=str(openid))]

@@ -10,6 +10,11 @@ stored (``IdentityAttempt``), so opening a new chat session resets nothing:
   failures, that client cannot verify any unit, so one client cannot sweep many units with one tail.
 
 While locked, the stored phone is never compared, so a locked verification reveals nothing.
+
+What the conversation remembers is checked against the database every time (:func:`verified_owner_id`): on a
+trusted channel the open link is the authority, elsewhere the owner named in the conversation must still be a
+current owner. A transfer or the import's roster retiring the owner therefore unverifies every conversation
+verified before it, whatever the conversation's own state (Rasa's slot) still says.
 """
 
 from __future__ import annotations
@@ -159,8 +164,32 @@ def verify(
     return Verification(Outcome.MISMATCH)
 
 
+def verified_owner_id(
+    session: Session, *, claimed: Optional[int], channel: Optional[str], sender_id: str
+) -> Optional[int]:
+    """The owner this conversation is verified for now, or ``None``: the one rule every action reads.
+
+    Args:
+        session: The caller's session.
+        claimed: The owner the conversation's own state says it verified (Rasa's ``verified_owner_id``
+            slot), if any; it is only a claim.
+        channel: The conversation's channel.
+        sender_id: The conversation's sender id.
+
+    Returns:
+        On a trusted channel, the current owner of the conversation's open link (a claim without one is
+        not honoured: the link was closed when its owner was retired). Elsewhere (REST), ``claimed`` when it
+        is still a current owner.
+    """
+    if channel in TRUSTED_LINK_CHANNELS:
+        return linked_owner_id(session, channel=channel, sender_id=sender_id)
+    if claimed is None:
+        return None
+    return claimed if owners.current_owner(session, owner_id=claimed) is not None else None
+
+
 def linked_owner_id(session: Session, *, channel: Optional[str], sender_id: str) -> Optional[int]:
-    """The owner this conversation was bound to on a trusted channel, or ``None``."""
+    """The current owner this conversation is bound to by an open link on a trusted channel, or ``None``."""
     if channel not in TRUSTED_LINK_CHANNELS or not sender_id:
         return None
     owner = owners.linked_owner(session, channel=channel, sender_id=sender_id)

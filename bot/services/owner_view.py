@@ -5,6 +5,10 @@ Nothing here writes: the console audits each view itself. Amounts are :class:`~d
 
 Stored times: records are stamped with :func:`bot.clock.now` (the estate's zone), which SQLite keeps without
 its zone, so a naive time read back is taken in the estate's zone (as :mod:`bot.services.queue` does).
+
+Former owners (retired by the import's roster or a transfer, :mod:`bot.records.ownership`) are left out of
+searches unless asked for, and their profile is marked former: their history stays, the unit's bills and
+arrears are shown on the current owner's page instead.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bot.db import models
 from bot.db.rasa_events import events, events_exist
 from bot.db.staff_models import StaffUser
 from bot.records import arrears
+from bot.records.ownership import CURRENT
 from bot.records.units import parse_unit
 from bot.services import queue
 from bot.services.payments import PaymentLine, is_partial, payments_of_unit
@@ -157,7 +162,9 @@ class OwnerSummary:
         name: Their name.
         phone: The stored phone number (whole: the caller masks it for the viewer's role).
         unit: Their unit's code (``3-2-501``).
-        outstanding: What the unit owes in total.
+        outstanding: What the unit owes in total (0.00 for a former owner: it is the current owner's).
+        former: Whether they are a former owner.
+        owned_until: A former owner's last day of ownership (the transfer's or the roster's date).
     """
 
     id: int
@@ -165,6 +172,8 @@ class OwnerSummary:
     phone: str
     unit: str
     outstanding: Decimal
+    former: bool = False
+    owned_until: Optional[dt.date] = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,7 @@ class OwnerProfile:
         escalations: Escalations of the owner, newest first.
         conversations: Every conversation of the owner on every channel, most recently active first.
         payments: The unit's payments, latest first.
+        ownership: The ownership period, and for a former owner when, why and by whom it ended.
     """
 
     id: int
@@ -210,10 +220,44 @@ class OwnerProfile:
     escalations: List[queue.QueueEntry] = field(default_factory=list)
     conversations: List[transcripts.ConversationSummary] = field(default_factory=list)
     payments: List[PaymentLine] = field(default_factory=list)
+    ownership: Optional[Ownership] = None
+
+    @property
+    def former(self) -> bool:
+        """Whether this is a former owner."""
+        return self.ownership is not None and self.ownership.former
 
 
-def search_owners(session: Session, *, unit: Optional[str] = None, limit: int = SEARCH_LIMIT) -> List[OwnerSummary]:
-    """Owners whose unit matches ``unit``, ordered by unit code.
+@dataclass(frozen=True)
+class Ownership:
+    """An owner's ownership period.
+
+    Attributes:
+        owned_from: The first day (None: before periods were recorded).
+        owned_until: A former owner's last day (the transfer's or the roster's date).
+        retired_at: When the owner was retired; None for a current owner.
+        retired_reason: ``roster`` (the import listed another owner) or ``transfer`` (过户 recorded by staff).
+        retired_by: A staff username, or ``import``.
+        current_owners: The unit's current owners as ``(id, name)`` (for a former owner: whom the unit passed to).
+    """
+
+    owned_from: Optional[dt.date]
+    owned_until: Optional[dt.date]
+    retired_at: Optional[dt.datetime]
+    retired_reason: Optional[str]
+    retired_by: Optional[str]
+    current_owners: Tuple[Tuple[int, str], ...] = ()
+
+    @property
+    def former(self) -> bool:
+        """Whether the owner was retired."""
+        return self.retired_at is not None
+
+
+def search_owners(
+    session: Session, *, unit: Optional[str] = None, limit: int = SEARCH_LIMIT, include_former: bool = False
+) -> List[OwnerSummary]:
+    """Current owners whose unit matches ``unit``, ordered by unit code (former owners too when asked).
 
     ``unit`` may be written as people write it (``3栋2单元501``) or as its code (``3-2-501``); a part of a code
     (``3-2``) matches every unit whose code contains it.
@@ -222,18 +266,22 @@ def search_owners(session: Session, *, unit: Optional[str] = None, limit: int = 
         session: The caller's session.
         unit: What to look for; empty or None lists every owner.
         limit: At most this many owners.
+        include_former: Also former owners (marked ``former``, after the current owners of their unit).
 
     Returns:
         The matching owners.
     """
     query = sa.select(models.Owner, models.Unit.code).join(models.Unit, models.Owner.unit_id == models.Unit.id)
+    if not include_former:
+        query = query.where(CURRENT)
     wanted = (unit or "").strip()
     if wanted:
         parsed = parse_unit(wanted)
         needle = parsed.code if parsed is not None else wanted
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(models.Unit.code.ilike(f"%{escaped}%", escape="\\"))
-    rows = list(session.execute(query.order_by(models.Unit.code, models.Owner.id).limit(limit)))
+    former_last = sa.case((CURRENT, 0), else_=1)
+    rows = list(session.execute(query.order_by(models.Unit.code, former_last, models.Owner.id).limit(limit)))
     owed = _outstanding_by_unit(session, [owner.unit_id for owner, _ in rows])
     return [
         OwnerSummary(
@@ -241,7 +289,9 @@ def search_owners(session: Session, *, unit: Optional[str] = None, limit: int = 
             name=str(owner.name),
             phone=str(owner.phone),
             unit=str(code),
-            outstanding=owed.get(int(owner.unit_id), Decimal("0.00")),
+            outstanding=owed.get(int(owner.unit_id), Decimal("0.00")) if owner.current else Decimal("0.00"),
+            former=not owner.current,
+            owned_until=owner.owned_until,
         )
         for owner, code in rows
     ]
@@ -264,13 +314,16 @@ def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
     if owner is None:
         raise OwnerNotFound(owner_id)
     unit = owner.unit
-    bills = [
-        _bill_line(bill)
-        for bill in session.execute(
-            sa.select(models.Bill).where(models.Bill.unit_id == unit.id).order_by(models.Bill.period)
-        ).scalars()
-    ]
-    owed = arrears.unit_summary(session, unit_id=int(unit.id), today=clock.today())
+    bills: List[BillLine] = []
+    owed = arrears.ArrearsSummary(Decimal("0.00"), None, 0)
+    if owner.current:  # a former owner's page keeps their history; the unit's figures are the current owner's
+        bills = [
+            _bill_line(bill)
+            for bill in session.execute(
+                sa.select(models.Bill).where(models.Bill.unit_id == unit.id).order_by(models.Bill.period)
+            ).scalars()
+        ]
+        owed = arrears.unit_summary(session, unit_id=int(unit.id), today=clock.today())
 
     def of_kind(kind: RecordKind) -> List[RecordLine]:
         return list_records(session, kind=kind, owner_id=owner_id)
@@ -294,6 +347,25 @@ def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
         escalations=queue.list_escalations(session, owner_id=owner_id, sort=queue.Sort.NEWEST),
         conversations=transcripts.conversations_of_owner(session, owner_id=owner_id),
         payments=payments_of_unit(session, unit_id=int(unit.id)),
+        ownership=ownership_of(session, owner),
+    )
+
+
+def ownership_of(session: Session, owner: models.Owner) -> Ownership:
+    """The owner's ownership period and the unit's current owners."""
+    current = session.execute(
+        sa.select(models.Owner.id, models.Owner.name)
+        .where(models.Owner.unit_id == owner.unit_id, CURRENT)
+        .order_by(models.Owner.id)
+    ).all()
+    reason = owner.retired_reason
+    return Ownership(
+        owned_from=owner.owned_from,
+        owned_until=owner.owned_until,
+        retired_at=None if owner.retired_at is None else stored_utc(owner.retired_at),
+        retired_reason=None if reason is None else _status_value(reason),
+        retired_by=owner.retired_by,
+        current_owners=tuple((int(owner_id), str(name)) for owner_id, name in current),
     )
 
 
@@ -484,6 +556,14 @@ def active_staff(session: Session) -> List[Tuple[str, str, str]]:
         .order_by(StaffUser.display_name, StaffUser.username)
     )
     return [(str(username), str(name), _status_value(role)) for username, name, role in rows]
+
+
+def stored_utc(value: Any) -> dt.datetime:
+    """A time stored in UTC with :func:`bot.clock.utc_now` (naive on SQLite), aware in the estate's zone."""
+    moment: dt.datetime = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(clock.zone())
 
 
 def stored_time(value: Any) -> dt.datetime:

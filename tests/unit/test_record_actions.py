@@ -70,13 +70,13 @@ def test_wrong_tail_three_times_gives_up(database: str) -> None:
     assert required == []
 
 
-def test_verified_conversations_are_not_asked_again() -> None:
+def test_verified_conversations_are_not_asked_again(database: str) -> None:
     action = forms.ValidatePromiseForm()
     required = asyncio.run(
         action.required_slots(
             ["room", "phone_tail", "promise_date"],
             CollectingDispatcher(),
-            tracker(slots={"verified_owner_id": 1.0}),
+            tracker(slots={"verified_owner_id": owner_id(database)}),
             {},
         )
     )

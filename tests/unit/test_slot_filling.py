@@ -275,7 +275,8 @@ def test_a_promise_said_for_the_repair_time_is_put_aside_and_the_time_asked_agai
     assert messages == [wording.text("forms.promise_put_aside", date="12月4日（周五）")]
 
 
-def test_a_bare_yes_to_a_form_question_is_asked_again_not_stored() -> None:
+def test_a_bare_yes_to_a_form_question_is_asked_again_not_stored(estate_env: str) -> None:
+    # estate_env: the instalment form checks the verified owner (id 1, the demo estate's first) in the database
     slots = {"repair_item": "暖气", "requested_slot": "repair_location"}
     _, events = _run(forms.ValidateRepairForm(), _tracker("好的", "affirm", slots=slots, form="repair_form"))
     assert _slots(events) == {"repair_location": None}

@@ -554,7 +554,10 @@ def test_api_owner_with_numbers_dates_and_a_masked_phone_for_collectors(estate: 
     li = as_user("li")
     assert li.get("/api/owners/999999").status_code == 404 and li.get("/api/owners/999999").json() == {"detail": "no such owner"}
     listed = li.get("/api/owners", params={"unit": "5号楼1203"}).json()
-    assert listed == [{"id": estate["zhang"], "name": "张伟", "phone": "13700001111", "unit": "5-1203", "outstanding": 3600.0}]
+    assert listed == [
+        {"id": estate["zhang"], "name": "张伟", "phone": "13700001111", "unit": "5-1203", "outstanding": 3600.0,
+         "former": False, "owned_until": None}
+    ]  # fmt: skip
     assert [row["actor"] for row in audit_of(estate["url"], "owner_viewed")] == ["wang", "li"]  # a 404 shows nothing
 
 

@@ -60,8 +60,12 @@ def test_an_unlinked_sender_is_not_verified(owner_id: int) -> None:
     assert identity_actions.verified_owner_id(tracker("wechat", sender="oSomeoneElse")) is None
 
 
-def test_the_slot_still_wins_on_any_channel(owner_id: int) -> None:
-    assert identity_actions.verified_owner_id(tracker("rest", slots={"verified_owner_id": 7.0})) == 7
+def test_the_slot_is_a_claim_honoured_only_for_a_current_owner(owner_id: int) -> None:
+    claim = {"verified_owner_id": float(owner_id)}
+    assert identity_actions.verified_owner_id(tracker("rest", slots=claim)) == owner_id
+    assert identity_actions.verified_owner_id(tracker("rest", slots={"verified_owner_id": 999.0})) is None
+    # On a trusted channel the open link decides: a slot without one is not honoured.
+    assert identity_actions.verified_owner_id(tracker("wechat", sender="oSomeoneElse", slots=claim)) is None
 
 
 def test_the_latest_message_decides_the_channel(owner_id: int) -> None:
