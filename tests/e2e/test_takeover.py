@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from bot import wording
+from bot import clock, wording
 from bot.cli import start_rasa_server, stop
 from bot.conversations import handoff, outbox
 from bot.db.models import OutboxKind, OutboxState
@@ -202,7 +202,7 @@ def test_wechat_takeover_within_and_outside_the_48_hour_window(servers) -> None:
                 dedupe_key=f"msg:{stale}",
                 openid=stale,
                 msg_type="text",
-                received_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=49),
+                received_at=clock.utc_now() - dt.timedelta(hours=49),
             )
         )
         escalations.escalate(

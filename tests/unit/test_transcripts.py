@@ -347,7 +347,7 @@ def test_every_conversation_of_an_owner_on_every_channel_with_first_and_last_mes
             session.execute(select(models.Owner.id).where(models.Owner.name == name)).scalar_one()
             for name in ("王建国", "李秀英")
         )
-        linked_before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+        linked_before = clock.utc_now() - dt.timedelta(seconds=5)
         owners.link_conversation(session, channel="socketio", sender_id="web-1", owner_id=wang)
         owners.link_conversation(session, channel="wechat", sender_id="oWX-quiet", owner_id=wang)
         owners.link_conversation(session, channel="wechat", sender_id="oWX-li", owner_id=li)
@@ -371,7 +371,7 @@ def test_every_conversation_of_an_owner_on_every_channel_with_first_and_last_mes
             sender_id="oWX-escalated",
             message_id="wx-m1",
         )
-    linked_after = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    linked_after = clock.utc_now() + dt.timedelta(seconds=5)
     save(tracker_store, domain, "web-1", conversation())
     save(
         tracker_store,

@@ -13,6 +13,8 @@ Create Date: 2026-11-24 08:10:00
 import sqlalchemy as sa
 from alembic import op
 
+from bot import clock
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
@@ -65,7 +67,9 @@ def upgrade() -> None:
     with op.batch_alter_table("bills") as batch:
         batch.add_column(sa.Column("as_of", sa.DateTime(timezone=True), nullable=True))
     # The arrears stored before this upgrade were stated before any payment recorded here: none reduces them.
-    op.execute("UPDATE bills SET as_of = CURRENT_TIMESTAMP WHERE as_of IS NULL")
+    # Stamped by the estate's one clock (bot.clock), not the database server's.
+    bills = sa.table("bills", sa.column("as_of", sa.DateTime(timezone=True)))
+    op.execute(bills.update().where(bills.c.as_of.is_(None)).values(as_of=clock.utc_now()))
 
 
 def downgrade() -> None:
