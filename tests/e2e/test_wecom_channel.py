@@ -28,6 +28,7 @@ from tests.fakes.wecom_client import SignedRequest, WeComClient
 pytestmark = [pytest.mark.e2e]
 
 WECOM_ANSWER_WITHIN_SECONDS = 5.0
+WANG = "WangXiaoMing"  # the collector's WeCom UserID, bound to the console account ``wang``
 
 
 @pytest.fixture
@@ -39,7 +40,8 @@ def fake() -> Iterator[FakeWeComAPI]:
 
 @pytest.fixture
 def staff(tmp_path: Path, trained_model: Path, fake: FakeWeComAPI) -> Iterator[Tuple[str, str]]:
-    """The staff console on a free port with the WeCom channel configured; a collector ``wang``."""
+    """The staff console on a free port with the WeCom channel configured; a collector ``wang`` bound to the
+    WeCom UserID ``WangXiaoMing``."""
     database_url = f"sqlite:///{tmp_path / 'bot.db'}"
     migrate.upgrade(database_url)
     with session_scope(database_url) as session:
@@ -50,6 +52,7 @@ def staff(tmp_path: Path, trained_model: Path, fake: FakeWeComAPI) -> Iterator[T
             password="Shoufei-2026!",
             role="collector",
             display_name="王小明",
+            wecom_user_id=WANG,
             actor="cli:test",
         )
     plan = ServerPlan(
@@ -90,14 +93,14 @@ def test_a_collector_asks_from_wecom_and_the_coach_answers(
     verified = requests.get(url, params=client.verification("5927123455817352144"), timeout=10)
     assert verified.status_code == 200 and verified.text == "5927123455817352144"
 
-    question = client.sign(client.text("wang", "业主说房子一直空着没住人，所以不交物业费", msg_id="9001"))
+    question = client.sign(client.text(WANG, "业主说房子一直空着没住人，所以不交物业费", msg_id="9001"))
     started = time.monotonic()
     answer = post(url, question)
     assert answer.status_code == 200 and answer.text == ""
     assert time.monotonic() - started < WECOM_ANSWER_WITHIN_SECONDS  # before the model is even loaded
 
-    [message] = fake.wait_for_messages("wang", 1, timeout=180)
-    assert message.body["touser"] == "wang" and message.body["agentid"] == TEST_AGENT_ID
+    [message] = fake.wait_for_messages(WANG, 1, timeout=180)
+    assert message.body["touser"] == WANG and message.body["agentid"] == TEST_AGENT_ID
     assert message.body["msgtype"] == "text"
     assert (
         "房子没住" in message.content and "民法典" in message.content and "第九百四十四条" in message.content
@@ -106,12 +109,12 @@ def test_a_collector_asks_from_wecom_and_the_coach_answers(
     replayed = post(url, question)
     assert replayed.status_code == 200
     forger = WeComClient(token="guessed-token")
-    assert post(url, forger.sign(forger.text("wang", "查 3-2-501"))).status_code == 403
+    assert post(url, forger.sign(forger.text(WANG, "查 3-2-501"))).status_code == 403
 
-    post(url, client.sign(client.text("wang", "查 3-2-501", msg_id="9002")))
-    first, second = fake.wait_for_messages("wang", 2, timeout=60)
+    post(url, client.sign(client.text(WANG, "查 3-2-501", msg_id="9002")))
+    first, second = fake.wait_for_messages(WANG, 2, timeout=60)
     assert first.content == message.content and "王建国" in second.content and "138****6688" in second.content
-    assert len(fake.messages_for("wang")) == 2  # the replay was answered once, the forgery never
+    assert len(fake.messages_for(WANG)) == 2  # the replay was answered once, the forgery never
     # The row is finished right after message/send answers: give the worker thread a moment.
     deadline = time.monotonic() + 10
     while True:
@@ -123,6 +126,6 @@ def test_a_collector_asks_from_wecom_and_the_coach_answers(
             break
         time.sleep(0.1)
     assert stored == [
-        ("msg:9001", "wang", WeComCallbackStatus.SENT),
-        ("msg:9002", "wang", WeComCallbackStatus.SENT),
+        ("msg:9001", WANG, WeComCallbackStatus.SENT),
+        ("msg:9002", WANG, WeComCallbackStatus.SENT),
     ]

@@ -24,9 +24,15 @@ import xmltodict
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from bot import clock
 from tests.fakes.wecom_api import TEST_AGENT_ID, TEST_CORP_ID, TEST_ENCODING_AES_KEY, TEST_TOKEN
 
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
+
+
+def now() -> int:
+    """Epoch seconds on the bot's clock: WeCom's servers and ours agree on the time."""
+    return int(clock.utc_now().timestamp())
 
 
 def signature(*parts: str) -> str:
@@ -100,7 +106,7 @@ class WeComClient:
         return (
             f"<xml><ToUserName><![CDATA[{to or self.corp_id}]]></ToUserName>"
             f"<FromUserName><![CDATA[{user_id}]]></FromUserName>"
-            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{rest}"
+            f"<CreateTime>{now()}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{rest}"
             f"<AgentID>{self.agent_id}</AgentID></xml>"
         )
 
@@ -110,7 +116,7 @@ class WeComClient:
         self, xml: str, *, timestamp: Optional[int] = None, nonce: Optional[str] = None
     ) -> SignedRequest:
         """The POST WeCom would send for the plaintext message ``xml``."""
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        stamp = str(now() if timestamp is None else timestamp)
         nonce = nonce or str(secrets.randbelow(10**10))
         envelope = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, stamp))["xml"]
         body = (
@@ -123,7 +129,7 @@ class WeComClient:
 
     def verification(self, echo: str, *, timestamp: Optional[int] = None) -> Dict[str, str]:
         """The query of the GET WeCom sends when the administrator saves the callback URL."""
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        stamp = str(now() if timestamp is None else timestamp)
         nonce = str(secrets.randbelow(10**10))
         echostr = self.prp.encrypt(echo, self.corp_id).decode("ascii")
         return {

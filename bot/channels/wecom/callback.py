@@ -9,8 +9,9 @@ through ``message/send`` (:meth:`WeComChannel.handle`, run by the web app after 
    corporation's ``receiveid`` or another app's ``AgentID`` (403), garbage (400).
 2. Claim the callback in the database (``wecom_callbacks``): the same ``MsgId`` (WeCom's retry) or the same
    ``msg_signature`` (a replay) a second time finds its row and runs nothing.
-3. Who asks: the sender's UserID must be an active staff account's username; anyone else is told politely
-   that the app is for staff. ``查 3-2-801`` looks owners up by unit (for the roles the console lets see
+3. Who asks: the sender's UserID must be exactly the WeCom UserID a manager bound to an active staff account
+   (``bot user set-wecom``, the users page; never a match on names); anyone else is told politely that the
+   app is for staff. ``查 3-2-801`` looks owners up by unit (for the roles the console lets see
    owners; audited like the console's search; phones as the role may see them). Anything else is a question
    for the coach: ``plain_text(get_coach().answer(text))``. A lookup line followed by a note ("查 3-2-801"
    then, on the next lines, what the owner said) gets both, as two messages: the owner, and the coach's
@@ -199,9 +200,9 @@ class Responder:
     def reply(self, user_id: str, text: Optional[str]) -> Reply:
         """The answer to ``text`` from the WeCom member ``user_id`` (``None`` text: not a text message)."""
         with session_scope(self.database_url) as session:
-            user = staff_users.find(session, username=user_id)
+            user = staff_users.find_by_wecom_user_id(session, wecom_user_id=user_id)
             if user is None or not user.active:
-                logger.warning("wecom: refused %s, not an active staff account", user_id)
+                logger.warning("wecom: refused %s, not bound to an active staff account", user_id)
                 return Reply([wording.text("wecom.unknown_user")], WeComCallbackStatus.REFUSED)
             if text is None:
                 return Reply([wording.text("wecom.not_text")], WeComCallbackStatus.SENT)
