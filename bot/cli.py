@@ -408,6 +408,9 @@ def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] =
         print(f"error: --as-of: {error}", file=sys.stderr)
         return 2
     print(f"{path.name}: {report.created} created, {report.updated} updated, {len(report.errors)} rejected")
+    if report.retired or report.phone_changed:
+        # The list is the roster (bot/records/ownership.py): listed with another name, the former owner is retired.
+        print(f"owners: {report.retired} former owners retired, {report.phone_changed} phone numbers changed")
     if report.as_of is not None:
         print(f"as of {report.as_of.astimezone(clock.zone()).isoformat()} (payments from then on reduce the arrears)")
     for line, reason in report.errors:

@@ -368,3 +368,15 @@ def test_staff_find_current_owners_and_see_a_former_one_marked_with_his_history(
     )  # fmt: skip
     assert [summary.sender_id for summary in profile.conversations] == [OPENID]  # his conversation stays his history
     assert not successor.former and successor.outstanding == Decimal("2460.00") and successor.conversations == []
+
+
+def test_the_command_line_says_how_many_owners_were_retired(database_url: str, tmp_path: Path, capsys: Any) -> None:
+    from bot import cli
+
+    assert cli.main(["import-arrears", str(DEMO), "--url", database_url]) == 0
+    assert "retired" not in capsys.readouterr().out
+    changed = roster(tmp_path, "sold.csv", (WANG_ROW, "3栋2单元501,孙丽,13955550001"))
+    assert cli.main(["import-arrears", str(changed), "--url", database_url]) == 0
+    out = capsys.readouterr().out
+    assert "sold.csv: 1 created, 5 updated, 0 rejected" in out
+    assert "owners: 1 former owners retired, 0 phone numbers changed" in out
