@@ -337,3 +337,13 @@ def test_the_audit_screen_names_the_account_changes(manager: TestClient, url: st
     page = manager.get("/audit").text
     for label in ("更改角色", "原角色：催收员", "角色：客户主管", "解除登录锁定", "查看账号列表", "查看账号"):
         assert label in page, label
+
+
+def test_the_users_pages_load_only_local_assets(manager: TestClient) -> None:
+    for path in ("/users", "/users/wang"):
+        response = manager.get(path)
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        sources = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert "/static/users.css" in sources and all(source.startswith(("/", "data:")) for source in sources)
+        assert "<script" not in response.text and "style=" not in response.text
+    assert manager.get("/static/users.css").status_code == 200
