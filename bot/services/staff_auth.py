@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -429,21 +429,6 @@ def revoke_sessions(session: Session, *, user: StaffUser, at: Optional[dt.dateti
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
-
-
-def open_session_count(session: Session, *, user_id: int) -> int:
-    """How many sessions of the user are open now (unrevoked, unexpired)."""
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(StaffSession)
-            .where(
-                StaffSession.user_id == user_id,
-                StaffSession.revoked_at.is_(None),
-                StaffSession.expires_at > _utc(clock.utc_now()),
-            )
-        ).scalar_one()
-    )
 
 
 def last_login(session: Session, *, username: str, before: dt.datetime) -> Optional[StaffLoginAttempt]:
