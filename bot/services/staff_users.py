@@ -24,6 +24,7 @@ from bot import clock
 from bot.db.models import mask_phone
 from bot.db.staff_models import USERNAME_LENGTH, WECOM_USER_ID_LENGTH, StaffRole, StaffUser
 from bot.services import audit
+from bot.services.rate_limits import serialise
 
 _hasher = PasswordHasher()
 
@@ -329,8 +330,10 @@ def create_user(
     require_strong_password(password, username=name)
     if find(session, username=name) is not None:
         raise AccountError(f"the username {name!r} is taken", code="taken")
-    if wecom_id is not None and wecom_user_id_holder(session, wecom_user_id=wecom_id) is not None:
-        raise AccountError(f"the WeCom UserID {wecom_id!r} is bound to another account", code="wecom_taken")
+    if wecom_id is not None:
+        serialise(session, f"staff-wecom:{wecom_id.lower()}")  # as staff_lifecycle.set_wecom_user_id does
+        if wecom_user_id_holder(session, wecom_user_id=wecom_id) is not None:
+            raise AccountError(f"the WeCom UserID {wecom_id!r} is bound to another account", code="wecom_taken")
     now = clock.utc_now()
     user = StaffUser(
         username=name,
