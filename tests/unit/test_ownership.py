@@ -380,3 +380,49 @@ def test_the_command_line_says_how_many_owners_were_retired(database_url: str, t
     out = capsys.readouterr().out
     assert "sold.csv: 1 created, 5 updated, 0 rejected" in out
     assert "owners: 1 former owners retired, 0 phone numbers changed" in out
+
+
+def test_0014_keeps_existing_owners_current_matches_the_models_and_downgrades(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect, text
+
+    from bot.db import migrate
+    from bot.db.session import get_engine
+
+    migrate.downgrade(database_url, "0013")
+    engine = get_engine(database_url)
+    with engine.begin() as connection:  # an estate with records pointing at its owner (SQLite copies the table)
+        connection.execute(text("INSERT INTO units (id, code, building, room) VALUES (1, '1-101', '1', '101')"))
+        connection.execute(text("INSERT INTO owners (id, unit_id, name, phone) VALUES (1, 1, 'A', '13800001111')"))
+        connection.execute(text("INSERT INTO conversation_links (channel, sender_id, owner_id) VALUES ('wechat', 'o1', 1)"))
+        connection.execute(
+            text(
+                "INSERT INTO payment_promises (number, owner_id, amount, due_date, status, created_at) "
+                "VALUES ('CN1', 1, 100, '2026-11-20', 'OPEN', '2026-11-15 10:00:00+08:00')"
+            )
+        )
+    migrate.upgrade(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(
+            text("SELECT name, phone, owned_from, owned_until, retired_at, retired_reason, retired_by FROM owners")
+        ).all() == [("A", "13800001111", None, None, None, None, None)]
+        assert connection.execute(text("SELECT owner_id, closed_at, closed_reason FROM conversation_links")).all() == [
+            (1, None, None)
+        ]
+        assert connection.execute(text("SELECT owner_id FROM payment_promises")).scalar_one() == 1
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), models.Base.metadata)
+        assert [entry for entry in diff if "owners" in str(entry) or "conversation_links" in str(entry)] == []
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:  # enforcement is back on after the migration
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    with engine.begin() as connection:  # a former owner and a current one may share the unit's phone
+        connection.execute(text("UPDATE owners SET retired_at = CURRENT_TIMESTAMP, retired_reason = 'ROSTER'"))
+        connection.execute(text("INSERT INTO owners (id, unit_id, name, phone) VALUES (2, 1, 'B', '13800001111')"))
+        connection.execute(text("DELETE FROM owners WHERE id = 2"))
+    migrate.downgrade(database_url, "0013")
+    inspector = inspect(engine)
+    assert "retired_at" not in {column["name"] for column in inspector.get_columns("owners")}
+    assert "closed_at" not in {column["name"] for column in inspector.get_columns("conversation_links")}
+    assert [c["name"] for c in inspector.get_unique_constraints("owners")] == ["uq_owners_unit_phone"]
+    migrate.upgrade(database_url)

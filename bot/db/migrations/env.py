@@ -47,20 +47,46 @@ def include_object(obj: Any, name: Optional[str], type_: str, reflected: bool, c
     return True
 
 
+def _sqlite_foreign_keys(connection: Any, enforced: bool) -> None:
+    """Switch SQLite's foreign key enforcement (effective only outside a transaction: on the raw connection)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 def run_migrations() -> None:
-    """Run migrations online against the configured engine."""
+    """Run migrations online against the configured engine.
+
+    On SQLite, batch mode changes a table by copying it, dropping the old one and renaming the copy; with foreign
+    keys enforced, dropping a table other rows refer to (``owners``) fails. As SQLite's own procedure for table
+    changes says, enforcement is off while migrating, every foreign key is checked before the commit (a violation
+    rolls the whole upgrade back), and it is on again afterwards.
+    """
     url = config.get_main_option("sqlalchemy.url") or None
     engine = get_engine(url)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=Base.metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-            include_object=include_object,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, enforced=False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                render_as_batch=sqlite,
+                compare_type=True,
+                include_object=include_object,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows whose foreign keys point nowhere: {broken[:5]}")
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, enforced=True)
 
 
 if context.is_offline_mode():
