@@ -25,10 +25,10 @@ from bot import clock
 from bot.db import models
 from bot.db.rasa_events import events as _events
 from bot.db.rasa_events import events_exist
+from bot.text.anonymise import anonymise
 
 FALLBACK_INTENT = "nlu_fallback"
 DEFAULT_THRESHOLD = 0.5
-_DIGITS = re.compile(r"\d")
 HELD_NOTE_KEY = "held_note"  # bot.channels.inbound.HELD_NOTE_KEY (no channel imports in services)
 
 
@@ -150,9 +150,9 @@ def decide(
     return correction
 
 
-def anonymised(text: str) -> str:
-    """``text`` with every digit replaced, keeping the shape: 3栋2单元501，尾号6688 → 1栋1单元111，尾号1111."""
-    return _DIGITS.sub("1", text)
+def owner_names(session: Session) -> List[str]:
+    """Every owner name the estate has held, current and former: removed from exported text wherever it appears."""
+    return [str(name) for name in session.execute(sa.select(models.Owner.name).distinct()).scalars() if name]
 
 
 def _existing_examples(directory: Path) -> set:
@@ -180,8 +180,9 @@ def export(session: Session, *, path: Path, training_dir: Optional[Path] = None)
     )
     existing = _existing_examples(training_dir) if training_dir is not None else set()
     by_intent: Dict[str, List[str]] = {}
+    names = owner_names(session)
     for correction in corrections:
-        text = anonymised(correction.text)
+        text = anonymise(correction.text, known_names=names)
         if text not in existing and text not in by_intent.get(str(correction.intent), []):
             by_intent.setdefault(str(correction.intent), []).append(text)
     written = sum(len(texts) for texts in by_intent.values())
