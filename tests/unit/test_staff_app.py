@@ -301,7 +301,7 @@ def test_cookie_flags_in_local_mode(client: TestClient) -> None:
 
 
 def test_cookies_are_secure_outside_local(staff_db: str) -> None:
-    app = create_app(Settings(_env_file=None, **PRODUCTION), database_url=staff_db)
+    app = create_app(Settings(_env_file=None, **PRODUCTION, clock_start=None), database_url=staff_db)
     client = TestClient(app, base_url="https://testserver")
     login_page = client.get("/login")
     assert set_cookies(login_page)[security.LOGIN_CSRF_COOKIE]["secure"]
