@@ -243,6 +243,9 @@ def test_a_transfer_retires_the_owner_from_its_date_and_creates_the_new_owner(se
     )  # fmt: skip
     assert identity.verify(session, room=ROOM, phone_tail="6688") is None
     assert identity.verify(session, room=ROOM, phone_tail="0001").owner_id == sun.id
+    # Conversations verified before the transfer are not verified after it (a REST slot's claim, a WeChat link).
+    assert identity_service.verified_owner_id(session, claimed=wang.id, channel="rest", sender_id="r-1") is None
+    assert identity_service.verified_owner_id(session, claimed=wang.id, channel="wechat", sender_id=OPENID) is None
 
     # The openid verifying again as the new owner reopens the link for them.
     with clock.frozen(CHANGED + dt.timedelta(hours=1)):
