@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     trusted_proxies: List[str] = []
     # New web chat session ids a single client address may obtain per hour.
     webchat_sessions_per_hour: int = 30
+    # A web chat session id (a bearer credential) stops working this long after the owner's last message, and this
+    # long after it was issued whatever happens (bot/conversations/webchat_sessions.py); at least 1 each.
+    webchat_session_idle_minutes: int = 60
+    webchat_session_max_hours: int = 12
+
+    @validator("webchat_session_idle_minutes", "webchat_session_max_hours")
+    def _session_limit_is_positive(cls, value: int) -> int:  # noqa: N805
+        if value < 1:
+            raise ValueError("a web chat session must be allowed at least 1 minute idle and 1 hour in all")
+        return value
+
     # Staff console (apps/staff): its own process beside Rasa and the action server, on loopback unless a
     # deployment puts a TLS proxy in front of it. The secret signs its session cookies; required outside local.
     staff_host: str = "127.0.0.1"

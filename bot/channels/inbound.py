@@ -39,7 +39,10 @@ DATE_KEYS: FrozenSet[str] = frozenset({"date", "timestamp", "sent_at"})
 CLIENT_KEY = "client"
 HELD_NOTE_KEY = "held_note"  # bot.channels.takeover marks a message kept in place of a refusal with it
 # Keys only the server writes; a client naming one is ignored, trusted or not (compared by their letters).
-RESERVED_KEYS: FrozenSet[str] = frozenset({CLIENT_KEY, HELD_NOTE_KEY, "wechat", "staff", "handoff", "outbox_id"})
+# ``webchat_seen_at``: when the web chat received the message (bot.conversations.webchat_sessions.SEEN_KEY).
+RESERVED_KEYS: FrozenSet[str] = frozenset(
+    {CLIENT_KEY, HELD_NOTE_KEY, "wechat", "staff", "handoff", "outbox_id", "webchat_seen_at"}
+)
 # Untrusted metadata is kept only in small amounts: it is stored with every event of the tracker.
 MAX_METADATA_ENTRIES = 20
 MAX_METADATA_KEY_CHARS = 64

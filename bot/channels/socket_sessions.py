@@ -2,12 +2,13 @@
 
 A socket is bound to exactly one session id, chosen by the server at ``session_request`` time. A message
 is accepted only under that id: a client cannot switch to another conversation by writing a different
-``session_id`` into its messages.
+``session_id`` into its messages. Whether a signed id still works (it may have expired or been signed out) is
+asked separately (:mod:`bot.channels.webchat_lifetime`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 from bot.channels.session_ids import SessionIdSigner
 
@@ -22,6 +23,10 @@ class SocketSessions:
     def __init__(self, signer: SessionIdSigner) -> None:
         self._signer = signer
         self._by_socket: Dict[str, str] = {}
+
+    def signed(self, presented: Optional[Any]) -> bool:
+        """Whether ``presented`` is a session id this server signed (however old)."""
+        return self._signer.is_valid(presented)
 
     def resume(self, sid: str, presented: Optional[Any]) -> Optional[str]:
         """Bind ``sid`` to ``presented`` if the server signed it (a reload or a reconnect).
@@ -89,6 +94,10 @@ class SocketSessions:
     def bound(self, sid: str) -> Optional[str]:
         """The session id ``sid`` is bound to, if any."""
         return self._by_socket.get(sid)
+
+    def sockets_of(self, session_id: str) -> List[str]:
+        """The sockets of this process bound to ``session_id``."""
+        return [sid for sid, bound in self._by_socket.items() if bound == session_id]
 
     def senders(self) -> Set[str]:
         """The session ids (sender ids) some live socket of this process is bound to."""

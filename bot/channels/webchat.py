@@ -12,10 +12,17 @@ sender id:
   database so every server process and restart shares it): a client over the limit is told so politely
   and gets no id, so it cannot open fresh conversations to reset per-conversation counters. Presenting an
   id it already holds is never limited.
+* **Sessions end** (:mod:`bot.conversations.webchat_sessions`): a signed id stops working
+  ``WEBCHAT_SESSION_IDLE_MINUTES`` after the owner's last message, ``WEBCHAT_SESSION_MAX_HOURS`` after it was
+  issued, or when the owner signs out (退出 on the page: ``POST /chat/session/end``). An ended id presented
+  again, or used for a message, is told ``session_ended`` (with the reason) and gets a fresh, unverified session
+  (the old conversation's verified link is closed, its history stays for staff); the message is not handed to
+  Rasa. When the database cannot say whether an id still works, nothing is bound and the owner is asked to try
+  again later. Every server process closes the links of sessions that expired unseen once a minute.
 * ``user_uttered``: handled only under the id the socket was confirmed with; a message naming another
   ``session_id`` is refused. The text is screened and the metadata rebuilt by the server
-  (:mod:`bot.channels.inbound`): ``customData`` can never set the date, and ``client`` is the socket's
-  remote address.
+  (:mod:`bot.channels.inbound`): ``customData`` can never set the date, ``client`` is the socket's
+  remote address, and ``webchat_seen_at`` the moment the message arrived (the session's last activity).
 * Every text sent to the page passes the compliance check.
 * While a staff member holds the conversation the bot is silent (``bot.channels.takeover.HoldGate``), and
   every server process delivers the outbox (staff replies, joined / left notices) to the sockets it holds,
@@ -45,13 +52,20 @@ from bot.channels.inbound import checked_message, ip_client, request_client, scr
 from bot.channels.session_ids import SessionIdSigner, signer_from_settings
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.takeover import HoldGate, OutboxDeliverer
+from bot.channels.webchat_lifetime import SessionLifetimeGuard
 from bot.channels.webchat_page import register_page
+from bot.conversations.handles import handle_of
+from bot.conversations.webchat_sessions import SEEN_KEY, SessionEnd, seen_stamp
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 AdmitNewSession = Callable[[str], Awaitable[bool]]
 SESSION_WINDOW = dt.timedelta(hours=1)
+# Told to a socket whose session ended, with ``{"reason": "signed_out" | "idle" | "max_age"}``.
+SESSION_ENDED_EVENT = "session_ended"
+# The sign-out request carries one session id: anything larger is not from the page.
+MAX_SIGN_OUT_BYTES = 1024
 
 
 class DatabaseSessionLimit:
@@ -104,8 +118,8 @@ class CheckedSocketIOOutput(SocketIOOutput):
 
 
 def _short(session_id: str) -> str:
-    """A loggable prefix of a session id (the whole id is a bearer token)."""
-    return session_id[:8] + "…"
+    """How a session is named in the log: its handle (the id itself is a bearer token)."""
+    return handle_of(session_id)
 
 
 class SignedSessionEvents:
@@ -122,6 +136,7 @@ class SignedSessionEvents:
         input_channel: The input channel name recorded on the tracker.
         admit_new_session: Whether a client (``ip:<address>``) may be issued one more session id; default
             the database-backed per-hour limit.
+        lifetime: Whether a signed id still works, and ends sessions; default asks ``DATABASE_URL``.
     """
 
     def __init__(
@@ -135,6 +150,7 @@ class SignedSessionEvents:
         namespace: Optional[str],
         input_channel: str,
         admit_new_session: Optional[AdmitNewSession] = None,
+        lifetime: Optional[SessionLifetimeGuard] = None,
     ) -> None:
         self.sio = sio
         self.sessions = sessions
@@ -144,6 +160,7 @@ class SignedSessionEvents:
         self.namespace = namespace
         self.input_channel = input_channel
         self.admit_new_session = admit_new_session or DatabaseSessionLimit()
+        self.lifetime = lifetime or SessionLifetimeGuard()
         self._clients: Dict[str, str] = {}
         # Called with the session id once a socket has confirmed it (the outbox delivers what waits for it).
         self.on_session: Optional[Callable[[str], None]] = None
@@ -174,16 +191,17 @@ class SignedSessionEvents:
         # Bot messages are emitted to the room named after the session id.
         self.sio.enter_room(sid, session_id, namespace=self.namespace)
 
-    async def session_request(self, sid: str, data: Any = None) -> None:
-        """Confirm the presented session id if the server signed it, otherwise issue a new one.
+    async def _tell_ended(self, sid: str, ended: SessionEnd) -> None:
+        """Tell the socket its session ended, and why (the page starts over and says so)."""
+        await self.sio.emit(SESSION_ENDED_EVENT, {"reason": ended.value}, room=sid, namespace=self.namespace)
 
-        Args:
-            sid: The socket.io id of the connection.
-            data: The event payload, ``{"session_id": ...}`` or nothing.
-        """
-        presented = data.get("session_id") if isinstance(data, dict) else None
-        previous = self.sessions.bound(sid)
-        session_id = self.sessions.resume(sid, presented)
+    async def _unavailable(self, sid: str, session_id: str) -> None:
+        """The database could not say whether the session works: bind nothing, ask the owner to retry."""
+        logger.exception("web chat: could not ask whether session %s still works (socket %s)", _short(session_id), sid)
+        await self._say(sid, wording.text("webchat_page.session_unavailable"))
+
+    async def _start(self, sid: str, session_id: Optional[str], previous: Optional[str]) -> None:
+        """Bind ``sid`` to ``session_id``, or to a freshly issued id when it is None (if the client may have one)."""
         if session_id is None:
             client = self.client_of(sid)
             if not await self.admit_new_session(client):
@@ -194,11 +212,35 @@ class SignedSessionEvents:
         if previous is not None and previous != session_id:
             self.sio.leave_room(sid, previous, namespace=self.namespace)
         self._join(sid, session_id)
-        if presented and presented != session_id:
-            logger.info("web chat: replaced an invalid session id for socket %s with %s", sid, _short(session_id))
         await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
         if self.on_session is not None:
             self.on_session(session_id)
+
+    async def session_request(self, sid: str, data: Any = None) -> None:
+        """Confirm the presented session id if the server signed it and it still works, else issue a new one.
+
+        Args:
+            sid: The socket.io id of the connection.
+            data: The event payload, ``{"session_id": ...}`` or nothing.
+        """
+        presented = data.get("session_id") if isinstance(data, dict) else None
+        previous = self.sessions.bound(sid)
+        session_id: Optional[str] = None
+        if self.sessions.signed(presented):
+            try:
+                ended = await self.lifetime.check(str(presented))
+            except Exception:
+                await self._unavailable(sid, str(presented))
+                return
+            if ended is None:
+                session_id = self.sessions.resume(sid, presented)
+            else:
+                logger.info("web chat: socket %s presented session %s, which ended (%s)", sid, _short(str(presented)), ended.value)
+                await self._tell_ended(sid, ended)
+        await self._start(sid, session_id, previous)
+        confirmed = self.sessions.bound(sid)
+        if presented and confirmed is not None and presented != confirmed:
+            logger.info("web chat: replaced a session id presented by socket %s with %s", sid, _short(confirmed))
 
     async def user_uttered(self, sid: str, data: Any) -> None:
         """Hand a message to Rasa under the socket's own session id; refuse any other id.
@@ -217,11 +259,23 @@ class SignedSessionEvents:
             return
         if not was_bound:
             self._join(sid, sender_id)
+        try:
+            ended = await self.lifetime.check(sender_id)
+        except Exception:
+            await self._unavailable(sid, sender_id)
+            return
+        if ended is not None:
+            logger.info("web chat: refused a message of %s: the session ended (%s)", _short(sender_id), ended.value)
+            await self._tell_ended(sid, ended)
+            self.sessions.forget(sid)
+            await self._start(sid, None, sender_id)
+            return
         screened = screen_text(data.get("message"))
         if screened.refusal is None and screened.text is None:
             logger.info("web chat: ignored a message of %s: %s", _short(sender_id), screened.problem)
             return
         metadata = server_metadata(_metadata(data.get(self.metadata_key)), client=self.client_of(sid), trusted=False)
+        metadata[SEEN_KEY] = seen_stamp()  # the session's last activity (after the client's keys: never theirs)
         if screened.refusal is not None:
             logger.info("web chat: refused a message of %s: %s", _short(sender_id), screened.problem)
             if not await self._held(sender_id, str(screened.problem), data.get("message"), metadata):
@@ -253,6 +307,38 @@ class SignedSessionEvents:
             )
         )
 
+    async def sign_out(self, request: Request) -> HTTPResponse:
+        """``POST /chat/session/end`` with ``{"session_id": ...}``: the owner ends their session (退出).
+
+        The link is closed, the tracker marked, and this process's sockets bound to the id are told
+        ``session_ended`` and unbound (another process's at their next message). Ending an ended session
+        again is not an error. Presenting the id is the proof: it is the credential being given up.
+
+        Returns:
+            200 ``{"ended": true, "reason": ...}``; 400 for a body that is not one signed session id; 413 for
+            a larger one; 200 ``{"ended": false}`` when the database cannot be asked (the page forgets the id
+            all the same, and the session expires on its own).
+        """
+        if len(request.body or b"") > MAX_SIGN_OUT_BYTES:
+            return response.json({"ended": False, "error": "too_large"}, status=413)
+        try:
+            payload = json.loads(request.body or b"null")
+        except (ValueError, RecursionError):
+            payload = None
+        session_id = payload.get("session_id") if isinstance(payload, dict) else None
+        if not self.sessions.signed(session_id):
+            return response.json({"ended": False, "error": "not_a_session"}, status=400)
+        try:
+            ended = await self.lifetime.end(str(session_id))
+        except Exception:
+            logger.exception("web chat: could not end session %s", _short(str(session_id)))
+            return response.json({"ended": False, "error": "try_again"})
+        for sid in self.sessions.sockets_of(str(session_id)):
+            self.sessions.forget(sid)
+            self.sio.leave_room(sid, str(session_id), namespace=self.namespace)
+            await self._tell_ended(sid, ended)
+        return response.json({"ended": True, "reason": ended.value})
+
     async def disconnect(self, sid: str) -> None:
         """Forget a closed socket's binding.
 
@@ -274,7 +360,7 @@ def _metadata(raw: Any) -> Dict[str, Any]:
 
 
 class _WebChatBlueprint(SocketBlueprint):
-    """Rasa's socket.io blueprint that also adds the chat page's routes to the app."""
+    """Rasa's socket.io blueprint that also adds the chat page's routes to the app (``ctx.sign_out``: 退出)."""
 
     def register(self, app: Sanic, options: Dict[str, Any]) -> None:
         """Attach socket.io and the page to the app.
@@ -284,7 +370,7 @@ class _WebChatBlueprint(SocketBlueprint):
             options: Blueprint options (the ``/webhooks/socketio`` prefix).
         """
         super().register(app, options)
-        register_page(app)
+        register_page(app, sign_out=getattr(self.ctx, "sign_out", None))
 
 
 class SignedSocketIOInput(SocketIOInput):
@@ -301,6 +387,7 @@ class SignedSocketIOInput(SocketIOInput):
         self.sessions = SocketSessions(signer or signer_from_settings())
         self.events: Optional[SignedSessionEvents] = None
         self.deliverer: Optional[OutboxDeliverer] = None
+        self.sweeper: Optional[asyncio.Task] = None
 
     @classmethod
     def name(cls) -> str:
@@ -321,16 +408,20 @@ class SignedSocketIOInput(SocketIOInput):
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
         self.sio = sio
         blueprint = _WebChatBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        gate = HoldGate(on_new_message)  # silent while a person holds the conversation
+        lifetime = SessionLifetimeGuard(app=gate.app)
         events = SignedSessionEvents(
             sio,
             self.sessions,
-            HoldGate(on_new_message),  # silent while a person holds the conversation
+            gate,
             bot_message_evt=self.bot_message_evt,
             metadata_key=self.metadata_key or "metadata",
             namespace=self.namespace,
             input_channel=self.name(),
+            lifetime=lifetime,
         )
         self.events = events
+        blueprint.ctx.sign_out = events.sign_out
 
         @blueprint.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -344,9 +435,15 @@ class SignedSocketIOInput(SocketIOInput):
             )
             events.on_session = lambda _session_id: self.deliverer.kick() if self.deliverer else None
             self.deliverer.start()
+            # Every Rasa process closes the verified links of sessions that expired unseen (idempotent).
+            self.sweeper = asyncio.get_running_loop().create_task(lifetime.sweep_forever())
 
         @blueprint.listener("before_server_stop")
         async def stop_outbox(_app: Sanic, _loop: Any) -> None:
+            if self.sweeper is not None:
+                self.sweeper.cancel()
+                await asyncio.gather(self.sweeper, return_exceptions=True)
+                self.sweeper = None
             if self.deliverer is not None:
                 await self.deliverer.stop()
 

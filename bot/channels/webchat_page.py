@@ -2,7 +2,8 @@
 
 ``GET /chat/`` returns ``index.html``; ``GET /chat/<file>`` returns one of the files listed in
 ``ASSETS`` (the vendored rasa-webchat bundle, its licence, the page's script and style). Nothing else under
-the directory is reachable. The page's Content-Security-Policy allows scripts, styles, fonts and
+the directory is reachable. ``POST /chat/session/end`` is the page's 退出 (the channel's
+``SignedSessionEvents.sign_out``). The page's Content-Security-Policy allows scripts, styles, fonts and
 connections from this origin only, so the bundle's ``@import`` of Google Fonts is never fetched: the page
 works offline and uses the system's Chinese fonts (``chat.css``).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from html import escape
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Callable, Coroutine, Dict, Optional, Tuple
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -22,6 +23,7 @@ from bot import wording
 
 # Where the Rasa server serves the page (``bot run`` prints it).
 CHAT_PATH = "/chat/"
+SIGN_OUT_PATH = f"{CHAT_PATH}session/end"
 STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
 
 # file name → (content type, Cache-Control)
@@ -67,6 +69,7 @@ def render_page() -> str:
     return (
         html.replace("{{title}}", escape(labels["title"]))
         .replace("{{noscript}}", escape(labels["noscript"]))
+        .replace("{{sign_out}}", escape(labels["sign_out"]))
         .replace("{{wording_json}}", data)
     )
 
@@ -115,12 +118,17 @@ async def redirect_to_page(request: Request) -> HTTPResponse:
     return response.redirect(CHAT_PATH)
 
 
-def register_page(app: Sanic) -> None:
+def register_page(
+    app: Sanic, sign_out: Optional[Callable[[Request], Coroutine[Any, Any, HTTPResponse]]] = None
+) -> None:
     """Add the page's routes (``CHAT_PATH``) to the Rasa server's app.
 
     Args:
         app: The Sanic app the channel is registered with.
+        sign_out: The handler of ``POST /chat/session/end`` (the channel's); None: no such route.
     """
+    if sign_out is not None:
+        app.add_route(sign_out, SIGN_OUT_PATH, methods=["POST"], name="webchat_sign_out")
     app.add_route(page, CHAT_PATH, methods=["GET"], name="webchat_page", strict_slashes=True)
     app.add_route(
         redirect_to_page,

@@ -9,7 +9,9 @@ them (by ``id``: timestamps are floats and need not be unique).
 Who spoke: a ``user`` event is the owner; a ``bot`` event is the bot, unless its metadata names a staff
 member (``{"staff": "<username>"}``), which is how a person's replies in a taken-over conversation are
 stored. A bot message is attributed to the action that sent it: the latest action executed since the
-owner's last message (``action_listen`` ends a bot turn).
+owner's last message (``action_listen`` ends a bot turn). The end of a web chat session (the owner signed out,
+or the session expired) is a ``pause`` event whose metadata names the reason
+(:data:`bot.conversations.webchat_sessions.END_MARK`); it is shown as such, not as a takeover's pause.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.conversations.webchat_sessions import END_MARK
 from bot.db import models
 from bot.db.rasa_events import events as _events
 from bot.db.rasa_events import events_exist
@@ -49,6 +52,7 @@ class EntryKind(str, enum.Enum):
     ACTION = "action"  # an action the bot ran (utter_*, action_*, a form)
     SESSION_STARTED = "session_started"  # Rasa began a new conversation session
     PAUSED = "paused"  # the conversation was paused (the bot stopped answering)
+    SESSION_ENDED = "session_ended"  # the web chat session ended (``reason``: signed_out, idle, max_age)
     RESUMED = "resumed"  # the conversation was resumed
 
 
@@ -100,6 +104,7 @@ class TranscriptEntry:
         buttons: For bot messages: the titles of the buttons offered.
         channel: For owner messages: the input channel (``socketio``, ``wechat``, ``rest``).
         message_id: For owner messages: the channel's message id.
+        reason: For the end of a web chat session: why it ended.
     """
 
     event_id: int
@@ -116,6 +121,7 @@ class TranscriptEntry:
     buttons: Tuple[str, ...] = ()
     channel: Optional[str] = None
     message_id: Optional[str] = None
+    reason: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,13 @@ def transcript(
                 "pause": EntryKind.PAUSED,
                 "resume": EntryKind.RESUMED,
             }[kind]
-            entry = TranscriptEntry(event_id=row.id, at=_moment(row.timestamp, data), kind=marker)
+            ended = _mapping(data.get("metadata")).get(END_MARK) if kind == "pause" else None
+            if ended:
+                entry = TranscriptEntry(
+                    event_id=row.id, at=_moment(row.timestamp, data), kind=EntryKind.SESSION_ENDED, reason=str(ended)
+                )
+            else:
+                entry = TranscriptEntry(event_id=row.id, at=_moment(row.timestamp, data), kind=marker)
         if entry is not None and (after_event_id is None or entry.event_id > after_event_id):
             entries.append(entry)
     return entries

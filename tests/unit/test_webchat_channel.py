@@ -1,6 +1,7 @@
 """The web chat channel's socket events, bindings and routes, with a fake socket.io server (no Rasa)."""
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
@@ -9,6 +10,7 @@ import pytest
 import yaml
 from rasa.core.channels.channel import UserMessage
 
+from bot import clock
 from bot.channels.session_ids import SessionIdSigner
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.webchat import SignedSessionEvents, SignedSocketIOInput
@@ -38,10 +40,17 @@ async def admit_everyone(client: str) -> bool:
     return True
 
 
+class SessionsThatLast:
+    """Stands in for the database-backed SessionLifetimeGuard: every session works (tests of the bindings)."""
+
+    async def check(self, session_id: str) -> None:
+        return None
+
+
 class Server:
     """One 'server process': its own bindings, the shared secret."""
 
-    def __init__(self, secret: str = SECRET, admit: Any = admit_everyone) -> None:
+    def __init__(self, secret: str = SECRET, admit: Any = admit_everyone, lifetime: Any = None) -> None:
         self.signer = SessionIdSigner(secret)
         self.sio = FakeSio()
         self.received: List[UserMessage] = []
@@ -58,6 +67,7 @@ class Server:
             namespace=None,
             input_channel="socketio",
             admit_new_session=admit,
+            lifetime=lifetime or SessionsThatLast(),
         )
 
     def connect(self, sid: str, ip: str) -> None:
@@ -116,12 +126,19 @@ def test_messages_go_to_rasa_under_the_sockets_own_id() -> None:
     server = Server()
     server.connect("socket-a", "203.0.113.7")
     session_id = server.session_request("socket-a")
-    message = server.say("socket-a", session_id, "我欠多少物业费", language="zh-CN")
+    arrived = dt.datetime(2026, 11, 25, 10, 3, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with clock.frozen(arrived):
+        # the client cannot say when it was last active: the server stamps the moment itself
+        message = server.say("socket-a", session_id, "我欠多少物业费", language="zh-CN", webchat_seen_at="2099-01-01")
     assert message is not None
     assert message.sender_id == session_id
     assert message.text == "我欠多少物业费"
     assert message.input_channel == "socketio"
-    assert message.metadata == {"language": "zh-CN", "client": "ip:203.0.113.7"}
+    assert message.metadata == {
+        "language": "zh-CN",
+        "client": "ip:203.0.113.7",
+        "webchat_seen_at": "2026-11-25T02:03:00+00:00",
+    }
     assert message.output_channel.name() == "socketio"
 
 
@@ -183,7 +200,10 @@ def test_metadata_may_arrive_as_json_text() -> None:
     asyncio.run(
         server.events.user_uttered("socket-a", {"message": "hi", "session_id": session_id, "customData": "{"})
     )
-    assert [m.metadata for m in server.received] == [{"client": "ip:unknown"}, {"client": "ip:unknown"}]
+    assert [{**m.metadata, "webchat_seen_at": "…"} for m in server.received] == [
+        {"client": "ip:unknown", "webchat_seen_at": "…"},
+        {"client": "ip:unknown", "webchat_seen_at": "…"},
+    ]
 
 
 def credentials() -> Dict[str, Any]:

@@ -7,13 +7,14 @@ rate limit, a real database on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from types import SimpleNamespace
 from typing import Any, List, Optional
 
 import pytest
 from sqlalchemy import func, select
 
-from bot import wording
+from bot import clock, wording
 from bot.channels.webchat import CheckedSocketIOOutput, DatabaseSessionLimit
 from bot.compliance import violations
 from bot.db.models import RateLimitHit
@@ -157,15 +158,17 @@ def test_behind_a_trusted_proxy_each_visitor_is_counted_under_their_own_address(
         {"sent_at": "2020-01-01T09:00:00"},
         {"client": "wechat:o-someone-else"},
         {"date": "2020-01-01", "client": "ip:10.0.0.1", "timestamp": 1, "sent_at": "x"},
+        {"webchat_seen_at": "2099-01-01T00:00:00+00:00"},  # would keep the session from ever idling out
     ],
 )
 def test_custom_data_can_neither_set_the_date_nor_choose_the_client(custom: dict) -> None:
     server = Server()
     connect(server, "s", "203.0.113.5")
     session_id = request_session(server, "s")
-    message = server.say("s", session_id, "下周五交", **custom)
+    with clock.frozen(dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.timezone.utc)):
+        message = server.say("s", session_id, "下周五交", **custom)
     assert message is not None
-    assert message.metadata == {"client": "ip:203.0.113.5"}
+    assert message.metadata == {"client": "ip:203.0.113.5", "webchat_seen_at": "2026-11-25T02:00:00+00:00"}
 
 
 def test_an_over_long_message_gets_a_polite_refusal_and_never_reaches_rasa() -> None:
