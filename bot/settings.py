@@ -79,6 +79,17 @@ class Settings(BaseSettings):
             raise ValueError("a web chat session must be allowed at least 1 minute idle and 1 hour in all")
         return value
 
+    # Floods (issue 16 point 6). Messages one client (an address, a WeChat openid, an authenticated REST sender)
+    # may send on any channel per minute and per hour (bot/services/message_limits.py; 0 turns a limit off).
+    # Over either, the message never reaches Rasa; the first of a run gets one polite answer, the rest none.
+    # Counted in process memory, or in Redis when LOCK_STORE_URL / REDIS_URL is set (shared by every process).
+    channel_messages_per_minute: int = 30
+    channel_messages_per_hour: int = 300
+    # Repairs, complaints and escalations written without verified identity, per client per estate day
+    # (bot/services/unverified_records.py); beyond it nothing is stored and staff get one "flood" escalation.
+    unverified_records_per_day: int = 5
+    # Full phone numbers one staff member may reveal on the call list per hour (apps/staff/reminders.py).
+    staff_phone_reveals_per_hour: int = 30
     # Staff console (apps/staff): its own process beside Rasa and the action server, on loopback unless a
     # deployment puts a TLS proxy in front of it. The secret signs its session cookies; required outside local.
     staff_host: str = "127.0.0.1"

@@ -8,7 +8,8 @@ configured token may name the message date in metadata (tests and integrations r
 
 Unlike Rasa's handler, a body that is not a JSON object with a string ``sender`` and a string ``message``
 gets a 4xx with a JSON error instead of a 500, and the message is screened
-(:mod:`bot.channels.inbound`) before Rasa sees it.
+(:mod:`bot.channels.inbound`) before Rasa sees it. A client over its message limits gets ``429`` (the polite
+answer in the body the first time, see :mod:`bot.channels.floods`) and its message never reaches Rasa.
 
 A REST client cannot be pushed to, so what staff send the owner (the joined / left notices of a takeover,
 staff replies: the outbox, :mod:`bot.conversations.outbox`) waits for the owner's next message and comes
@@ -31,6 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import floods
 from bot.channels.inbound import checked_message, clean_text, request_client, screen_text, server_metadata
 from bot.channels.takeover import HoldGate
 
@@ -61,6 +63,17 @@ def _error(status: int, reason: str) -> HTTPResponse:
     return response.json({"error": reason}, status=status)
 
 
+def too_many(sender: str, decision: floods.Decision) -> HTTPResponse:
+    """429 for a message the limits refused: the polite answer in ``messages`` the first time, none after."""
+    notice = floods.refusal_text(decision, source="rest")
+    body = {
+        "error": "too many messages",
+        "retry_after": decision.retry_after,
+        "messages": [] if notice is None else [{"recipient_id": sender, "text": notice}],
+    }
+    return response.json(body, status=429, headers={"Retry-After": str(decision.retry_after)})
+
+
 def parse_body(body: bytes) -> Dict[str, Any]:
     """The request body as a JSON object with a usable ``sender``.
 
@@ -88,7 +101,12 @@ def parse_body(body: bytes) -> Dict[str, Any]:
 
 
 class PinnedRestInput(RestInput):
-    """``POST /webhooks/rest/webhook`` as Rasa's, except the points above (and no ``stream`` mode)."""
+    """``POST /webhooks/rest/webhook`` as Rasa's, except the points above (and no ``stream`` mode).
+
+    Each client may send only so many messages (:mod:`bot.channels.floods`): ``limiter`` (default from settings).
+    """
+
+    limiter: Optional[floods.MessageLimiter] = None
 
     def _extract_input_channel(self, req: Request) -> str:
         return self.name()
@@ -105,6 +123,7 @@ class PinnedRestInput(RestInput):
         from bot.settings import get_settings
 
         gate = HoldGate(on_new_message)  # silent while a person holds the conversation
+        limiter = floods.limiter(self.limiter)
         secret = get_settings().rest_channel_token
         token = secret.get_secret_value() if secret is not None else None
         blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
@@ -132,14 +151,15 @@ class PinnedRestInput(RestInput):
             screened = screen_text(data.get("message"))
             if screened.text is None and screened.refusal is None:
                 return _error(400, f"message must be a non-empty string ({screened.problem})")
+            # An authenticated integration serves many owners from one address: count each of its senders.
+            # Without a token the caller proves nothing and is counted by its address.
+            client = f"rest:{sender}" if token else request_client(request.ip, request.headers)
+            decision = limiter.check(client)
+            if decision.refused:  # a flood: nothing reaches Rasa, the outbox waits for an admitted message
+                logger.info("rest: refused a message from %s: too many (%s)", sender[:16], decision.verdict.value)
+                return too_many(sender, decision)
             # With a token configured the middleware has already checked it: the caller is trusted.
-            metadata = server_metadata(
-                data.get("metadata"),
-                # An authenticated integration serves many owners from one address: count each of its
-                # senders. Without a token the caller proves nothing and is counted by its address.
-                client=f"rest:{sender}" if token else request_client(request.ip, request.headers),
-                trusted=bool(token),
-            )
+            metadata = server_metadata(data.get("metadata"), client=client, trusted=bool(token))
             # What staff sent since the owner's last message (the channel cannot push) comes first in the
             # response, so it is claimed and written to the tracker first too: the transcript then shows what
             # the owner saw, in that order (a "left" notice before the bot's first answer after a hand-back).

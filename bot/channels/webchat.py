@@ -48,6 +48,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot import wording
+from bot.channels import floods
 from bot.channels.inbound import checked_message, ip_client, request_client, screen_text, server_metadata
 from bot.channels.session_ids import SessionIdSigner, signer_from_settings
 from bot.channels.socket_sessions import SocketSessions
@@ -137,6 +138,7 @@ class SignedSessionEvents:
         admit_new_session: Whether a client (``ip:<address>``) may be issued one more session id; default
             the database-backed per-hour limit.
         lifetime: Whether a signed id still works, and ends sessions; default asks ``DATABASE_URL``.
+        limiter: The per-client message limits (:mod:`bot.channels.floods`); default from settings.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class SignedSessionEvents:
         input_channel: str,
         admit_new_session: Optional[AdmitNewSession] = None,
         lifetime: Optional[SessionLifetimeGuard] = None,
+        limiter: Optional[floods.MessageLimiter] = None,
     ) -> None:
         self.sio = sio
         self.sessions = sessions
@@ -161,6 +164,7 @@ class SignedSessionEvents:
         self.input_channel = input_channel
         self.admit_new_session = admit_new_session or DatabaseSessionLimit()
         self.lifetime = lifetime or SessionLifetimeGuard()
+        self.limiter = floods.limiter(limiter)
         self._clients: Dict[str, str] = {}
         # Called with the session id once a socket has confirmed it (the outbox delivers what waits for it).
         self.on_session: Optional[Callable[[str], None]] = None
@@ -273,6 +277,13 @@ class SignedSessionEvents:
         screened = screen_text(data.get("message"))
         if screened.refusal is None and screened.text is None:
             logger.info("web chat: ignored a message of %s: %s", _short(sender_id), screened.problem)
+            return
+        decision = self.limiter.check(self.client_of(sid))
+        if decision.refused:  # a flood: nothing reaches Rasa; the first of a run is answered once, politely
+            logger.info("web chat: refused a message of %s: too many messages", _short(sender_id))
+            notice = floods.refusal_text(decision, source="webchat")
+            if notice is not None:
+                await self._say(sender_id, notice)
             return
         metadata = server_metadata(_metadata(data.get(self.metadata_key)), client=self.client_of(sid), trusted=False)
         metadata[SEEN_KEY] = seen_stamp()  # the session's last activity (after the client's keys: never theirs)

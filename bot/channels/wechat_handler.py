@@ -26,6 +26,11 @@ The typed text is screened like on every channel (:mod:`bot.channels.inbound`): 
 polite refusal and never reaches the NLU, a leading ``/`` cannot smuggle an intent with entities past it,
 and the metadata carries no date (WeChat's ``CreateTime`` is the client's word, not the server's clock) and
 ``client = wechat:<openid>``. Every text sent to the owner passes the compliance check.
+
+Each openid may send only so many messages (:mod:`bot.channels.floods`): checked once the callback is proved
+WeChat's and before anything is claimed or stored, so a flood writes nothing. The first refused message of a run
+gets the polite answer as the passive reply, later ones ``success``. Events (following, delivery reports) are
+WeChat's own and are not counted; WeChat's retry of a message already claimed goes on whatever the count.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Opt
 
 from bot import clock as bot_clock
 from bot import wording
+from bot.channels import floods
 from bot.channels.inbound import checked_outgoing, screen_text, wechat_client
 from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
 from bot.channels.wechat_format import match_choice, pack_messages, render_bot_messages
@@ -249,6 +255,7 @@ class WeChatWebhook:
         clock: Epoch seconds now (for timestamp checks).
         refused_while_held: Asked before a refusal or "please type" is sent (see :data:`RefusedWhileHeld`);
             None: always answer.
+        limiter: The per-openid message limits; default from settings.
     """
 
     def __init__(
@@ -261,8 +268,10 @@ class WeChatWebhook:
         follow_up_delay: float = 0.5,
         clock: Callable[[], float] = epoch_now,
         refused_while_held: Optional[RefusedWhileHeld] = None,
+        limiter: Optional[floods.MessageLimiter] = None,
     ) -> None:
         self.config = config
+        self.limiter = floods.limiter(limiter)
         self.refused_while_held = refused_while_held
         self.store = store or WeChatStore()
         self.run_bot = run_bot
@@ -337,6 +346,9 @@ class WeChatWebhook:
         except WeChatRequestError as error:
             logger.warning("wechat: refused a callback: %s", error.reason)
             return HttpAnswer(error.status, error.reason)
+        flooded = await self._refused_as_flood(message, encrypted, nonce)
+        if flooded is not None:
+            return flooded
         remember_until = stamp + config.max_clock_skew + REMEMBER_SIGNATURES_EXTRA.total_seconds()
         # Written only now that everything checked out (in safe mode msg_signature, which covers the body):
         # a captured URL posted with another body never gets this far, so it cannot use up WeChat's pair.
@@ -358,6 +370,30 @@ class WeChatWebhook:
             return HttpAnswer(500, "internal error")
         if reply is None:
             return HttpAnswer(200, SUCCESS)
+        return self._passive(message, reply, encrypted, nonce)
+
+    async def _refused_as_flood(self, message: InboundMessage, encrypted: bool, nonce: str) -> Optional[HttpAnswer]:
+        """The answer to a message over the openid's limits (nothing claimed or stored), or ``None`` to go on.
+
+        WeChat's retry of a message already claimed goes on whatever the count: it may have to move that message's
+        answer to the customer-service API (the first request's connection is gone).
+        """
+        if message.msg_type == "event":
+            return None
+        decision = self.limiter.check(wechat_client(message.openid))
+        if not decision.refused:
+            return None
+        try:
+            if await self._db(self.store.state, message.dedupe_key) is not None:
+                return None
+        except Exception:
+            logger.exception("wechat: could not tell whether %s is a retry; refusing it", message.dedupe_key)
+        logger.info("wechat: refused %s from %s: too many messages", message.dedupe_key, message.openid)
+        notice = floods.refusal_text(decision, source="wechat")
+        return HttpAnswer(200, SUCCESS) if notice is None else self._passive(message, notice, encrypted, nonce)
+
+    def _passive(self, message: InboundMessage, reply: str, encrypted: bool, nonce: str) -> HttpAnswer:
+        """``reply`` as the passive answer to ``message`` (encrypted when the callback was)."""
         xml = text_reply_xml(
             to_user=message.openid, from_user=message.account, content=reply, create_time=int(self._clock())
         )
