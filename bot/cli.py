@@ -500,7 +500,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``bot`` command."""
     # No usage telemetry or crash reports leave the machine (Rasa would try Segment and Sentry).
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    from bot import holiday_cli, staff_cli
+    from bot import holiday_cli, privacy_cli, staff_cli
     from bot.coach import cli as coach_cli
 
     parser = argparse.ArgumentParser(prog="bot", description=__doc__)
@@ -530,6 +530,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     staff_cli.add_arguments(user_parser)
     holidays_parser = commands.add_parser("holidays", help="public holiday schedules for reminders: load, list")
     holiday_cli.add_arguments(holidays_parser)
+    privacy_parser = commands.add_parser("privacy", help="an owner's personal information on request: export, erase")
+    privacy_cli.add_arguments(privacy_parser)
     nlu_parser = commands.add_parser("nlu", help="the NLU inbox")
     nlu_commands = nlu_parser.add_subparsers(dest="nlu_command", required=True)
     export_parser = nlu_commands.add_parser("export", help="write staff corrections as training data")
@@ -564,6 +566,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return staff_cli.run(args, actor=_cli_actor())
     if args.command == "holidays":
         return holiday_cli.run(args, actor=_cli_actor())
+    if args.command == "privacy":
+        return privacy_cli.run(args, actor=_cli_actor())
     if args.command == "nlu":
         return nlu_export(args.out, args.url)
     if args.command == "playbook":
