@@ -20,11 +20,13 @@ from actions.forms import FORM_SLOTS
 from actions.identity import check_identity, owner_id_in, resolve_owner_id
 from actions.tracker_utils import latest_intent, message_date
 from actions.unit_of_work import in_session
+from bot import wording
 from bot.db import models
 from bot.records import arrears, identity
 from bot.reminders import answers as reminder_answers
 from bot.service_config import get_service_config
-from bot.services import escalations, promises, records
+from bot.services import escalations, promises, records, unverified_records
+from bot.services import identity as identity_service
 from bot.services.escalations import Reason
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,38 @@ INSTEAD = "instead"
 
 def _message_id(tracker: Tracker) -> Optional[str]:
     return tracker.latest_message.get("message_id")
+
+
+def _client(tracker: Tracker) -> str:
+    """The server-derived client key the latest message came with (what records without identity count under)."""
+    return identity_service.client_key(
+        channel=tracker.get_latest_input_channel(),
+        sender_id=tracker.sender_id,
+        metadata=tracker.latest_message.get("metadata"),
+    )
+
+
+def _escalate(
+    session: Session, tracker: Tracker, *, reason: Reason, detail: Optional[str], owner_id: Optional[int]
+) -> Optional[models.Escalation]:
+    """Record an escalation; without a verified owner within the client's records for the day (else ``None``)."""
+    where = {
+        "channel": tracker.get_latest_input_channel(),
+        "sender_id": tracker.sender_id,
+        "message_id": _message_id(tracker),
+    }
+    if owner_id is None:
+        return unverified_records.escalate(
+            session, client=_client(tracker), reason=reason, detail=detail, **where
+        )
+    return escalations.escalate(session, reason=reason, detail=detail, owner_id=owner_id, **where)
+
+
+def _numbered(escalation: Optional[models.Escalation]) -> Dict[str, Any]:
+    """What an escalation's confirmation quotes, or the polite word that enough was noted today."""
+    if escalation is None:
+        return {INSTEAD: wording.text("floods.enough_today")}
+    return {"number": escalation.number}
 
 
 async def save_or_apologise(
@@ -106,22 +140,14 @@ async def unverified(dispatcher: CollectingDispatcher, tracker: Tracker) -> List
     """
     if tracker.get_slot("identity_failed"):
         return [SlotSet("identity_failed", False), SlotSet("identity_attempts", 0.0)]
-    saved = await save_or_apologise(
-        dispatcher,
-        lambda session: {
-            "number": escalations.escalate(
-                session,
-                reason=Reason.IDENTITY_FAILED,
-                detail=None,
-                owner_id=None,
-                channel=tracker.get_latest_input_channel(),
-                sender_id=tracker.sender_id,
-                message_id=_message_id(tracker),
-            ).number
-        },
-    )
+    saved = await save_or_apologise(dispatcher, lambda session: _numbered(
+        _escalate(session, tracker, reason=Reason.IDENTITY_FAILED, detail=None, owner_id=None)
+    ))  # fmt: skip
     if saved is None:
         return _offer_person([])
+    if INSTEAD in saved:
+        dispatcher.utter_message(text=saved[INSTEAD])
+        return [SlotSet("identity_failed", False), SlotSet("identity_attempts", 0.0)]
     dispatcher.utter_message(
         response="utter_identity_failed", number=saved["number"], staff_answer=escalations.staff_answer()
     )
@@ -183,7 +209,22 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
         return {"number": record.number}
 
     def write_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Any:
-        """Write the record (or find the one this message already made), in the caller's transaction."""
+        """Write the record (or find the one this message already made), in the caller's transaction.
+
+        Without a verified owner, only within the client's records for the day
+        (:mod:`bot.services.unverified_records`): ``None`` past it, and nothing written.
+        """
+        if owner_id is None:
+            return unverified_records.create(
+                session,
+                self.model,
+                client=_client(tracker),
+                input_channel=tracker.get_latest_input_channel(),
+                message_id=_message_id(tracker),
+                sender_id=tracker.sender_id,
+                owner_id=None,
+                **self.fields(tracker),
+            )
         return records.create(
             session,
             self.model,
@@ -210,7 +251,10 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
             instead = self.answered_without_record(session, owner_id)
             if instead is not None:
                 return {INSTEAD: instead}
-            return self.quoted(self.write_record(session, tracker, owner_id))
+            record = self.write_record(session, tracker, owner_id)
+            if record is None:  # past the client's records without identity today
+                return {INSTEAD: wording.text("floods.enough_today")}
+            return self.quoted(record)
 
         try:
             stored = await in_session(write)
@@ -361,21 +405,16 @@ async def record_escalation(dispatcher: CollectingDispatcher, tracker: Tracker, 
     """Record an escalation, then tell the owner when staff will answer."""
 
     def write(session: Session) -> Dict[str, Any]:
-        return {
-            "number": escalations.escalate(
-                session,
-                reason=reason,
-                detail=tracker.latest_message.get("text"),
-                owner_id=owner_id_in(session, tracker),
-                channel=tracker.get_latest_input_channel(),
-                sender_id=tracker.sender_id,
-                message_id=_message_id(tracker),
-            ).number
-        }
+        owner_id = owner_id_in(session, tracker)
+        detail = tracker.latest_message.get("text")
+        return _numbered(_escalate(session, tracker, reason=reason, detail=detail, owner_id=owner_id))
 
     saved = await save_or_apologise(dispatcher, write)
     if saved is None:
         return []
+    if INSTEAD in saved:
+        dispatcher.utter_message(text=saved[INSTEAD])
+        return [SlotSet("pending_offer", None)]
     dispatcher.utter_message(
         response="utter_escalated", number=saved["number"], staff_answer=escalations.staff_answer()
     )

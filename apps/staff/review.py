@@ -48,6 +48,7 @@ REASON_LABELS: Dict[str, str] = {
     "identity_failed": "身份核实失败",
     "identity_locked": "身份核实已锁定",
     "staff_takeover": "员工主动接管",
+    "flood": "同一来源当天匿名登记过多",
 }
 CHANNEL_LABELS: Dict[str, str] = {"socketio": "网页聊天", "wechat": "微信公众号", "rest": "接口"}
 STATUS_LABELS: Dict[str, str] = {"open": "待兑现", "kept": "已兑现", "broken": "已违约"}

@@ -25,6 +25,7 @@ class Reason(str, enum.Enum):
     STAFF_TAKEOVER = "staff_takeover"  # a person took the conversation over on their own initiative
     BROKEN_PROMISES = "broken_promises"  # a second promise broken: a collector takes the case (bot.reminders.ladder)
     OLD_ARREARS = "old_arrears"  # broken promises on arrears older than REMINDERS_MANAGER_ARREARS_MONTHS: the manager
+    FLOOD = "flood"  # a client went past the day's records without identity (bot.services.unverified_records)
 
 
 # Intents that name their own reason; any other path to a person is a fallback.

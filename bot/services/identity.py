@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -194,3 +194,14 @@ def linked_owner_id(session: Session, *, channel: Optional[str], sender_id: str)
         return None
     owner = owners.linked_owner(session, channel=channel, sender_id=sender_id)
     return owner.owner_id if owner is not None else None
+
+
+def prune_attempts(session: Session, *, before: dt.datetime) -> int:
+    """Delete identity attempts older than ``before`` (the retention job); how many were deleted.
+
+    Locks look back ``IDENTITY_FAILURE_WINDOW_HOURS`` only, so ``before`` at least that long ago changes no lock.
+    Attempts are written in the estate's timezone (SQLite compares a time's fields), so ``before`` is too.
+    """
+    local = before.astimezone(clock.zone())
+    result = session.execute(delete(IdentityAttempt).where(IdentityAttempt.attempted_at < local))
+    return int(result.rowcount or 0)

@@ -40,3 +40,18 @@ def allow(session: Session, *, key: str, limit: int, window: dt.timedelta) -> bo
     session.add(RateLimitHit(key=key, at=now))
     session.flush()
     return True
+
+
+# The longest window any key is counted over: ``unverified-record:`` keys count the estate day.
+LONGEST_WINDOW = dt.timedelta(days=1)
+
+
+def prune(session: Session, *, before: dt.datetime) -> int:
+    """Delete every hit older than ``before`` (the retention job); how many were deleted.
+
+    Every count looks back at most :data:`LONGEST_WINDOW`, so ``before`` a day or more ago changes no decision.
+    Hits are written in the estate's timezone (SQLite compares a time's fields), so ``before`` is compared in it.
+    """
+    local = before.astimezone(clock.zone())
+    result = session.execute(delete(RateLimitHit).where(RateLimitHit.at < local))
+    return int(result.rowcount or 0)

@@ -49,18 +49,26 @@ def _identical_recent(session: Session, model: Type[Record], sender_id: str, fie
     return session.execute(query.order_by(model.id).limit(1)).scalar_one_or_none()
 
 
-def create(
+def already_made(
     session: Session, model: Type[Record], *, message_id: Optional[str], sender_id: str, **fields: Any
-) -> Record:
-    """Write a record of type ``model`` (or return the one this request already made) and number it."""
+) -> Optional[Record]:
+    """The record this request already made: by the message's id, or an identical one said twice just now."""
     if message_id:
         existing = _by_message(session, model, message_id)
         if existing is not None:
             return existing
     if sender_id:
-        existing = _identical_recent(session, model, sender_id, fields)
-        if existing is not None:
-            return existing
+        return _identical_recent(session, model, sender_id, fields)
+    return None
+
+
+def create(
+    session: Session, model: Type[Record], *, message_id: Optional[str], sender_id: str, **fields: Any
+) -> Record:
+    """Write a record of type ``model`` (or return the one this request already made) and number it."""
+    existing = already_made(session, model, message_id=message_id, sender_id=sender_id, **fields)
+    if existing is not None:
+        return existing
     record = model(source_message_id=message_id, sender_id=sender_id, created_at=clock.now(), **fields)
     try:
         with session.begin_nested():

@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -453,3 +453,21 @@ def last_login(session: Session, *, username: str, before: dt.datetime) -> Optio
         .order_by(StaffLoginAttempt.attempted_at.desc(), StaffLoginAttempt.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def prune_login_attempts(session: Session, *, before: dt.datetime) -> int:
+    """Delete failed and refused login attempts (and unlocks) older than ``before`` (the retention job).
+
+    Lock-outs look back ``STAFF_LOGIN_WINDOW_MINUTES`` plus ``STAFF_LOCKOUT_MINUTES`` only. Successful logins are
+    kept: only someone with the password makes one, and the home page shows the one before the current session
+    (:func:`last_login`).
+
+    Returns:
+        How many rows were deleted.
+    """
+    result = session.execute(
+        delete(StaffLoginAttempt).where(
+            StaffLoginAttempt.attempted_at < _utc(before), StaffLoginAttempt.outcome != LoginOutcome.SUCCEEDED
+        )
+    )
+    return int(result.rowcount or 0)
