@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.staff import api, nlu_inbox, practice, records, review, screens, security, users, wecom
+from apps.staff import api, nlu_inbox, practice, privacy, records, review, screens, security, users, wecom
 from apps.staff import coach as coach_screens
 from apps.staff import ownership as ownership_screens
 from apps.staff import payments as payment_screens
@@ -126,6 +126,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(practice.router)
     app.include_router(playbook_screens.router)
     app.include_router(users.router)
+    app.include_router(privacy.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # WeCom signs its callbacks itself: its own app, outside the console's session and CSRF checks.
     app.mount(

@@ -194,11 +194,12 @@ def to_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
 
 
-def record_export(session: Session, *, owner_id: int, actor: str, via: str, data: Mapping[str, Any]) -> AuditEntry:
-    """The ``privacy_exported`` audit row of an export of ``data`` (counts only, nothing personal)."""
-    return audit.record(
-        session, actor=actor, action=PRIVACY_EXPORTED, target=f"owner:{owner_id}", detail={"via": via, **counts(data)}
-    )
+def record_export(
+    session: Session, *, owner_id: int, actor: str, via: str, data: Mapping[str, Any], file_format: str = "json+txt"
+) -> AuditEntry:
+    """The ``privacy_exported`` audit row of an export of ``data`` (how, in what format, counts; nothing personal)."""
+    detail = {"via": via, "format": file_format, **counts(data)}
+    return audit.record(session, actor=actor, action=PRIVACY_EXPORTED, target=f"owner:{owner_id}", detail=detail)
 
 
 def export(session: Session, *, owner_id: int, directory: Path, actor: str, via: str = "cli") -> Tuple[Path, Path]:

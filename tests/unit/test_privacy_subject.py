@@ -374,8 +374,8 @@ def test_export_writes_json_and_readable_text_and_is_audited(estate: Dict[str, A
     [entry] = [row for row in every_row(url)["audit_log"] if row["action"] == "privacy_exported"]
     assert (entry["actor"], entry["target"], utc(entry["at"])) == ("cli:ops", f"owner:{wang}", LATER)
     detail = entry["detail"]
-    assert detail["via"] == "cli" and detail["conversations"] == 3 and detail["messages"] == 7 and detail["repair_orders"] == 2
-    assert detail["audit_log"] == 7 and all(isinstance(value, int) for key, value in detail.items() if key != "via")
+    assert detail == {"via": "cli", "format": "json+txt", **subject.counts(written)}
+    assert (detail["conversations"], detail["messages"], detail["repair_orders"], detail["audit_log"]) == (3, 7, 2, 7)
 
 
 def test_an_unknown_owner_is_refused(database_url: str) -> None:
