@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     # Payment promises (bot/services/payments.py): a promise is kept when the unit's payments reach its amount
     # by its due date plus this many days, broken when they have not once those days have passed.
     promise_grace_days: int = 2
+    # Retention (bot/privacy/retention.py, the worker's daily run): days each kind of personal data is kept.
+    retention_conversation_days: int = 365  # a conversation silent this long loses its transcript and links
+    retention_audit_days: int = 1095  # audit rows (3 years: 民法典 art. 188)
+    retention_attempt_days: int = 30  # identity and login attempts, rate-limit counters
+    retention_outbox_days: int = 90  # delivered or failed outbox messages, call tasks done
+    retention_former_owner_days: int = 1095  # a former owner is erased this long after the flat changed hands
 
     class Config:
         """Read a local ``.env`` too."""
@@ -127,6 +133,15 @@ class Settings(BaseSettings):
     @validator("trusted_proxies", each_item=True)
     def _proxy_is_a_network(cls, value: str) -> str:  # noqa: N805
         ipaddress.ip_network(value, strict=False)  # raises ValueError, which pydantic reports
+        return value
+
+    @validator(
+        "retention_conversation_days", "retention_audit_days", "retention_attempt_days", "retention_outbox_days",
+        "retention_former_owner_days",
+    )
+    def _retention_is_positive(cls, value: int) -> int:  # noqa: N805
+        if value < 1:
+            raise ValueError("a retention period is at least one day")
         return value
 
     @validator("clock_start")

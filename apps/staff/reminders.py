@@ -4,6 +4,11 @@ A thin adapter over :mod:`bot.reminders`: the reminders with due time, purpose, 
 cancelled one by one (CSRF-protected, audited); the public holiday schedules the policy knows, a warning for each
 year reminders wait on, and (managers) a form to load a year's schedule; the call list with a 完成 form that
 takes a note. Every view and change is an audit row.
+
+The full phone number of a call task is shown on request (显示号码), one task at a time: to a collector only for a
+task assigned to them (403 otherwise), to supervisors and managers for any, and to nobody more than
+``STAFF_PHONE_REVEALS_PER_HOUR`` times an hour (429); every reveal and every refusal is an audit row. Supervisors
+and managers (re)assign open tasks to collectors (分派).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ REMINDER_CANCELLED = "reminder_cancelled"
 CALLS_VIEWED = "calls_viewed"
 CALL_DONE = "call_done"
 CALL_PHONE_REVEALED = "call_phone_revealed"
+CALL_PHONE_REVEAL_REFUSED = "call_phone_reveal_refused"
+CALL_ASSIGNED = "call_assigned"
 
 # Path ids beyond a 32-bit integer column are refused with 422 before any query (SQLite raises OverflowError
 # on them, PostgreSQL a DataError).
@@ -160,18 +167,75 @@ def reveal_phone(
 
     The call list exists so collectors can phone owners, but a masked list keeps numbers from being read off
     in bulk: each number is shown on request, one task at a time, and every reveal is an audit row. Done
-    tasks stay masked (409).
+    tasks stay masked (409). A collector sees only the numbers of tasks assigned to them (403), and nobody more
+    than ``STAFF_PHONE_REVEALS_PER_HOUR`` an hour (429); each refusal is audited, and counts nothing.
     """
     task = calls.get(db, task_id=task_id)
     if task is None:
         raise HTTPException(status_code=404)
     if task.state is not CallTaskState.OPEN:
         raise HTTPException(status_code=409)
+    username = str(user.username)
+    refusal = None
+    if not calls.may_reveal(task, username=username, role=StaffRole(user.role)):
+        refusal = ("not_assigned", 403)
+    elif not calls.count_reveal(db, username=username):
+        refusal = ("too_many", 429)
+    if refusal is not None:
+        code, status = refusal
+        audit.record(
+            db, actor=username, action=CALL_PHONE_REVEAL_REFUSED, target=f"call:{task_id}",
+            detail={"task_id": task_id, "reason": code},
+        )  # fmt: skip
+        headers = {"Retry-After": str(int(calls.REVEAL_WINDOW.total_seconds()))} if status == 429 else None
+        return _refused(request, user=user, active=active, code=code, status=status, headers=headers)
     audit.record(
         db, actor=str(user.username), action=CALL_PHONE_REVEALED, target=f"call:{task_id}",
         detail={"task_id": task_id, "owner_id": task.owner_id},
     )  # fmt: skip
     return _calls_view(request, status="open", page=1, user=user, active=active, db=db, revealed=task_id)
+
+
+@router.post("/calls/{task_id}/assign")
+def assign_call(
+    request: Request,
+    task_id: int = TASK_ID,
+    assignee: str = Form(""),
+    user: StaffUser = SUPERVISOR_OR_MANAGER,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """分派: give an open call task to an active collector (supervisors and managers; audited)."""
+    try:
+        assigned = calls.assign(db, task_id=task_id, assignee=assignee.strip())
+    except ValueError:
+        return _refused(request, user=user, active=active, code="unknown_assignee", status=400)
+    if not assigned:
+        raise HTTPException(status_code=409 if calls.get(db, task_id=task_id) is not None else 404)
+    audit.record(
+        db, actor=str(user.username), action=CALL_ASSIGNED, target=f"call:{task_id}",
+        detail={"task_id": task_id, "assignee": assignee.strip()},
+    )  # fmt: skip
+    return RedirectResponse("/calls", status_code=303)
+
+
+def _refused(
+    request: Request,
+    *,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    code: str,
+    status: int,
+    headers: Optional[Dict[str, str]] = None,
+) -> Response:
+    """The polite page for a refused reveal or assignment (nothing was changed or shown)."""
+    page = render(
+        request, "call_refused.html", user=user, active=active, section="calls", code=code,
+        limit=calls.reveals_per_hour(), status_code=status,
+    )  # fmt: skip
+    if headers:
+        page.headers.update(headers)
+    return page
 
 
 def _calls_view(
@@ -193,9 +257,11 @@ def _calls_view(
         db, actor=str(user.username), action=CALLS_VIEWED, target="calls",
         detail={"status": status, "rows": len(items), **({"page": page} if page > 1 else {})},
     )  # fmt: skip
+    can_assign = user.role is not StaffRole.COLLECTOR
     return render(
         request, "calls.html", user=user, active=active, section="calls", items=items, status=status,
         mask=user.role is StaffRole.COLLECTOR, revealed=revealed, page=page, more=more,
+        collectors=calls.collectors(db) if can_assign else [], can_assign=can_assign,
     )  # fmt: skip
 
 

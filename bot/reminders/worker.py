@@ -31,7 +31,7 @@ import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -78,6 +78,7 @@ class DailyReport:
     followups: int = 0
     escalations: int = 0
     monthly: int = 0
+    retention: Dict[str, int] = field(default_factory=dict)  # what the retention job deleted, by kind
     errors: List[str] = field(default_factory=list)
 
 
@@ -190,7 +191,10 @@ class ReminderWorker:
         return done
 
     def daily(self, today: dt.date, *, stop: Optional[threading.Event] = None) -> DailyReport:
-        """Judge promises (kept / broken), follow up broken ones, escalate repeat breakers, monthly notices.
+        """The day's jobs: promises judged, broken ones followed up and escalated, monthly notices, retention.
+
+        Promises are judged kept or broken, broken ones followed up, repeat breakers escalated, monthly notices
+        scheduled, and personal data older than the retention policy deleted (:mod:`bot.privacy.retention`).
 
         Each job runs in its own transaction, so one failing does not stop the others; all are idempotent.
         """
@@ -211,8 +215,13 @@ class ReminderWorker:
         def monthly(session: Session) -> None:
             report.monthly = len(schedule.schedule_monthly(session, today=today))
 
+        def retention(session: Session) -> None:
+            from bot.privacy import retention as privacy_retention
+
+            report.retention = privacy_retention.apply(session, policy=privacy_retention.RetentionPolicy.from_settings())
+
         with self._clock():
-            for job in (evaluate, followups, escalate, monthly):
+            for job in (evaluate, followups, escalate, monthly, retention):
                 if _stopped(stop):
                     break
                 try:
