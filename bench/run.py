@@ -34,8 +34,60 @@ def timed(label: str, fn: Callable[[], object], repeat: int) -> float:
     return median
 
 
+def per_message(label: str, fn: Callable[[int], object], calls: int, repeat: int) -> float:
+    """Run ``fn(i)`` for ``calls`` values of ``i`` per sample; print and return the median per call in milliseconds."""
+    times: List[float] = []
+    for sample in range(repeat):
+        start = time.perf_counter()
+        for i in range(calls):
+            fn(sample * calls + i)
+        times.append((time.perf_counter() - start) / calls)
+    median = statistics.median(times) * 1000
+    print(f"{label:<48} median {median:8.4f} ms  (n={repeat}x{calls})")
+    return median
+
+
+def message_limits(redis_url: str = "redis://127.0.0.1:6379/15") -> None:
+    """The per-message flood check (bot.services.message_limits) with the default limits, in memory and in Redis.
+
+    1,000 clients take turns (an address each), so most messages are admitted and counted, as in real traffic.
+    """
+    import redis
+
+    from bot.services.message_limits import (
+        REDIS_PREFIX,
+        MemoryCounts,
+        MessageLimiter,
+        RedisCounts,
+        configured_limits,
+    )
+    from bot.settings import Settings
+
+    limits = configured_limits(Settings(_env_file=None))
+    clients = [f"ip:10.0.{n // 256}.{n % 256}" for n in range(1000)]
+    memory = MessageLimiter(limits, MemoryCounts())
+    per_message("message limit check, memory (1 message)", lambda i: memory.check(clients[i % 1000]), 2000, 20)
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        connection.ping()
+    except redis.RedisError:
+        print(f"message limit check, Redis: no Redis at {redis_url} (start one for the shared figure)")
+        return
+    counts = RedisCounts(client=connection)
+    shared = MessageLimiter(limits, counts)
+    try:
+        per_message("message limit check, Redis (1 message)", lambda i: shared.check(f"bench-{clients[i % 1000]}"), 500, 20)
+        if len(counts.fallback):
+            print("  (Redis failed during the run: part of that figure is the in-memory fallback)")
+    finally:
+        for key in connection.scan_iter(f"{REDIS_PREFIX}bench-*"):
+            connection.delete(key)
+        connection.close()
+
+
 def main() -> None:
-    """Time the text layer alone, then the full trained pipeline if a model exists."""
+    """Time the flood check and the text layer alone, then the full trained pipeline if a model exists."""
+    message_limits()
     from bot.text.entities import RuleEntityExtractor
     from bot.text.normalize import normalize
 
