@@ -21,13 +21,19 @@ from sanic import Sanic
 from bot import wording
 from bot.channels.floods import refusal_text
 from bot.channels.rest import PinnedRestInput
+from bot.channels.wecom.callback import Responder, WeComChannel, WeComConfig
+from bot.channels.wecom.store import WeComStore
 from bot.compliance import violations
+from bot.db.wecom_models import WeComCallbackStatus
 from bot.services.message_limits import Decision, Limit, MessageLimiter, Verdict
 from bot.settings import get_settings
 from tests.conftest import free_port
+from tests.fakes.wecom_api import FakeWeComAPI
+from tests.fakes.wecom_client import WeComClient
 from tests.unit.test_rest_channel import RecordingAgent
 from tests.unit.test_webchat_channel import Server
 from tests.unit.test_wechat_channel import FakeBot, Harness, harness, openid  # noqa: F401  (fixture)
+from tests.unit.test_wecom_channel import WANG, estate, fake, fake_api, rows, settings_for  # noqa: F401  (fixtures)
 
 NOTICE_ONE_MINUTE = wording.text("floods.too_many_messages", minutes=1)
 # Two messages a minute, both at a window's start: one more fits 90 s later (the next window, half gone).
@@ -238,3 +244,22 @@ def test_wechat_refuses_an_openids_flood_storing_nothing(harness: Harness) -> No
     kinds = sorted((row.openid, row.msg_type) for row in harness.inbound())
     assert kinds == sorted([(user, "text"), (user, "text"), (user, "event:subscribe"), (other, "text")])
     assert len(harness.signatures()) == 5
+
+
+# --- WeCom (staff) -------------------------------------------------------------------------------------
+
+
+def test_wecom_refuses_a_members_flood_polite_once_storing_nothing(estate: str, fake: FakeWeComAPI) -> None:  # noqa: F811
+    config = WeComConfig.from_settings(settings_for(fake))
+    assert config is not None
+    responder = Responder(estate, coach=lambda text: f"话术：{text}")
+    channel = WeComChannel(config, store=WeComStore(estate), responder=responder, limiter=two_a_minute())
+    client = WeComClient()
+    for n in range(1, 6):
+        signed = client.sign(client.text(WANG, f"问题{n}"))
+        answer, job = channel.receive(signed.params, signed.body)
+        assert (answer.status, answer.body) == (200, "")
+        if job is not None:
+            channel.handle(job)
+    assert [m.content for m in fake.messages_for(WANG)] == ["话术：问题1", "话术：问题2", NOTICE_TWO_MINUTES]
+    assert [(row.user_id, row.status) for row in rows(estate)] == [(WANG, WeComCallbackStatus.SENT)] * 2

@@ -17,6 +17,10 @@ through ``message/send`` (:meth:`WeComChannel.handle`, run by the web app after 
    then, on the next lines, what the owner said) gets both, as two messages: the owner, and the coach's
    answer for that owner (old arrears: every card's next step is the project manager's). The lookup words are data
    (``data/coach/coach.yml`` ``wecom``).
+
+Each UserID may send only so many messages (``wecom:<UserID>``, :mod:`bot.channels.floods`): a message over the
+limits is checked before it is claimed and stored nothing; the first of a run gets the polite answer by
+``message/send``, later ones nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Tuple
 from sqlalchemy.orm import Session
 
 from bot import clock, wording
+from bot.channels import floods
 from bot.channels.inbound import screen_text
 from bot.channels.wechat_security import (
     MAX_CLOCK_SKEW_SECONDS,
@@ -156,6 +161,7 @@ class Job:
     key: str
     user_id: str
     text: Optional[str]  # None: not a text message
+    notice: Optional[str] = None  # set: the message was refused as a flood; send only this, record nothing
 
 
 @dataclass(frozen=True)
@@ -340,6 +346,7 @@ class WeComChannel:
         store: Where handled callbacks are remembered.
         api: The WeCom API client (default: one for ``config``).
         responder: Who answers (default: staff accounts, owner lookup and the coach on ``store``'s database).
+        limiter: The per-UserID message limits; default from settings.
     """
 
     def __init__(
@@ -349,8 +356,10 @@ class WeComChannel:
         store: WeComStore,
         api: Optional[WeComAPI] = None,
         responder: Optional[Responder] = None,
+        limiter: Optional[floods.MessageLimiter] = None,
     ) -> None:
         self.config = config
+        self.limiter = floods.limiter(limiter)
         self.crypto = WeComCrypto(config.token, config.encoding_aes_key, config.corp_id)
         self.store = store
         self.api = api or WeComAPI(
@@ -428,6 +437,11 @@ class WeComChannel:
         if not _MSG_ID.match(msg_id):
             raise WeChatRequestError(400, "message without a MsgId")
         key = f"msg:{msg_id}"
+        decision = self.limiter.check(f"wecom:{user_id}")
+        if decision.refused:  # a flood: nothing claimed or stored; the first of a run is told once
+            logger.info("wecom: refused %s from %s: too many messages", key, user_id)
+            notice = floods.refusal_text(decision, source="wecom")
+            return None if notice is None else Job(key=key, user_id=user_id, text=None, notice=notice)
         claimed = self.store.claim(
             key,
             msg_signature=signature,
@@ -444,6 +458,12 @@ class WeComChannel:
 
     def handle(self, job: Job) -> None:
         """Answer a claimed message through ``message/send`` and record how it ended (never raises)."""
+        if job.notice is not None:  # refused as a flood: tell the sender, store nothing
+            try:
+                self.api.send_texts(job.user_id, [job.notice])
+            except WeComAPIError as failure:
+                logger.error("wecom: the flood notice to %s was not sent: %s", job.user_id, failure)
+            return
         try:
             reply = self.responder.reply(job.user_id, job.text)
         except Exception as error:  # the coach or the database failed: say so, keep the channel up
