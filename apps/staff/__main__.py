@@ -42,6 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import uvicorn
 
+    from apps.staff.access_log import log_config
     from apps.staff.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -62,6 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ws="none",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
+        # The access log shows handles, never a conversation's id, a query string or a cookie.
+        log_config=log_config(),
     )
     return 0
 

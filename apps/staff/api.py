@@ -3,6 +3,10 @@
 Dates are ISO dates, times ISO times with the estate's offset, amounts numbers. Anonymous calls get 401, an
 unknown id 404, a filter naming an unknown status 422. Every call that returns owners' data is audited.
 The response models (pydantic 1) document the API at ``/api/openapi.json``.
+
+A conversation is named by its handle (``W-3F9K-2A7Q``, :mod:`bot.conversations.handles`) in every field, path
+and filter, never by its sender id (a web chat session id is a bearer credential, a WeChat openid a personal
+identifier).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from apps.staff import actions
 from apps.staff.deps import current_user, get_db
-from bot.conversations import handoff, transcripts
+from bot.conversations import handles, handoff, transcripts
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffUser
 from bot.services import audit, owner_view, queue
@@ -34,7 +38,7 @@ class EscalationOut(BaseModel):
 
     id: int
     number: Optional[str] = Field(None, description="record number told to the owner (RG...)")
-    sender_id: Optional[str] = Field(None, description="the conversation (Rasa sender id)")
+    conversation: Optional[str] = Field(None, description="the conversation's handle (W-3F9K-2A7Q)")
     channel: Optional[str] = Field(None, description="socketio, wechat or rest")
     reason: str = Field(..., description="request_human, threaten_escalation, fallback, identity_failed, ...")
     detail: Optional[str] = None
@@ -79,6 +83,7 @@ class TranscriptEntryOut(BaseModel):
     policy: Optional[str] = None
     buttons: List[str] = []
     channel: Optional[str] = None
+    reason: Optional[str] = Field(None, description="session_ended: signed_out, idle or max_age")
 
 
 class DeliveryOut(BaseModel):
@@ -98,7 +103,7 @@ class DeliveryOut(BaseModel):
 class ConversationOut(BaseModel):
     """A conversation: its transcript (or the part after ``after``), owner and escalations."""
 
-    sender_id: str
+    handle: str = Field(..., description="the conversation's handle (W-3F9K-2A7Q)")
     owner_id: Optional[int] = None
     holder: Optional[str] = Field(None, description="staff username holding the conversation, if any")
     last_event_id: Optional[int] = Field(None, description="the latest entry's event id (or ``after``)")
@@ -121,7 +126,7 @@ class RecordOut(BaseModel):
 
     id: int
     number: Optional[str] = None
-    sender_id: Optional[str] = None
+    conversation: Optional[str] = Field(None, description="the handle of the conversation it was made in")
     owner_id: Optional[int] = None
     unit: Optional[str] = None
     status: str
@@ -160,7 +165,7 @@ class InstalmentOut(RecordOut):
 class ConversationSummaryOut(BaseModel):
     """One conversation of an owner."""
 
-    sender_id: str
+    conversation: str = Field(..., description="its handle (W-3F9K-2A7Q)")
     channel: Optional[str] = None
     verified_at: Optional[dt.datetime] = None
     first_message_at: Optional[dt.datetime] = None
@@ -209,10 +214,17 @@ class OwnerSummaryOut(BaseModel):
 # --- conversions ----------------------------------------------------------------------------------------
 
 
+def _handle(sender_id: Optional[str]) -> Optional[str]:
+    return handles.handle_of(sender_id) if sender_id else None
+
+
 def escalation_out(entry: queue.QueueEntry) -> EscalationOut:
     """The API form of a queue entry."""
-    fields = {name: getattr(entry, name) for name in EscalationOut.__fields__ if name != "waiting_seconds"}
-    return EscalationOut(**fields, waiting_seconds=int(entry.waiting.total_seconds()))
+    computed = ("waiting_seconds", "conversation")
+    fields = {name: getattr(entry, name) for name in EscalationOut.__fields__ if name not in computed}
+    return EscalationOut(
+        **fields, conversation=_handle(entry.sender_id), waiting_seconds=int(entry.waiting.total_seconds())
+    )
 
 
 def entry_out(entry: transcripts.TranscriptEntry, names: Dict[str, str]) -> TranscriptEntryOut:
@@ -243,6 +255,7 @@ def entry_out(entry: transcripts.TranscriptEntry, names: Dict[str, str]) -> Tran
         policy=entry.policy,
         buttons=list(entry.buttons),
         channel=entry.channel,
+        reason=entry.reason,
     )
 
 
@@ -260,7 +273,8 @@ def delivery_out(status: handoff.DeliveryStatus) -> DeliveryOut:
 
 
 def _record_fields(record: owner_view.RecordLine, model: type[RecordOut]) -> Dict[str, Any]:
-    return {name: getattr(record, name) for name in model.__fields__}
+    fields = {name: getattr(record, name) for name in model.__fields__ if name != "conversation"}
+    return {**fields, "conversation": _handle(record.sender_id)}
 
 
 def owner_out(profile: owner_view.OwnerProfile, *, role: Any) -> OwnerOut:
@@ -292,7 +306,7 @@ def owner_out(profile: owner_view.OwnerProfile, *, role: Any) -> OwnerOut:
         escalations=[escalation_out(entry) for entry in profile.escalations],
         conversations=[
             ConversationSummaryOut(
-                sender_id=summary.sender_id,
+                conversation=handles.handle_of(summary.sender_id),
                 channel=summary.channel,
                 verified_at=summary.verified_at,
                 first_message_at=summary.first_message_at,
@@ -323,7 +337,7 @@ def conversation_data(
     escalations = queue.list_escalations(db, sender_id=sender_id, sort=queue.Sort.NEWEST)
     owner_id = owner_view.owner_of_conversation(db, sender_id=sender_id)
     data = ConversationOut(
-        sender_id=sender_id,
+        handle=handles.handle_of(sender_id),
         owner_id=owner_id,
         holder=queue.holder(db, sender_id=sender_id),
         last_event_id=entries[-1].event_id if entries else after,
@@ -337,6 +351,46 @@ def conversation_data(
 # --- routes ---------------------------------------------------------------------------------------------
 
 STATE_QUERY = Query(None, description="pending, open or resolved")
+CONVERSATION_QUERY = Query(None, max_length=64, description="only this conversation, by its handle (W-3F9K-2A7Q)")
+
+
+class _NoSuchConversation(Exception):
+    """A ``conversation`` filter naming a handle no stored conversation has: nothing matches."""
+
+
+def sender_of(db: Session, handle: str) -> str:
+    """The sender id of the conversation ``handle`` names.
+
+    Raises:
+        HTTPException: 404 when no stored conversation has the handle, 409 when two share it.
+    """
+    try:
+        sender_id = handles.resolve(db, handle)
+    except handles.AmbiguousHandle:
+        raise HTTPException(status_code=409, detail="two conversations share this handle") from None
+    if sender_id is None or not owner_view.conversation_known(db, sender_id=sender_id):
+        raise HTTPException(status_code=404, detail="no such conversation")
+    return sender_id
+
+
+def filter_sender(db: Session, handle: Optional[str]) -> Optional[str]:
+    """The sender id a ``conversation`` filter stands for (None: no filter).
+
+    Raises:
+        HTTPException: 422 when it is not a handle at all, 409 when two conversations share it.
+        _NoSuchConversation: No stored conversation has the handle (the caller lists nothing).
+    """
+    if handle is None or not handle.strip():
+        return None
+    if handles.normalise(handle) is None:
+        raise HTTPException(status_code=422, detail="conversation must be a handle such as W-3F9K-2A7Q")
+    try:
+        sender_id = handles.resolve(db, handle)
+    except handles.AmbiguousHandle:
+        raise HTTPException(status_code=409, detail="two conversations share this handle") from None
+    if sender_id is None:
+        raise _NoSuchConversation(handle)
+    return sender_id
 SORT_QUERY = Query(queue.Sort.WAITING, description="waiting (longest first), newest or reason")
 
 
@@ -346,29 +400,32 @@ def escalations(
     reason: Optional[str] = Query(None),
     channel: Optional[str] = Query(None),
     assignee: Optional[str] = Query(None),
-    sender_id: Optional[str] = Query(None),
+    conversation: Optional[str] = CONVERSATION_QUERY,
     owner_id: Optional[int] = Query(None),
     sort: queue.Sort = SORT_QUERY,
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[EscalationOut]:
     """Escalations matching every given filter (``status`` is the conversation state), in ``sort`` order."""
-    entries = queue.list_escalations(
-        db,
-        state=status,
-        reason=reason,
-        channel=channel,
-        assignee=assignee,
-        sender_id=sender_id,
-        owner_id=owner_id,
-        sort=sort,
-    )
+    try:
+        entries = queue.list_escalations(
+            db,
+            state=status,
+            reason=reason,
+            channel=channel,
+            assignee=assignee,
+            sender_id=filter_sender(db, conversation),
+            owner_id=owner_id,
+            sort=sort,
+        )
+    except _NoSuchConversation:
+        entries = []
     filters = {
         "status": status.value if status else None,
         "reason": reason,
         "channel": channel,
         "assignee": assignee,
-        "sender_id": sender_id,
+        "conversation": handles.normalise(conversation),
         "owner_id": owner_id,
     }
     audit.record(
@@ -380,9 +437,9 @@ def escalations(
     return [escalation_out(entry) for entry in entries]
 
 
-@router.get("/conversations/{sender_id}", response_model=ConversationOut)
+@router.get("/conversations/{handle}", response_model=ConversationOut)
 def conversation(
-    sender_id: str = Path(..., max_length=128),
+    handle: str = Path(..., description="the conversation's handle (W-3F9K-2A7Q); anything else is 404"),
     after: Optional[int] = Query(None, description="only entries after this event id (live follow-up)"),
     user: StaffUser = current_user,
     db: Session = get_db,
@@ -391,13 +448,13 @@ def conversation(
 
     A follow-up that finds nothing new is not audited (it shows nothing); every other call is.
     """
-    data, owner_id = conversation_data(db, sender_id=sender_id, after=after)
+    data, owner_id = conversation_data(db, sender_id=sender_of(db, handle), after=after)
     if after is None or data.entries:
         audit.record(
             db,
             actor=str(user.username),
             action=actions.CONVERSATION_VIEWED,
-            target=sender_id,
+            target=data.handle,
             detail={"via": "api", "owner_id": owner_id, "after": after, "entries": len(data.entries)},
         )
     return data
@@ -446,17 +503,21 @@ def _records(
     user: StaffUser,
     *,
     kind: RecordKind,
-    sender_id: Optional[str],
+    conversation: Optional[str],
     owner_id: Optional[int],
     status: Optional[str],
 ) -> List[owner_view.RecordLine]:
     try:
-        found = owner_view.list_records(db, kind=kind, sender_id=sender_id, owner_id=owner_id, status=status)
+        found = owner_view.list_records(
+            db, kind=kind, sender_id=filter_sender(db, conversation), owner_id=owner_id, status=status
+        )
+    except _NoSuchConversation:
+        found = []
     except ValueError:
         raise HTTPException(
             status_code=422, detail=f"status must be one of: {', '.join(owner_view.STATUSES[kind])}"
         ) from None
-    filters = {"sender_id": sender_id, "owner_id": owner_id, "status": status}
+    filters = {"conversation": handles.normalise(conversation), "owner_id": owner_id, "status": status}
     audit.record(
         db,
         actor=str(user.username),
@@ -467,13 +528,13 @@ def _records(
     return found
 
 
-SENDER_QUERY = Query(None, max_length=128, description="only records made in this conversation")
+SENDER_QUERY = Query(None, max_length=64, description="only records made in this conversation (its handle)")
 OWNER_QUERY = Query(None, description="only this owner's records")
 
 
 @router.get("/promises", response_model=List[PromiseOut])
 def promises(
-    sender_id: Optional[str] = SENDER_QUERY,
+    conversation: Optional[str] = SENDER_QUERY,
     owner_id: Optional[int] = OWNER_QUERY,
     status: Optional[str] = Query(
         None,
@@ -484,57 +545,57 @@ def promises(
     db: Session = get_db,
 ) -> List[PromiseOut]:
     """Payment promises, newest first."""
-    found = _records(db, user, kind=RecordKind.PROMISES, sender_id=sender_id, owner_id=owner_id, status=status)
+    found = _records(db, user, kind=RecordKind.PROMISES, conversation=conversation, owner_id=owner_id, status=status)
     return [PromiseOut(**_record_fields(record, PromiseOut)) for record in found]
 
 
 @router.get("/repairs", response_model=List[RepairOut])
 def repairs(
-    sender_id: Optional[str] = SENDER_QUERY,
+    conversation: Optional[str] = SENDER_QUERY,
     owner_id: Optional[int] = OWNER_QUERY,
     status: Optional[str] = Query(None, description="open, in_progress, done or cancelled"),
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[RepairOut]:
     """Repair orders, newest first."""
-    found = _records(db, user, kind=RecordKind.REPAIRS, sender_id=sender_id, owner_id=owner_id, status=status)
+    found = _records(db, user, kind=RecordKind.REPAIRS, conversation=conversation, owner_id=owner_id, status=status)
     return [RepairOut(**_record_fields(record, RepairOut)) for record in found]
 
 
 @router.get("/complaints", response_model=List[ComplaintOut])
 def complaints(
-    sender_id: Optional[str] = SENDER_QUERY,
+    conversation: Optional[str] = SENDER_QUERY,
     owner_id: Optional[int] = OWNER_QUERY,
     status: Optional[str] = Query(None, description="open, in_progress, done or cancelled"),
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[ComplaintOut]:
     """Complaints, newest first."""
-    found = _records(db, user, kind=RecordKind.COMPLAINTS, sender_id=sender_id, owner_id=owner_id, status=status)
+    found = _records(db, user, kind=RecordKind.COMPLAINTS, conversation=conversation, owner_id=owner_id, status=status)
     return [ComplaintOut(**_record_fields(record, ComplaintOut)) for record in found]
 
 
 @router.get("/bill-checks", response_model=List[ComplaintOut])
 def bill_checks(
-    sender_id: Optional[str] = SENDER_QUERY,
+    conversation: Optional[str] = SENDER_QUERY,
     owner_id: Optional[int] = OWNER_QUERY,
     status: Optional[str] = Query(None, description="open, in_progress, done or cancelled"),
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[ComplaintOut]:
     """Bill checks, newest first."""
-    found = _records(db, user, kind=RecordKind.BILL_CHECKS, sender_id=sender_id, owner_id=owner_id, status=status)
+    found = _records(db, user, kind=RecordKind.BILL_CHECKS, conversation=conversation, owner_id=owner_id, status=status)
     return [ComplaintOut(**_record_fields(record, ComplaintOut)) for record in found]
 
 
 @router.get("/instalments", response_model=List[InstalmentOut])
 def instalments(
-    sender_id: Optional[str] = SENDER_QUERY,
+    conversation: Optional[str] = SENDER_QUERY,
     owner_id: Optional[int] = OWNER_QUERY,
     status: Optional[str] = Query(None, description="pending, approved or rejected"),
     user: StaffUser = current_user,
     db: Session = get_db,
 ) -> List[InstalmentOut]:
     """Instalment requests, newest first."""
-    found = _records(db, user, kind=RecordKind.INSTALMENTS, sender_id=sender_id, owner_id=owner_id, status=status)
+    found = _records(db, user, kind=RecordKind.INSTALMENTS, conversation=conversation, owner_id=owner_id, status=status)
     return [InstalmentOut(**_record_fields(record, InstalmentOut)) for record in found]

@@ -2,7 +2,8 @@
 
 A thin adapter over :mod:`bot.services.review`. The page draws its charts with the vendored ECharts
 (``static/vendor/echarts.min.js``) from ``/api/review``; the day's list exports as CSV (UTF-8 with a BOM, so
-Excel reads the Chinese) and XLSX. Every view, API call and export is audited.
+Excel reads the Chinese) and XLSX. Every view, API call and export is audited. An unverified line names its
+conversations by their handles (W-3F9K-2A7Q), never their sender ids.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.staff import actions
 from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
 from bot import clock
+from bot.conversations.handles import handle_of
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.services import audit, review, staff_auth
 from bot.services.staff_users import phone_for
@@ -205,7 +207,7 @@ def export_rows(lines: List[review.OwnerDay], *, role: StaffRole) -> List[List[s
         rows.append(
             [
                 line.unit or "—",
-                line.name or f"未核实（{'、'.join(line.senders)}）",
+                line.name or f"未核实（{'、'.join(handle_of(sender) for sender in line.senders)}）",
                 phone_for(line.phone, role=role),
                 "、".join(CHANNEL_LABELS.get(channel, channel) for channel in line.channels),
                 "\n".join(

@@ -4,6 +4,10 @@ Each route is a thin adapter: it reads query parameters, calls :mod:`bot.service
 session, writes the audit row (every view of owners' data, every change) and renders a template. Refusals
 from the queue (held by another person, an invalid transition) are shown as a polite page (409), never a
 500.
+
+A conversation is addressed by its handle (``/conversations/W-3F9K-2A7Q``, :mod:`bot.conversations.handles`),
+never by its sender id: the URL, the page, the audit row and the access log show only the handle. A sender id
+in the URL is not a handle, so it finds nothing (404).
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from apps.staff import actions, security
-from apps.staff.api import conversation_data
+from apps.staff.api import conversation_data, sender_of
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from apps.staff.templating import templates
-from bot.conversations import handoff, outbox
+from bot.conversations import handles, handoff, outbox
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.reminders import schedule as reminder_schedule
@@ -183,7 +187,9 @@ def _change(
         raise HTTPException(status_code=404) from None
     except queue.QueueError as error:
         return _refused(request, user, active, db, error, back)
-    detail: Dict[str, Any] = {"escalation_id": entry.id, "sender_id": entry.sender_id, "state": entry.state.value}
+    detail: Dict[str, Any] = {"escalation_id": entry.id, "state": entry.state.value}
+    if entry.sender_id:
+        detail["conversation"] = handles.handle_of(entry.sender_id)
     if action == actions.ESCALATION_ASSIGNED:
         detail["assignee"] = entry.assignee
     audit.record(db, actor=_actor(user), action=action, target=entry.number or f"#{entry.id}", detail=detail)
@@ -289,26 +295,36 @@ def resolve(
 @router.get("/conversations", response_class=HTMLResponse)
 def conversations_page(
     request: Request,
-    sender: Optional[str] = None,
+    handle: Optional[str] = None,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> HTMLResponse:
-    """The most recently active conversations, optionally those whose sender id contains ``sender``."""
-    wanted = (sender or "").strip()[:128]
-    found = owner_view.recent_conversations(db, sender_contains=wanted or None)
+    """The most recently active conversations, or the one whose handle was asked for (W-3F9K-2A7Q)."""
+    wanted = (handle or "").strip()[:QUERY_TEXT_MAX]
+    found: List[owner_view.RecentConversation] = []
+    if not wanted:
+        found = owner_view.recent_conversations(db)
+    else:
+        try:
+            sender_id = handles.resolve(db, wanted)
+        except handles.AmbiguousHandle:
+            sender_id = None
+        if sender_id is not None:
+            found = owner_view.recent_conversations(db, sender_id=sender_id)
+    shown = handles.normalise(wanted) or ("…" if wanted else "")
     audit.record(
-        db, actor=_actor(user), action=actions.CONVERSATIONS_LISTED, detail={"sender": wanted, "rows": len(found)}
+        db, actor=_actor(user), action=actions.CONVERSATIONS_LISTED, detail={"handle": shown, "rows": len(found)}
     )
     return render(
-        request, "conversations.html", user=user, active=active, section="conversations", found=found, sender=wanted
+        request, "conversations.html", user=user, active=active, section="conversations", found=found, handle=wanted
     )
 
 
-@router.get("/conversations/{sender_id}", response_class=HTMLResponse)
+@router.get("/conversations/{handle}", response_class=HTMLResponse)
 def conversation_page(
     request: Request,
-    sender_id: str,
+    handle: str,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
@@ -318,7 +334,7 @@ def conversation_page(
     The controls (接管, 回复, 交还机器人) come with how a reply would reach the owner (the channel, WeChat's
     48-hour window and the alternatives when it is closed) and what was sent so far.
     """
-    return _conversation_page(request, sender_id=sender_id, user=user, active=active, db=db)
+    return _conversation_page(request, sender_id=sender_of(db, handle), user=user, active=active, db=db)
 
 
 def _conversation_page(
@@ -332,15 +348,14 @@ def _conversation_page(
     reply_text: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    if len(sender_id) > 128:
-        raise HTTPException(status_code=404)
+    handle = handles.handle_of(sender_id)
     data, owner_id = conversation_data(db, sender_id=sender_id, after=None)
     profile = owner_view.owner_profile(db, owner_id=owner_id) if owner_id is not None else None
     audit.record(
         db,
         actor=_actor(user),
         action=actions.CONVERSATION_VIEWED,
-        target=sender_id,
+        target=handle,
         detail={"owner_id": owner_id, "entries": len(data.entries)},
     )
     staff = owner_view.active_staff(db)
@@ -355,7 +370,7 @@ def _conversation_page(
         staff=staff,
         names={username: name for username, name, _ in staff},
         here=request.url.path,
-        api_path=f"/api/conversations/{quote(sender_id, safe='')}",
+        api_path=f"/api/conversations/{handle}",
         delivery=handoff.delivery_status(db, sender_id=sender_id),
         sent=outbox.messages(db, sender_id=sender_id),
         reply_error=reply_error,
@@ -366,7 +381,7 @@ def _conversation_page(
 
 
 def _conversation_path(sender_id: str) -> str:
-    return f"/conversations/{quote(sender_id, safe='')}"
+    return f"/conversations/{handles.handle_of(sender_id)}"
 
 
 def _not_held(
@@ -391,17 +406,16 @@ def _not_held(
     )
 
 
-@router.post("/conversations/{sender_id}/take-over")
+@router.post("/conversations/{handle}/take-over")
 def take_over(
     request: Request,
-    sender_id: str,
+    handle: str,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
     """接管: the signed-in staff member holds the conversation; the bot falls silent, the owner is told."""
-    if not owner_view.conversation_known(db, sender_id=sender_id):
-        raise HTTPException(status_code=404)
+    sender_id = sender_of(db, handle)
     try:
         taken = handoff.take_over(db, sender_id=sender_id, staff=_actor(user))
     except queue.HeldByAnother as error:
@@ -412,24 +426,23 @@ def take_over(
         db,
         actor=_actor(user),
         action=actions.CONVERSATION_TAKEN_OVER,
-        target=sender_id,
+        target=handles.handle_of(sender_id),
         detail={"escalation_id": taken.escalation_id, "channel": taken.channel},
     )
     return RedirectResponse(_conversation_path(sender_id), status_code=303)
 
 
-@router.post("/conversations/{sender_id}/reply")
+@router.post("/conversations/{handle}/reply")
 def reply(
     request: Request,
-    sender_id: str,
+    handle: str,
     text: str = Form(""),
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
     """回复: the holder's reply goes to the owner through the outbox; a refused reply is shown with its reason."""
-    if not owner_view.conversation_known(db, sender_id=sender_id):
-        raise HTTPException(status_code=404)
+    sender_id = sender_of(db, handle)
     try:
         sent = handoff.staff_reply(db, sender_id=sender_id, staff=_actor(user), text=text)
     except handoff.ReplyRefused as refused:
@@ -443,23 +456,22 @@ def reply(
         db,
         actor=_actor(user),
         action=actions.STAFF_REPLIED,
-        target=sender_id,
+        target=handles.handle_of(sender_id),
         detail={"outbox_id": sent.id, "channel": sent.channel, "text": sent.text},
     )
     return RedirectResponse(_conversation_path(sender_id), status_code=303)
 
 
-@router.post("/conversations/{sender_id}/hand-back")
+@router.post("/conversations/{handle}/hand-back")
 def hand_back(
     request: Request,
-    sender_id: str,
+    handle: str,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
     """交还机器人: the bot answers again, with the conversation's context; the owner is told."""
-    if not owner_view.conversation_known(db, sender_id=sender_id):
-        raise HTTPException(status_code=404)
+    sender_id = sender_of(db, handle)
     try:
         handed = handoff.hand_back(db, sender_id=sender_id, staff=_actor(user))
     except handoff.NotHeld as error:
@@ -468,7 +480,7 @@ def hand_back(
         db,
         actor=_actor(user),
         action=actions.CONVERSATION_HANDED_BACK,
-        target=sender_id,
+        target=handles.handle_of(sender_id),
         detail={"escalation_id": handed.escalation_id, "channel": handed.channel},
     )
     return RedirectResponse(_conversation_path(sender_id), status_code=303)

@@ -501,13 +501,13 @@ class RecentConversation:
 
 
 def recent_conversations(
-    session: Session, *, sender_contains: Optional[str] = None, limit: int = 50
+    session: Session, *, sender_id: Optional[str] = None, limit: int = 50
 ) -> List[RecentConversation]:
     """The most recently active conversations in the tracker store.
 
     Args:
         session: A session on the database that holds Rasa's tracker store.
-        sender_contains: Only sender ids containing this text.
+        sender_id: Only this conversation (staff find it by its handle, never by typing an id).
         limit: At most this many.
 
     Returns:
@@ -522,10 +522,8 @@ def recent_conversations(
         .order_by(sa.func.max(events.c.timestamp).desc(), events.c.sender_id)
         .limit(limit)
     )
-    wanted = (sender_contains or "").strip()
-    if wanted:
-        escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(events.c.sender_id.like(f"%{escaped}%", escape="\\"))
+    if sender_id is not None:
+        query = query.where(events.c.sender_id == sender_id)
     return [
         RecentConversation(
             sender_id=str(sender),

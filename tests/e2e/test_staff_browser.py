@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from bot.cli import ServerPlan, start_staff_app, stop
+from bot.conversations.handles import handle_of
 from tests.conftest import ROOT, free_port, wait_for
 from tests.e2e.browser import CHROMIUM, PASSWORD, add_staff_user  # noqa: F401  (CHROMIUM, PASSWORD: re-exported)
 
@@ -185,10 +186,11 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             page.screenshot(path=str(QUEUE_SCREENSHOT), full_page=True)
 
             row.locator("td a").first.click()
-            expect(page).to_have_url(f"{staff_url}/conversations/web-1")
-            expect(page.locator("h1")).to_contain_text("web-1")
+            expect(page).to_have_url(f"{staff_url}/conversations/{handle_of('web-1')}")
+            expect(page.locator("h1")).to_contain_text(handle_of("web-1"))  # the handle, never the sender id
+            assert "web-1" not in page.content()
             page.click("button.take-over")  # 接管: the separate step that silences the bot
-            expect(page).to_have_url(f"{staff_url}/conversations/web-1")
+            expect(page).to_have_url(f"{staff_url}/conversations/{handle_of('web-1')}")
             expect(page.locator(".holder")).to_have_text("赵主管")
             transcript = page.locator("#transcript")
             expect(transcript.locator(".from-owner .text").first).to_have_text("3栋2单元501，尾号6688")
@@ -211,7 +213,7 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             expect(page.locator(".delivery.ok")).to_contain_text("回复将通过网页聊天发送")
             page.fill("#reply-text", "王先生您好，暖气的事我来跟进。")
             page.click("button.send")
-            expect(page).to_have_url(f"{staff_url}/conversations/web-1")
+            expect(page).to_have_url(f"{staff_url}/conversations/{handle_of('web-1')}")
             expect(page.locator(".sent li").last).to_contain_text("王先生您好，暖气的事我来跟进。")
             expect(page.locator(".sent li").last).to_contain_text("等待送达")
             expect(page.locator("button.hand-back")).to_have_text("交还机器人")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from typing import Iterator
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
@@ -26,6 +26,7 @@ from sqlalchemy import select
 from bot import wording
 from bot.channels.inbound import max_message_chars
 from bot.conversations import outbox
+from bot.conversations.handles import handle_of
 from bot.db import models
 from bot.db.models import InstalmentStatus, OutboxKind, OutboxState
 from bot.db.session import session_scope
@@ -100,7 +101,7 @@ def test_a_takeover_round_trip_with_the_owner_in_a_second_browser(servers, accou
         # 周主管 opens the conversation in the console and takes it over (接管).
         staff = watched_page(browser)
         page = staff.page
-        staff_login(page, servers.staff_url, f"/conversations/{quote(sender, safe='')}", "zhou")
+        staff_login(page, servers.staff_url, f"/conversations/{handle_of(sender)}", "zhou")
         expect(page.locator(".delivery.ok")).to_contain_text("网页聊天")
         expect(page.locator("#transcript .from-owner .text").last).to_have_text("6688")
         before = len(chat.bot_texts())

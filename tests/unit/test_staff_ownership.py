@@ -24,7 +24,7 @@ from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     log_in,
     staff_db,
 )
-from tests.unit.test_staff_screens import as_user, audit_of, estate  # noqa: F401  (fixtures)
+from tests.unit.test_staff_screens import WEB, as_user, audit_of, estate  # noqa: F401  (fixtures)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
@@ -86,7 +86,7 @@ def test_a_manager_records_a_transfer_and_it_is_audited(estate: Dict[str, Any], 
     # The former owner's page: marked former, his history, whom the unit passed to; no arrears, no forms.
     with clock.frozen(NOW):
         page = manager.get(f"/owners/{wang}").text
-        panel = manager.get("/conversations/web-1").text
+        panel = manager.get(f"/conversations/{WEB}").text
         listed = manager.get("/owners", params={"unit": "3-2-501"}).text
         both = manager.get("/owners", params={"unit": "3-2-501", "former": "true"}).text
         successor = manager.get(f"/owners/{sun}").text

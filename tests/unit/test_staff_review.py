@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from apps.staff.review import EXPORT_HEADER, export_rows
 from bot import clock
+from bot.conversations.handles import handle_of
 from bot.db.session import session_scope
 from bot.db.staff_models import StaffRole
 from bot.services import review
@@ -52,7 +53,7 @@ def expected_rows(ids: Dict[str, Any]) -> List[List[str]]:
         f"{ids['p_zhang']} 3600.00元 2026-12-05前 待兑现",
         "",
     ]  # fmt: skip
-    anon = ["—", "未核实（anon-1）", "", "网页聊天", "23:30 嫌物业费贵：收费太贵", "", f"{ids['e_anon']} 机器人无法处理 待机器人处理"]
+    anon = ["—", f"未核实（{handle_of('anon-1')}）", "", "网页聊天", "23:30 嫌物业费贵：收费太贵", "", f"{ids['e_anon']} 机器人无法处理 待机器人处理"]
     return sorted([wang, zhang], key=lambda row: row[0]) + [anon]
 
 

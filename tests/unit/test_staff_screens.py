@@ -6,6 +6,7 @@ Rasa's own SQLTrackerStore."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from bot import clock
 from bot.conversations import outbox
+from bot.conversations.handles import handle_of
 from bot.db import models
 from bot.db.models import EscalationState
 from bot.db.session import session_scope
@@ -38,6 +40,8 @@ from tests.unit.test_transcripts import conversation, domain, save, tracker_stor
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "arrears.csv"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI)
+# Staff see and address conversations by their handles, never their sender ids.
+WEB, WX, ANON, NOBODY = (handle_of(sender) for sender in ("web-1", "wx-zhang", "anon-1", "nobody"))
 LATER = T0 + dt.timedelta(hours=2)
 ROW_IDS = re.compile(r'<tr data-id="(\d+)"')
 
@@ -150,7 +154,7 @@ def test_the_queue_shows_reason_unit_channel_waiting_state_and_assignee(estate: 
     first = page.text.split(f'<tr data-id="{estate["e_web"]}"')[1].split("</tr>")[0]
     assert "要求人工" in first and "3-2-501" in first and f'href="/owners/{estate["wang"]}"' in first
     assert "网页聊天" in first and "1小时59分" in first and "待机器人处理" in first
-    assert 'href="/conversations/web-1"' in first and "2026-11-24 09:01" in first
+    assert f'href="/conversations/{WEB}"' in first and "2026-11-24 09:01" in first
     wechat = page.text.split(f'<tr data-id="{estate["e_wx"]}"')[1].split("</tr>")[0]
     assert "扬言投诉升级" in wechat and "微信公众号" in wechat and "5-1203" in wechat and "1小时50分" in wechat
     anonymous = page.text.split(f'<tr data-id="{estate["e_anon"]}"')[1].split("</tr>")[0]
@@ -165,7 +169,7 @@ def test_queue_filters_and_orders(estate: Dict[str, Any], as_user: Any) -> None:
     zhao = as_user("zhao")
     with clock.frozen(at(60)):
         token = csrf_of(zhao.get("/queue").text)
-        assert zhao.post("/conversations/wx-zhang/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+        assert zhao.post(f"/conversations/{WX}/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
         assert zhao.post(f"/queue/{estate['e_rest']}/resolve", data={"csrf_token": token}, follow_redirects=False).status_code == 303
 
         def ids(**params: Any) -> List[int]:
@@ -210,14 +214,14 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
             "at": at(20),
             "actor": "wang",
             "target": row.number,
-            "detail": {"escalation_id": escalation, "sender_id": "web-1", "state": "pending"},
+            "detail": {"escalation_id": escalation, "conversation": WEB, "state": "pending"},
         }
     ]
     after_claim = wang.get("/queue").text.split(f'<tr data-id="{escalation}"')[1].split("</tr>")[0]
     assert "待机器人处理" in after_claim and "王小明" in after_claim and "认领" not in after_claim
     # Taking the chat over is the separate, explicit step: now the owner is told and Rasa pauses it.
     with clock.frozen(at(21)):
-        taken = wang.post("/conversations/web-1/take-over", data={"csrf_token": token}, follow_redirects=False)
+        taken = wang.post(f"/conversations/{WEB}/take-over", data={"csrf_token": token}, follow_redirects=False)
         assert taken.status_code == 303
     assert (stored_escalation(url, escalation).state, stored_escalation(url, escalation).assignee) == (
         EscalationState.OPEN,
@@ -272,7 +276,7 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
             "at": at(40),
             "actor": "wang",
             "target": anon.number,
-            "detail": {"escalation_id": anon.id, "sender_id": "anon-1", "state": "resolved"},
+            "detail": {"escalation_id": anon.id, "conversation": ANON, "state": "resolved"},
         }
     ]
 
@@ -335,7 +339,7 @@ def test_the_owner_page_shows_everything_with_the_phone_masked_for_a_collector(e
     assert estate["bill_check"] in page and "十月电梯费多收" in page
     assert estate["instalment"] in page and "分三个月缴清" in page and "待审批" in page
     assert "3600.00" not in page and "3,600.00" not in page  # 张伟's promise is not his
-    assert 'href="/conversations/web-1"' in page and "网页聊天" in page
+    assert f'href="/conversations/{WEB}"' in page and "网页聊天" in page
     assert "要求人工" in page
     assert [(row["actor"], row["target"]) for row in audit_of(estate["url"], "owner_viewed")] == [
         ("wang", f"owner:{owner}"),
@@ -379,7 +383,7 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
         )
     zhao = as_user("zhao")
     with clock.frozen(LATER):
-        page = zhao.get("/conversations/web-1")
+        page = zhao.get(f"/conversations/{WEB}")
     assert page.status_code == 200
     html = page.text
     assert html.index("3栋2单元501，尾号6688") < html.index("王先生您好，已核实您的身份。") < html.index("暖气不热，物业费不交")
@@ -401,8 +405,9 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
     assert script.status_code == 200 and "innerHTML" not in script.text and "/api/" not in script.text
 
     # The API: the same entries; then only newer ones.
-    api = zhao.get("/api/conversations/web-1").json()
-    assert api["sender_id"] == "web-1" and api["owner_id"] == estate["wang"] and api["holder"] is None
+    api = zhao.get(f"/api/conversations/{WEB}").json()
+    assert api["handle"] == WEB and api["owner_id"] == estate["wang"] and api["holder"] is None
+    assert "web-1" not in html and "web-1" not in json.dumps(api)
     assert api["delivery"] == {
         "channel": "socketio", "can_deliver": True, "window_open": None, "last_inbound_at": None,
         "window_closes_at": None, "blocked": None, "alternatives": [],
@@ -425,7 +430,7 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
     ]
     last = api["last_event_id"]
     assert last == api["entries"][-1]["event_id"]
-    empty = zhao.get("/api/conversations/web-1", params={"after": last}).json()
+    empty = zhao.get(f"/api/conversations/{WEB}", params={"after": last}).json()
     assert empty["entries"] == [] and empty["last_event_id"] == last
     save(
         tracker_store,
@@ -436,7 +441,7 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
             BotUttered("好的，已记下。"),
         ],
     )
-    newer = zhao.get("/api/conversations/web-1", params={"after": last}).json()
+    newer = zhao.get(f"/api/conversations/{WEB}", params={"after": last}).json()
     assert [(e["speaker"], e["text"], e["intent"]) for e in newer["entries"]] == [
         ("owner", "我下周五交", "promise_to_pay"),
         ("bot", "好的，已记下。", None),
@@ -444,20 +449,33 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
     assert newer["last_event_id"] > last
     viewed = audit_of(estate["url"], "conversation_viewed")
     assert [(row["actor"], row["target"], row["detail"]["entries"]) for row in viewed] == [
-        ("zhao", "web-1", 13),
-        ("zhao", "web-1", 13),
-        ("zhao", "web-1", 2),  # the empty follow-up showed nothing and is not audited
+        ("zhao", WEB, 13),
+        ("zhao", WEB, 13),
+        ("zhao", WEB, 2),  # the empty follow-up showed nothing and is not audited
     ]
     assert viewed[0]["at"] == LATER and viewed[0]["detail"]["owner_id"] == estate["wang"]
-    # Unknown conversations are 404 on the page and in the API; a conversation known only from its
-    # escalation opens with an empty transcript and no owner.
-    assert zhao.get("/conversations/nobody").status_code == 404
-    assert zhao.get("/api/conversations/nobody").status_code == 404
-    known = zhao.get("/conversations/anon-1")
+    # Unknown conversations are 404 on the page and in the API, and so is a sender id where a handle belongs;
+    # a conversation known only from its escalation opens with an empty transcript and no owner.
+    assert zhao.get(f"/conversations/{NOBODY}").status_code == 404
+    assert zhao.get(f"/api/conversations/{NOBODY}").status_code == 404
+    assert zhao.get("/conversations/web-1").status_code == 404
+    assert zhao.get("/api/conversations/web-1").status_code == 404
+    assert zhao.get(f"/conversations/{WEB.lower()}").status_code == 200  # a handle typed in lower case
+    known = zhao.get(f"/conversations/{ANON}")
     assert known.status_code == 200 and "这个会话还没有消息记录" in known.text and "还没有核实业主身份" in known.text
-    # The conversations list finds it.
-    listed = zhao.get("/conversations", params={"sender": "web"}).text
-    assert 'href="/conversations/web-1"' in listed and f'href="/owners/{estate["wang"]}"' in listed
+    # The conversations list shows handles, and finds one by its handle (not by any part of a sender id).
+    recent = zhao.get("/conversations").text
+    assert f'href="/conversations/{WEB}"' in recent and f"<code>{WEB}</code>" in recent and "web-1" not in recent
+    listed = zhao.get("/conversations", params={"handle": WEB.replace("-", " ").lower()}).text
+    assert f'href="/conversations/{WEB}"' in listed and f'href="/owners/{estate["wang"]}"' in listed
+    assert "没有找到会话" in zhao.get("/conversations", params={"handle": "web"}).text
+    assert "没有找到会话" in zhao.get("/conversations", params={"handle": NOBODY}).text
+    assert [row["detail"] for row in audit_of(estate["url"], "conversations_listed")] == [
+        {"handle": "", "rows": 1},
+        {"handle": WEB, "rows": 1},
+        {"handle": "…", "rows": 0},
+        {"handle": NOBODY, "rows": 0},
+    ]
 
 
 # --- the JSON API ---------------------------------------------------------------------------------------
@@ -465,7 +483,7 @@ def test_the_conversation_page_and_api_show_the_transcript_from_the_tracker_stor
 
 API_PATHS = [
     "/api/escalations",
-    "/api/conversations/web-1",
+    f"/api/conversations/{WEB}",
     "/api/owners",
     "/api/owners/1",
     "/api/promises",
@@ -491,7 +509,7 @@ def test_api_escalations_return_stored_values_and_filter(estate: Dict[str, Any],
         assert first == {
             "id": estate["e_web"],
             "number": stored_escalation(estate["url"], estate["e_web"]).number,
-            "sender_id": "web-1",
+            "conversation": WEB,
             "channel": "socketio",
             "reason": "request_human",
             "detail": None,
@@ -507,7 +525,7 @@ def test_api_escalations_return_stored_values_and_filter(estate: Dict[str, Any],
             "waiting_seconds": 119 * 60,
         }
         token = csrf_of(li.get("/").text)
-        li.post("/conversations/wx-zhang/take-over", data={"csrf_token": token})
+        li.post(f"/conversations/{WX}/take-over", data={"csrf_token": token})
 
         def ids(**params: Any) -> List[int]:
             response = li.get("/api/escalations", params=params)
@@ -515,7 +533,9 @@ def test_api_escalations_return_stored_values_and_filter(estate: Dict[str, Any],
             return [item["id"] for item in response.json()]
 
         assert ids(status="open") == [estate["e_wx"]]
-        assert ids(sender_id="anon-1") == [estate["e_anon"]]
+        assert ids(conversation=ANON) == [estate["e_anon"]]
+        assert ids(conversation=NOBODY) == []
+        assert li.get("/api/escalations", params={"conversation": "anon-1"}).status_code == 422  # not a handle
         assert ids(owner_id=estate["zhang"]) == [estate["e_wx"]]
         assert ids(reason="identity_failed") == [estate["e_rest"]]
         assert ids(sort="newest") == [estate["e_rest"], estate["e_anon"], estate["e_wx"], estate["e_web"]]
@@ -542,7 +562,7 @@ def test_api_owner_with_numbers_dates_and_a_masked_phone_for_collectors(estate: 
     assert (promise["number"], promise["amount"], promise["due_date"], promise["status"]) == (
         estate["promise"], 800.0, "2026-11-30", "open"
     )
-    assert promise["created_at"] == "2026-11-24T09:00:00+08:00" and promise["sender_id"] == "web-1"
+    assert promise["created_at"] == "2026-11-24T09:00:00+08:00" and promise["conversation"] == WEB
     assert [(r["number"], r["item"], r["location"], r["status"]) for r in manager["repairs"]] == [
         (estate["repair"], "暖气", "客厅", "open")
     ]
@@ -550,7 +570,7 @@ def test_api_owner_with_numbers_dates_and_a_masked_phone_for_collectors(estate: 
     assert [c["description"] for c in manager["bill_checks"]] == ["十月电梯费多收"]
     assert [(i["proposed_plan"], i["status"]) for i in manager["instalments"]] == [("分三个月缴清", "pending")]
     assert [e["id"] for e in manager["escalations"]] == [estate["e_web"]]
-    assert [(c["sender_id"], c["channel"]) for c in manager["conversations"]] == [("web-1", "socketio")]
+    assert [(c["conversation"], c["channel"]) for c in manager["conversations"]] == [(WEB, "socketio")]
     li = as_user("li")
     assert li.get("/api/owners/999999").status_code == 404 and li.get("/api/owners/999999").json() == {"detail": "no such owner"}
     listed = li.get("/api/owners", params={"unit": "5号楼1203"}).json()
@@ -569,7 +589,8 @@ def test_api_records_filter_by_sender_owner_and_status(estate: Dict[str, Any], a
         (estate["wang"], 800.0, "2026-11-30", "3-2-501"),
     ]
     assert [p["owner_id"] for p in zhao.get("/api/promises", params={"owner_id": estate["wang"]}).json()] == [estate["wang"]]
-    assert [p["sender_id"] for p in zhao.get("/api/promises", params={"sender_id": "wx-zhang"}).json()] == ["wx-zhang"]
+    assert [p["conversation"] for p in zhao.get("/api/promises", params={"conversation": WX}).json()] == [WX]
+    assert zhao.get("/api/promises", params={"conversation": NOBODY}).json() == []
     assert zhao.get("/api/promises", params={"status": "kept"}).json() == []
     assert len(zhao.get("/api/promises", params={"status": "open"}).json()) == 2
     bad = zhao.get("/api/promises", params={"status": "approved"})
@@ -580,7 +601,7 @@ def test_api_records_filter_by_sender_owner_and_status(estate: Dict[str, Any], a
     repairs = zhao.get("/api/repairs", params={"status": "open", "owner_id": estate["wang"]}).json()
     assert [(r["number"], r["description"], r["preferred_time"]) for r in repairs] == [(estate["repair"], "暖气不热", "周六上午")]
     assert zhao.get("/api/repairs", params={"status": "done"}).json() == []
-    assert [c["number"] for c in zhao.get("/api/complaints", params={"sender_id": "web-1"}).json()] == [estate["complaint"]]
+    assert [c["number"] for c in zhao.get("/api/complaints", params={"conversation": WEB}).json()] == [estate["complaint"]]
     assert [c["number"] for c in zhao.get("/api/bill-checks").json()] == [estate["bill_check"]]
     instalments = zhao.get("/api/instalments", params={"status": "pending"}).json()
     assert [(i["number"], i["proposed_plan"]) for i in instalments] == [(estate["instalment"], "分三个月缴清")]
@@ -593,7 +614,7 @@ def test_api_records_filter_by_sender_owner_and_status(estate: Dict[str, Any], a
 def test_the_openapi_schema_documents_the_api(estate: Dict[str, Any], as_user: Any) -> None:
     schema = as_user("wang").get("/api/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/api/escalations", "/api/conversations/{sender_id}", "/api/owners/{owner_id}", "/api/promises",
+    for path in ("/api/escalations", "/api/conversations/{handle}", "/api/owners/{owner_id}", "/api/promises",
                  "/api/repairs", "/api/complaints", "/api/instalments"):  # fmt: skip
         assert "get" in paths[path], path
     components = schema["components"]["schemas"]
@@ -605,7 +626,7 @@ def test_the_openapi_schema_documents_the_api(estate: Dict[str, Any], as_user: A
     blocked = components["DeliveryOut"]["properties"]["blocked"]["description"]
     assert "wechat_window_closed" in blocked and "unknown_channel" in blocked and "no_push_channel" not in blocked
     parameters = {parameter["name"] for parameter in paths["/api/promises"]["get"]["parameters"]}
-    assert parameters == {"sender_id", "owner_id", "status"}
+    assert parameters == {"conversation", "owner_id", "status"}
     assert "/queue" not in paths and "/login" not in paths
 
 
@@ -620,17 +641,17 @@ def outbox_rows(url: str, sender: str) -> List[Any]:
 def test_take_over_reply_and_hand_back_from_the_conversation_page(estate: Dict[str, Any], as_user: Any) -> None:
     url, escalation = estate["url"], estate["e_web"]
     zhao, wang = as_user("zhao"), as_user("wang")
-    page = zhao.get("/conversations/web-1")
-    assert 'action="/conversations/web-1/take-over"' in page.text and "回复将通过网页聊天发送" in page.text
-    assert 'action="/conversations/web-1/reply"' not in page.text and "交还机器人" not in page.text
+    page = zhao.get(f"/conversations/{WEB}")
+    assert f'action="/conversations/{WEB}/take-over"' in page.text and "回复将通过网页聊天发送" in page.text
+    assert f'action="/conversations/{WEB}/reply"' not in page.text and "交还机器人" not in page.text
     token = csrf_of(page.text)
-    assert zhao.post("/conversations/web-1/take-over", data={}).status_code == 403  # no CSRF token
-    assert zhao.post("/conversations/nobody/take-over", data={"csrf_token": token}).status_code == 404
+    assert zhao.post(f"/conversations/{WEB}/take-over", data={}).status_code == 403  # no CSRF token
+    assert zhao.post(f"/conversations/{NOBODY}/take-over", data={"csrf_token": token}).status_code == 404
     assert outbox_rows(url, "web-1") == []
 
     with clock.frozen(at(30)):
-        taken = zhao.post("/conversations/web-1/take-over", data={"csrf_token": token}, follow_redirects=False)
-    assert taken.status_code == 303 and taken.headers["location"] == "/conversations/web-1"
+        taken = zhao.post(f"/conversations/{WEB}/take-over", data={"csrf_token": token}, follow_redirects=False)
+    assert taken.status_code == 303 and taken.headers["location"] == f"/conversations/{WEB}"
     row = stored_escalation(url, escalation)
     assert (row.state, row.assignee) == (EscalationState.OPEN, "zhao")
     assert [(kind, staff, state) for kind, _, staff, state in outbox_rows(url, "web-1")] == [
@@ -638,48 +659,48 @@ def test_take_over_reply_and_hand_back_from_the_conversation_page(estate: Dict[s
         ("joined", "zhao", "pending"),
     ]
     assert audit_of(url, "conversation_taken_over") == [
-        {"at": at(30), "actor": "zhao", "target": "web-1", "detail": {"escalation_id": escalation, "channel": "socketio"}}
+        {"at": at(30), "actor": "zhao", "target": WEB, "detail": {"escalation_id": escalation, "channel": "socketio"}}
     ]
-    held = zhao.get("/conversations/web-1").text
-    assert 'action="/conversations/web-1/reply"' in held and "交还机器人" in held and "take-over" not in held
+    held = zhao.get(f"/conversations/{WEB}").text
+    assert f'action="/conversations/{WEB}/reply"' in held and "交还机器人" in held and "take-over" not in held
     assert "赵主管" in held and "等待送达" in held
 
     # Someone else may not reply or hand back: told who holds it.
-    wang_token = csrf_of(wang.get("/conversations/web-1").text)
-    assert "赵主管 正在处理这个会话" in wang.get("/conversations/web-1").text
+    wang_token = csrf_of(wang.get(f"/conversations/{WEB}").text)
+    assert "赵主管 正在处理这个会话" in wang.get(f"/conversations/{WEB}").text
     for path, form in (("reply", {"text": "您好"}), ("hand-back", {}), ("take-over", {})):
-        refused = wang.post(f"/conversations/web-1/{path}", data={"csrf_token": wang_token, **form})
+        refused = wang.post(f"/conversations/{WEB}/{path}", data={"csrf_token": wang_token, **form})
         assert refused.status_code == 409 and "这个会话正由 赵主管 处理" in refused.text, path
 
     # A reply with a forbidden phrase is refused with its reason and kept in the box; nothing is sent.
-    refused = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "再不交就停水"})
+    refused = zhao.post(f"/conversations/{WEB}/reply", data={"csrf_token": token, "text": "再不交就停水"})
     assert refused.status_code == 422
     assert "回复没有发出：回复中含有不允许对业主说的话（停水），请修改后再发送。" in refused.text
     assert ">再不交就停水</textarea>" in refused.text
-    empty = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "   "})
+    empty = zhao.post(f"/conversations/{WEB}/reply", data={"csrf_token": token, "text": "   "})
     assert empty.status_code == 422 and "回复内容不能为空" in empty.text
     assert len(outbox_rows(url, "web-1")) == 2 and audit_of(url, "staff_replied") == []
 
     with clock.frozen(at(33)):
-        sent = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "您好，暖气的事我来跟进。"}, follow_redirects=False)
+        sent = zhao.post(f"/conversations/{WEB}/reply", data={"csrf_token": token, "text": "您好，暖气的事我来跟进。"}, follow_redirects=False)
     assert sent.status_code == 303
     assert outbox_rows(url, "web-1")[-1] == ("text", "您好，暖气的事我来跟进。", "zhao", "pending")
     replied = audit_of(url, "staff_replied")
     assert [(r["at"], r["actor"], r["target"], r["detail"]["text"], r["detail"]["channel"]) for r in replied] == [
-        (at(33), "zhao", "web-1", "您好，暖气的事我来跟进。", "socketio")
+        (at(33), "zhao", WEB, "您好，暖气的事我来跟进。", "socketio")
     ]
     assert stored_escalation(url, escalation).first_response_at is not None
-    assert "您好，暖气的事我来跟进。" in zhao.get("/conversations/web-1").text
+    assert "您好，暖气的事我来跟进。" in zhao.get(f"/conversations/{WEB}").text
 
     with clock.frozen(at(40)):
-        back = zhao.post("/conversations/web-1/hand-back", data={"csrf_token": token}, follow_redirects=False)
+        back = zhao.post(f"/conversations/{WEB}/hand-back", data={"csrf_token": token}, follow_redirects=False)
     assert back.status_code == 303
     assert stored_escalation(url, escalation).state is EscalationState.PENDING
     assert [kind for kind, _, _, _ in outbox_rows(url, "web-1")][-2:] == ["left", "control"]
-    assert [(r["actor"], r["target"]) for r in audit_of(url, "conversation_handed_back")] == [("zhao", "web-1")]
-    again = zhao.get("/conversations/web-1").text
-    assert 'action="/conversations/web-1/take-over"' in again and "目前由机器人处理" in again
-    not_held = zhao.post("/conversations/web-1/reply", data={"csrf_token": token, "text": "您好"})
+    assert [(r["actor"], r["target"]) for r in audit_of(url, "conversation_handed_back")] == [("zhao", WEB)]
+    again = zhao.get(f"/conversations/{WEB}").text
+    assert f'action="/conversations/{WEB}/take-over"' in again and "目前由机器人处理" in again
+    not_held = zhao.post(f"/conversations/{WEB}/reply", data={"csrf_token": token, "text": "您好"})
     assert not_held.status_code == 409 and "请先接管" in not_held.text
     audit_page = as_user("li").get("/audit").text  # the manager reads who did what, in Chinese
     assert "接管会话" in audit_page and "回复业主" in audit_page and "交还机器人" in audit_page
@@ -688,14 +709,14 @@ def test_take_over_reply_and_hand_back_from_the_conversation_page(estate: Dict[s
 
 def test_a_closed_wechat_window_is_shown_with_the_alternatives_and_no_reply_box(estate: Dict[str, Any], as_user: Any) -> None:
     zhao = as_user("zhao")
-    page = zhao.get("/conversations/wx-zhang").text
+    page = zhao.get(f"/conversations/{WX}").text
     assert "微信 48 小时客服消息窗口已关闭" in page
     assert "电话联系业主" in page and "等业主再次发来消息后再回复" in page and "当面处理" in page
     token = csrf_of(page)
-    assert zhao.post("/conversations/wx-zhang/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
-    held = zhao.get("/conversations/wx-zhang").text
-    assert "交还机器人" in held and 'action="/conversations/wx-zhang/reply"' not in held
-    api = zhao.get("/api/conversations/wx-zhang").json()
+    assert zhao.post(f"/conversations/{WX}/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    held = zhao.get(f"/conversations/{WX}").text
+    assert "交还机器人" in held and f'action="/conversations/{WX}/reply"' not in held
+    api = zhao.get(f"/api/conversations/{WX}").json()
     assert (api["holder"], api["delivery"]["channel"], api["delivery"]["can_deliver"]) == ("zhao", "wechat", False)
     assert api["delivery"]["blocked"] == "wechat_window_closed"
     assert api["delivery"]["alternatives"] == ["phone_call", "wait_for_owner", "next_visit"]
@@ -707,5 +728,5 @@ def test_malformed_ids_are_a_polite_404_page_and_422_json(estate: Dict[str, Any]
     for response in (li.get("/owners/abc"), li.post("/queue/abc/claim", data={"csrf_token": token})):
         assert response.status_code == 404 and "页面不存在" in response.text
     assert li.get("/api/owners/abc").status_code == 422
-    assert li.get("/api/conversations/web-1", params={"after": "x"}).status_code == 422
+    assert li.get(f"/api/conversations/{WEB}", params={"after": "x"}).status_code == 422
     assert li.get("/api/escalations", params={"owner_id": "x"}).json()["detail"][0]["loc"] == ["query", "owner_id"]

@@ -243,7 +243,9 @@ def test_the_channel_serves_the_page_and_socketio_on_the_rasa_app() -> None:
     channel = SignedSocketIOInput(signer=SessionIdSigner(SECRET))
     register([channel], app, route="/webhooks/")
     paths = {route.path for route in app.router.routes}
-    assert {"chat/", "chat", "chat/<name:str>", "webhooks/socketio", "socket.io"} <= paths
+    assert {"chat/", "chat", "chat/<name:str>", "chat/session/end", "webhooks/socketio", "socket.io"} <= paths
+    sign_out = next(route for route in app.router.routes if route.path == "chat/session/end")
+    assert set(sign_out.methods) == {"POST"}  # 退出 (the page's POST); nothing else is served there
 
 
 def test_a_jwt_key_makes_the_token_mandatory() -> None:

@@ -25,8 +25,14 @@ def test_the_page_is_chinese_and_configures_the_widget() -> None:
     assert "<script>" not in html  # no inline script: the CSP allows 'self' only
     block = re.search(r'<script id="page-wording" type="application/json">(.*?)</script>', html, re.S)
     assert block is not None and json.loads(block.group(1)) == labels
+    # 退出: a button with its label from the wording; the script posts the id to session/end, then starts over.
+    assert f'<button id="sign-out" class="sign-out" type="button">{labels["sign_out"]}</button>' in html
+    assert '<p id="session-notice"' in html
     script = (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
     assert not re.search(r"[\u4e00-\u9fff]", script), "the page's labels live in data/wording.yml"
+    assert 'SIGN_OUT_URL = "session/end"' in script and "session_ended:" in script
+    for reason in ("signed_out", "idle", "max_age"):
+        assert labels[f"ended_{reason}"]  # what the page says after each kind of end
     for setting in (
         "title: WORDING.title",
         "inputTextFieldHint: WORDING.input_hint",

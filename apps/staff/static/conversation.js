@@ -65,7 +65,9 @@
       item.appendChild(document.createTextNode(" 机器人动作 "));
       item.appendChild(el("code", "", entry.action));
     } else {
-      var label = { session_started: "新的会话开始", paused: "机器人暂停（人工接管）", resumed: "机器人恢复" }[entry.kind] || entry.kind;
+      var ended = { signed_out: "网页聊天已结束（业主点了退出）", idle: "网页聊天已结束（长时间未操作，自动过期）", max_age: "网页聊天已结束（超过最长时限，自动过期）" };
+      var label = entry.kind === "session_ended" ? (ended[entry.reason] || "网页聊天已结束")
+        : ({ session_started: "新的会话开始", paused: "机器人暂停（人工接管）", resumed: "机器人恢复" }[entry.kind] || entry.kind);
       item = el("li", "entry marker");
       item.appendChild(el("time", "", localTime(entry.at)));
       item.appendChild(document.createTextNode(" " + label));

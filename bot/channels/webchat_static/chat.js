@@ -67,7 +67,10 @@
 
   // Sign-out: the server ends the session (its verified link closed, the id dead); whatever it answers, this
   // browser forgets the id (an unanswered request leaves a session that expires on its own).
+  var signingOut = false;
+
   function signOut() {
+    signingOut = true;
     signOutButton.disabled = true;
     var sessionId = storedSessionId();
     if (!sessionId || !window.fetch) {
@@ -82,6 +85,8 @@
       body: JSON.stringify({ session_id: sessionId }),
       credentials: "omit",
       signal: controller ? controller.signal : undefined
+    }).then(function (response) {
+      return response.json();  // read to the end: a reload before that would cut the answer off
     }).catch(function () {
       return null;
     }).then(function () {
@@ -135,7 +140,12 @@
       onSocketEvent: {
         session_confirm: onSessionConfirm,
         // The server ended the session (expired, or signed out in another tab): start over and say why.
-        session_ended: function (data) { startOver(data && data.reason ? data.reason : ""); },
+        // (While this page signs out, its own request's answer decides: the server tells the socket first.)
+        session_ended: function (data) {
+          if (!signingOut) {
+            startOver(data && data.reason ? data.reason : "");
+          }
+        },
         connect: function () { showStatus(""); },
         disconnect: function () { showStatus(WORDING.disconnected); },
         connect_error: function () { showStatus(WORDING.connect_error); }
