@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, List, Mapping, Sequence, Tuple
 
-from bot import clock
+from bot import clock, wording
 
 _NUMERALS = "一二三四五六七八九十"
 STATUS = {
@@ -71,7 +71,7 @@ def render(data: Mapping[str, Any]) -> str:
         "个人信息导出",
         "=" * 12,
         f"导出时间：{_time(data.get('exported_at'))}",
-        "本文件列出物业缴费系统中保存的、与下列业主有关的全部个人信息；同名的 .json 文件是相同内容的机器可读版本。",
+        wording.text("privacy_export.intro"),
         "",
     ]
     lines += _heading(1, "业主信息")
@@ -82,7 +82,7 @@ def render(data: Mapping[str, Any]) -> str:
         f"  姓名：{owner.get('name')}",
         f"  手机号：{owner.get('phone') or '（无）'}",
         f"  房号：{owner.get('unit')}（{unit.get('building')}栋{entrance}{unit.get('room')}）",
-        f"  业主期间：{owner.get('owned_from') or '（未记录起始日）'} 起，{period_end}",
+        wording.text("privacy_export.owner_period", start=owner.get("owned_from") or "（未记录起始日）", end=period_end),
         f"  状态：{'现业主' if owner.get('current') else '前业主'}{'（个人信息已删除）' if owner.get('erased') else ''}",
         f"  建档时间：{_time(owner.get('created_at'))}",
         "",

@@ -29,7 +29,7 @@ from typing import List, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import clock
+from bot import clock, wording
 from bot.db.models import ConversationLink, Owner, OwnerRetirement
 from bot.db.reminder_models import PENDING_STATES, CallTask, CallTaskState, Reminder, ReminderState
 
@@ -41,8 +41,6 @@ NAME_MAX = 64
 EARLIEST_TRANSFER = dt.date(1980, 1, 1)  # an earlier date is a typing slip, not a transfer
 # The reason written on what retiring an owner closes: reminders cancelled, links closed.
 RETIRED_REASON = "owner_retired"
-# The note on an open call task closed because its owner was retired (staff read it in the call list's history).
-CALL_CLOSED_NOTE = "业主已变更（{reason}），前业主不再催缴"
 REASON_LABELS = {OwnerRetirement.ROSTER: "导入名单", OwnerRetirement.TRANSFER: "过户"}
 IMPORT_ACTOR = "import"
 
@@ -150,7 +148,7 @@ def retire(
         .where(CallTask.owner_id == owner.id, CallTask.state == CallTaskState.OPEN)
         .values(
             state=CallTaskState.DONE,
-            note=CALL_CLOSED_NOTE.format(reason=REASON_LABELS[reason]),
+            note=wording.text("ownership.call_closed", reason=REASON_LABELS[reason]),
             closed_at=now,
             closed_by=actor[:64],
         )
