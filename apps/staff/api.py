@@ -95,7 +95,9 @@ class DeliveryOut(BaseModel):
     last_inbound_at: Optional[dt.datetime] = None
     window_closes_at: Optional[dt.datetime] = None
     blocked: Optional[str] = Field(
-        None, description="why a reply cannot reach the owner now: wechat_window_closed or unknown_channel"
+        None,
+        description="why a reply cannot reach the owner now: wechat_window_closed, webchat_session_ended or "
+        "unknown_channel",
     )
     alternatives: List[str] = Field([], description="phone_call, wait_for_owner, next_visit")
 

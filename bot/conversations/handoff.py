@@ -30,7 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock, compliance, wording
-from bot.conversations import outbox
+from bot.channels.session_ids import looks_like_session_id
+from bot.conversations import outbox, webchat_sessions
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import (
     ConversationLink,
@@ -133,6 +134,7 @@ class Blocked(str, enum.Enum):
     # No longer given for REST (its replies ride on the owner's next request); kept for rows failed before.
     NO_PUSH_CHANNEL = "no_push_channel"
     UNKNOWN_CHANNEL = "unknown_channel"  # nothing says how the owner wrote
+    WEBCHAT_SESSION_ENDED = "webchat_session_ended"  # the owner signed out of the web chat, or it expired
 
 
 @dataclass(frozen=True)
@@ -333,6 +335,14 @@ def delivery_status(session: Session, *, sender_id: str) -> DeliveryStatus:
             return DeliveryStatus(sender_id, channel, holder, True, True, last, closes)
         return DeliveryStatus(
             sender_id, channel, holder, False, False, last, closes, Blocked.WECHAT_WINDOW_CLOSED, list(Alternative)
+        )
+    if channel == WEBCHAT_CHANNEL and looks_like_session_id(sender_id) and webchat_sessions.judge(
+        session, sender_id=sender_id
+    ):
+        # The session ended (signed out, idle, too old): its id is dead, so nothing sent to it is ever read.
+        alternatives = [Alternative.PHONE_CALL, Alternative.NEXT_VISIT]
+        return DeliveryStatus(
+            sender_id, channel, holder, False, None, None, None, Blocked.WEBCHAT_SESSION_ENDED, alternatives
         )
     if channel in (WEBCHAT_CHANNEL, REST_CHANNEL):
         # Web chat: now if the owner is connected, else on their next visit. REST cannot push: the reply goes

@@ -72,6 +72,7 @@ def test_signing_out_ends_the_session_and_the_next_visitor_starts_unverified(ser
         # The console shows where the session ended; the live view keeps polling under the handle.
         staff.page.reload()
         expect(staff.page.locator("#transcript .entry.marker").last).to_contain_text("业主点了退出")
+        expect(staff.page.locator(".delivery.blocked")).to_contain_text("网页聊天已经结束")  # a reply cannot reach it
         assert first_id not in staff.page.content() and second_id not in staff.page.content()
         staff_cookies = [cookie["value"] for cookie in staff.page.context.cookies()]
         staff.page.wait_for_timeout(4_500)  # two polls of /api/conversations/<handle>

@@ -266,6 +266,27 @@ def test_the_marker_is_written_once_and_never_for_a_conversation_that_does_not_e
         assert webchat_sessions.end_marked(session, sender_id=session_id) is SessionEnd.SIGNED_OUT
 
 
+def test_staff_are_told_a_reply_cannot_reach_a_session_that_ended(
+    database_url: str, tracker_store: Any, domain: Any
+) -> None:
+    from bot.conversations import handoff
+    from bot.conversations.handoff import Alternative, Blocked
+
+    session_id = issue()
+    verified(database_url, session_id)
+    owner_says(tracker_store, domain, session_id, minutes(1))
+    with clock.frozen(minutes(30)), session_scope(database_url) as session:
+        alive = handoff.delivery_status(session, sender_id=session_id)
+    assert (alive.channel, alive.can_deliver, alive.blocked) == ("socketio", True, None)
+    guard = SessionLifetimeGuard(database_url=database_url, lifetime=LIFETIME, app=rasa_app(tracker_store))
+    with clock.frozen(minutes(31)):
+        asyncio.run(guard.end(session_id))
+    with clock.frozen(minutes(32)), session_scope(database_url) as session:
+        ended = handoff.delivery_status(session, sender_id=session_id)
+    assert (ended.channel, ended.can_deliver, ended.blocked) == ("socketio", False, Blocked.WEBCHAT_SESSION_ENDED)
+    assert ended.alternatives == [Alternative.PHONE_CALL, Alternative.NEXT_VISIT]
+
+
 # --- the sweep --------------------------------------------------------------------------------------------
 
 
