@@ -33,6 +33,7 @@ from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence, Tuple, Uni
 import yaml
 
 from bot import compliance, wording
+from bot.services import client_addresses
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATE_KEYS: FrozenSet[str] = frozenset({"date", "timestamp", "sent_at"})
@@ -162,7 +163,7 @@ def server_metadata(raw: Any, *, client: str, trusted: bool) -> Dict[str, Any]:
 
     Args:
         raw: What the client sent as metadata (anything).
-        client: The identity-accounting key the server derived (``ip:<address>``, ``wechat:<openid>``).
+        client: The identity-accounting key the server derived (``ip:<keyed hash of the address>``, ``wechat:<openid>``).
         trusted: Whether the caller is a trusted integration (REST with its token): only then are the date
             keys kept, and nested values passed through.
 
@@ -192,24 +193,24 @@ def server_metadata(raw: Any, *, client: str, trusted: bool) -> Dict[str, Any]:
     return metadata
 
 
-# One IPv6 subscriber gets a whole /64 (often more): counting single addresses would give an attacker 2^64
-# fresh clients.
-IPV6_CLIENT_PREFIX = 64
+# How much of the keyed hash names a client: 128 bits, far beyond any collision among an estate's clients.
+CLIENT_KEY_CHARS = 32
 
 
 def ip_client(address: Optional[str]) -> str:
-    """The identity-accounting key of a client known by its network address (IPv6 grouped by /64)."""
-    if not address:
-        return "ip:unknown"
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return f"ip:{address}"
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return f"ip:{parsed.ipv4_mapped}"
-        return f"ip:{ipaddress.ip_network(f'{parsed}/{IPV6_CLIENT_PREFIX}', strict=False)}"
-    return f"ip:{parsed}"
+    """The per-client key of a client known by its network address: ``ip:`` and a keyed hash, never the address.
+
+    The counts kept under it (identity failures, messages, web chat sessions) and Rasa's events, whose metadata
+    carries it, need to tell one client from another, nothing more (PIPL: no more than the purpose needs). The
+    hash is keyed with ``SECRET_KEY`` and counts an IPv6 client by its /64
+    (:func:`bot.services.client_addresses.client_key`).
+    """
+    from bot.settings import get_settings
+
+    key = client_addresses.client_key(
+        address, secret=get_settings().secret_key, purpose=client_addresses.OWNER_CLIENT
+    )
+    return f"ip:{key[:CLIENT_KEY_CHARS]}" if key else "ip:unknown"
 
 
 @functools.lru_cache(maxsize=8)

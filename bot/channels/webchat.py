@@ -96,7 +96,7 @@ class DatabaseSessionLimit:
         """Record one new id for ``client`` and say whether it is within the limit.
 
         Args:
-            client: The client's accounting key (``ip:<address>``).
+            client: The client's accounting key (``ip:<keyed hash of the address>``).
 
         Returns:
             ``False`` over the limit, and also when the database cannot be asked: without the count an
@@ -135,7 +135,7 @@ class SignedSessionEvents:
             rasa-webchat).
         namespace: The socket.io namespace, if any.
         input_channel: The input channel name recorded on the tracker.
-        admit_new_session: Whether a client (``ip:<address>``) may be issued one more session id; default
+        admit_new_session: Whether a client (``ip:<keyed hash of the address>``) may be issued one more session id; default
             the database-backed per-hour limit.
         lifetime: Whether a signed id still works, and ends sessions; default asks ``DATABASE_URL``.
         limiter: The per-client message limits (:mod:`bot.channels.floods`); default from settings.
@@ -183,7 +183,7 @@ class SignedSessionEvents:
             self._clients[sid] = request_client(str(address), getattr(request, "headers", None))
 
     def client_of(self, sid: str) -> str:
-        """The accounting key of the client behind ``sid`` (``ip:<address>``)."""
+        """The accounting key of the client behind ``sid`` (``ip:<keyed hash of the address>``)."""
         return self._clients.get(sid) or ip_client(None)
 
     async def _say(self, sid: str, text: str) -> None:

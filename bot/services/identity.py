@@ -89,7 +89,7 @@ class Verification:
 def client_key(*, channel: Optional[str], sender_id: str, metadata: Optional[Mapping[str, Any]]) -> str:
     """Who is trying, as far as the server can tell.
 
-    Channels put a server-derived ``client`` into the metadata (``wechat:<openid>``, ``ip:<address>``,
+    Channels put a server-derived ``client`` into the metadata (``wechat:<openid>``, ``ip:<keyed hash of the address>``,
     ``rest:<sender>`` for an authenticated REST integration, which serves many owners from one address).
     """
     given = (metadata or {}).get("client")

@@ -1,7 +1,7 @@
 """Per-client message rate limits: a flood is refused before Rasa sees it, with one polite word.
 
 Every channel asks :meth:`MessageLimiter.check` about each message before the message reaches Rasa, with the
-client key the server derived (:mod:`bot.channels.inbound`: ``ip:<address>``, ``wechat:<openid>``,
+client key the server derived (:mod:`bot.channels.inbound`: ``ip:<keyed hash of the address>``, ``wechat:<openid>``,
 ``rest:<sender>`` for the authenticated REST integration). A client may send ``CHANNEL_MESSAGES_PER_MINUTE``
 messages per minute and ``CHANNEL_MESSAGES_PER_HOUR`` per hour (0 turns a limit off). Over either:
 

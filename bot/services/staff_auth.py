@@ -6,7 +6,7 @@ from the console whether a username exists, and a restart resets nothing. After
 ``staff_lockout_minutes``: every login, even with the right password, is refused unchecked (and not counted,
 so the lock-out ends on time). A successful login, or a manager's unlock, starts the count afresh.
 
-The client's address is counted too, under a keyed hash (:mod:`bot.services.staff_clients`): after
+The client's address is counted too, under a keyed hash (:mod:`bot.services.client_addresses`): after
 ``staff_login_max_failures_per_client`` failures from one address within the window, whatever the usernames,
 every login from it is refused unchecked for ``staff_lockout_minutes``. So one address cannot keep every staff
 account locked, and a success from it does not reset its count.
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.staff_models import LoginOutcome, StaffLoginAttempt, StaffSession, StaffUser
-from bot.services import audit, staff_clients, staff_users
+from bot.services import audit, client_addresses, staff_users
 from bot.services.rate_limits import serialise
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class LoginPolicy:
 
     def client_key(self, client: Optional[str]) -> Optional[str]:
         """The keyed hash ``client``'s failures are counted under (None without an address)."""
-        return staff_clients.client_key(client, secret=self.client_secret)
+        return client_addresses.client_key(client, secret=self.client_secret)
 
 
 class LoginStatus(enum.Enum):
@@ -235,7 +235,7 @@ def record_attempt(
         username: The normalised username.
         outcome: How it ended.
         at: When.
-        client: The client's address (stored as :func:`bot.services.staff_clients.client_network`).
+        client: The client's address (stored as :func:`bot.services.client_addresses.client_network`).
         client_key: Its keyed hash, for the per-client count.
 
     Returns:
@@ -244,7 +244,7 @@ def record_attempt(
     row = StaffLoginAttempt(
         username=username,
         outcome=outcome,
-        client=staff_clients.client_network(client),
+        client=client_addresses.client_network(client),
         client_key=client_key,
         attempted_at=at,
     )
@@ -284,7 +284,7 @@ def log_in(
     serialise(session, f"staff-login:{name}")
     if key:
         serialise(session, f"staff-login-client:{key}")
-    shown = staff_clients.client_network(client)
+    shown = client_addresses.client_network(client)
     where = {"client": shown} if shown else {}
     now = clock.utc_now()
 
@@ -396,7 +396,7 @@ def log_out(session: Session, *, token: str, client: Optional[str] = None) -> Op
     session.execute(
         update(StaffSession).where(StaffSession.id == current.record.id).values(revoked_at=clock.utc_now())
     )
-    shown = staff_clients.client_network(client)
+    shown = client_addresses.client_network(client)
     audit.record(
         session,
         actor=str(current.user.username),

@@ -3,7 +3,7 @@
 Anyone may report a repair, lodge a complaint or ask for a person without proving who they are, so one client
 could otherwise fill the staff queue and the records. A record written for no verified owner — a repair order,
 a complaint, an escalation — counts against its client (the server-derived key in the message's metadata:
-``ip:<address>``, ``wechat:<openid>``, ``rest:<sender>``; see :func:`bot.services.identity.client_key`);
+``ip:<keyed hash of the address>``, ``wechat:<openid>``, ``rest:<sender>``; see :func:`bot.services.identity.client_key`);
 ``UNVERIFIED_RECORDS_PER_DAY`` of them per estate day (Asia/Shanghai midnight to midnight). Beyond that:
 
 * nothing is written (the caller tells the owner politely that enough has been noted today, ``floods.enough_today``);

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from bot import wording
+from bot.channels.inbound import ip_client
 from bot.settings import get_settings
 from tests.e2e.test_webchat_socket import WebChatClient
 from tests.e2e.test_wechat_channel import WeChatUser
@@ -252,7 +253,7 @@ def test_the_web_chat_socket_survives_bad_input(servers) -> None:
         assert events and all(not str(event.get("text", "")).startswith("/") for event in events)
         for event in events:
             metadata = event.get("metadata") or {}
-            assert metadata.get("client") == "ip:127.0.0.1"
+            assert metadata.get("client") == ip_client("127.0.0.1")
             assert not {"date", "timestamp", "sent_at"} & set(metadata)
         assert slots(servers, session_id).get("verified_owner_id") is None
     finally:

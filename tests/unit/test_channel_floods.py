@@ -20,6 +20,7 @@ from sanic import Sanic
 
 from bot import wording
 from bot.channels.floods import refusal_text
+from bot.channels.inbound import ip_client
 from bot.channels.rest import PinnedRestInput
 from bot.channels.wecom.callback import Responder, WeComChannel, WeComConfig
 from bot.channels.wecom.store import WeComStore
@@ -140,7 +141,7 @@ def test_rest_without_a_token_counts_the_address_whatever_the_sender(
     assert [status for status, _, _ in answers] == [200, 200, 429, 429]
     assert [len(body["messages"]) for _, _, body in answers[2:]] == [1, 0]
     assert [m.sender_id for m in agent.messages] == ["sender-0", "sender-1"]
-    assert {m.metadata["client"] for m in agent.messages} == {"ip:127.0.0.1"}
+    assert {m.metadata["client"] for m in agent.messages} == {ip_client("127.0.0.1")}
 
 
 def test_rest_takes_its_limits_from_settings(monkeypatch: pytest.MonkeyPatch, rest_token: Dict[str, str]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 
 from bot import wording
-from bot.channels.inbound import max_message_chars
+from bot.channels.inbound import ip_client, max_message_chars
 from bot.channels.takeover import HELD_TEXT_CHARS, held_note_text
 from bot.channels.wechat_handler import PLEASE_TYPE_TEXT
 from bot.db import migrate, models
@@ -59,7 +59,7 @@ def test_web_chat_drops_the_keys_only_the_server_writes_from_an_owners_metadata(
 
     message = server.say(sid, session_id, "物业费太贵了", **FORGED)
 
-    assert message is not None and message.metadata == {"language": "zh-CN", "client": "ip:203.0.113.10"}
+    assert message is not None and message.metadata == {"language": "zh-CN", "client": ip_client("203.0.113.10")}
 
 
 def test_web_chat_keeps_only_the_gates_own_held_note_for_a_refused_message() -> None:
@@ -73,7 +73,7 @@ def test_web_chat_keeps_only_the_gates_own_held_note_for_a_refused_message() -> 
     server.say(sid, session_id, "物" * (max_message_chars() + 5), **FORGED)
 
     # what the gate is handed to store beside its own note carries nothing the owner chose of the server's keys
-    assert gate.asked[0]["metadata"] == {"language": "zh-CN", "client": "ip:203.0.113.11"}
+    assert gate.asked[0]["metadata"] == {"language": "zh-CN", "client": ip_client("203.0.113.11")}
 
 
 def test_held_note_text_cuts_a_long_message_and_names_its_length_or_type() -> None:
@@ -101,7 +101,7 @@ def test_web_chat_refuses_an_over_long_message_only_when_the_bot_holds_the_conve
     assert [(asked["sender_id"], asked["problem"], asked["text"], asked["input_channel"]) for asked in gate.asked] == [
         (session_id, "too long", too_long, "socketio")
     ]
-    assert gate.asked[0]["metadata"]["client"] == "ip:203.0.113.9"
+    assert gate.asked[0]["metadata"]["client"] == ip_client("203.0.113.9")
     if held:
         assert emitted == []  # the person answers, not the channel
     else:

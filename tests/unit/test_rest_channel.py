@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -11,6 +12,7 @@ from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
 from bot import wording
+from bot.channels.inbound import ip_client
 from bot.channels.rest import PinnedRestInput, bearer_token_matches
 from bot.compliance import violations
 from bot.settings import get_settings
@@ -205,7 +207,7 @@ def test_keys_only_the_server_writes_are_dropped_even_for_a_trusted_caller(
     if trusted:  # a trusted integration may still name the date (replays), never a server-only key
         assert message.metadata == {"date": "2026-11-20", "language": "zh-CN", "client": "rest:o"}
     else:
-        assert message.metadata == {"language": "zh-CN", "client": "ip:127.0.0.1"}
+        assert message.metadata == {"language": "zh-CN", "client": ip_client("127.0.0.1")}
 
 
 def test_without_a_configured_token_no_date_is_taken_from_the_client(
@@ -213,14 +215,14 @@ def test_without_a_configured_token_no_date_is_taken_from_the_client(
 ) -> None:
     metadata = {"date": "2026-11-20", "timestamp": 1795000000, "sent_at": "x", "client": "wechat:o-other", "lang": "zh"}
     _, messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata=metadata), {})])
-    assert [m.metadata for m in messages] == [{"lang": "zh", "client": "ip:127.0.0.1"}]
+    assert [m.metadata for m in messages] == [{"lang": "zh", "client": ip_client("127.0.0.1")}]
 
 
 @pytest.mark.parametrize("metadata", [None, [], "text", 5, {"nested": {"date": "2026-01-01"}}])
 def test_odd_metadata_is_harmless(monkeypatch: pytest.MonkeyPatch, no_token: None, metadata: Any) -> None:
     [(status, _)], messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata=metadata), {})])
     assert status == 200
-    assert [m.metadata for m in messages] == [{"client": "ip:127.0.0.1"}]
+    assert [m.metadata for m in messages] == [{"client": ip_client("127.0.0.1")}]
 
 
 class TrackerAgent(RecordingAgent):
@@ -430,11 +432,11 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
 ) -> None:
     posts = [(body(sender="o", message="hi"), {"X-Forwarded-For": "1.2.3.4, 203.0.113.9"})]
     _, messages = exchange(monkeypatch, posts)
-    assert [m.metadata["client"] for m in messages] == ["ip:127.0.0.1"]  # no proxy configured
+    assert [m.metadata["client"] for m in messages] == [ip_client("127.0.0.1")]  # no proxy configured
     monkeypatch.setenv("TRUSTED_PROXIES", '["127.0.0.1"]')
     get_settings.cache_clear()
     _, messages = exchange(monkeypatch, posts)
-    assert [m.metadata["client"] for m in messages] == ["ip:203.0.113.9"]
+    assert [m.metadata["client"] for m in messages] == [ip_client("203.0.113.9")]
 
 
 @pytest.mark.parametrize(
@@ -446,24 +448,34 @@ def test_a_date_key_in_disguise_is_still_dropped(
     from bot.text.entities import reference_date
 
     _, messages = exchange(monkeypatch, [(body(sender="o", message="hi", metadata={key: value}), {})])
-    assert [m.metadata for m in messages] == [{"client": "ip:127.0.0.1"}]
+    assert [m.metadata for m in messages] == [{"client": ip_client("127.0.0.1")}]
     assert reference_date(messages[0].metadata).year != 2030
 
 
-@pytest.mark.parametrize(
-    ("address", "client"),
-    [
-        ("2001:db8:1:2:aaaa::1", "ip:2001:db8:1:2::/64"),
-        ("2001:db8:1:2:bbbb::9", "ip:2001:db8:1:2::/64"),  # the same subscriber
-        ("::ffff:192.0.2.7", "ip:192.0.2.7"),
-        ("192.0.2.7", "ip:192.0.2.7"),
-        (None, "ip:unknown"),
-    ],
-)
-def test_ipv6_clients_are_counted_by_their_64(address: Optional[str], client: str) -> None:
+def test_clients_are_counted_by_a_keyed_hash_ipv6_by_its_64() -> None:
     from bot.channels.inbound import ip_client
 
-    assert ip_client(address) == client
+    subscriber = ip_client("2001:db8:1:2:aaaa::1")
+    assert subscriber == ip_client("2001:db8:1:2:bbbb::9")  # the same subscriber's /64
+    assert subscriber != ip_client("2001:db8:1:3::1")
+    assert ip_client("::ffff:192.0.2.7") == ip_client("192.0.2.7") != ip_client("192.0.2.8")
+    assert ip_client(None) == "ip:unknown"
+    for key in (subscriber, ip_client("192.0.2.7")):  # never the address itself
+        assert re.fullmatch(r"ip:[0-9a-f]{32}", key) and "192.0.2" not in key and "2001" not in key
+
+
+def test_the_client_key_depends_on_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.channels.inbound import ip_client
+    from bot.settings import get_settings
+
+    before = ip_client("192.0.2.7")
+    monkeypatch.setenv("SECRET_KEY", "another-secret")
+    get_settings.cache_clear()
+    try:
+        assert ip_client("192.0.2.7") != before
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
 
 
 def test_every_x_forwarded_for_line_is_read() -> None:
@@ -477,7 +489,7 @@ def test_every_x_forwarded_for_line_is_read() -> None:
         import os
 
         os.environ["TRUSTED_PROXIES"] = '["127.0.0.1"]'
-        assert request_client("127.0.0.1", headers) == "ip:203.0.113.9"
+        assert request_client("127.0.0.1", headers) == ip_client("203.0.113.9")
     finally:
         os.environ.pop("TRUSTED_PROXIES", None)
         get_settings.cache_clear()

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot import clock
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry, LoginOutcome, StaffLoginAttempt, StaffUser
-from bot.services import staff_auth, staff_clients, staff_lifecycle, staff_users
+from bot.services import client_addresses, staff_auth, staff_lifecycle, staff_users
 from bot.services.staff_auth import LoginPolicy, LoginStatus
 from bot.settings import Settings
 
@@ -179,13 +179,13 @@ def test_addresses_are_stored_only_as_a_keyed_hash_and_a_network(staff: str) -> 
             "wang",
             LoginOutcome.SUCCEEDED,
             "2001:db8:1::/48",
-            staff_clients.client_key("2001:db8:1:2::1", secret=SECRET),
+            client_addresses.client_key("2001:db8:1:2::1", secret=SECRET),
         ),
         (
             "li",
             LoginOutcome.SUCCEEDED,
             "198.51.100.0/24",
-            staff_clients.client_key("198.51.100.9", secret=SECRET),
+            client_addresses.client_key("198.51.100.9", secret=SECRET),
         ),
     ]
     assert audit_details == [
@@ -200,13 +200,13 @@ def test_addresses_are_stored_only_as_a_keyed_hash_and_a_network(staff: str) -> 
 
 
 def test_the_key_depends_on_the_secret_and_the_policy_reads_its_settings() -> None:
-    one = staff_clients.client_key("203.0.113.45", secret="one")
+    one = client_addresses.client_key("203.0.113.45", secret="one")
     assert (
-        one is not None and len(one) == 64 and one != staff_clients.client_key("203.0.113.45", secret="two")
+        one is not None and len(one) == 64 and one != client_addresses.client_key("203.0.113.45", secret="two")
     )
-    assert one != staff_clients.client_key("203.0.113.46", secret="one")
-    assert staff_clients.client_key(None, secret="one") is None and staff_clients.client_network(None) is None
-    assert staff_clients.client_network("testclient") == "testclient"
+    assert one != client_addresses.client_key("203.0.113.46", secret="one")
+    assert client_addresses.client_key(None, secret="one") is None and client_addresses.client_network(None) is None
+    assert client_addresses.client_network("testclient") == "testclient"
     settings = Settings(_env_file=None, staff_secret_key="a-secret", staff_login_max_failures_per_client=7)
     policy = LoginPolicy.from_settings(settings)
     assert (policy.max_client_failures, policy.client_secret) == (7, "a-secret")

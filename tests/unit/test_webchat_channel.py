@@ -11,6 +11,7 @@ import yaml
 from rasa.core.channels.channel import UserMessage
 
 from bot import clock
+from bot.channels.inbound import ip_client
 from bot.channels.session_ids import SessionIdSigner
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.webchat import SignedSessionEvents, SignedSocketIOInput
@@ -136,7 +137,7 @@ def test_messages_go_to_rasa_under_the_sockets_own_id() -> None:
     assert message.input_channel == "socketio"
     assert message.metadata == {
         "language": "zh-CN",
-        "client": "ip:203.0.113.7",
+        "client": ip_client("203.0.113.7"),
         "webchat_seen_at": "2026-11-25T02:03:00+00:00",
     }
     assert message.output_channel.name() == "socketio"

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import clock, wording
+from bot.channels.inbound import ip_client
 from bot.channels.webchat import CheckedSocketIOOutput, DatabaseSessionLimit
 from bot.compliance import violations
 from bot.db.models import RateLimitHit
@@ -78,7 +79,7 @@ def test_an_attacker_opening_fresh_sessions_is_stopped_at_the_limit(database_url
     assert request_session(other_process, "attacker-elsewhere") is None
     with session_scope(database_url) as session:
         hits = session.execute(
-            select(func.count()).select_from(RateLimitHit).where(RateLimitHit.key == "webchat-session:ip:203.0.113.66")
+            select(func.count()).select_from(RateLimitHit).where(RateLimitHit.key == f"webchat-session:{ip_client('203.0.113.66')}")
         ).scalar_one()
     assert hits == LIMIT
 
@@ -118,7 +119,7 @@ def test_the_client_key_is_the_sockets_peer_address_not_engineios_constant() -> 
     server.events.connected("no-request", {"REMOTE_ADDR": "192.0.2.9"})
     request_session(server, "no-request")
     request_session(server, "never-connected")
-    assert seen == ["ip:192.0.2.77", "ip:192.0.2.9", "ip:unknown"]
+    assert seen == [ip_client("192.0.2.77"), ip_client("192.0.2.9"), "ip:unknown"]
 
 
 def test_behind_a_trusted_proxy_each_visitor_is_counted_under_their_own_address(
@@ -144,7 +145,7 @@ def test_behind_a_trusted_proxy_each_visitor_is_counted_under_their_own_address(
             request_session(server, sid)
     finally:
         get_settings.cache_clear()
-    assert seen == ["ip:203.0.113.1", "ip:203.0.113.2", "ip:198.51.100.5"]
+    assert seen == [ip_client("203.0.113.1"), ip_client("203.0.113.2"), ip_client("198.51.100.5")]
 
 
 # --- what reaches Rasa -----------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_custom_data_can_neither_set_the_date_nor_choose_the_client(custom: dict
     with clock.frozen(dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.timezone.utc)):
         message = server.say("s", session_id, "下周五交", **custom)
     assert message is not None
-    assert message.metadata == {"client": "ip:203.0.113.5", "webchat_seen_at": "2026-11-25T02:00:00+00:00"}
+    assert message.metadata == {"client": ip_client("203.0.113.5"), "webchat_seen_at": "2026-11-25T02:00:00+00:00"}
 
 
 def test_an_over_long_message_gets_a_polite_refusal_and_never_reaches_rasa() -> None:

@@ -25,7 +25,7 @@ _LOGIN_ACTIONS = ("login", "login_failed", "logout")
 
 
 def _network(address: Any) -> Optional[str]:
-    # Kept here as it is today (bot.services.staff_clients.client_network may change; a migration may not).
+    # Kept here as it is today (bot.services.client_addresses.client_network may change; a migration may not).
     if not isinstance(address, str) or not address:
         return None
     try:

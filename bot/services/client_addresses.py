@@ -1,10 +1,11 @@
-"""The two forms in which a staff client's address is stored: never whole.
+"""The two forms in which a client's address is stored: never whole.
 
-The login count per client needs to tell one address from another, nothing more: it uses a keyed hash
-(HMAC-SHA256 with ``STAFF_SECRET_KEY``), which nobody can turn back into the address without the key and which
-a new key makes unrelated. An IPv6 client is counted by its /64 (one subscriber usually holds a whole /64, and
-counting single addresses would give an attacker 2^64 fresh ones). What people read — the home page's "last
-login from", the audit log — is the address's network: IPv4 /24, IPv6 /48.
+A count per client (staff logins, an owner's identity attempts, messages, web chat sessions) needs to tell one
+address from another, nothing more: it uses a keyed hash (HMAC-SHA256 with the staff console's or the bot's
+secret), which nobody can turn back into the address without the key and which a new key makes unrelated. An
+IPv6 client is counted by its /64 (one subscriber usually holds a whole /64, and counting single addresses would
+give an attacker 2^64 fresh ones). What people read — the home page's "last login from", the audit log — is the
+address's network: IPv4 /24, IPv6 /48.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ IPV4_SHOWN_PREFIX = 24
 IPV6_SHOWN_PREFIX = 48
 IPV6_COUNTED_PREFIX = 64
 SHOWN_LENGTH = 64
+# What a client key counts (the prefix of the hashed message; the staff one is the key stored since 0016).
+STAFF_LOGIN = "wuye-staff:login-client:v1"
+OWNER_CLIENT = "wuye-owner:client:v1"
 
 _Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -51,12 +55,14 @@ def client_network(address: Optional[str]) -> Optional[str]:
     return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
 
 
-def client_key(address: Optional[str], *, secret: str) -> Optional[str]:
-    """The keyed hash the per-client login count is kept under (64 hex characters).
+def client_key(address: Optional[str], *, secret: str, purpose: str = STAFF_LOGIN) -> Optional[str]:
+    """The keyed hash a per-client count is kept under (64 hex characters).
 
     Args:
         address: The client's address (IPv6 counted by its /64; an IPv4-mapped one as IPv4).
-        secret: ``STAFF_SECRET_KEY``.
+        secret: ``STAFF_SECRET_KEY`` for staff logins, ``SECRET_KEY`` for owners' clients.
+        purpose: What the key counts (:data:`STAFF_LOGIN`, :data:`OWNER_CLIENT`): the same address gives
+            unrelated keys for different purposes.
 
     Returns:
         The hash, or None when there is no address.
@@ -70,5 +76,5 @@ def client_key(address: Optional[str], *, secret: str) -> Optional[str]:
         counted = str(ipaddress.ip_network(f"{parsed}/{IPV6_COUNTED_PREFIX}", strict=False))
     else:
         counted = str(parsed)
-    message = f"wuye-staff:login-client:v1:{counted}".encode()
+    message = f"{purpose}:{counted}".encode()
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
