@@ -4,23 +4,28 @@ An owner verifies on the web chat page while a supervisor follows the conversati
 handle; the owner presses 退出: the page starts over with a notice, a new session id and a new greeting, and the
 next visitor on the same browser is asked who they are before any amount. The old id is dead (its verified link
 closed as signed out, a socket presenting it gets a new session), the console's transcript shows where the session
-ended, and neither the console's pages nor its access log ever held the id or the staff cookie.
+ended, and neither the console's pages nor its access log ever held the id or the staff cookie. On the suite's
+SQLite servers and on servers of their own on a fresh PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Iterator
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 from bot import wording
 from bot.channels.session_ids import signer_from_settings
 from bot.conversations.handles import handle_of
 from bot.db import models
-from bot.db.session import session_scope
+from bot.db.session import get_engine, session_scope
+from tests.conftest import Servers, server_plan, start_and_wait
+from tests.db_fixtures import POSTGRES_ADMIN_URL
 from tests.e2e.browser import add_staff_user, chromium, staff_login, watched_page
 from tests.e2e.test_takeover_browser import open_chat, verify
 from tests.e2e.test_webchat_socket import WebChatClient
@@ -31,13 +36,45 @@ SUPERVISOR = "tuichu"
 
 
 @pytest.fixture(scope="module")
-def supervisor(servers) -> Iterator[str]:
-    """涂主管, a supervisor added with ``bot user add``."""
-    add_staff_user(servers.database_url, SUPERVISOR, role="supervisor", name="涂主管")
-    yield SUPERVISOR
+def postgres_servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The action server, the Rasa server and the console on a new PostgreSQL database with the demo estate."""
+    from bot.cli import DEMO_ESTATE, stop
+    from bot.db import migrate
+    from bot.records.importer import import_arrears
+
+    name = f"bot_sign_out_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate.upgrade(url)
+        with session_scope(url) as session:
+            import_arrears(session, DEMO_ESTATE)
+        work = tmp_path_factory.mktemp("postgres-servers")
+        plan = server_plan(trained_model, work, url)
+        processes = start_and_wait(plan)
+        try:
+            yield Servers(plan.rasa_url, plan.actions_url, work, url, plan.token, processes[1].pid, plan.staff_url)
+        finally:
+            stop(processes)
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
-def test_signing_out_ends_the_session_and_the_next_visitor_starts_unverified(servers, supervisor) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_servers(request: pytest.FixtureRequest) -> Any:
+    """The suite's servers (SQLite), then servers of this module's own on PostgreSQL."""
+    return request.getfixturevalue("servers" if request.param == "sqlite" else "postgres_servers")
+
+
+def test_signing_out_ends_the_session_and_the_next_visitor_starts_unverified(any_servers: Any) -> None:
+    servers = any_servers
+    supervisor = f"{SUPERVISOR}{uuid.uuid4().hex[:6]}"
+    add_staff_user(servers.database_url, supervisor, role="supervisor", name="涂主管")
     labels = wording.catalogue()["webchat_page"]
     with chromium() as browser:
         owner, chat, first_id = open_chat(servers, browser)
