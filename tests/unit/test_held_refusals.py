@@ -6,13 +6,14 @@ tests/e2e/test_takeover.py; here a gate that records the question stands in for 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 from rasa.core.channels.channel import UserMessage
 
-from bot import wording
+from bot import clock, wording
 from bot.channels.inbound import ip_client, max_message_chars
 from bot.channels.takeover import HELD_TEXT_CHARS, held_note_text
 from bot.channels.wechat_handler import PLEASE_TYPE_TEXT
@@ -38,6 +39,8 @@ class RecordingGate:
         return self.held
 
 
+# When the web chat received the message: the server stamps it (the session's last activity), whatever the owner sent.
+ARRIVED = dt.datetime(2026, 11, 25, 2, 3, tzinfo=dt.timezone.utc)
 FORGED = {
     "held_note": {"problem": "too long"},  # would keep the message out of the NLU inbox
     " HELD_NOTE ": 1,
@@ -46,6 +49,7 @@ FORGED = {
     "staff": "zhao",
     "handoff": "left",
     "outbox_id": 7,
+    "webchat_seen_at": "2099-01-01T00:00:00+00:00",  # would keep a web chat session from ever idling out
     "client": "ip:1.2.3.4",
     "language": "zh-CN",
 }
@@ -57,9 +61,12 @@ def test_web_chat_drops_the_keys_only_the_server_writes_from_an_owners_metadata(
     server.connect(sid, "203.0.113.10")
     session_id = server.session_request(sid)
 
-    message = server.say(sid, session_id, "物业费太贵了", **FORGED)
+    with clock.frozen(ARRIVED):
+        message = server.say(sid, session_id, "物业费太贵了", **FORGED)
 
-    assert message is not None and message.metadata == {"language": "zh-CN", "client": ip_client("203.0.113.10")}
+    assert message is not None and message.metadata == {
+        "language": "zh-CN", "client": ip_client("203.0.113.10"), "webchat_seen_at": ARRIVED.isoformat()
+    }  # fmt: skip
 
 
 def test_web_chat_keeps_only_the_gates_own_held_note_for_a_refused_message() -> None:
@@ -70,10 +77,13 @@ def test_web_chat_keeps_only_the_gates_own_held_note_for_a_refused_message() -> 
     server.connect(sid, "203.0.113.11")
     session_id = server.session_request(sid)
 
-    server.say(sid, session_id, "物" * (max_message_chars() + 5), **FORGED)
+    with clock.frozen(ARRIVED):
+        server.say(sid, session_id, "物" * (max_message_chars() + 5), **FORGED)
 
     # what the gate is handed to store beside its own note carries nothing the owner chose of the server's keys
-    assert gate.asked[0]["metadata"] == {"language": "zh-CN", "client": ip_client("203.0.113.11")}
+    assert gate.asked[0]["metadata"] == {
+        "language": "zh-CN", "client": ip_client("203.0.113.11"), "webchat_seen_at": ARRIVED.isoformat()
+    }  # fmt: skip
 
 
 def test_held_note_text_cuts_a_long_message_and_names_its_length_or_type() -> None:
