@@ -283,7 +283,12 @@ def test_the_model_is_loaded_once_for_the_page_wecom_and_the_cli(
     page = wang.post("/coach", data={"text": NOTE, "csrf_token": csrf(wang)})
     assert page.status_code == 200 and 'data-intent="objection_heating"' in page.text
     assert loads == [str(coach_model.resolve())]
-    texts = Responder(estate["url"]).reply("wang", NOTE).texts
+    from bot.db.session import session_scope
+    from bot.services import staff_lifecycle
+
+    with session_scope(estate["url"]) as session:  # WeCom answers only a member bound by an explicit UserID
+        staff_lifecycle.set_wecom_user_id(session, username="wang", wecom_user_id="WangXiaoMing", actor="cli:test")
+    texts = Responder(estate["url"]).reply("WangXiaoMing", NOTE).texts
     assert "暖气不热" in texts[0]
     out = io.StringIO()
     assert run([NOTE], as_json=True, model=coach_model, url=estate["url"], stdout=out, stderr=io.StringIO()) == 0
