@@ -35,6 +35,7 @@ from sanic.response import HTTPResponse
 from bot.channels import floods
 from bot.channels.inbound import checked_message, clean_text, request_client, screen_text, server_metadata
 from bot.channels.takeover import HoldGate
+from bot.conversations.handles import handle_of
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class PinnedRestInput(RestInput):
             client = f"rest:{sender}" if token else request_client(request.ip, request.headers)
             decision = limiter.check(client)
             if decision.refused:  # a flood: nothing reaches Rasa, the outbox waits for an admitted message
-                logger.info("rest: refused a message from %s: too many (%s)", sender[:16], decision.verdict.value)
+                logger.info("rest: refused a message from %s: too many (%s)", handle_of(sender), decision.verdict.value)
                 return too_many(sender, decision)
             # With a token configured the middleware has already checked it: the caller is trusted.
             metadata = server_metadata(data.get("metadata"), client=client, trusted=bool(token))
@@ -165,7 +166,7 @@ class PinnedRestInput(RestInput):
             # the owner saw, in that order (a "left" notice before the bot's first answer after a hand-back).
             waiting = await gate.outbox_reply(sender, self.name())
             if screened.refusal is not None:
-                logger.info("rest: refused a message from %s: %s", sender[:16], screened.problem)
+                logger.info("rest: refused a message from %s: %s", handle_of(sender), screened.problem)
                 # While a person holds the conversation, they answer: no automatic refusal, the message is
                 # kept for them (cut, with a note).
                 held = await gate.refused_while_held(
@@ -180,9 +181,9 @@ class PinnedRestInput(RestInput):
             try:
                 await gate(message)
             except CancelledError:
-                logger.error("rest: timed out handling a message from %s", sender[:16])
+                logger.error("rest: timed out handling a message from %s", handle_of(sender))
             except Exception:
-                logger.exception("rest: failed handling a message from %s", sender[:16])
+                logger.exception("rest: failed handling a message from %s", handle_of(sender))
             return response.json(waiting + collector.messages)
 
         return blueprint

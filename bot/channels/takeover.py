@@ -66,6 +66,7 @@ from sqlalchemy.orm import Session
 from bot import wording
 from bot.channels.inbound import HELD_NOTE_KEY
 from bot.conversations import handoff, outbox
+from bot.conversations.handles import handle_of
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import OutboxKind
 from bot.db.rasa_events import events as _events
@@ -241,15 +242,15 @@ class HoldGate:
         try:
             return await _db(self.database_url, handoff.is_held, sender_id=sender_id)
         except Exception:
-            logger.exception("takeover: could not ask the database who holds %s; asking the tracker", sender_id[:12])
+            logger.exception("takeover: could not ask the database who holds %s; asking the tracker", handle_of(sender_id))
         agent = agent_of(self.app)
         try:
             tracker = await agent.tracker_store.retrieve(sender_id) if agent is not None else None
         except Exception:
-            logger.exception("takeover: nor could the tracker of %s be read; nothing is sent", sender_id[:12])
+            logger.exception("takeover: nor could the tracker of %s be read; nothing is sent", handle_of(sender_id))
             return UNKNOWN_HOLDER
         if tracker is not None and tracker.is_paused():
-            logger.warning("takeover: %s is paused in its tracker; treated as held", sender_id[:12])
+            logger.warning("takeover: %s is paused in its tracker; treated as held", handle_of(sender_id))
             return UNKNOWN_HOLDER
         return None
 
@@ -290,7 +291,7 @@ class HoldGate:
             note["chars"] = len(text)
         if kind is not None:
             note["kind"] = kind
-        logger.info("takeover: %s holds %s; a refused message (%s) is kept for them", holder, sender_id[:12], problem)
+        logger.info("takeover: %s holds %s; a refused message (%s) is kept for them", holder, handle_of(sender_id), problem)
         try:
             await log_refused_while_held(
                 agent,
@@ -300,7 +301,7 @@ class HoldGate:
                 metadata={**(metadata or {}), HELD_NOTE: note},
             )
         except Exception:
-            logger.exception("takeover: could not store a refused message of %s", sender_id[:12])
+            logger.exception("takeover: could not store a refused message of %s", handle_of(sender_id))
         return True
 
     async def outbox_reply(self, sender_id: str, channel: str) -> List[Dict[str, Any]]:
@@ -329,7 +330,7 @@ class HoldGate:
                 sender_ids=[sender_id],
             )  # fmt: skip
         except Exception:
-            logger.exception("outbox: could not read the messages waiting for %s", sender_id[:12])
+            logger.exception("outbox: could not read the messages waiting for %s", handle_of(sender_id))
             return []
         messages: List[Dict[str, Any]] = []
         for row in rows:
@@ -359,17 +360,17 @@ class HoldGate:
         sender_id = message.sender_id
         holder = await self.holder(sender_id)
         if holder is not None:
-            logger.info("takeover: %s holds %s; the bot stays silent", holder, sender_id[:12])
+            logger.info("takeover: %s holds %s; the bot stays silent", holder, handle_of(sender_id))
             try:
                 await log_while_held(agent, message)
             except Exception:  # never an apology from the channel while a person holds the chat
-                logger.exception("takeover: could not store a held message of %s", sender_id[:12])
+                logger.exception("takeover: could not store a held message of %s", handle_of(sender_id))
             return
         try:
             if await _db(self.database_url, paused_in_store, sender_id=sender_id):
                 await set_paused(agent, sender_id, False)
         except Exception:
-            logger.exception("takeover: could not resume %s", sender_id[:12])
+            logger.exception("takeover: could not resume %s", handle_of(sender_id))
         await self.on_new_message(message)
 
 
@@ -468,7 +469,7 @@ class OutboxDeliverer:
     async def _finish(self, row: OutboxEntry, failure: Optional[str] = None) -> bool:
         if failure is None:
             return await _db(self.database_url, outbox.mark_delivered, message_id=row.id, worker=self.worker)
-        logger.warning("outbox: row %d to %s failed: %s", row.id, row.sender_id[:12], failure)
+        logger.warning("outbox: row %d to %s failed: %s", row.id, handle_of(row.sender_id), failure)
         return await _db(
             self.database_url, outbox.mark_failed, message_id=row.id, worker=self.worker, reason=failure
         )
@@ -482,7 +483,7 @@ class OutboxDeliverer:
             try:
                 await set_paused(agent, row.sender_id, row.text == handoff.PAUSE)
             except Exception:
-                logger.exception("outbox: could not %s %s", row.text, row.sender_id[:12])
+                logger.exception("outbox: could not %s %s", row.text, handle_of(row.sender_id))
                 await self._release(row)
                 continue
             done += await self._finish(row)

@@ -37,6 +37,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.conversations.handles import handle_of
 from bot.db.models import ConversationLink, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderState
 from bot.db.session import get_engine
@@ -403,7 +404,10 @@ def retarget(session: Session, row: Reminder) -> None:
             session, owner_id=int(row.owner_id), prefer_sender=row.sender_id, prefer_channel=row.channel
         )
     if (row.sender_id, row.channel) != (sender, channel):
-        logger.info("reminder %s: now to %s %s (was %s %s)", row.id, channel, sender, row.channel, row.sender_id)
+        logger.info(
+            "reminder %s: now to %s %s (was %s %s)", row.id, channel, handle_of(sender) if sender else None,
+            row.channel, handle_of(row.sender_id) if row.sender_id else None,
+        )  # fmt: skip
         row.sender_id, row.channel = sender, channel
 
 

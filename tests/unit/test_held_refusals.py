@@ -230,8 +230,12 @@ def user_events(agent: TrackerOnlyAgent) -> List[Any]:
     return [event for event in tracker.events if isinstance(event, UserUttered)]
 
 
-def test_with_the_database_down_a_paused_tracker_keeps_the_channel_and_the_bot_silent() -> None:
+def test_with_the_database_down_a_paused_tracker_keeps_the_channel_and_the_bot_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from rasa.shared.core.events import ConversationPaused, ConversationResumed
+
+    from bot.conversations.handles import handle_of
 
     agent = TrackerOnlyAgent([ConversationPaused(), ConversationResumed(), ConversationPaused()])
     gate, handled = gate_with(agent)
@@ -245,6 +249,10 @@ def test_with_the_database_down_a_paused_tracker_keeps_the_channel_and_the_bot_s
     [kept] = user_events(agent)  # the refused message is kept for the person, with the gate's note
     assert kept.text == held_note_text(problem="too long", text=too_long)
     assert kept.metadata["held_note"] == {"problem": "too long", "chars": len(too_long)}
+    # The log names the conversation by its handle: a sender id (a web chat bearer token) never reaches it.
+    takeover_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("takeover:")]
+    assert takeover_lines and all(handle_of("owner-x") in line for line in takeover_lines)
+    assert not any("owner-x" in r.getMessage() for r in caplog.records)
 
 
 def test_with_the_database_down_a_resumed_tracker_lets_the_bot_and_the_channel_answer() -> None:
