@@ -21,18 +21,17 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from apps.staff.deps import current_session, get_db, require_role
-from apps.staff.pages import render
+from apps.staff.deps import current_session, get_db
+from apps.staff.pages import MANAGER_ONLY, render
 from bot import clock
 from bot.db.models import Owner
-from bot.db.staff_models import StaffRole, StaffUser
+from bot.db.staff_models import StaffUser
 from bot.privacy import readable, subject
 from bot.records.units import parse_unit
 from bot.services import staff_auth
 
 router = APIRouter(include_in_schema=False)
 
-MANAGER_ONLY = require_role(StaffRole.MANAGER)
 OWNER_ID = Path(..., ge=1, le=2**31 - 1)
 FORMATS = {
     "json": "application/json; charset=utf-8",

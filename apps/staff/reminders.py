@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, current_user, get_db, require_role
-from apps.staff.pages import render
+from apps.staff.pages import MANAGER_ONLY, render
 from bot.db.models import Owner, Unit
 from bot.db.reminder_models import CallTaskState, ReminderState
 from bot.db.staff_models import StaffRole, StaffUser
@@ -30,7 +30,6 @@ from bot.services import audit, staff_auth
 
 router = APIRouter(include_in_schema=False)
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
-MANAGER_ONLY = require_role(StaffRole.MANAGER)
 # A year's schedule is a few dozen rows; a paste far longer is not one (refused before parsing).
 MAX_SCHEDULE_CHARS = 20_000
 

@@ -18,14 +18,13 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from apps.staff.deps import config, current_session, get_db, require_role
-from apps.staff.pages import render
+from apps.staff.deps import config, current_session, get_db
+from apps.staff.pages import MANAGER_ONLY, render
 from bot.db.staff_models import USERNAME_LENGTH, StaffRole, StaffUser
 from bot.services import audit, staff_auth, staff_lifecycle, staff_users
 from bot.services.staff_users import AccountError
 
 router = APIRouter(include_in_schema=False)
-MANAGER_ONLY = require_role(StaffRole.MANAGER)
 USERNAME = Path(..., min_length=1, max_length=USERNAME_LENGTH)
 
 # The notices a change's redirect may ask for (anything else in ``?done=`` shows nothing).
