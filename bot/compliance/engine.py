@@ -1,23 +1,7 @@
-"""What the bot must never say to an owner.
+"""The guard's judgment: which words of a text press an owner in a forbidden way, and in which category.
 
-民法典 第944条 forbids cutting water, power, heating or gas to force payment; shaming an owner (naming
-them on a notice board, telling their employer or neighbours) breaks privacy law and the company's own
-conduct rules; a discount or waiver is the company's to grant, never a collector's or the bot's to promise.
-Every text the bot can send is checked against these rules: the stored wording when the assistant starts
-(:func:`check_wording_sources` refuses to start and names the file and text), a supervisor's playbook edit
-when it is saved, and any text composed at run time (staff replies, reminders) when it reaches a channel
-(:func:`check_outgoing`).
-
-Every check reads the text through one normaliser (:func:`normalize`): Traditional → Simplified (the NLU's
-own OpenCC converter), full-width → half-width, and no whitespace or invisible format characters, so 停電,
-停 水, 停水 split by a zero-width space, and full-width digits meet the same rules. The rules are data: fixed
-phrases (:data:`FORBIDDEN_PHRASES`) and patterns for the same tactic worded differently (:data:`FORBIDDEN_PATTERNS`),
-each with its tactic (:data:`TACTICS`). :func:`tactics` names what it found, for the practice rubric.
-
-Negations: a utility threat, shaming or contacting a third party is blocked even when negated (“不会停水”):
-the bot never raises the subject with an owner, and the current wording never does. Refusing a discount is
-what the bot should do, so a discount phrase directly after a negation in the same clause (不能减免,
-没法给您打折) is not a promise; a double negative (不能不给您打折) is.
+First version: the earlier phrase list and patterns, mapped onto the new categories (see
+:mod:`bot.compliance.categories`).
 """
 
 from __future__ import annotations
@@ -27,22 +11,23 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Iterator, List, Mapping, Tuple
+from typing import Iterable, List, Mapping, Tuple
 
-import yaml
-
+from bot.compliance.categories import (
+    ACCESS,
+    CATEGORIES,
+    CREDIT,
+    DISCOUNT,
+    HARASSMENT,
+    SHAMING,
+    THIRD_PARTY,
+    UTILITIES,
+    categories,
+)
 from bot.text.normalize import Edit, full_width_to_half_width, traditional_to_simplified
 
 logger = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-# The tactics, named as the practice rubric (data/coach/practice/rubric.yml) names them.
-UTILITIES = "utilities"
-SHAMING = "shaming"
-DISCLOSURE = "disclosure"
-DISCOUNT = "discount"
-TACTICS: Tuple[str, ...] = (UTILITIES, SHAMING, DISCLOSURE, DISCOUNT)
+DISCLOSURE = THIRD_PARTY
 
 PHRASES_BY_TACTIC: Mapping[str, Tuple[str, ...]] = {
     # cutting utilities (民法典 第九百四十四条)
@@ -62,16 +47,15 @@ PHRASES_BY_TACTIC: Mapping[str, Tuple[str, ...]] = {
         "掐电",
     ),
     # locking out, shaming
+    ACCESS: ("锁门", "封门"),
+    CREDIT: ("黑名单",),
+    HARASSMENT: ("上门堵",),
     SHAMING: (
-        "锁门",
-        "封门",
         "曝光",
         "公示姓名",
         "张贴姓名",
         "公布姓名",
         "公布名字",
-        "黑名单",
-        "上门堵",
         "老赖",
     ),
     # contacting third parties: the employer, the neighbours
@@ -176,16 +160,30 @@ class Finding:
     """One forbidden wording in a text.
 
     Attributes:
-        tactic: One of :data:`TACTICS`.
+        category: One of :data:`CATEGORIES`.
         phrase: The words as they read after normalising (Simplified, half-width, no spaces).
         start: Where they start in the normalised text.
         end: Where they end in the normalised text.
+        reason: One Chinese sentence for staff: why it may not be sent.
+        law: The law it breaks (empty when none applies).
     """
 
-    tactic: str
+    category: str
     phrase: str
     start: int
     end: int
+    reason: str
+    law: str
+
+    @property
+    def tactic(self) -> str:
+        """The category, under the name the practice rubric used first."""
+        return self.category
+
+
+def _finding(category: str, phrase: str, start: int, end: int) -> Finding:
+    about = categories()[category]
+    return Finding(category, phrase, start, end, about.reason, about.law)
 
 
 def _apply_edits(text: str, edits: Iterable[Edit]) -> str:
@@ -252,88 +250,11 @@ def findings(text: str) -> List[Finding]:
         for match in pattern.finditer(normalized):
             if tactic == DISCOUNT and _refused(normalized, match.start()):
                 continue
-            hits.append(Finding(tactic, match.group(), match.start(), match.end()))
-    hits.sort(key=lambda hit: (hit.start, -(hit.end - hit.start), TACTICS.index(hit.tactic)))
+            hits.append(_finding(tactic, match.group(), match.start(), match.end()))
+    hits.sort(key=lambda hit: (hit.start, -(hit.end - hit.start), CATEGORIES.index(hit.category)))
     kept: List[Finding] = []
     for hit in hits:
         if any(hit.start < other.end and other.start < hit.end for other in kept):
             continue
         kept.append(hit)
     return kept
-
-
-def tactics(text: str) -> List[Tuple[str, str]]:
-    """The forbidden tactics in ``text`` as ``(tactic, phrase)`` pairs, in reading order.
-
-    The tactic is one of :data:`TACTICS`; the phrase is normalised (see :func:`normalize`). The practice
-    rubric sorts a collector's answer with this, so the rubric and the bot's own check never disagree.
-    """
-    return [(hit.tactic, hit.phrase) for hit in findings(text)]
-
-
-def violations(text: str) -> List[str]:
-    """The forbidden wordings in ``text``, normalised, each once, in reading order (empty: it may be sent)."""
-    found: List[str] = []
-    for hit in findings(text):
-        if hit.phrase not in found:
-            found.append(hit.phrase)
-    return found
-
-
-class ComplianceError(ValueError):
-    """Stored wording contains a forbidden phrase; the message names the file and the text."""
-
-
-@dataclass(frozen=True)
-class SendableText:
-    """A text the bot can send, and where it is stored."""
-
-    source: str
-    text: str
-
-
-def sendable_texts(root: Path = PROJECT_ROOT) -> Iterator[SendableText]:
-    """Every stored owner-facing text: domain.yml responses, the playbook, data/wording.yml.
-
-    The sources are the homes of owner-facing wording; a new file under ``data/playbook/`` is found
-    without being listed anywhere.
-    """
-    from bot.playbook import Playbook
-
-    domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8")) or {}
-    for name, variants in (domain.get("responses") or {}).items():
-        for variant in variants or []:
-            for key in ("text", "title"):
-                if variant.get(key):
-                    yield SendableText(f"domain.yml:{name}", str(variant[key]))
-            for button in variant.get("buttons") or []:
-                yield SendableText(f"domain.yml:{name}", str(button.get("title", "")))
-    for entry in Playbook.load(root / "data" / "playbook"):
-        for text in entry.owner_facing_texts():
-            yield SendableText(f"data/playbook/{entry.intent}.yml", text)
-    wording = yaml.safe_load((root / "data" / "wording.yml").read_text(encoding="utf-8")) or {}
-    for section, entries in wording.items():
-        for key, value in (entries or {}).items():
-            yield SendableText(f"data/wording.yml:{section}.{key}", str(value))
-
-
-def check_wording_sources(root: Path = PROJECT_ROOT) -> int:
-    """Raise :class:`ComplianceError` naming every stored text with a forbidden phrase; return how many passed."""
-    checked = 0
-    problems = []
-    for item in sendable_texts(root):
-        checked += 1
-        for phrase in violations(item.text):
-            problems.append(f"{item.source}: “{phrase}” in “{item.text}”")
-    if problems:
-        raise ComplianceError("forbidden wording, refusing to start:\n  " + "\n  ".join(problems))
-    return checked
-
-
-def check_outgoing(text: str, *, source: str) -> bool:
-    """Whether a composed text may be sent; a forbidden phrase is logged with its source and blocks it."""
-    found = violations(text)
-    if found:
-        logger.error("blocked an outgoing message from %s with forbidden phrases %s", source, found)
-        return False
-    return True
