@@ -19,6 +19,7 @@ from apps.staff import coach as coach_screens
 from apps.staff import ownership as ownership_screens
 from apps.staff import payments as payment_screens
 from apps.staff import playbook as playbook_screens
+from apps.staff import quality as quality_screens
 from apps.staff import reminders as reminder_screens
 from apps.staff.deps import API_PREFIX, CsrfRefused, Forbidden, NotAuthenticated, StaffConfig, csrf_guard
 from apps.staff.pages import owner_lookup_roles, router
@@ -119,6 +120,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(nlu_inbox.router)
     app.include_router(records.router)
     app.include_router(review.router)
+    app.include_router(quality_screens.router)
     app.include_router(coach_screens.router)
     app.include_router(payment_screens.router)
     app.include_router(ownership_screens.router)

@@ -45,6 +45,7 @@ SECTIONS: tuple[tuple[str, frozenset], ...] = (
     ("coach", _EVERYONE),
     ("practice", _EVERYONE),
     ("review", _SUPERVISORS),
+    ("quality", _SUPERVISORS),
     ("reminders", _SUPERVISORS),
     ("playbook", _SUPERVISORS),
     ("nlu", _SUPERVISORS),
