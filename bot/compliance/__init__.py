@@ -32,7 +32,8 @@ from bot.compliance.categories import (
     Category,
     categories,
 )
-from bot.compliance.engine import FORBIDDEN_PHRASES, Finding, findings, normalize
+from bot.compliance.engine import FORBIDDEN_PHRASES, Finding, findings
+from bot.compliance.reading import normalize, reading
 from bot.compliance.sources import ComplianceError, SendableText, check_wording_sources, sendable_texts
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ __all__ = [
     "check_wording_sources",
     "findings",
     "normalize",
+    "reading",
     "sendable_texts",
     "tactics",
     "violations",

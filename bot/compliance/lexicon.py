@@ -1,0 +1,140 @@
+"""The guard's reading rules, as data: what each category of forbidden pressure looks like, and what excuses it.
+
+Every pattern is matched against the Mandarin reading of the normalised text (:mod:`bot.compliance.reading`),
+so Traditional, Cantonese, full-width, spaced and zero-width-split spellings meet the same rules.
+
+A rule is ``(category, kind, pattern)``; the kind says what the words need before they count:
+
+* ``deprive`` — taking something away (停水, 冻结门禁, 上报征信): counts when the sentence ties it to the
+  debt (:data:`PRESSURE`) and no negation governs it in its clause (我们不会…停水 is a reassurance).
+* ``withhold`` — refusing what the owner is due until they pay (不给充, 不予受理, 先交费再报修): the refusal
+  carries its own negation, so only the debt tie and the sentence's excuses decide.
+* ``act`` — a forbidden act whatever the sentence says about the debt (calling an employer, naming an
+  owner in the owners' group, knocking at night, a discount): counts unless negated.
+
+Excuses (:data:`UNTIED`, :data:`COURT`, :data:`APPROVAL`) are sentence-wide: 与欠费无关 / 不影响 / 照常,
+a court's own act (法院判决后…由法院决定), a discount that awaits the company's approval.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from bot.compliance.categories import (
+    ACCESS,
+    CREDIT,
+    DISCOUNT,
+    HARASSMENT,
+    SERVICES,
+    SHAMING,
+    THIRD_PARTY,
+    UTILITIES,
+)
+
+DEPRIVE = "deprive"
+WITHHOLD = "withhold"
+ACT = "act"
+
+# Sentences end here; clauses end at these or at a comma, semicolon or colon.
+SENTENCE_END = r"[。！？!?\n]"
+CLAUSE_END = r"[。！？!?\n，,；;：:、]"
+
+# The sentence ties the consequence to the debt or to paying.
+PRESSURE = (
+    r"欠|拖|逾期|未缴|未交|未结|未付|未清|没交|没缴|没清|不交|不缴|不结|不付|不还|拒缴|还不|再不|缴清|交清|结清|"
+    r"付清|补上|补交|补缴|先交|先缴|先把|先付|交钱|交费|缴费|缴纳|付款|交了|交完|交一下|交这|交的话|交一半|交啦|"
+    r"(?:快|尽快|赶紧|马上|早点)[^。]{0,2}(?:交|缴)|"
+    r"一次性|物业费|管理费|违约金|滞纳金|费用|欠款"
+)
+
+# A negation that governs what follows it in the clause (not 不交 / 不然 / 不想 …: those set a condition).
+NEGATION = (
+    r"(?:不会|不能|不可能|不再|不得|不用|不必|绝不|决不|从不|从来不|并不|并没有|没有|无权|没权|不可以|无法|没法|没办法|"
+    r"不予|不|没|别|未)"
+    r"(?![交缴结付还回接覆想然好过行管论仅但少久定满停知止住了信逼]|要逼|好逼)"
+)
+# Words between a negation and what it governs that show the negation belongs to a condition instead.
+CONDITION_BREAK = r"就|便|则|才|的话|否则|不然|要是|如果|若|只要|还是"
+
+# Sentence-wide excuses.
+UNTIED = (
+    r"无关|没关系|没有关系|不影响|不会影响|照常|照样|两回事|两件事|另外谈|不涉及|不包含|不含|没写|不用等|"
+    r"不必等|跟[^。]{0,6}没有关系|不是因为"
+)
+COURT = r"法院|法庭|判决|裁决|司法|强制执行"
+APPROVAL = (
+    r"(?<![无不])(?:需|须|要|得|经|等|以)[^。，,]{0,8}?(?:审批|批准|核准|审核|研究决定|书面答复|批)|"
+    r"申请|是否|能否|能不能|有没有"
+)
+
+_YOUR = r"(?:给|帮|把|对)?(?:您|你|阁下)?(?:们)?(?:家里|家|户)?(?:的|些)?"
+_UTILITY = r"(?:热水|暖气|燃气|煤气|天然气|瓦斯|水|电|气|暖)(?![梯话动管费脑视表箱压子器片费单])"
+_THEIR = r"(?:你|您|阁下|他|她)(?:们)?(?:的|家)?(?:所在|工作)?"
+_PEOPLE = (
+    r"(?:单位|公司|领导|老板|人事|雇主|爱人|老婆|太太|丈夫|老公|配偶|父母|爸妈|爸爸|妈妈|家属|家人|家里人|"
+    r"亲属|亲戚|直系亲属|紧急联系人|孩子|儿子|女儿|子女|老师|班主任|学校|同事|邻居|承租人|租客|朋友|亲友|第三方)"
+)
+_TELL = (
+    r"(?:打电话到|打电话给|打到|打去|打给|打个招呼|打过电话|打电话|联系|联络|通知|告诉|告知|转告|函告|说明|找|"
+    r"说说|致电|透露|讲)"
+)
+_NAMES = r"(?:名字|姓名|名单|房号|门牌|欠费单|欠费户|欠费业主|欠费住户|欠费名单|个名)"
+_PUBLISH = r"(?:贴|张贴|公布|公示|公开|挂|发到|发在|发去|通报|曝光|滚动|放上|点名|晒)"
+_VENUE = r"(?:公告栏|布告栏|告示板|宣传栏|大堂|大厅|电梯|群(?![众体])|朋友圈|抖音|快手|微博|脸书|社团|公众号|横幅|网上)"
+_SERVICE = r"(?:报修|维修|修|工单|垃圾|快递|包裹|证明|装修|过户|交接|手续|许可|清运)"
+
+RULES: Tuple[Tuple[str, str, str], ...] = (
+    # --- utilities (民法典 第九百四十四条) -----------------------------------------------------------------
+    (UTILITIES, DEPRIVE, rf"(?<![相有无])(?:停|断|掐|关|限|切)(?:掉|了|止|供)?{_YOUR}{_UTILITY}"),
+    (UTILITIES, DEPRIVE, rf"(?:暂停|停止|中断|切断|限制)(?:对)?{_YOUR}(?:供水|供电|供暖|供气|供热|供应|用水|用电|用气)"),
+    (UTILITIES, DEPRIVE, r"(?:热水|供水|供电|供暖|供气|供热|暖气)[^，,。]{0,8}?(?:停供|停止|暂停|中断|减少|调低|关)"),
+    (UTILITIES, DEPRIVE, r"(?:水|电|气|暖气|瓦斯|燃气|煤气|阀门|总阀|总闸|电闸)(?![梯话动脑视子费])[^，,。]{0,8}?(?<![相有无])(?:关掉|关了|关|断了|断掉|断|停了|停掉|拉闸)(?![于系心注联])"),
+    (UTILITIES, WITHHOLD, r"(?:电卡|水卡|气卡|燃气卡|电表|水表|购电|充电卡)[^。]{0,12}?(?:不给充|不给增值|不充|无法|没办法|不能|别想|不给|锁定|冻结|停用|限购|暂停|不帮)"),
+    (UTILITIES, DEPRIVE, r"没(?:有)?(?:热水|暖气|燃气|水|电|气)(?:用|烧|冲凉|洗澡|喝)?"),
+    (UTILITIES, DEPRIVE, r"限电|限水|限气|停供|限购"),
+    # --- access and movement ---------------------------------------------------------------------------
+    (ACCESS, WITHHOLD, r"(?:门禁|门卡|电梯卡|梯控|人脸识别|人脸|刷脸|车牌识别|出入权限)[^。]{0,12}?(?:刷不开|打不开|停用|停掉|暂停|冻结|删除|注销|失效|关闭|认不出|取消|禁用|锁|不开|不给开|停了|关掉|用不了)"),
+    (ACCESS, DEPRIVE, rf"(?:关|停|锁|冻结|注销|删除|停用|禁用)(?:掉|了)?{_YOUR}(?:门禁|门卡|电梯卡|人脸|车位|车)"),
+    (ACCESS, WITHHOLD, r"(?:车|车辆)[^。]{0,10}?(?:无法进|不能进|别想进|进不来|进不去|不给进|不让进|禁止|不放)"),
+    (ACCESS, WITHHOLD, r"(?:不放|不给|不让|不准|不许|不会放|不会让|不会给)[^。，,]{0,6}?(?:车|访客|朋友|快递|外卖|人|亲戚)[^。，,]{0,6}?(?:进|入|上)"),
+    (ACCESS, ACT, r"拦(?:在|住)[^。，,]{0,4}?门|不(?:让|给|准)(?:你|您)?(?:们)?(?:上楼|进门|进小区|上你家|上您家|进来)"),
+    (ACCESS, WITHHOLD, r"车位锁|锁(?:上|住)了?(?:你|您)?的?(?:车位|车)"),
+    (ACCESS, WITHHOLD, r"访客[^。]{0,8}?(?:暂停|停止|无法|不能|不给|不予|禁止|不让)"),
+    (ACCESS, WITHHOLD, r"(?:道闸|栅栏|闸|杆|大门)[^。]{0,8}?(?:不给|不帮|不会|不再|不)(?:你|您)?(?:们)?(?:抬|开)"),
+    (ACCESS, WITHHOLD, r"(?:交|缴|结清|付)[^。]{0,8}?(?:再|才|先会|方可|才能)(?:开|恢复|解冻|开通)(?:门禁|门卡|电梯卡|人脸|权限)"),
+    (ACCESS, WITHHOLD, r"禁止入场|禁止进入|解冻"),
+    # --- services withheld as leverage -------------------------------------------------------------------
+    (SERVICES, WITHHOLD, rf"{_SERVICE}[^。，,]{{0,14}}?(?:暂停|不予|无法受理|暂无法|不受理|不办|不给办|不给开|不会开|不开|挂起|不收了|不收|不会帮|不帮|方可|才能|再派|再交给|暂不|不给|先讲|之前不)"),
+    (SERVICES, WITHHOLD, rf"(?:暂停|不予|不受理|不给|不帮|不会帮|不会给)[^。，,]{{0,8}}?{_SERVICE}"),
+    (SERVICES, WITHHOLD, rf"{_SERVICE}[^。]{{0,10}}?(?:先|要先|得先|请先)(?:把)?[^。]{{0,8}}?(?:交|缴|补|结清|付)"),
+    (SERVICES, WITHHOLD, rf"(?:先|要先|得先|请先)(?:把)?[^。]{{0,10}}?(?:交|缴|补|结清|付)[^。]{{0,10}}?(?:再|才)[^。]{{0,6}}?{_SERVICE}"),
+    (SERVICES, WITHHOLD, r"不给(?:你|您)?办|交[^。]{0,8}?先讲"),
+    (SERVICES, WITHHOLD, rf"{_SERVICE}[^。]{{0,16}}?(?:后方可|后才能|才能给|方可领取|方可办理|再交给)"),
+    (SERVICES, WITHHOLD, r"不交[^。，,]{0,6}?(?:不会开|不给开|不开|不给办|不办)"),
+    # --- credit records and court lists stated as our act or as imminent --------------------------------
+    (CREDIT, DEPRIVE, r"征信|失信|黑名单|信用记录|信用纪录|信用平台|信用系统|限高|限制高消费|联征|贷不了|房贷|同步到银行|个人信用|影响[^。，,]{0,4}信用"),
+    (CREDIT, ACT, r"(?:列入|拉进|拉入|纳入|上报|报送|上传|提交|弄进|报)[^。，,]{0,6}?(?:征信|失信|黑名单|信用)"),
+    # --- telling third parties (个人信息保护法) -----------------------------------------------------------
+    (THIRD_PARTY, ACT, rf"{_TELL}[^。，,]{{0,4}}?{_THEIR}[^。，,]{{0,4}}?{_PEOPLE}"),
+    (THIRD_PARTY, ACT, rf"{_THEIR}[^。，,]{{0,6}}?{_PEOPLE}[^。，,]{{0,10}}?{_TELL}(?!我们|我|物业|本人)"),
+    (THIRD_PARTY, ACT, rf"{_PEOPLE}[^。，,]{{0,6}}?(?:转告|告诉|提醒|催)(?:您|你)"),
+    (THIRD_PARTY, ACT, rf"{_PEOPLE}(?:的)?电话(?:我们|我)(?:已经)?(?:有|问到|拿到|查到|知道)"),
+    # --- publishing and shaming (个人信息保护法, 名誉权) -------------------------------------------------
+    (SHAMING, ACT, rf"{_NAMES}[^。]{{0,14}}?{_PUBLISH}"),
+    (SHAMING, ACT, rf"{_PUBLISH}[^。]{{0,8}}?{_NAMES}"),
+    (SHAMING, ACT, r"(?:贴|挂|点名|曝光|放上|晒)[^。，,]{0,3}?(?:你|您)"),
+    (SHAMING, ACT, r"(?:发|拍|放上|挂)[^。]{0,6}?(?:朋友圈|抖音|快手|微博|视频|脸书|网上|社团|群里|业主群)"),
+    (SHAMING, ACT, rf"{_VENUE}[^。，,]{{0,8}}?(?:通报|点名|公布|公示|张贴|曝光|挂出)"),
+    (SHAMING, ACT, r"老赖|欠费榜|黑榜|拉横幅"),
+    # --- harassment -------------------------------------------------------------------------------------
+    (HARASSMENT, ACT, r"(?:一天|每天|天天|日日|每日|每隔[^。，,]{0,4}|轮流)[^。]{0,12}?(?:打电话|打给|打你|打到|电话|上门|敲门|催|守|等你|等您|门口|过来|来敲)"),
+    (HARASSMENT, ACT, r"(?:半夜|深夜|凌晨|夜里|晚上(?:十[一二]|1[12]|2[2-4])点|今晚(?:十[一二]|1[12]|2[2-4])点|(?:十[一二]|1[12]|2[2-4])点(?:后|以后)?(?:我|会|再)|十点(?:以后|后)|早上[四五六]点|明早[四五六]点|早[四五六]点)"),
+    (HARASSMENT, ACT, r"(?:门口|楼下|家门|单元门|门前|楼道)[^。，,]{0,6}?(?:等|守|蹲|堵)|(?:你|您)[^。，,]{0,6}?(?:值守|蹲守|守候)|堵你|堵您|上门堵"),
+    (HARASSMENT, ACT, r"跟着(?:你|您)|跟踪(?:你|您)|(?:你|您)[^。，,]{0,6}?(?:路线|行踪)|(?:敲|打)到(?:你|您)?(?:交|接)[^。]{0,3}为止"),
+    # --- discounts and waivers promised without a company decision --------------------------------------
+    (DISCOUNT, ACT, r"打[^。，,]{0,3}折|[0-9一二三四五六七八九]+(?:\.[0-9])?折|折扣|减免|免除|(?<![以避难未])免(?:了|掉|交|收|你|您)|全免|抹掉|抹了|一笔勾销|豁免|便宜(?:点|些|一点)|少收|不收了"),
+    (DISCOUNT, ACT, r"(?:欠|钱|费|金)[^。，,]{0,4}?就算了|送(?:你|您)?[一二两三四五六七八九十0-9]+个?月|优惠"),
+)
+
+# Categories whose words count only when the sentence ties them to the debt.
+NEEDS_PRESSURE: Tuple[str, ...] = (UTILITIES, ACCESS, SERVICES, CREDIT)
