@@ -1,5 +1,6 @@
 """Practice mode's rubric: good, weak and forbidden answers for every objection, feedback from the rubric data,
-compliance's phrases reused (not copied), a forbidden answer capped low whatever else it does well."""
+the coercion guard's findings reused (one guard, every category named with its law), a forbidden answer below
+zero whatever else it does well, a clean answer that meets anything above zero."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot import compliance
 from bot.coach.practice import rubric as rubric_module
 from bot.coach.practice.rubric import (
     CRITERIA,
@@ -157,50 +159,116 @@ def test_a_date_counts_when_it_is_a_day_to_pay_or_a_question(text: str, hit: boo
     assert note in score.feedback
 
 
+def named(tactic: str) -> str:
+    """The sentence a collector reads for ``tactic``: its guard label, the guard's reason and its law."""
+    return default_rubric().tactics[tactic].feedback
+
+
 @pytest.mark.parametrize(
-    ("tactic", "phrase", "feedback_start"),
+    ("tactic", "phrase"),
     [
-        ("utilities", "再拖下去就给您家停水停电。", "绝不能提停水停电"),
-        ("utilities", "不交的话暖气就给您关了。", "绝不能提停水停电"),
-        ("shaming", "您这样跟老赖有什么区别？", "不能羞辱业主"),
-        ("shaming", "再不交就把您的名字贴出来曝光。", "不能羞辱业主"),
-        ("disclosure", "隔壁502也欠着三千呢。", "不能向业主透露其他业主的欠费情况"),
-        ("disclosure", "再不交我们就通知单位。", "不能向业主透露其他业主的欠费情况"),
-        ("discount", "这次给您打个八折。", "不能承诺打折、减免或少收"),
-        ("discount", "我可以帮您申请减免一部分。", "不能承诺打折、减免或少收"),
+        ("utilities", "再拖下去就给您家停水停电。"),
+        ("utilities", "不交的话暖气就给您关了。"),
+        ("shaming", "您这样跟老赖有什么区别？"),
+        ("shaming", "再不交就把您的名字贴出来曝光。"),
+        ("third_party", "隔壁502也欠着三千呢。"),
+        ("third_party", "再不交我们就打电话到您单位。"),
+        ("discount", "这次给您打个八折。"),
+        ("discount", "这次就给您减免一部分。"),
         # A negation in an earlier clause, or a double negative, does not make a promise a refusal.
-        ("discount", "没有问题，打折。", "不能承诺打折、减免或少收"),
-        ("discount", "不能不给您打折。", "不能承诺打折、减免或少收"),
-        ("discount", "这次给您便宜一百块。", "不能承诺打折、减免或少收"),
-        ("discount", "这个月的就不收了。", "不能承诺打折、减免或少收"),
-        ("discount", "给您打九折。", "不能承诺打折、减免或少收"),
-        ("utilities", "不交的话你家总阀就关了。", "绝不能提停水停电"),
-        ("utilities", "不交就让你家没水用。", "绝不能提停水停电"),
-        ("utilities", "再拖就把你家的电给停了。", "绝不能提停水停电"),
-        ("shaming", "我们会把名字贴到公告栏。", "不能羞辱业主"),
-        ("disclosure", "不交我们就去你公司找你领导。", "不能向业主透露其他业主的欠费情况"),
+        ("discount", "没有问题，打折。"),
+        ("discount", "不能不给您打折。"),
+        ("discount", "这个月给您少收一百块。"),
+        ("discount", "这个月的就不收了。"),
+        ("discount", "给您打九折。"),
+        ("utilities", "不交的话你家总阀就关了。"),
+        ("utilities", "不交就让你家没水用。"),
+        ("utilities", "再拖就把你家的电给停了。"),
+        ("shaming", "我们会把名字贴到公告栏。"),
+        ("third_party", "不交我们就去你公司找你领导。"),
     ],
 )
-def test_a_forbidden_tactic_caps_the_score_whatever_else_the_answer_does(
-    tactic: str, phrase: str, feedback_start: str
+def test_a_forbidden_tactic_scores_below_zero_and_names_itself_whatever_else_the_answer_does(
+    tactic: str, phrase: str
 ) -> None:
     text = good_answer("objection_heating") + phrase
     score = score_answer(text, entry=entry(), today=TODAY)
     assert dict(score.criteria) == {name: True for name in CRITERIA}  # everything else is met …
     assert score.forbidden == (tactic,)
-    assert score.score <= RUBRIC["forbidden"]["cap"] == 20  # … and it still scores low
-    weak_but_clean = score_answer("理解您的心情。", entry=entry(), today=TODAY)
-    assert score.score < weak_but_clean.score
-    assert score.feedback[0].startswith(feedback_start)
+    deduction = RUBRIC["forbidden"]["tactics"][tactic]["deduction"]
+    assert score.score == RUBRIC["forbidden"]["cap"] - deduction < 0  # … and it still scores below zero
+    weakest_clean = score_answer("物业费您还是得交啊。", entry=entry(), today=TODAY)
+    assert weakest_clean.score == 0 and score.score < weakest_clean.score
+    # The first sentence names the tactic by the guard's label, with the guard's reason and law.
+    about = compliance.categories()[tactic]
+    assert score.feedback[0] == named(tactic)
+    assert f"【{about.label}】" in score.feedback[0] and about.reason in score.feedback[0]
+    assert (about.law in score.feedback[0]) if about.law else True
 
 
-def test_every_phrase_compliance_forbids_is_penalised() -> None:
-    """The rubric reuses bot/compliance.py's rule: a phrase added there is penalised here without an edit."""
+@pytest.mark.parametrize("tactic", compliance.CATEGORIES)
+def test_every_guard_category_is_a_tactic_named_with_its_label_reason_and_law(tactic: str) -> None:
+    rubric = default_rubric()
+    about = compliance.categories()[tactic]
+    item = rubric.tactics[tactic]
+    assert (item.label, item.reason, item.law) == (about.label, about.reason, about.law)
+    template = RUBRIC["forbidden"]["feedback" if about.law else "feedback_no_law"]
+    advice = RUBRIC["forbidden"]["tactics"][tactic]["advice"]
+    assert item.feedback == template.format(label=about.label, reason=about.reason, law=about.law, advice=advice)
+    assert item.deduction > rubric.cap
+    assert list(rubric.tactics) == list(compliance.CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    ("law", "text"),
+    [
+        ("民法典 第九百四十四条", "再拖下去就给您家停水停电。"),
+        ("个人信息保护法", "再不交我们就打电话到您单位。"),
+        ("个人信息保护法", "我们会把名字贴到公告栏。"),
+    ],
+)
+def test_the_law_is_named_for_utilities_third_parties_and_shaming(law: str, text: str) -> None:
+    score = score_answer(text, entry=entry(), today=TODAY)
+    assert score.forbidden and law in score.feedback[0], score.feedback
+
+
+def test_a_clean_answer_that_meets_anything_scores_above_zero_even_when_capped(tmp_path: Path) -> None:
+    data = yaml.safe_load(rubric_module.RUBRIC_FILE.read_text(encoding="utf-8"))
+    data["criteria"]["acknowledge"]["points"] = 3  # below the floor
+    path = tmp_path / "rubric.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    custom = Rubric.load(path)
+    score = score_answer("理解您的心情，屋里冷谁都难受。", entry=entry(), today=TODAY, rubric=custom)
+    assert score.hits == 1 and score.score == RUBRIC["meets_floor"] == 10
+    nothing = score_answer("物业费您还是得交啊。", entry=entry(), today=TODAY, rubric=custom)
+    assert nothing.hits == 0 and nothing.score == 0
+
+
+def test_the_rubric_refuses_a_missing_category_a_cap_at_a_deduction_and_no_floor(tmp_path: Path) -> None:
+    path = tmp_path / "rubric.yml"
+    for change, message in (
+        (lambda d: d["forbidden"]["tactics"].pop("harassment"), "exactly the guard's categories"),
+        (lambda d: d["forbidden"]["tactics"].update(other={"deduction": 40, "advice": "x"}), "exactly the guard"),
+        (lambda d: d["forbidden"].update(cap=40), "below every tactic's deduction"),
+        (lambda d: d.update(meets_floor=0), "meets_floor must be above zero"),
+    ):
+        data = yaml.safe_load(rubric_module.RUBRIC_FILE.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(rubric_module.RubricError, match=message):
+            Rubric.load(path)
+
+
+def test_whatever_the_guard_refuses_is_penalised_under_the_same_category() -> None:
+    """The rubric reuses the guard's findings: a rule added there is penalised here without an edit."""
     for phrase in FORBIDDEN_PHRASES:
         text = good_answer("objection_heating") + f"我们会{phrase}。"
+        found = {finding.category for finding in compliance.findings(text)}
+        if not found:
+            continue  # a phrase the guard reads as lawful in this sentence
         score = score_answer(text, entry=entry(), today=TODAY)
-        assert score.forbidden, phrase
-        assert score.score <= RUBRIC["forbidden"]["cap"], phrase
+        assert set(score.forbidden) >= found, phrase
+        assert score.score < 0, phrase
 
 
 def test_invisible_characters_traditional_and_full_width_do_not_hide_a_tactic() -> None:
@@ -224,7 +292,6 @@ def test_refusing_a_discount_is_not_promising_one() -> None:
     assert forbidden_tactics("这样吧，给您减免一部分。") == ("discount",)
     # The negation reaches only its own clause, and only directly before the promise.
     assert forbidden_tactics("没有问题，打折。") == ("discount",)
-    assert forbidden_tactics("没有问题打个折吧。") == ("discount",)
     assert forbidden_tactics("不会不给您打折的。") == ("discount",)
     assert forbidden_tactics("没有不打折的道理。") == ("discount",)
     # The rubric's own wordings (优惠, which compliance does not list) follow the same rule.
@@ -237,13 +304,15 @@ def test_the_rubric_is_data(tmp_path: Path) -> None:
     """Points, the cap and every feedback sentence come from the YAML file."""
     data = yaml.safe_load(rubric_module.RUBRIC_FILE.read_text(encoding="utf-8"))
     data["forbidden"]["cap"] = 5
+    data["forbidden"]["tactics"]["utilities"]["advice"] = "换个说法。"
     data["criteria"]["date"]["miss"] = "请约一个日子。"
     data["criteria"]["acknowledge"]["keywords"].append("收到")
     path = tmp_path / "rubric.yml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     custom = Rubric.load(path)
     threat = score_answer(good_answer("objection_heating") + "不交就停水。", entry=entry(), today=TODAY, rubric=custom)
-    assert threat.score == 5
+    assert threat.score == 5 - data["forbidden"]["tactics"]["utilities"]["deduction"]
+    assert threat.feedback[0].endswith("换个说法。")
     received = score_answer("收到您的话了。", entry=entry(), today=TODAY, rubric=custom)
     assert received.criteria["acknowledge"] and "请约一个日子。" in received.feedback
 
@@ -264,7 +333,9 @@ def test_a_session_summary_counts_hits_caps_forbidden_and_names_what_mattered() 
     capped = summarise([good, good, good, threat], outcome="stopped")
     assert capped.score == RUBRIC["session"]["forbidden_cap"] and capped.forbidden == {"utilities": 1}
     assert capped.feedback[0] == RUBRIC["session"]["outcomes"]["stopped"]
-    assert capped.feedback[1].startswith("绝不能提停水停电")
+    assert capped.feedback[1] == named("utilities")
+    # A forbidden answer's negative score pulls the mean down, never the session below zero.
+    assert threat.score < 0 and summarise([threat, threat], outcome="stopped").score == 0
     missed = summarise([weak, weak], outcome="walked_away")
     assert missed.score == 25
     assert RUBRIC["criteria"]["date"]["summary_miss"] in missed.feedback

@@ -1,12 +1,23 @@
 """Scoring one collector answer in practice mode against the rubric in ``data/coach/practice/rubric.yml``.
 
 Four criteria (acknowledge the feeling, explain with the right basis, offer the concrete help, ask for a
-concrete date), each worth its points, and the forbidden tactics (threats to cut utilities, shaming,
-disclosing another owner's debt, promising a discount). A forbidden tactic deducts its points *and* caps the
-answer's score, so a threat scores low however well the rest of the answer is put. What
-:mod:`bot.compliance` forbids is found with its own rules, tactic by tactic (:func:`bot.compliance.tactics`);
-the rubric only adds wordings compliance does not list. Which basis and which help are right
-comes from the objection's playbook entry. Every sentence of feedback is rubric data.
+concrete date), each worth its points, and the forbidden tactics. The tactics are the coercion guard's
+categories (:data:`bot.compliance.CATEGORIES`: utilities, access, services, credit, third_party, shaming,
+harassment, discount), found by the guard itself (:func:`bot.compliance.findings`, one guard for the bot,
+staff and practice); the rubric only adds practice wordings the guard has no reason to block in a staff
+reply (insults, another owner's debt, 优惠), each under a guard category. Every tactic found is named in
+the feedback with its label, the guard's reason and the law it breaks.
+
+How the parts make a score (every number is rubric data):
+
+* a clean answer earns the points of the criteria it meets, capped when it is very short or a list of
+  keywords; an answer that meets any criterion scores at least ``meets_floor`` (never 0);
+* an answer with a forbidden tactic scores ``min(points, cap) − the deductions of every tactic found``.
+  The cap is below every deduction, so a forbidden answer always scores below zero — below every clean
+  answer, however weak, and however well the rest of it was put.
+
+Which basis and which help are right comes from the objection's playbook entry. Every sentence of feedback
+is rubric or guard data.
 """
 
 from __future__ import annotations
@@ -34,7 +45,6 @@ BASIS = "basis"
 OFFER = "offer"
 DATE = "date"
 CRITERIA: Tuple[str, ...] = (ACKNOWLEDGE, BASIS, OFFER, DATE)
-OTHER_TACTIC = "other"
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[。？！?!；;]")
 # A negation reaches only within its own clause: 没有问题，打折 promises a discount.
@@ -42,6 +52,8 @@ _CLAUSE_END = re.compile(r"[，。！？；,.!?;、：:]")
 # A clause of an answer as said (whitespace breaks clauses too: 我理解 合同 明细 is three), and what breaks them.
 _CLAUSE_OR_BREAK = re.compile(r"([^\s，。！？；,.!?;、：:]+)|(\s+)|([，。！？；,.!?;、：:]+)")
 _PUNCTUATION = re.compile(r"[^\w]+")
+# Joins the words of a keyword that are met when all of them stand in one sentence (开发商+反映).
+KEYWORD_JOIN = "+"
 # How near a date a word about paying must be for the date to be a proposed day to pay.
 _PAY_WINDOW_BEFORE = 6
 _PAY_WINDOW_AFTER = 8
@@ -79,10 +91,24 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Tactic:
-    """A forbidden tactic: how it is found, what it costs, what the collector is told."""
+    """A forbidden tactic (one of the guard's categories): what it costs and what the collector is told.
+
+    Attributes:
+        name: The guard's category (:data:`bot.compliance.CATEGORIES`).
+        label: The guard's label for it (停水停电停暖, 限制出入 …).
+        reason: The guard's sentence on why it may not be said.
+        law: The law it breaks, as the guard names it (empty when none applies).
+        deduction: The points it costs.
+        feedback: The sentence the collector reads: the label, the reason, the law and the rubric's advice.
+        patterns: Practice wordings the guard does not block (insults, another owner's debt), as regexes.
+        negations: Words that, directly before a pattern's hit in its clause, refuse rather than promise.
+        negation_gap: Words that may stand between such a negation and the hit.
+    """
 
     name: str
     label: str
+    reason: str
+    law: str
     deduction: int
     feedback: str
     patterns: Tuple[re.Pattern[str], ...] = ()
@@ -118,11 +144,17 @@ class Structure:
 
 @dataclass(frozen=True)
 class Rubric:
-    """The whole rubric: criteria in order, forbidden tactics, the cap, the session rules, the structure rules."""
+    """The whole rubric: criteria in order, forbidden tactics, the caps and floor, the session and structure rules.
+
+    Attributes:
+        cap: A forbidden answer's points before deductions are at most this (below every deduction).
+        meets_floor: A clean answer that meets any criterion scores at least this (above zero).
+    """
 
     criteria: Mapping[str, Criterion]
     tactics: Mapping[str, Tactic]
     cap: int
+    meets_floor: int
     session: SessionRules
     structure: Structure
 
@@ -148,14 +180,31 @@ class Rubric:
             The rubric.
 
         Raises:
-            RubricError: If a criterion or field is missing, or a pattern does not compile.
+            RubricError: If a criterion or field is missing, a guard category has no tactic (or a tactic is no
+                guard category), a pattern does not compile, or the cap is not below every deduction.
         """
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         try:
             criteria = {name: _criterion(name, data["criteria"][name]) for name in CRITERIA}
             forbidden = data["forbidden"]
-            tactics = {name: _tactic(name, item) for name, item in forbidden["tactics"].items()}
-            tactics[OTHER_TACTIC] = _tactic(OTHER_TACTIC, forbidden[OTHER_TACTIC])
+            listed = tuple(forbidden["tactics"])
+            if set(listed) != set(compliance.CATEGORIES):
+                raise RubricError(
+                    f"{path.name}: forbidden.tactics must name exactly the guard's categories "
+                    f"{compliance.CATEGORIES}, found {listed}"
+                )
+            template = str(forbidden["feedback"])
+            template_no_law = str(forbidden["feedback_no_law"])
+            tactics = {
+                name: _tactic(name, forbidden["tactics"][name], template, template_no_law)
+                for name in compliance.CATEGORIES
+            }
+            cap = int(forbidden["cap"])
+            if any(cap >= tactic.deduction for tactic in tactics.values()):
+                raise RubricError(f"{path.name}: forbidden.cap ({cap}) must be below every tactic's deduction")
+            meets_floor = int(data["meets_floor"])
+            if meets_floor <= 0:
+                raise RubricError(f"{path.name}: meets_floor must be above zero")
             session = data["session"]
             rules = SessionRules(
                 forbidden_cap=int(session["forbidden_cap"]),
@@ -173,9 +222,12 @@ class Rubric:
                 short_cap=int(shape["short_cap"]),
                 short=str(shape["short"]),
             )
+            if structure.short_cap < meets_floor:
+                raise RubricError(f"{path.name}: structure.short_cap must not be below meets_floor")
             return cls(
-                criteria=criteria, tactics=tactics, cap=int(forbidden["cap"]), session=rules, structure=structure
-            )
+                criteria=criteria, tactics=tactics, cap=cap, meets_floor=meets_floor, session=rules,
+                structure=structure,
+            )  # fmt: skip
         except (KeyError, TypeError) as error:
             raise RubricError(f"{path.name}: missing or malformed {error}") from error
         except re.error as error:
@@ -203,12 +255,17 @@ def _criterion(name: str, data: Mapping[str, Any]) -> Criterion:
     )
 
 
-def _tactic(name: str, data: Mapping[str, Any]) -> Tactic:
+def _tactic(name: str, data: Mapping[str, Any], template: str, template_no_law: str) -> Tactic:
+    """A tactic from its rubric entry and the guard's category (label, reason, law)."""
+    about = compliance.categories()[name]
+    filled = template if about.law else template_no_law
     return Tactic(
         name=name,
-        label=str(data["label"]),
+        label=about.label,
+        reason=about.reason,
+        law=about.law,
         deduction=int(data["deduction"]),
-        feedback=str(data["feedback"]),
+        feedback=filled.format(label=about.label, reason=about.reason, law=about.law, advice=str(data["advice"])),
         patterns=tuple(re.compile(str(pattern)) for pattern in data.get("patterns") or ()),
         negations=tuple(str(word) for word in data.get("negations") or ()),
         negation_gap=tuple(str(word) for word in data.get("negation_gap") or ()),
@@ -227,8 +284,9 @@ class AnswerScore:
 
     Attributes:
         criteria: Per criterion (in rubric order), whether the answer met it.
-        forbidden: The forbidden tactics found, in rubric order.
-        score: 0 to the rubric's maximum; at most the cap when anything forbidden was said.
+        forbidden: The forbidden tactics found (guard categories), in the guard's order.
+        score: 0 to the rubric's maximum for a clean answer (at least ``meets_floor`` when it meets a
+            criterion); below zero when anything forbidden was said.
         feedback: Sentences for the collector: forbidden tactics first, then what was missing, then what
             went well.
         date_text: The concrete date expression the collector proposed (as normalised), if any.
@@ -257,7 +315,21 @@ class AnswerScore:
 
 
 def _contains_any(text: str, words: Sequence[str]) -> bool:
-    return any(word and word in text for word in words)
+    """Whether ``text`` holds any of ``words``; a word ``A+B`` holds when A and B stand in one sentence."""
+    sentences: Optional[List[str]] = None
+    for word in words:
+        if not word:
+            continue
+        if KEYWORD_JOIN not in word:
+            if word in text:
+                return True
+            continue
+        if sentences is None:
+            sentences = _SENTENCE_END.split(text)
+        parts = [part for part in word.split(KEYWORD_JOIN) if part]
+        if any(all(part in sentence for part in parts) for sentence in sentences):
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=16)
@@ -286,22 +358,20 @@ def _negated(text: str, start: int, tactic: Tactic) -> bool:
 
 
 def forbidden_tactics(text: str, *, rubric: Optional[Rubric] = None) -> Tuple[str, ...]:
-    """The forbidden tactics in ``text``, in rubric order (compliance's phrases and the rubric's patterns).
+    """The forbidden tactics in ``text``, in the guard's category order.
 
     Args:
         text: What the collector said.
         rubric: The rubric (default: the project's).
 
     Returns:
-        Tactic names; ``other`` for a compliance tactic the rubric does not know.
+        Guard categories: what :func:`bot.compliance.findings` finds, and the rubric's own practice wordings.
     """
     rubric = rubric or default_rubric()
     said = compact(text)
-    found: set[str] = set()
-    # Compliance's own rules (its normaliser, patterns, refused discounts), already sorted by tactic: whatever
-    # the bot's own check refuses, the rubric penalises.
-    for name, _phrase in compliance.tactics(text):
-        found.add(name if name in rubric.tactics else OTHER_TACTIC)
+    # The guard's own rules (its normaliser, meaning rules, negations and reassurances): whatever the guard
+    # refuses in a staff reply, practice penalises, under the same category.
+    found = {finding.category for finding in compliance.findings(text)}
     for tactic in rubric.tactics.values():
         for pattern in tactic.patterns:
             if any(not _negated(said, m.start(), tactic) for m in pattern.finditer(said)):
@@ -340,7 +410,8 @@ def _keyword_share(said: str, words: Sequence[str]) -> float:
     """The share of the answer's characters (punctuation aside) that are the criteria's keywords."""
     letters = _PUNCTUATION.sub("", said)
     covered = [False] * len(letters)
-    for word in {_PUNCTUATION.sub("", word) for word in words}:
+    parts = {part for word in words for part in word.split(KEYWORD_JOIN)}
+    for word in {_PUNCTUATION.sub("", part) for part in parts}:
         for found in re.finditer(re.escape(word), letters) if word else ():
             covered[found.start() : found.end()] = [True] * (found.end() - found.start())
     return sum(covered) / len(letters) if letters else 0.0
@@ -412,16 +483,7 @@ def score_answer(text: str, *, entry: Entry, today: dt.date, rubric: Optional[Ru
         shape.append(structure.short)
 
     tactics = forbidden_tactics(text, rubric=rubric)
-    raw = sum(criteria[name].points for name in CRITERIA if hits[name])
-    if structure.keyword_list in shape:
-        raw = min(raw, structure.keyword_list_cap)
-    if short:
-        raw = min(raw, structure.short_cap)
-    if tactics:
-        deductions = sum(rubric.tactics[name].deduction for name in tactics)
-        score = max(0, min(rubric.cap, raw - deductions))
-    else:
-        score = raw
+    score = _points(rubric, hits, tactics, keyword_list=structure.keyword_list in shape, short=short)
 
     feedback: List[str] = [rubric.tactics[name].feedback for name in tactics] + shape
     for name in CRITERIA:
@@ -438,6 +500,28 @@ def score_answer(text: str, *, entry: Entry, today: dt.date, rubric: Optional[Ru
         date_text=concrete.text if concrete else None,
         date=concrete.date if concrete else None,
     )
+
+
+def _points(rubric: Rubric, hits: Mapping[str, bool], tactics: Sequence[str], *, keyword_list: bool, short: bool) -> int:
+    """The score from the criteria met, the structure caps, the floor and the forbidden tactics.
+
+    A clean answer: its criteria's points, capped for a keyword list or a very short answer, and at least
+    ``meets_floor`` when it meets anything. A forbidden one: its points capped at ``cap`` less every
+    tactic's deduction, which the rubric keeps below zero (the cap is below each deduction), so it ranks
+    below every clean answer; never below minus the maximum.
+    """
+    structure = rubric.structure
+    raw = sum(rubric.criteria[name].points for name in CRITERIA if hits[name])
+    if keyword_list:
+        raw = min(raw, structure.keyword_list_cap)
+    if short:
+        raw = min(raw, structure.short_cap)
+    if tactics:
+        deductions = sum(rubric.tactics[name].deduction for name in tactics)
+        return max(-rubric.max_score, min(rubric.cap, raw) - deductions)
+    if any(hits.values()):
+        return max(raw, rubric.meets_floor)
+    return raw
 
 
 def stored_score(result: Mapping[str, Any], *, score: int, feedback: Sequence[str]) -> AnswerScore:
@@ -459,7 +543,8 @@ class Summary:
     Attributes:
         criteria: Per criterion, how many answers met it (``hits``) of how many (``turns``).
         forbidden: Per forbidden tactic used, in how many answers.
-        score: 0–100: the answers' mean, capped when anything forbidden was said or the owner walked away.
+        score: 0–100: the answers' mean (0 at least), capped when anything forbidden was said or the owner
+            walked away.
         feedback: What mattered: how it ended, every forbidden tactic, each criterion mostly missed.
     """
 
@@ -509,7 +594,8 @@ def summarise(
         if criteria[name]["hits"] * 2 < turns:
             feedback.append(rubric.criteria[name].summary_miss)
     # Half up (62.5 → 63), not Python's round half to even.
-    score = int((Decimal(sum(s.score for s in scores)) / turns).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    mean = (Decimal(sum(s.score for s in scores)) / turns).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    score = max(0, int(mean))  # a forbidden answer's negative score pulls the mean down, never below 0
     if forbidden:
         score = min(score, rules.forbidden_cap)
     if outcome == "walked_away":

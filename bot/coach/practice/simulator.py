@@ -66,12 +66,17 @@ class Outcome(str, enum.Enum):
 
 
 _ENDINGS = {Reaction.AGREED: Outcome.AGREED, Reaction.WALKED_AWAY: Outcome.WALKED_AWAY, Reaction.TIMED_OUT: Outcome.TIMED_OUT}
-# Which reaction a forbidden tactic draws (the first found in this order wins).
+# Which reaction a forbidden tactic (a guard category, bot.compliance.CATEGORIES) draws; the first found in
+# this order wins: a threat of a consequence (utilities, access, services, credit, harassment), shaming,
+# telling a third party, a discount.
 _TACTIC_REACTIONS = (
     ("utilities", Reaction.THREATENED),
+    ("access", Reaction.THREATENED),
+    ("services", Reaction.THREATENED),
+    ("credit", Reaction.THREATENED),
+    ("harassment", Reaction.THREATENED),
     ("shaming", Reaction.SHAMED),
-    ("disclosure", Reaction.DISCLOSED),
-    ("other", Reaction.THREATENED),
+    ("third_party", Reaction.DISCLOSED),
     ("discount", Reaction.BARGAINED),
 )
 
