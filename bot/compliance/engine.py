@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from bot.compliance import lexicon
-from bot.compliance.categories import CATEGORIES, CREDIT, DISCOUNT, HARASSMENT, categories
+from bot.compliance.categories import CATEGORIES, CREDIT, DISCOUNT, HARASSMENT, SHAMING, categories
 from bot.compliance.reading import normalize, reading
 
 __all__ = ["FORBIDDEN_PHRASES", "Finding", "findings", "normalize"]
@@ -109,6 +109,8 @@ def _patterns() -> Tuple[re.Pattern[str], ...]:
             lexicon.UNTIED,
             lexicon.COURT,
             lexicon.APPROVAL,
+            lexicon.PUBLIC_NOTICE,
+            lexicon.MAINTENANCE,
         )
     )
 
@@ -121,7 +123,7 @@ class _Reading:
         self.text = text
         self.sentence_ends = [match.end() for match in sentence_end.finditer(text)]
         self.clause_ends = [match.end() for match in clause_end.finditer(text)]
-        self._facts: dict[Tuple[int, int], bool] = {}
+        self._facts: dict[Tuple[int, int, int], bool] = {}
 
     def sentence(self, position: int) -> Tuple[int, int]:
         index = bisect.bisect_right(self.sentence_ends, position)
@@ -134,13 +136,20 @@ class _Reading:
         return self.clause_ends[index - 1] if index else 0
 
     def sentence_has(self, which: int, bounds: Tuple[int, int]) -> bool:
-        key = (which, bounds[0])
+        key = (which, bounds[0], bounds[1])
         if key not in self._facts:
             self._facts[key] = _patterns()[which].search(self.text, bounds[0], bounds[1]) is not None
         return self._facts[key]
 
 
-_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL = range(2, 8)
+_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE = range(2, 10)
+
+
+def _tied(read: _Reading, bounds: Tuple[int, int]) -> bool:
+    """Whether the message ties a sentence to the debt: a debt word anywhere, and the sentence no planned works."""
+    if read.sentence_has(_MAINTENANCE, bounds):
+        return read.sentence_has(_PRESSURE, bounds)
+    return read.sentence_has(_PRESSURE, (0, len(read.text)))
 
 
 def _negated(read: _Reading, start: int) -> bool:
@@ -162,17 +171,51 @@ def _negated(read: _Reading, start: int) -> bool:
 
 def _counts(read: _Reading, rule: _Rule, start: int) -> bool:
     bounds = read.sentence(start)
-    if rule.kind != lexicon.ACT and rule.category in lexicon.NEEDS_PRESSURE and not read.sentence_has(_PRESSURE, bounds):
+    if rule.kind != lexicon.ACT and rule.category in lexicon.NEEDS_PRESSURE and not _tied(read, bounds):
         return False
     if rule.category not in (DISCOUNT, HARASSMENT) and read.sentence_has(_UNTIED, bounds):
         return False
+    if rule.category in lexicon.NEEDS_PRESSURE and read.sentence_has(_MAINTENANCE, bounds):
+        if not read.sentence_has(_PRESSURE, bounds):
+            return False
     if rule.category == CREDIT and read.sentence_has(_COURT, bounds):
+        return False
+    if rule.category == SHAMING and read.sentence_has(_NOTICE, bounds):
         return False
     if rule.category == DISCOUNT and read.sentence_has(_APPROVAL, bounds):
         return False
     if rule.kind != lexicon.WITHHOLD and _negated(read, start):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1)
+def _composed() -> Tuple[Tuple[str, str, re.Pattern[str], re.Pattern[str]], ...]:
+    return tuple(
+        (category, kind, re.compile(topic), re.compile(denial)) for category, kind, topic, denial in lexicon.COMPOSE
+    )
+
+
+def _composed_hits(read: _Reading) -> List[Tuple[str, int, int]]:
+    """``(category, start, end)`` for every topic and denial close together in one sentence (see COMPOSE)."""
+    found: List[Tuple[str, int, int]] = []
+    window = lexicon.COMPOSE_WINDOW
+    for category, kind, topic, denial in _composed():
+        for deny in denial.finditer(read.text):
+            if deny.end() == deny.start():
+                continue
+            bounds = read.sentence(deny.start())
+            if not _tied(read, bounds) or read.sentence_has(_UNTIED, bounds):
+                continue
+            near_from, near_to = max(bounds[0], deny.start() - window), min(bounds[1], deny.end() + window)
+            thing = topic.search(read.text, near_from, near_to)
+            if thing is None:
+                continue
+            start, end = min(thing.start(), deny.start()), max(thing.end(), deny.end())
+            if kind != lexicon.WITHHOLD and _negated(read, deny.start()):
+                continue
+            found.append((category, start, end))
+    return found
 
 
 def _finding(category: str, phrase: str, start: int, end: int) -> Finding:
@@ -196,6 +239,8 @@ def findings(text: str) -> List[Finding]:
         for match in rule.pattern.finditer(read.text):
             if match.end() > match.start() and _counts(read, rule, match.start()):
                 hits.append(_finding(rule.category, normalized[match.start() : match.end()], match.start(), match.end()))
+    for category, start, end in _composed_hits(read):
+        hits.append(_finding(category, normalized[start:end], start, end))
     hits.sort(key=lambda hit: (hit.start, -(hit.end - hit.start), CATEGORIES.index(hit.category)))
     kept: List[Finding] = []
     for hit in hits:
