@@ -10,7 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.promises import READBACKS, read_back_again
+from actions.promises import READBACKS, keep_payment_date, payment_date_at_readback, read_back_again
 from actions.tracker_utils import latest_intent, user_intents
 from actions.unit_of_work import in_session
 from bot import offers
@@ -57,8 +57,11 @@ class ActionAnswerObjection(Action):
         if entry.intent not in ESCALATES_AT_ONCE and tracker.get_slot("pending_offer") in READBACKS:
             # Asked in the middle of a read-back: answer, then read the record back again instead of
             # offering something new — a "对" that follows must confirm the record, not the offer.
+            # A payment date said with it (太贵了，下周五再交吧) is kept for after the record.
+            payment_date = payment_date_at_readback(tracker)
+            kept = [] if payment_date is None else keep_payment_date(dispatcher, tracker, payment_date)
             kind = read_back_again(dispatcher, tracker)
-            return [SlotSet("last_objection", entry.intent), SlotSet("pending_offer", kind)]
+            return [SlotSet("last_objection", entry.intent), *kept, SlotSet("pending_offer", kind)]
         if entry.intent in ESCALATES_AT_ONCE:
             # A person takes over straight away (action_escalate follows), so nothing is offered.
             return [SlotSet("last_objection", entry.intent)]

@@ -55,6 +55,37 @@ def _instalment_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slo
     dispatcher.utter_message(response="utter_confirm_instalment", plan=plan)
 
 
+# What each read-back reads back, as the owner hears it (data/wording.yml).
+RECORD_NAMES = {REPAIR_READBACK: "forms.record_repair", INSTALMENT_READBACK: "forms.record_instalment"}
+
+
+def payment_date_at_readback(tracker: Tracker) -> Optional[str]:
+    """A payment date in the latest message while a record (not a promise) is being read back, else ``None``.
+
+    Whatever intent the NLU gave, a date with pay wording (那就下周五交吧) counts, resolved by the project's
+    date parser on the message's date.
+    """
+    if tracker.get_slot("pending_offer") not in RECORD_NAMES:
+        return None
+    latest = tracker.latest_message or {}
+    return slot_filling.payment_date_said(
+        str(latest.get("text") or ""), today=message_date(tracker), intent=latest_intent(tracker)
+    )
+
+
+def keep_payment_date(dispatcher: CollectingDispatcher, tracker: Tracker, payment_date: str) -> List[EventType]:
+    """Tell the owner the date is kept until the record is settled; the slots that keep it.
+
+    ``promise_waiting`` makes the rules start the promise form once the record is confirmed or cancelled;
+    the form takes the date up and reads the promise back.
+    """
+    day, _ = slot_filling.promise_verdict(payment_date, today=message_date(tracker))
+    record = wording.text(RECORD_NAMES[str(tracker.get_slot("pending_offer"))])
+    said = promises.format_date(day, today=message_date(tracker)) if day else payment_date
+    dispatcher.utter_message(text=wording.text("forms.promise_kept", date=said, record=record))
+    return [SlotSet("promise_date", payment_date), SlotSet("promise_waiting", True)]
+
+
 def read_back_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[str]:
     """Repeat the pending read-back (after answering a question asked at it); its kind, or ``None``."""
     kind = tracker.get_slot("pending_offer")
@@ -141,6 +172,7 @@ class ActionReviewReadback(Action):
         latest = tracker.latest_message or {}
         text, entities, intent = str(latest.get("text") or ""), latest.get("entities") or [], latest_intent(tracker)
         today = message_date(tracker)
+        payment_date = payment_date_at_readback(tracker)
         if kind == PROMISE_READBACK:
             review = slot_filling.review_promise(text, today=today, current=current, entities=entities, intent=intent)
         elif kind == REPAIR_READBACK:
@@ -148,6 +180,8 @@ class ActionReviewReadback(Action):
         else:
             review = slot_filling.review_instalment(text, current=current, intent=intent)
         outcome = review.outcome
+        if payment_date is not None:
+            return self._keep_payment_date(dispatcher, tracker, payment_date, review)
         if outcome is slot_filling.Outcome.CONFIRMED:
             return [SlotSet("pending_offer", confirmed)]
         if outcome is slot_filling.Outcome.CANCELLED:
@@ -172,3 +206,26 @@ class ActionReviewReadback(Action):
         else:
             dispatcher.utter_message(text=wording.text("forms.readback_unclear"))
         return [SlotSet("pending_offer", kind)]
+
+    @staticmethod
+    def _keep_payment_date(
+        dispatcher: CollectingDispatcher, tracker: Tracker, payment_date: str, review: slot_filling.Review
+    ) -> List[EventType]:
+        """A payment date said at a record's read-back: keep it and ask about the record again.
+
+        The record is not confirmed or cancelled by this reply, whatever else it says: a correction in it is
+        applied and the record read back in full, otherwise the read-back is asked again briefly. Once the
+        owner confirms or cancels, the rules take the date up (``promise_waiting``).
+        """
+        kind = str(tracker.get_slot("pending_offer"))
+        kept = keep_payment_date(dispatcher, tracker, payment_date)
+        if review.outcome is slot_filling.Outcome.CORRECTED:
+            if kind == REPAIR_READBACK:
+                _repair_readback(dispatcher, tracker, review.changes)
+            else:
+                _instalment_readback(dispatcher, tracker, review.changes)
+            changes = [SlotSet(slot, value) for slot, value in review.changes.items()]
+            return [*changes, *kept, SlotSet("pending_offer", kind)]
+        record = wording.text(RECORD_NAMES[kind])
+        dispatcher.utter_message(text=wording.text("forms.readback_brief", record=record))
+        return [*kept, SlotSet("pending_offer", kind)]

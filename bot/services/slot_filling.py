@@ -407,6 +407,38 @@ def read_complaint(text: str, *, intent: Optional[str] = None, requested: bool =
     return said if len(substance) >= 4 else None
 
 
+def payment_date_said(
+    text: str,
+    *,
+    today: dt.date,
+    intent: Optional[str] = None,
+    entities: Optional[Sequence[Mapping[str, Any]]] = None,
+) -> Optional[str]:
+    """The payment date a message names, whatever question it answered (那就下周五交吧 → 2026-12-04).
+
+    A date counts when its clause has pay wording (交, 缴, 付钱, 物业费 …; never 交给 or a visiting time), or,
+    when the NLU read the whole message as ``promise_to_pay``, the last date said.
+
+    Args:
+        text: the message as written.
+        today: the message's date, for relative days.
+        intent: the message's intent, if any.
+        entities: the message's entities in Rasa's format; found here with the project's rules when ``None``.
+
+    Returns:
+        The date as the date parser resolved it (ISO for a concrete day, else the expression), or ``None``.
+    """
+    normal, spans = _normalized(text, entities, today)
+    times = [span for span in spans if span.entity == "time"]
+    if not times:
+        return None
+    for start, end in _clauses(normal):
+        inside = [span for span in times if start <= span.start and span.end <= end]
+        if inside and _PAYMENT.search(normal[start:end]):
+            return str(inside[0].value)
+    return str(times[-1].value) if intent == "promise_to_pay" else None
+
+
 def _money(value: Decimal) -> str:
     return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:.2f}"
 
