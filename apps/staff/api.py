@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -112,6 +113,36 @@ class ConversationOut(BaseModel):
     entries: List[TranscriptEntryOut]
     escalations: List[EscalationOut]
     delivery: DeliveryOut
+
+
+class ReplyIn(BaseModel):
+    """A staff reply to the owner of a conversation the caller holds."""
+
+    text: str = Field(..., max_length=4000, description="the reply as typed (at most 1000 characters are sent)")
+
+
+class ReplyOut(BaseModel):
+    """The reply, queued in the outbox for the owner's channel."""
+
+    outbox_id: int
+    channel: Optional[str] = Field(None, description="socketio, wechat or rest")
+    state: str = Field(..., description="pending until a Rasa process delivers it")
+    text: str
+
+
+class ReplyRefusedOut(BaseModel):
+    """Why a reply was not sent; nothing was queued."""
+
+    code: str = Field(..., description="forbidden (the coercion guard), empty, too_long or not_held")
+    category: Optional[str] = Field(
+        None, description="forbidden: utilities, access, services, credit, third_party, shaming, harassment or discount"
+    )
+    label: Optional[str] = Field(None, description="forbidden: the category's Chinese name")
+    reason: Optional[str] = Field(None, description="forbidden: one Chinese sentence, with the law where one applies")
+    law: Optional[str] = None
+    phrase: Optional[str] = Field(None, description="forbidden: the words found, normalised")
+    limit: Optional[int] = Field(None, description="too_long: the longest reply, in characters")
+    holder: Optional[str] = Field(None, description="not_held: who holds the conversation (none: the bot)")
 
 
 class BillOut(BaseModel):
@@ -360,6 +391,19 @@ class _NoSuchConversation(Exception):
     """A ``conversation`` filter naming a handle no stored conversation has: nothing matches."""
 
 
+def refused_out(refused: handoff.ReplyRefused) -> Dict[str, Any]:
+    """A refused reply as :class:`ReplyRefusedOut` documents it (only the keys that apply)."""
+    out: Dict[str, Any] = {"code": refused.reason}
+    guard = refused.refusal
+    if guard is not None:
+        out.update(category=guard.category, label=guard.label, reason=guard.reason, phrase=guard.phrase)
+        if guard.law:
+            out["law"] = guard.law
+    if refused.reason == "too_long":
+        out["limit"] = refused.limit
+    return out
+
+
 def sender_of(db: Session, handle: str) -> str:
     """The sender id of the conversation ``handle`` names.
 
@@ -460,6 +504,42 @@ def conversation(
             detail={"via": "api", "owner_id": owner_id, "after": after, "entries": len(data.entries)},
         )
     return data
+
+
+@router.post(
+    "/conversations/{handle}/reply",
+    response_model=ReplyOut,
+    status_code=201,
+    responses={409: {"model": ReplyRefusedOut}, 422: {"model": ReplyRefusedOut}},
+)
+def reply(
+    body: ReplyIn,
+    handle: str = Path(..., description="the conversation's handle (W-3F9K-2A7Q); anything else is 404"),
+    user: StaffUser = current_user,
+    db: Session = get_db,
+) -> Any:
+    """The holder's reply to the owner, queued in the outbox (the console's 回复, with ``X-CSRF-Token``).
+
+    A reply the coercion guard refuses is 422 with its ``category`` and ``reason``: nothing is queued, and a
+    ``staff_reply_refused`` audit row keeps what was typed for the supervisors' QA view. An empty or too long
+    reply is 422 too; a conversation the caller does not hold is 409.
+    """
+    sender_id = sender_of(db, handle)
+    try:
+        sent = handoff.staff_reply(db, sender_id=sender_id, staff=str(user.username), text=body.text)
+    except handoff.ReplyRefused as refused:
+        # A response, not an exception: the refusal's audit row commits with the request.
+        return JSONResponse(refused_out(refused), status_code=422)
+    except handoff.NotHeld as error:
+        return JSONResponse({"code": "not_held", "holder": error.holder}, status_code=409)
+    audit.record(
+        db,
+        actor=str(user.username),
+        action=actions.STAFF_REPLIED,
+        target=handles.handle_of(sender_id),
+        detail={"via": "api", "outbox_id": sent.id, "channel": sent.channel, "text": sent.text},
+    )
+    return ReplyOut(outbox_id=int(sent.id), channel=sent.channel, state=sent.state.value, text=sent.text)
 
 
 @router.get("/owners", response_model=List[OwnerSummaryOut])

@@ -92,11 +92,19 @@ def _kind(kind: str) -> RecordKind:
 
 
 def _refused(
-    request: Request, user: StaffUser, active: Optional[staff_auth.ActiveSession], code: str, back: str, status_code: int
+    request: Request,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    code: str,
+    back: str,
+    status_code: int,
+    *,
+    refusal: Optional[Any] = None,
+    typed: str = "",
 ) -> HTMLResponse:
     return render(
         request, "record_refused.html", user=user, active=active, section="records", code=code, back=back,
-        status_code=status_code,
+        refusal=refusal, typed=typed, status_code=status_code,
     )  # fmt: skip
 
 
@@ -229,6 +237,10 @@ def _decide(
         raise HTTPException(status_code=403) from None
     except record_workflow.RecordNotFound:
         raise HTTPException(status_code=404) from None
+    except record_workflow.NoticeRefused as error:
+        # The guard refused the notice: shown with its category and reason, the typed reason kept; the
+        # service wrote the audit row, which commits with this page.
+        return _refused(request, user, active, error.code, back, 400, refusal=error.refusal, typed=reason)
     except record_workflow.WorkflowError as error:
         return _refused(request, user, active, error.code, back, 409 if error.code == "already_decided" else 400)
     audit.record(

@@ -8,8 +8,11 @@ it, written to the durable outbox (:mod:`bot.conversations.outbox`) in the calle
   (``handoff.joined`` in ``data/wording.yml``), and a ``control`` row tells the Rasa server to pause the
   conversation (``ConversationPaused``). The Rasa channels also ask :func:`is_held` on every inbound message,
   so the bot is silent from the commit on, whichever Rasa process receives the message.
-* :func:`staff_reply` — only the holder may answer; the text passes the same compliance check as the bot's
-  wording (:func:`bot.compliance.violations`), the first reply sets the escalation's first response time.
+* :func:`staff_reply` — only the holder may answer; the text passes the same coercion guard as the bot's
+  wording (:func:`bot.services.refused_texts.refusal_of`): a refused reply is neither sent nor queued, is
+  raised with the guard's category and reason, and leaves a ``staff_reply_refused`` audit row (with the
+  refused text, for the supervisors' QA view) in the caller's session; the first reply sets the escalation's
+  first response time.
 * :func:`hand_back` — the bot resumes (``ConversationResumed``) with the conversation's context; the owner is
   told the person has left (``handoff.left``).
 * :func:`delivery_status` — how a reply would reach the owner: the channel and, on WeChat, whether the
@@ -29,9 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import clock, compliance, wording
+from bot import clock, wording
 from bot.channels.session_ids import looks_like_session_id
-from bot.conversations import outbox, webchat_sessions
+from bot.conversations import handles, outbox, webchat_sessions
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import (
     ConversationLink,
@@ -43,6 +46,7 @@ from bot.db.models import (
 from bot.db.rasa_events import events as _events
 from bot.services import escalations, queue
 from bot.services.rate_limits import serialise
+from bot.services.refused_texts import Refusal, record_staff_reply_refused, refusal_of
 
 # The WeChat customer-service message window: 48 hours after the owner's last message or event.
 WECHAT_WINDOW = dt.timedelta(hours=48)
@@ -81,19 +85,20 @@ class NotHeld(HandoffError):
 class ReplyRefused(HandoffError):
     """A staff reply that may not be sent to the owner.
 
-    The staff screen words the refusal from ``reason`` (the service keeps no Chinese sentences of its own).
+    The staff screen words ``empty`` and ``too_long`` itself; a ``forbidden`` reply carries the guard's
+    category, label and reason sentence (:class:`bot.services.refused_texts.Refusal`).
 
     Attributes:
-        reason: ``empty``, ``too_long`` (over :data:`MAX_REPLY_CHARS`) or ``forbidden_phrases``.
-        phrases: The forbidden phrases found (``forbidden_phrases``), as :mod:`bot.compliance` lists them.
+        reason: ``empty``, ``too_long`` (over :data:`MAX_REPLY_CHARS`) or ``forbidden``.
+        refusal: Why the guard refused it (``forbidden``), else None.
         limit: The longest reply allowed, in characters.
     """
 
-    def __init__(self, reason: str, phrases: Optional[List[str]] = None) -> None:
-        detail = f": {', '.join(phrases)}" if phrases else ""
+    def __init__(self, reason: str, refusal: Optional[Refusal] = None) -> None:
+        detail = f": {refusal.category}" if refusal else ""
         super().__init__(f"reply refused ({reason}){detail}")
         self.reason = reason
-        self.phrases = list(phrases or [])
+        self.refusal = refusal
         self.limit = MAX_REPLY_CHARS
 
 
@@ -228,12 +233,19 @@ def staff_reply(session: Session, *, sender_id: str, staff: str, text: str) -> O
         The queued message (``pending`` until a Rasa process delivers it).
 
     Raises:
-        ReplyRefused: The text is empty, too long, or contains a phrase the bot may never say.
+        ReplyRefused: The text is empty, too long, or the guard refuses it (``forbidden``: nothing queued, a
+            ``staff_reply_refused`` audit row written in ``session``, kept when the caller commits).
         NotHeld: ``staff`` does not hold the conversation.
     """
     staff = _name(staff)
     sender_id = _sender(sender_id)
     reply = _checked_reply(text)
+    refusal = refusal_of(reply)
+    if refusal is not None:
+        record_staff_reply_refused(
+            session, staff=staff, handle=handles.handle_of(sender_id), refusal=refusal, text=reply
+        )
+        raise ReplyRefused("forbidden", refusal)
     serialise(session, f"escalation-conversation:{sender_id}")
     row = _held_by(session, sender_id, staff)
     queue.record_staff_reply(session, escalation_id=int(row.id), staff=staff)
@@ -375,9 +387,6 @@ def _checked_reply(text: str) -> str:
         raise ReplyRefused("empty")
     if len(reply) > MAX_REPLY_CHARS:
         raise ReplyRefused("too_long")
-    found = compliance.violations(reply)
-    if found:
-        raise ReplyRefused("forbidden_phrases", found)
     return reply
 
 

@@ -8,8 +8,11 @@
 * Anything else, and anything WeChat refuses: a call task on the collectors' list.
 
 The notice never carries an amount (``reminders.*`` in ``data/wording.yml``): a phone screen or a shared
-account may be read by someone else; the amount is told in the chat after identity. Every text passes
-:func:`bot.compliance.check_outgoing`.
+account may be read by someone else; the amount is told in the chat after identity. Every text (and every
+template field) passes the coercion guard (:func:`bot.services.refused_texts.refusal_of`) before anything
+goes out: a refused reminder is held (``failed``, reason ``blocked_by_compliance``), nothing is sent or
+queued, a collector's call task replaces it, and an ``outgoing_refused`` audit row names the category and the
+guard's reason (:func:`held_for_guard`).
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Protocol
+from typing import Any, Dict, Iterable, Mapping, Optional, Protocol
 
 from sqlalchemy.orm import Session
 
-from bot import compliance, wording
+from bot import wording
 from bot.conversations import handoff, outbox
 from bot.db.models import OutboxKind, PaymentPromise, Unit
 from bot.db.reminder_models import CallTask, Reminder, ReminderPurpose, ReminderState
 from bot.reminders import calls
+from bot.services import refused_texts
 from bot.services.promises import format_date
 
 WECHAT = "wechat"
 WEBCHAT = "socketio"
 WINDOW_CLOSED = 45015  # WeChat: the user has not written in the last 48 hours
+BLOCKED_BY_GUARD = "blocked_by_compliance"  # the reason a reminder the guard refused is held with
 
 
 class Route(str, enum.Enum):
@@ -173,8 +178,9 @@ def deliver(
     the session reading anything first (on SQLite a read would take the write lock for the call's length).
     """
     text = compose(session, reminder) if text is None else text
-    if not compliance.check_outgoing(text, source=f"reminder:{reminder.id}"):
-        return _call(session, reminder, "blocked_by_compliance", ReminderState.FAILED)
+    held = held_for_guard(session, reminder, [text])
+    if held is not None:
+        return held
     way = chosen or route(session, reminder, wechat=wechat, template=template)
     if way is Route.WEBCHAT_OUTBOX:
         entry = outbox.enqueue(
@@ -195,15 +201,43 @@ def deliver(
         from bot.channels.wechat_api import WeChatAPIError
 
         values = template_values(session, reminder, text) if values is None else values
-        data = {name: values.get(source, "") for name, source in template.fields.items()}
-        if not all(compliance.check_outgoing(value, source=f"reminder:{reminder.id}") for value in data.values()):
-            return _call(session, reminder, "blocked_by_compliance", ReminderState.FAILED)
+        data = template_data(template, values)
+        held = held_for_guard(session, reminder, data.values())
+        if held is not None:
+            return held
         try:
             wechat.send_template(str(reminder.sender_id), template.template_id, data)
             return Outcome(ReminderState.SENT, Route.WECHAT_TEMPLATE.value)
         except WeChatAPIError as error:
             return _call(session, reminder, f"wechat_template_error_{error.errcode}")
     return _call(session, reminder, call_reason(reminder, wechat=wechat, template=template))
+
+
+def template_data(template: Template, values: Mapping[str, str]) -> Dict[str, str]:
+    """The template message's fields: each configured field with the value it names."""
+    return {name: values.get(source, "") for name, source in template.fields.items()}
+
+
+def held_for_guard(session: Session, reminder: Reminder, texts: Iterable[str]) -> Optional[Outcome]:
+    """Hold ``reminder`` when the coercion guard refuses any of ``texts``; None when all may be sent.
+
+    A held reminder is not sent: it is ``failed`` with reason :data:`BLOCKED_BY_GUARD`, a collector's call
+    task replaces it (the owner still needs to hear from us, in lawful words), and an ``outgoing_refused``
+    audit row names the guard's category and reason (never the owner's data). Written in the caller's
+    transaction.
+    """
+    for text in texts:
+        refusal = refused_texts.refusal_of(text)
+        if refusal is not None:
+            refused_texts.record_outgoing_refused(
+                session,
+                actor=refused_texts.SYSTEM_ACTOR,
+                refusal=refusal,
+                source=refused_texts.REMINDER,
+                target=f"reminder:{reminder.id}",
+            )
+            return _call(session, reminder, BLOCKED_BY_GUARD, ReminderState.FAILED)
+    return None
 
 
 def _call(session: Session, reminder: Reminder, reason: str, state: ReminderState = ReminderState.CALL_TASK) -> Outcome:

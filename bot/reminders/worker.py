@@ -265,6 +265,12 @@ class ReminderWorker:
                 # What the call needs is read first: after the commit nothing is read until WeChat answered.
                 text = delivery.compose(session, row)
                 values = delivery.template_values(session, row, text)
+                # The guard judges before the attempt is recorded: a refused text is held, never ``sending``
+                # (the template's fields too: a closed window turns a customer message into the template).
+                texts = [text, *delivery.template_data(self.template, values).values()]
+                held = delivery.held_for_guard(session, row, texts)
+                if held is not None:
+                    return self._store(session, row, held)
                 row.state = ReminderState.SENDING
                 row.delivered_via = way.value
                 row.locked_at = clock.utc_now()

@@ -11,11 +11,12 @@ cached per process and rebuilt when the newest row changes). Only wording is edi
 (:data:`EDITABLE_FIELDS`); an entry's intent, kind, offer kind, legal basis and next-step kind stay the
 YAML's, because code and the model depend on them.
 
-A save is refused, with nothing stored, when the wording holds a phrase the compliance rules forbid (the
-reason names the phrase and the field), when a text or the note holds a control character, when the entry no
+A save is refused, with nothing stored, when the coercion guard refuses the wording
+(:func:`bot.services.refused_texts.refusal_of`: the reason names the field, the guard's category and its
+sentence of reason, and an ``outgoing_refused`` audit row is written in the caller's session), when a text or the note holds a control character, when the entry no
 longer passes the playbook schema, or when someone else saved the entry since the editor opened it
-(optimistic: ``based_on`` must be the latest version). The export checks the compliance rules and the schema
-of every entry before it writes any file.
+(optimistic: ``based_on`` must be the latest version). The export checks every entry with the guard and the
+schema before it writes any file.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import clock, compliance
+from bot import clock
 from bot.db.playbook_models import PlaybookEdit
 from bot.playbook import (
     PLAYBOOK_DIR,
@@ -44,7 +45,7 @@ from bot.playbook import (
     default_sources,
     parse_entry,
 )
-from bot.services import audit
+from bot.services import audit, refused_texts
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +119,18 @@ class NotEditable(EditRefused):
 
 
 class ForbiddenWording(EditRefused):
-    """The wording holds a phrase the compliance rules forbid."""
+    """The coercion guard refuses the wording of a field.
+
+    Attributes:
+        refusal: The guard's category, reason and the words found (``phrase`` is its words too).
+    """
 
     code = "forbidden"
+
+    def __init__(self, message: str, *, field: str, refusal: refused_texts.Refusal) -> None:
+        """Keeps the field and the guard's refusal."""
+        super().__init__(message, field=field, phrase=refusal.phrase)
+        self.refusal = refusal
 
 
 class SchemaInvalid(EditRefused):
@@ -442,12 +452,12 @@ def _check_compliance(data: Mapping[str, Any]) -> None:
         value = get_field(data, field.path)
         texts = [value] if isinstance(value, str) else list(value or [])
         for text in texts:
-            found = compliance.violations(str(text))
-            if found:
+            refusal = refused_texts.refusal_of(str(text))
+            if refusal is not None:
                 raise ForbiddenWording(
-                    f"{field.path}: forbidden phrase “{found[0]}” in “{text}”",
+                    f"{field.path}: {refusal.category} “{refusal.phrase}” in “{text}”: {refusal.reason}",
                     field=field.path,
-                    phrase=found[0],
+                    refusal=refusal,
                 )
 
 
@@ -495,7 +505,17 @@ def _store(
     base = yaml_data(intent)
     kept = {path: value for path, value in edited.items() if value != get_field(base, path)}
     data = _apply_wording(base, _nest(kept))
-    _check_compliance(data)
+    try:
+        _check_compliance(data)
+    except ForbiddenWording as refused:
+        refused_texts.record_outgoing_refused(
+            session,
+            actor=actor,
+            refusal=refused.refusal,
+            source=refused_texts.PLAYBOOK_EDIT,
+            target=f"playbook:{intent}",
+        )
+        raise
     _check_schema(intent, data)
     if based_on is not None and not 0 <= based_on <= MAX_VERSION:
         raise UnknownVersion(f"{intent} has no version {based_on}")
@@ -565,7 +585,8 @@ def save(
     Raises:
         UnknownIntent: No such entry.
         NotEditable: A field that is not editable, or a value of the wrong shape.
-        ForbiddenWording: A forbidden phrase, named with its field.
+        ForbiddenWording: The guard refuses a field's wording (named with the field, the category and the
+            reason; an ``outgoing_refused`` audit row is written in ``session``).
         ControlCharacter: A control character (NUL and the like) in a text or the note.
         SchemaInvalid: The entry would not pass the playbook schema (e.g. fewer than two answers).
         StaleEdit: ``based_on`` is not the latest version.
@@ -672,7 +693,7 @@ def export(session: Session, *, out_dir: Path = PLAYBOOK_DIR, actor: str = "") -
         The files written, in intent order.
 
     Raises:
-        ForbiddenWording: An edited entry's wording no longer passes the compliance rules (nothing is written).
+        ForbiddenWording: The guard refuses an edited entry's wording (nothing is written).
         SchemaInvalid: An edited entry no longer passes the schema (nothing is written).
     """
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,13 @@
   active staff username, or nobody) and :func:`add_note` (who, when, text; table ``record_notes``).
 * Instalment requests: :func:`decide_instalment` approves or rejects a pending one, by a supervisor or manager
   only, with who, when and the reason stored; the owner is told through the outbox on the channel they wrote
-  on (``instalments.*`` in ``data/wording.yml``, passed through the compliance check).
+  on (``instalments.*`` in ``data/wording.yml``). The notice, with the decider's reason in it, passes the
+  coercion guard (:func:`bot.services.refused_texts.refusal_of`): a refused one decides nothing, is raised as
+  :class:`NoticeRefused` with the guard's category and reason, and leaves an ``outgoing_refused`` audit row.
 * Payment promises: :func:`promises` lists them by :class:`PromiseBucket` against :func:`bot.clock.today`.
 
-Nothing here imports a web framework; the caller owns the session and commits (and writes the audit row).
+Nothing here imports a web framework; the caller owns the session and commits (and writes the audit row of
+a change; a refused notice's row is written here).
 Times come from :mod:`bot.clock`.
 """
 
@@ -21,11 +24,12 @@ from typing import Any, Dict, FrozenSet, List, Optional, Type, Union
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot import clock, compliance, wording
+from bot import clock, wording
 from bot.conversations import handoff, outbox
 from bot.db import models
 from bot.db.models import InstalmentStatus, OutboxKind, PromiseStatus, RecordStatus
 from bot.db.staff_models import StaffRole, StaffUser
+from bot.services import refused_texts
 from bot.services.owner_view import (
     PARTIAL,
     PromiseBucket,
@@ -62,6 +66,18 @@ class WorkflowError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class NoticeRefused(WorkflowError):
+    """The notice to the owner (with the decider's reason in it) is refused by the coercion guard.
+
+    Attributes:
+        refusal: The guard's category, reason and the words found.
+    """
+
+    def __init__(self, refusal: refused_texts.Refusal) -> None:
+        super().__init__("blocked", f"the notice to the owner is refused by the guard ({refusal.category})")
+        self.refusal = refusal
 
 
 class InvalidTransition(WorkflowError):
@@ -314,7 +330,9 @@ def decide_instalment(
         NotAllowed: ``role`` may not decide; nothing is stored.
         RecordNotFound: No such request.
         WorkflowError: Already decided (``already_decided``), a rejection without a reason or a reason too
-            long (``bad_reason``), or a notice the compliance check blocks (``blocked``).
+            long (``bad_reason``).
+        NoticeRefused: The guard refuses the notice (code ``blocked``); nothing is decided, an
+            ``outgoing_refused`` audit row is written in ``session`` (kept when the caller commits).
     """
     if _role(role) not in DECIDERS:
         raise NotAllowed("only a supervisor or a manager may decide an instalment request")
@@ -332,8 +350,16 @@ def decide_instalment(
         if note is None:
             raise WorkflowError("bad_reason", "a rejection needs a reason")
         text = wording.text("instalments.rejected", number=request.number, reason=note.rstrip("。.！!；;，, "))
-    if not compliance.check_outgoing(text, source="instalment_decision"):
-        raise WorkflowError("blocked", "the notice to the owner contains a forbidden phrase")
+    refusal = refused_texts.refusal_of(text)
+    if refusal is not None:
+        refused_texts.record_outgoing_refused(
+            session,
+            actor=staff,
+            refusal=refusal,
+            source=refused_texts.INSTALMENT_DECISION,
+            target=request.number or f"instalments:{request_id}",
+        )
+        raise NoticeRefused(refusal)
     moment = clock.now()
     decided = InstalmentStatus.APPROVED if approve else InstalmentStatus.REJECTED
     # A conditional UPDATE: of two people deciding at once, only one moves the request (and tells the owner).

@@ -160,7 +160,14 @@ def test_a_forbidden_phrase_is_refused_with_its_field_and_nothing_is_stored(
 
     assert (refused.value.code, refused.value.field, refused.value.phrase) == ("forbidden", field, phrase)
     assert phrase in str(refused.value) and field in str(refused.value)
-    assert rows(session) == [] and audit_rows(session) == []
+    assert refused.value.refusal.reason in str(refused.value)
+    # Nothing stored; the refusal itself is audited for the supervisors' QA view.
+    assert rows(session) == []
+    assert [(row.actor, row.action, row.target, row.detail) for row in audit_rows(session)] == [
+        ("li", "outgoing_refused", f"playbook:{HEATING}", {
+            "category": refused.value.refusal.category, "reason": refused.value.refusal.reason, "source": "playbook_edit",
+        }),
+    ]  # fmt: skip
     assert playbook_edits.current_playbook(session).get(HEATING) == default_playbook().get(HEATING)
 
 

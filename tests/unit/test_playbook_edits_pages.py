@@ -120,7 +120,7 @@ def test_a_forbidden_phrase_is_refused_with_the_reason_and_the_text_kept(as_user
     response = zhao.post(f"/playbook/{HEATING}", data=form_of(page.text, follow_up=FORBIDDEN_FOLLOW_UP))
 
     assert response.status_code == 400
-    assert "「追问交费日期」里有禁止使用的说法“停暖”" in response.text
+    assert "不能保存：「追问交费日期」里有" in response.text and 'data-category="utilities"' in response.text
     assert 'data-code="forbidden"' in response.text and 'data-field="follow_up"' in response.text
     assert f">{FORBIDDEN_FOLLOW_UP}</textarea>" in response.text
     assert stored_versions(staff_db) == [] and audit_of(staff_db, "playbook_edited") == []

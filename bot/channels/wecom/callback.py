@@ -13,7 +13,9 @@ through ``message/send`` (:meth:`WeComChannel.handle`, run by the web app after 
    (``bot user set-wecom``, the users page; never a match on names); anyone else is told politely that the
    app is for staff. ``查 3-2-801`` looks owners up by unit (for the roles the console lets see
    owners; audited like the console's search; phones as the role may see them). Anything else is a question
-   for the coach: ``plain_text(get_coach().answer(text))``. A lookup line followed by a note ("查 3-2-801"
+   for the coach: ``plain_text(get_coach().answer(text))``, less any line it suggests saying to the owner
+   that the coercion guard refuses (:func:`bot.services.refused_texts.guarded_coach_answer`, audited as
+   ``outgoing_refused``). A lookup line followed by a note ("查 3-2-801"
    then, on the next lines, what the owner said) gets both, as two messages: the owner, and the coach's
    answer for that owner (old arrears: every card's next step is the project manager's). The lookup words are data
    (``data/coach/coach.yml`` ``wecom``).
@@ -48,7 +50,7 @@ from bot.channels.wecom.store import WeComStore
 from bot.db.session import session_scope
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallbackStatus
-from bot.services import audit, owner_view, staff_users
+from bot.services import audit, owner_view, refused_texts, staff_users
 from bot.services.playbook_edits import current_playbook
 
 logger = logging.getLogger(__name__)
@@ -242,6 +244,12 @@ class Responder:
         from bot.coach.render import as_json, plain_text
 
         answer = get_coach(playbook=current_playbook(session)).answer(text, old_arrears=old_arrears)
+        # What the coach suggests saying to the owner passes the guard like any text for owners.
+        answer, refusals = refused_texts.guarded_coach_answer(answer)
+        for refusal in refusals:
+            refused_texts.record_outgoing_refused(
+                session, actor=str(user.username), refusal=refusal, source=refused_texts.WECOM_COACH
+            )
         summary = as_json(answer)
         audit.record(
             session,
