@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from sqlalchemy import select
 
-from bot import clock, quality
+from bot import clock, compliance, quality
 from bot.conversations import outbox
 from bot.conversations.handles import handle_of
 from bot.db import models
@@ -226,7 +226,7 @@ def test_the_scan_finds_each_kind_with_its_fields(qa_estate: Dict[str, Any]) -> 
     assert summaries[2] == f"报修 {qa_estate['r_late'][1]}（暖气）截至 11-24 18:00 未答复，至今无人处理"
     assert summaries[3] == "发给业主的文字被拦截（提醒）。不能以门禁相逼。"
     assert summaries[4].startswith("员工回复已送达，但含违规内容：再不交物业费，下周就停您家的水。")
-    assert summaries[4].endswith(UTILITIES_REASON)
+    assert summaries[4].endswith(compliance.findings("再不交物业费，下周就停您家的水")[0].reason)
     assert summaries[5:8] == [
         "业主：再这样我就去法院起诉你们",
         "业主：我要找记者曝光你们",
