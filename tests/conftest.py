@@ -40,6 +40,25 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")  # no telemetry from te
 pytest_plugins = ["tests.db_fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def quick_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staff passwords hashed with argon2id at its cheapest inside the test process (not in servers it starts).
+
+    The product's parameters (64 MiB, 3 passes) cost a fifth of a second per hash or check, which the staff
+    console's tests paid hundreds of times. Hashes keep their parameters, so the code paths are the product's;
+    tests marked ``argon2_defaults`` (what each kind of login costs) keep the real hasher.
+    """
+    if request.node.get_closest_marker("argon2_defaults"):
+        return
+    from argon2 import PasswordHasher
+
+    from bot.services import staff_users
+
+    monkeypatch.setattr(staff_users, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    staff_users._dummy_hash.cache_clear()
+    request.addfinalizer(staff_users._dummy_hash.cache_clear)
+
+
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The project model; trains it only when its inputs changed since the last training.

@@ -20,6 +20,9 @@ from bot.services import client_addresses, staff_auth, staff_lifecycle, staff_us
 from bot.services.staff_auth import LoginPolicy, LoginStatus
 from bot.settings import Settings
 
+# What each kind of login costs is counted against the product's own argon2 parameters.
+pytestmark = pytest.mark.argon2_defaults
+
 NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 PASSWORD = "Shoufei-2026!"
 SECRET = "test-staff-secret"
