@@ -65,6 +65,8 @@ THREAT_WORDS: OrderedDict[str, re.Pattern[str]] = OrderedDict(
     )
 )
 THREAT_OTHER = "other"
+# A mention right after these words is a reassurance, not a threat (我不会去12345投诉的).
+THREAT_NEGATION = re.compile(r"(不会|不想|不打算|没打算|没想过?|不至于|无意|不必)[^,.!?;，。！？；]{0,4}$")
 
 REPAIR = "repair"
 COMPLAINT = "complaint"
@@ -197,9 +199,16 @@ def counts_per_day(
 
 
 def threat_categories(text: str) -> List[str]:
-    """Where the owner threatens to go (keys of :data:`THREAT_WORDS`), in that order; empty: no such words."""
+    """Where the owner threatens to go (keys of :data:`THREAT_WORDS`), in that order; empty: no such words.
+
+    A mention just after a negation (不会, 不打算 …) is a reassurance and does not count.
+    """
     plain = compliance.normalize(text or "")
-    return [name for name, pattern in THREAT_WORDS.items() if pattern.search(plain)]
+    return [
+        name
+        for name, pattern in THREAT_WORDS.items()
+        if any(not THREAT_NEGATION.search(plain[: match.start()]) for match in pattern.finditer(plain))
+    ]
 
 
 def response_deadline(created: dt.datetime, hours: StaffHours) -> dt.datetime:

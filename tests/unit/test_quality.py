@@ -300,6 +300,8 @@ def test_threat_words_in_every_writing_style() -> None:
     assert quality.threat_categories("我要去住 建 局和消協投訴") == ["authority"]
     assert quality.threat_categories("我要找記者曝光") == ["media"]
     assert quality.threat_categories("好的，下周五交") == []
+    assert quality.threat_categories("放心，我不会去12345投诉的") == []
+    assert quality.threat_categories("我不打算找记者，但你们再不修我就去法院") == ["court"]
 
 
 def test_a_bad_range_or_kind_is_refused(database_url: str) -> None:
