@@ -4,7 +4,9 @@ A text is read once (:func:`bot.compliance.reading.normalize`, then the Mandarin
 into sentences and clauses, and every rule of :data:`bot.compliance.lexicon.RULES` is matched against it. A
 match counts when its kind's conditions hold (see :mod:`bot.compliance.lexicon`): tied to the debt where
 the category needs it, not governed by a negation in its clause, not excused by its sentence (与欠费无关,
-a court's act, a discount awaiting the company's approval). Overlapping matches count once, the longest.
+a court's act, a discount awaiting the company's approval). A sentence no rule flags is then read by the
+small classifier of :mod:`bot.compliance.model`, which flags the whole sentence when it reads as coercive
+and nothing in it excuses it. Overlapping matches count once, the longest.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from bot.compliance import lexicon
+from bot.compliance import lexicon, model
 from bot.compliance.categories import CATEGORIES, CREDIT, DISCOUNT, HARASSMENT, SHAMING, categories
 from bot.compliance.reading import normalize, reading
 
@@ -223,6 +225,23 @@ def _finding(category: str, phrase: str, start: int, end: int) -> Finding:
     return Finding(category, phrase, start, end, about.reason, about.law)
 
 
+def _model_hits(read: _Reading, normalized: str, ruled: List[Finding]) -> List[Finding]:
+    """The classifier's findings: whole sentences no rule flagged that it reads as coercive (see model.py)."""
+    found: List[Finding] = []
+    start = 0
+    for end in [*read.sentence_ends, len(read.text)]:
+        sentence = read.text[start:end]
+        if sentence.strip() and not any(start <= hit.start < end for hit in ruled):
+            category = model.judge(sentence)
+            if category is not None:
+                stop = end
+                while stop > start and re.match(lexicon.CLAUSE_END, read.text[stop - 1]):
+                    stop -= 1
+                found.append(_finding(category, normalized[start:stop], start, stop))
+        start = end
+    return found
+
+
 def findings(text: str) -> List[Finding]:
     """Every forbidden wording in ``text``, in the order it reads; overlapping hits count once (the longest).
 
@@ -241,6 +260,7 @@ def findings(text: str) -> List[Finding]:
                 hits.append(_finding(rule.category, normalized[match.start() : match.end()], match.start(), match.end()))
     for category, start, end in _composed_hits(read):
         hits.append(_finding(category, normalized[start:end], start, end))
+    hits.extend(_model_hits(read, normalized, hits))
     hits.sort(key=lambda hit: (hit.start, -(hit.end - hit.start), CATEGORIES.index(hit.category)))
     kept: List[Finding] = []
     for hit in hits:
