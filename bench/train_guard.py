@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.compliance.lexicon import SENTENCE_END  # noqa: E402
 from bot.compliance.model import LAWFUL, REASSURANCE  # noqa: E402
-from bot.compliance.sources import sendable_texts  # noqa: E402
 from bot.compliance.reading import normalize, reading  # noqa: E402
+from bot.compliance.sources import sendable_texts  # noqa: E402
 
 SOURCES = (ROOT / "tests" / "data" / "guard" / "dev.yml", ROOT / "tests" / "data" / "guard" / "own.yml")
 TRAIN_FILE = ROOT / "data" / "compliance" / "train.yml"
@@ -49,6 +49,7 @@ def _fit(texts: List[str], labels: List[str]) -> tuple[TfidfVectorizer, Logistic
 
 
 def main() -> None:
+    """Write data/compliance/train.yml and model.json; print the cross-validated figures."""
     rows: List[Dict[str, Any]] = []
     for source in SOURCES:
         rows.extend(yaml.safe_load(source.read_text(encoding="utf-8"))["sentences"])

@@ -85,7 +85,7 @@ def probabilities(sentence: str, model: Optional[Model] = None) -> Dict[str, flo
     top = max(scores)
     exps = [math.exp(score - top) for score in scores]
     total = sum(exps)
-    return {name: exp / total for name, exp in zip(model.classes, exps)}
+    return {name: exp / total for name, exp in zip(model.classes, exps, strict=True)}
 
 
 def judge(sentence: str, model: Optional[Model] = None) -> Optional[str]:
