@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(PY) -m bot.cli train
 	$(PY) bench/run.py
 	$(PY) bench/nlu.py
+	$(PY) bench/guard.py
 
 # Trains the shipped pipeline, its ablations and Rasa's default from scratch and scores them with the
 # baselines on the held-out set (about 20 minutes; `ARGS=--quick` skips Rasa's default and calibration).
