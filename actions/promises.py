@@ -185,7 +185,12 @@ class ActionReviewReadback(Action):
         if outcome is slot_filling.Outcome.CONFIRMED:
             return [SlotSet("pending_offer", confirmed)]
         if outcome is slot_filling.Outcome.CANCELLED:
-            dispatcher.utter_message(response="utter_form_cancelled")
+            if tracker.get_slot("promise_waiting") and kind in RECORD_NAMES:
+                # the kept payment date is read back next (the rules start the promise form)
+                record = wording.text(RECORD_NAMES[kind])
+                dispatcher.utter_message(text=wording.text("forms.cancelled_promise_kept", record=record))
+            else:
+                dispatcher.utter_message(response="utter_form_cancelled")
             return [SlotSet("pending_offer", None), *(SlotSet(slot, None) for slot in slots)]
         if outcome is slot_filling.Outcome.CORRECTED:
             if kind == PROMISE_READBACK:

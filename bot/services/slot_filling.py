@@ -85,6 +85,7 @@ _PLAN_MONTHLY = re.compile(r"每\s*(?:个)?\s*月|按月")
 _PLAN_QUARTERLY = re.compile(r"按季度?|每\s*(?:个)?\s*季度")
 _PLAN_FIRST = re.compile(r"先\s*(?:交|付|还|缴|俾)\s*(一半|一部分|\d)")
 _PLAN_WITHIN = re.compile(r"(半年|\d{1,2}\s*个月|年底|年前)\s*(?:之内|以内|内)\s*(?:交|还|付)?\s*(?:清|完)?")
+_RECURRING = re.compile(r"每\s*(?:个)?\s*(?:月|期|季度?|周|星期)|按月|按季")
 _PLAN_FREE = re.compile(r"分期|分开|分批|先交|先付|先还|剩下|每月|每个月|按月|按季|一半|\d")
 
 
@@ -416,7 +417,8 @@ def payment_date_said(
 ) -> Optional[str]:
     """The payment date a message names, whatever question it answered (那就下周五交吧 → 2026-12-04).
 
-    A date counts when its clause has pay wording (交, 缴, 付钱, 物业费 …; never 交给 or a visiting time), or,
+    A date counts when its clause has pay wording (交, 缴, 付钱, 物业费 …; never 交给 or a visiting time) and is
+    no instalment schedule (每月15号交), or,
     when the NLU read the whole message as ``promise_to_pay``, the last date said.
 
     Args:
@@ -434,7 +436,8 @@ def payment_date_said(
         return None
     for start, end in _clauses(normal):
         inside = [span for span in times if start <= span.start and span.end <= end]
-        if inside and _PAYMENT.search(normal[start:end]):
+        clause = normal[start:end]
+        if inside and _PAYMENT.search(clause) and not _RECURRING.search(clause):
             return str(inside[0].value)
     return str(times[-1].value) if intent == "promise_to_pay" else None
 

@@ -78,6 +78,7 @@ def brief(record: str) -> str:
         ("周六下午交给师傅钥匙", "affirm", None),  # 交给 is no payment
         ("明天上午家里有人", "affirm", None),
         ("对", "affirm", None),
+        ("不对，改成分五个月，每月15号交", "deny", None),  # an instalment schedule, not a promise
     ],
 )
 def test_a_payment_date_is_a_date_with_pay_wording_or_in_a_promise(text: str, intent: str, expected: Optional[str]) -> None:
@@ -141,7 +142,7 @@ def test_a_payment_date_at_the_instalment_read_back_is_kept_too() -> None:
 def test_a_cancel_after_the_date_was_kept_cancels_and_keeps_the_date() -> None:
     waiting = {**REPAIR, "pending_offer": "repair_readback", "promise_date": NEXT_FRIDAY, "promise_waiting": True}
     messages, events = run(ActionReviewReadback(), said("算了", "deny", waiting))
-    assert texts(messages) == ["utter_form_cancelled"]
+    assert texts(messages) == [wording.text("forms.cancelled_promise_kept", record=wording.text("forms.record_repair"))]
     assert events == [SlotSet("pending_offer", None), *(SlotSet(slot, None) for slot in REPAIR)]
 
 
