@@ -1,0 +1,69 @@
+"""The coercion guard measured on the labelled guard set (issue 17 point 3), not asserted by hand.
+
+The final part (tests/data/guard/final.yml) is held out: written apart from the guard, never used to tune it,
+scored here and by ``bench/guard.py`` only as aggregates. The dev part and the guard helper's own sentences
+(own.yml) guided the rules and trained the classifier, so they hold higher floors that catch regressions.
+"""
+
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+import yaml
+
+from bot.compliance import CATEGORIES, findings
+
+GUARD_SETS = Path(__file__).resolve().parents[1] / "data" / "guard"
+STYLES = {"simplified", "traditional", "cantonese", "noisy"}
+VOICES = {"staff", "bot"}
+
+
+def load(name: str) -> List[Dict[str, Any]]:
+    return yaml.safe_load((GUARD_SETS / name).read_text(encoding="utf-8"))["sentences"]
+
+
+def rates(rows: List[Dict[str, Any]]) -> Tuple[float, float, Dict[str, float]]:
+    """Recall, false-alarm rate, and recall per category (blocked: the guard finds anything)."""
+    coercive = [row for row in rows if row["label"] == "coercive"]
+    lawful = [row for row in rows if row["label"] == "lawful"]
+    blocked = {id(row): bool(findings(row["text"])) for row in rows}
+    recall = sum(blocked[id(row)] for row in coercive) / len(coercive)
+    false_alarms = sum(blocked[id(row)] for row in lawful) / len(lawful)
+    per_category = {
+        category: sum(blocked[id(row)] for row in coercive if row["category"] == category)
+        / sum(row["category"] == category for row in coercive)
+        for category in CATEGORIES
+    }
+    return recall, false_alarms, per_category
+
+
+@pytest.mark.parametrize("name", ["dev.yml", "final.yml"])
+def test_each_part_covers_every_category_both_classes_every_style_and_voice(name: str) -> None:
+    rows = load(name)
+    assert {row["label"] for row in rows} == {"coercive", "lawful"}
+    assert {row["category"] for row in rows if row["label"] == "coercive"} == set(CATEGORIES)
+    assert {row["style"] for row in rows} == STYLES
+    assert {row["voice"] for row in rows} == VOICES
+
+
+def test_the_set_has_at_least_400_sentences() -> None:
+    assert len(load("dev.yml")) + len(load("final.yml")) >= 400
+
+
+def test_final_part_recall_and_false_alarms() -> None:
+    """Held out: recall ≥ 0.95 and false alarms ≤ 0.05 (issue 17); the figures are printed as aggregates only."""
+    recall, false_alarms, per_category = rates(load("final.yml"))
+    figures = f"final part: recall {recall:.3f}, false alarms {false_alarms:.3f}, per category " + ", ".join(
+        f"{category} {share:.2f}" for category, share in per_category.items()
+    )
+    print(figures)
+    assert recall >= 0.95, figures
+    assert false_alarms <= 0.05, figures
+
+
+@pytest.mark.parametrize(("name", "recall_floor", "false_alarm_ceiling"), [("dev.yml", 0.98, 0.02), ("own.yml", 0.97, 0.02)])
+def test_tuning_sets_hold_their_floors(name: str, recall_floor: float, false_alarm_ceiling: float) -> None:
+    recall, false_alarms, per_category = rates(load(name))
+    assert recall >= recall_floor, (name, recall)
+    assert false_alarms <= false_alarm_ceiling, (name, false_alarms)
+    assert min(per_category.values()) >= 0.9, (name, per_category)
