@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The unit tests run in this many processes (pytest-xdist; each has its own databases); the end-to-end tests,
+# which start servers and time them, run one at a time.
+TEST_WORKERS ?= $(shell nproc)
 # Rasa must not send usage telemetry or crash reports from our machines.
 export RASA_TELEMETRY_ENABLED := false
 
@@ -19,7 +22,8 @@ test: $(STAMP)
 	$(PY) -m bot.cli train
 	$(PY) -m ruff check bot actions tests bench apps
 	$(PY) -m mypy bot actions apps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not e2e"
+	$(PY) -m pytest -q -m e2e
 	$(MAKE) --no-print-directory unit-next-year
 
 # The unit suite again with the machine's clock 400 days ahead: a test that reads the real calendar instead of
@@ -28,8 +32,8 @@ test: $(STAMP)
 # TensorFlow's own timed waits never return under libfaketime.
 unit-next-year: $(STAMP)
 	faketime=$$(scripts/ensure-faketime.sh) && \
-	LD_PRELOAD=$$faketime FAKETIME="+400d" FAKETIME_DONT_FAKE_MONOTONIC=1 $(PY) -m pytest -q -p no:cacheprovider -m "not model" tests/unit
-	TEST_MACHINE_CLOCK_AHEAD_DAYS=400 $(PY) -m pytest -q -p no:cacheprovider -m model tests/unit
+	LD_PRELOAD=$$faketime FAKETIME="+400d" FAKETIME_DONT_FAKE_MONOTONIC=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not model" tests/unit
+	TEST_MACHINE_CLOCK_AHEAD_DAYS=400 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m model tests/unit
 
 train: $(STAMP)
 	$(PY) -m bot.cli train
@@ -39,7 +43,7 @@ lint: $(STAMP)
 	$(PY) -m mypy bot actions apps
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not e2e and not model"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not e2e and not model"
 
 nlu-report: $(STAMP)
 	$(PY) -m bot.cli nlu-report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Callable, Iterator, List
 
@@ -41,7 +42,7 @@ def redis_client() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(REDIS_URL)
     client.ping()  # Redis runs on every dev and CI machine: fail, never skip, without it
     yield client
-    for key in client.scan_iter(f"{REDIS_PREFIX}test-*"):
+    for key in client.scan_iter(f"{REDIS_PREFIX}{KEY_PREFIX}*"):
         client.delete(key)
     client.close()
 
@@ -58,8 +59,12 @@ def counts(request: pytest.FixtureRequest) -> Backend:
     return lambda: RedisCounts(client=client)
 
 
+# This process's keys: another test process (pytest-xdist's other worker) may be counting in the same database.
+KEY_PREFIX = f"test-{os.getpid()}-"
+
+
 def client_key() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
+    return f"{KEY_PREFIX}{uuid.uuid4().hex[:12]}"
 
 
 def verdicts(limiter: MessageLimiter, client: str, times: int) -> List[str]:
