@@ -6,8 +6,9 @@ multinomial logistic regression over TF-IDF-weighted character 1-3-grams of the 
 offline by ``bench/train_guard.py`` on ``data/compliance/train.yml`` and shipped as weights in
 ``data/compliance/model.json``; scoring here is plain Python (no numpy or scikit-learn at run time).
 
-A sentence the model calls coercive still passes when it reads as a reassurance or a lawful step
-(:data:`REASSURANCE`: 不会, 不影响, 放心, 审批, 法院, 检修 …): the model flags only what nothing excuses.
+A sentence the model calls coercive still passes when its message reads as a reassurance or a lawful step
+anywhere (:data:`REASSURANCE`: 不会, 不影响, 放心, 审批, 法院, 检修 …): the model flags only what nothing
+excuses, and the rules, which judge clause by clause, still read such a message.
 """
 
 from __future__ import annotations
