@@ -40,6 +40,17 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")  # no telemetry from te
 pytest_plugins = ["tests.db_fixtures"]
 
 
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """Mark ``model`` every test that needs the trained model, whether or not its module says so.
+
+    ``make unit-next-year`` runs those apart (TensorFlow hangs under libfaketime), so a test that loads the model
+    through a fixture must carry the marker.
+    """
+    for item in items:
+        if "trained_model" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("model"):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(autouse=True)
 def quick_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Staff passwords hashed with argon2id at its cheapest inside the test process (not in servers it starts).
