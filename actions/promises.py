@@ -62,14 +62,18 @@ RECORD_NAMES = {REPAIR_READBACK: "forms.record_repair", INSTALMENT_READBACK: "fo
 def payment_date_at_readback(tracker: Tracker) -> Optional[str]:
     """A payment date in the latest message while a record (not a promise) is being read back, else ``None``.
 
-    Whatever intent the NLU gave, a date with pay wording (那就下周五交吧) counts, resolved by the project's
-    date parser on the message's date.
+    Whatever intent the NLU gave, a date with pay wording (那就下周五交吧) counts: the message's ``time``
+    entities, which the NLU pipeline's rule extractor resolved with the project's date parser on the
+    message's date.
     """
     if tracker.get_slot("pending_offer") not in RECORD_NAMES:
         return None
     latest = tracker.latest_message or {}
     return slot_filling.payment_date_said(
-        str(latest.get("text") or ""), today=message_date(tracker), intent=latest_intent(tracker)
+        str(latest.get("text") or ""),
+        today=message_date(tracker),
+        intent=latest_intent(tracker),
+        entities=list(latest.get("entities") or []),
     )
 
 
