@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from bot.compliance import lexicon, model
-from bot.compliance.categories import CATEGORIES, CREDIT, DISCOUNT, HARASSMENT, SHAMING, categories
+from bot.compliance.categories import (
+    CATEGORIES,
+    CREDIT,
+    DISCOUNT,
+    HARASSMENT,
+    SHAMING,
+    THIRD_PARTY,
+    categories,
+)
 from bot.compliance.reading import normalize, reading
 
 __all__ = ["FORBIDDEN_PHRASES", "Finding", "findings", "normalize"]
@@ -113,6 +121,7 @@ def _patterns() -> Tuple[re.Pattern[str], ...]:
             lexicon.APPROVAL,
             lexicon.PUBLIC_NOTICE,
             lexicon.MAINTENANCE,
+            lexicon.CONSENT,
         )
     )
 
@@ -144,7 +153,7 @@ class _Reading:
         return self._facts[key]
 
 
-_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE = range(2, 10)
+_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE, _CONSENT = range(2, 11)
 
 
 def _tied(read: _Reading, bounds: Tuple[int, int]) -> bool:
@@ -181,6 +190,8 @@ def _counts(read: _Reading, rule: _Rule, start: int) -> bool:
         if not read.sentence_has(_PRESSURE, bounds):
             return False
     if rule.category == CREDIT and read.sentence_has(_COURT, bounds):
+        return False
+    if rule.category == THIRD_PARTY and read.sentence_has(_CONSENT, bounds):
         return False
     if rule.category == SHAMING and read.sentence_has(_NOTICE, bounds):
         return False
