@@ -15,7 +15,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import FORM_SLOTS
+from actions.identity import resolve_owner_id
 from actions.tracker_utils import latest_intent, message_date
+from actions.unit_of_work import in_session
 from bot import wording
 from bot.services import promises, slot_filling
 from bot.services.promises import parse_amount
@@ -88,6 +90,44 @@ def keep_payment_date(dispatcher: CollectingDispatcher, tracker: Tracker, paymen
     said = promises.format_date(day, today=message_date(tracker)) if day else payment_date
     dispatcher.utter_message(text=wording.text("forms.promise_kept", date=said, record=record))
     return [SlotSet("promise_date", payment_date), SlotSet("promise_waiting", True)]
+
+
+async def take_up_promise_said(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    """After a record written without a read-back (a complaint, a bill check): the promise its message made.
+
+    A payment date in the message that completed the record (投诉…，修好了下周五再交) is read back at once
+    for a verified owner, the amount defaulting to the arrears; the promise read-back rules take the reply.
+    A date the 90-day rule refuses is answered with the reason; an owner not verified is asked to say the
+    date again as a promise, which starts the promise form and its identity check.
+
+    Returns:
+        The promise read-back's slots, or nothing when the message named no payment date.
+    """
+    latest = tracker.latest_message or {}
+    today = message_date(tracker)
+    said = slot_filling.payment_date_said(
+        str(latest.get("text") or ""),
+        today=today,
+        intent=latest_intent(tracker),
+        entities=list(latest.get("entities") or []),
+    )
+    if said is None:
+        return []
+    day, verdict = slot_filling.promise_verdict(said, today=today)
+    if day is None or verdict is not promises.DateVerdict.OK:
+        dispatcher.utter_message(text=promises.rejection(verdict, today=today, expression=said))
+        return []
+    owner_id = await resolve_owner_id(tracker)
+    if owner_id is None:
+        dispatcher.utter_message(text=wording.text("forms.promise_verify_first", date=promises.format_date(day)))
+        return []
+    amount = await in_session(lambda session: promises.default_amount(session, owner_id=owner_id, today=today))
+    dispatcher.utter_message(text=promises.confirmation_question(day, amount))
+    return [
+        SlotSet("promise_date", day.isoformat()),
+        SlotSet("promise_amount", str(amount)),
+        SlotSet("pending_offer", PROMISE_READBACK),
+    ]
 
 
 def read_back_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[str]:

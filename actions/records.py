@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from actions.forms import FORM_SLOTS
 from actions.identity import check_identity, owner_id_in, resolve_owner_id
+from actions.promises import take_up_promise_said
 from actions.tracker_utils import latest_intent, message_date
 from actions.unit_of_work import in_session
 from bot import wording
@@ -302,7 +303,25 @@ class ActionRecordRepair(_RecordAction):
         }
 
 
-class ActionRecordComplaint(_RecordAction):
+def _confirmed(dispatcher: CollectingDispatcher, model: Type[Any]) -> bool:
+    """Whether the record's confirmation was the last thing said (it was written)."""
+    return bool(dispatcher.messages) and dispatcher.messages[-1].get("response") == model.confirmation_response
+
+
+class _TakesUpPromise(_RecordAction, metaclass=abc.ABCMeta):
+    """A record written without a read-back: a payment date said with it is read back right after."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[EventType]:
+        """Write and confirm; then the promise the message made, if any."""
+        events = await super().run(dispatcher, tracker, domain)
+        if not _confirmed(dispatcher, self.model):
+            return events
+        return [*events, *await take_up_promise_said(dispatcher, tracker)]
+
+
+class ActionRecordComplaint(_TakesUpPromise):
     """Record a complaint; anyone may complain, the owner is linked when known."""
 
     model = models.Complaint
@@ -318,7 +337,7 @@ class ActionRecordComplaint(_RecordAction):
         return {"description": tracker.get_slot("complaint_description")}
 
 
-class ActionRecordBillCheck(_RecordAction):
+class ActionRecordBillCheck(_TakesUpPromise):
     """File a bill-check request for the verified owner."""
 
     model = models.BillCheckRequest

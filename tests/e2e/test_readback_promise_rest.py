@@ -142,3 +142,33 @@ def test_a_promise_said_at_the_instalment_read_back_is_taken_up_after_the_reques
     assert_promised(
         servers.database_url, ROOM, sender_id=owner, due=dt.date(2026, 12, 4), amount=Decimal("2460.00"), before=before
     )
+
+
+def test_a_promise_said_in_a_complaint_is_read_back_right_after_the_complaint_is_recorded(servers) -> None:
+    owner, say = conversation(servers)
+    owner_id, _ = owner_of(servers.database_url, ROOM)
+    before = open_promise(servers.database_url, ROOM)
+    verify(say)
+    assert say("我要投诉") == [response("utter_ask_complaint_description")]
+    description = "保安昨晚对我态度很差，还骂人，处理好了我下周五再交物业费"
+    replies = say(description)
+    assert replies[0].startswith(response("utter_complaint_recorded", number="{number}").split("{number}")[0])
+    assert replies[1:] == [promises.confirmation_question(dt.date(2026, 12, 4), Decimal("2460.00"))]
+    confirmed = say("对")
+    assert len(confirmed) == 1 and confirmed[0].startswith(recorded_promise("12月4日（周五）", "2,460.00"))
+    with session_scope(servers.database_url) as session:
+        (complaint,) = session.execute(select(models.Complaint).where(models.Complaint.sender_id == owner)).scalars()
+        assert (complaint.description, complaint.owner_id, complaint.status) == (
+            description, owner_id, models.RecordStatus.OPEN,
+        )
+        assert complaint.number in replies[0]
+        stored = session.execute(
+            select(models.PaymentPromise).where(models.PaymentPromise.sender_id == owner)
+        ).scalar_one()
+        assert (stored.due_date, stored.amount, stored.owner_id, stored.status) == (
+            dt.date(2026, 12, 4), Decimal("2460.00"), owner_id, models.PromiseStatus.OPEN,
+        )
+        assert stored.number in confirmed[0] and stored.source_message_id != complaint.source_message_id
+    assert_promised(
+        servers.database_url, ROOM, sender_id=owner, due=dt.date(2026, 12, 4), amount=Decimal("2460.00"), before=before
+    )

@@ -211,3 +211,65 @@ def test_the_kept_date_becomes_a_promise_read_back_and_is_written_with_its_date(
         ) == (dt.date(2026, 12, 7), Decimal("2460.00"), owner_id, models.PromiseStatus.OPEN, "owner-1", "m-5", 0)
     assert unit == "3-2-501"
     assert messages[0]["response"] == "utter_promise_recorded" and messages[0]["number"] == promise.number
+
+
+COMPLAINT = "保安态度很差，我要投诉，处理好了下周五再交物业费"
+
+
+def test_a_promise_said_with_a_complaint_is_read_back_right_after_it_is_recorded(estate_env: str) -> None:
+    with session_scope(estate_env) as session:
+        owner_id = int(identity.verify(session, room="3栋2单元501", phone_tail="6688").owner_id)
+    slots = {"verified_owner_id": float(owner_id), "complaint_description": COMPLAINT}
+    messages, events = run(records.ActionRecordComplaint(), said(COMPLAINT, "file_complaint", slots))
+    assert texts(messages) == [
+        "utter_complaint_recorded",
+        promises.confirmation_question(dt.date(2026, 12, 4), Decimal("2460.00")),
+    ]
+    assert events == [
+        SlotSet("complaint_description", None),
+        SlotSet("pending_offer", None),
+        SlotSet("promise_date", NEXT_FRIDAY),
+        SlotSet("promise_amount", "2460.00"),
+        SlotSet("pending_offer", "payment_promise"),
+    ]
+    with session_scope(estate_env) as session:
+        complaint = session.execute(select(models.Complaint)).scalar_one()
+        assert (complaint.description, complaint.owner_id, complaint.status, complaint.number) == (
+            COMPLAINT, owner_id, models.RecordStatus.OPEN, messages[0]["number"],
+        )
+        assert session.execute(select(models.PaymentPromise)).first() is None  # written only on the yes
+
+
+def test_a_promise_said_with_a_bill_check_is_read_back_and_an_unverified_complainant_asked_to_verify(
+    estate_env: str,
+) -> None:
+    with session_scope(estate_env) as session:
+        owner_id = int(identity.verify(session, room="3栋2单元501", phone_tail="6688").owner_id)
+    issue = "11月的账单多收了，核对清楚了我下周五就交"
+    slots = {"verified_owner_id": float(owner_id), "bill_issue": issue}
+    messages, events = run(records.ActionRecordBillCheck(), said(issue, "dispute_bill", slots))
+    assert texts(messages) == [
+        "utter_bill_check_recorded",
+        promises.confirmation_question(dt.date(2026, 12, 4), Decimal("2460.00")),
+    ]
+    assert events[-3:] == [
+        SlotSet("promise_date", NEXT_FRIDAY),
+        SlotSet("promise_amount", "2460.00"),
+        SlotSet("pending_offer", "payment_promise"),
+    ]
+    # without identity the complaint is recorded and the owner asked to say the date as a promise
+    messages, events = run(
+        records.ActionRecordComplaint(), said(COMPLAINT, "file_complaint", {"complaint_description": COMPLAINT}, "m-2")
+    )
+    assert texts(messages) == [
+        "utter_complaint_recorded",
+        wording.text("forms.promise_verify_first", date="12月4日（周五）"),
+    ]
+    assert events == [SlotSet("complaint_description", None), SlotSet("pending_offer", None)]
+
+
+def test_a_complaint_without_a_payment_date_is_only_recorded(estate_env: str) -> None:
+    text = "保安昨晚对我态度很差，还骂人"
+    messages, events = run(records.ActionRecordComplaint(), said(text, "file_complaint", {"complaint_description": text}))
+    assert texts(messages) == ["utter_complaint_recorded"]
+    assert events == [SlotSet("complaint_description", None), SlotSet("pending_offer", None)]
