@@ -122,6 +122,7 @@ def _patterns() -> Tuple[re.Pattern[str], ...]:
             lexicon.PUBLIC_NOTICE,
             lexicon.MAINTENANCE,
             lexicon.CONSENT,
+            lexicon.GUARANTEE,
         )
     )
 
@@ -153,7 +154,7 @@ class _Reading:
         return self._facts[key]
 
 
-_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE, _CONSENT = range(2, 11)
+_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE, _CONSENT, _GUARANTEE = range(2, 12)
 
 
 def _tied(read: _Reading, bounds: Tuple[int, int]) -> bool:
@@ -196,7 +197,8 @@ def _counts(read: _Reading, rule: _Rule, start: int) -> bool:
     if rule.category == SHAMING and read.sentence_has(_NOTICE, bounds):
         return False
     if rule.category == DISCOUNT and read.sentence_has(_APPROVAL, bounds):
-        return False
+        if not read.sentence_has(_GUARANTEE, bounds):
+            return False
     if rule.kind != lexicon.WITHHOLD and _negated(read, start):
         return False
     return True

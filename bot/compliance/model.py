@@ -30,7 +30,7 @@ LAWFUL = "lawful"
 # Words that make a sentence a reassurance, a consented or planned contact, or a lawful step.
 REASSURANCE = re.compile(
     r"不会|不影响|无关|没关系|照常|放心|审批|批准|公司决定|法院|不再|只会|只在|只通过|本人|经您同意|您同意|方便|"
-    r"预约|检修|维修|计划|升级|收支|明细|没有权限|无权|没权|不能打折|不可以|无法打折|申请|谢谢|多谢|感谢"
+    r"预约|检修|维修|计划|升级|收支|明细|没有权限|无权|没权|不能打折|不可以|无法打折|申请|谢谢|多谢|感谢|不关|故障|坏了"
 )
 
 
