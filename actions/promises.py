@@ -3,6 +3,11 @@
 Each confirming action sets ``pending_offer`` to its read-back kind; ``action_review_readback`` judges the
 reply (bot.services.slot_filling): a yes, or a yes that repeats the value, sets the ``*_confirmed`` kind and
 the rules run the record action; a correction replaces the value and reads back again; 算了 cancels.
+
+A payment date said at a repair or instalment read-back (那就下周五交吧), whatever the intent, is kept in
+``promise_date`` with ``promise_waiting`` set and the record asked about again; once the owner confirms or
+cancels the record, the rules start the promise form, which reads the promise back. A payment date said with
+a complaint or a bill check, which are written without a read-back, is read back right after the record.
 """
 
 from __future__ import annotations
