@@ -190,7 +190,7 @@ class LegalBasisOut(BaseModel):
 
 
 class CardOut(BaseModel):
-    """One objection with the playbook's coaching for it."""
+    """One objection, or a repair or complaint request, with the playbook's coaching for it."""
 
     intent: str
     confidence: float
@@ -204,13 +204,16 @@ class CardOut(BaseModel):
     next_step_label: str
     donts: List[str]
     ask: str = Field(..., description="a question to ask the owner about this objection")
+    kind: str = Field(..., description="objection, or service_request (a repair or complaint to act on)")
+    source: List[str] = Field(..., description="the playbook entries (or entry.field references) the wording is from")
+    link: str = Field(..., description="service_request: the console page for the next step (repairs, complaints)")
 
 
 class CoachOut(BaseModel):
     """The coach's answer: top-level script … donts are the first card's; ``cards`` holds every card."""
 
     text: str
-    status: str = Field(..., description="objections, unclear, no_objection or empty")
+    status: str = Field(..., description="objections, service_request, unclear, no_objection or empty")
     message: str
     types: List[TypeOut]
     script: List[str]

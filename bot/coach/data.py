@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Tuple
@@ -24,6 +25,41 @@ class NextStepData:
     text: str
 
 
+@dataclass(frozen=True)
+class ServiceCardData:
+    """How the coach shows a repair or complaint request (``service_requests.cards.<intent>``).
+
+    Attributes:
+        kind: The next step's kind (one of ``next_step_kinds``): repair_order, complaint_record.
+        link: Where the staff console opens it (a path, e.g. ``/records?tab=repairs``).
+        summary: What the card says the note is, for the collector.
+        next_step: What the collector does next.
+        script: Playbook references (``entry.field`` or ``entry.field.N``) for the lines to say.
+        strategy: Playbook references for how to handle it.
+        donts: Playbook references for what never to do.
+    """
+
+    kind: str
+    link: str
+    summary: str
+    next_step: str
+    script: Tuple[str, ...]
+    strategy: Tuple[str, ...]
+    donts: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceRequestData:
+    """Repair and complaint requests: when a piece is one, when it is an objection after all, and its card."""
+
+    intents: Tuple[str, ...]
+    objections: Tuple[str, ...]
+    as_objection: str
+    request_words: Mapping[str, Tuple[str, ...]]
+    refusal: Tuple[re.Pattern[str], ...]
+    cards: Mapping[str, ServiceCardData]
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per file, cached
 class CoachData:
     """Reporting frames, connectors, thresholds, labels and messages."""
@@ -38,7 +74,7 @@ class CoachData:
     quotes: Tuple[str, ...]
     rewrites: Mapping[str, str]
     resolved: Tuple[str, ...]
-    as_objection: Mapping[str, str]
+    service_requests: ServiceRequestData
     card_threshold: float
     clause_threshold: float
     max_guesses: int
@@ -99,6 +135,43 @@ def _next_steps(data: Mapping[str, Any], kinds: Mapping[str, str]) -> Dict[str, 
     return steps
 
 
+def _service_requests(data: Mapping[str, Any], kinds: Mapping[str, str]) -> ServiceRequestData:
+    value = data.get("service_requests")
+    if not isinstance(value, dict):
+        raise CoachDataError(f"{COACH_FILE.name}: 'service_requests' must be a mapping")
+    intents = _strings(value, "intents")
+    words = value.get("request_words")
+    cards = value.get("cards")
+    if not isinstance(words, dict) or not isinstance(cards, dict) or set(cards) != set(intents):
+        raise CoachDataError(f"{COACH_FILE.name}: service_requests needs request_words and a card per intent")
+    built: Dict[str, ServiceCardData] = {}
+    for intent in intents:
+        card = cards[intent]
+        if not isinstance(card, dict) or card.get("kind") not in kinds:
+            raise CoachDataError(f"{COACH_FILE.name}: service_requests.cards.{intent} needs a kind from next_step_kinds")
+        built[intent] = ServiceCardData(
+            kind=str(card["kind"]),
+            link=str(card.get("link") or ""),
+            summary=str(card.get("summary") or "").strip(),
+            next_step=str(card.get("next_step") or "").strip(),
+            script=_strings(card, "script"),
+            strategy=_strings(card, "strategy"),
+            donts=_strings(card, "donts"),
+        )
+    try:
+        refusal = tuple(re.compile(pattern) for pattern in _strings(value, "refusal"))
+    except re.error as error:
+        raise CoachDataError(f"{COACH_FILE.name}: service_requests.refusal: {error}") from error
+    return ServiceRequestData(
+        intents=intents,
+        objections=_strings(value, "objections"),
+        as_objection=str(value.get("as_objection") or ""),
+        request_words={str(kind): _strings(words, kind) for kind in words},
+        refusal=refusal,
+        cards=built,
+    )
+
+
 def parse(data: Mapping[str, Any]) -> CoachData:
     """Build :class:`CoachData` from the file's YAML, checking every field."""
     frames = data.get("frames")
@@ -119,7 +192,7 @@ def parse(data: Mapping[str, Any]) -> CoachData:
         quotes=_strings(data, "quotes"),
         rewrites=_mapping(data, "rewrites"),
         resolved=_strings(data, "resolved"),
-        as_objection=_mapping(data, "as_objection"),
+        service_requests=_service_requests(data, kinds),
         card_threshold=float(data["card_threshold"]),
         clause_threshold=float(data["clause_threshold"]),
         max_guesses=int(data["max_guesses"]),

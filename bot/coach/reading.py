@@ -33,6 +33,7 @@ class Piece:
     text: str  # what the model reads: normalised, without its frame, Cantonese words read as Mandarin
     level: str  # "note" (the whole note), "sentence", "reason" (cut at a connector), "clause" (at a comma)
     original: str = ""  # the same part in the collector's own wording (frame dropped)
+    sentence: str = ""  # the sentence it belongs to (the whole note for the note), read like ``text``
 
 
 def _alternatives(words: Tuple[str, ...]) -> str:
@@ -137,7 +138,7 @@ def read_note(note: str, data: CoachData | None = None) -> List[Piece]:
         first, last = normalised.to_original_span(start, end)
         return note[first:last].strip()
 
-    def add(start: int, end: int, level: str) -> None:
+    def add(start: int, end: int, level: str, sentence: str = "") -> None:
         start, end = _strip_span(text, start, end, data)
         if level == "note":
             sentences = [text[s:e] for s, e in _spans(_SENTENCE_END, text, start, end) if text[s:e].strip()]
@@ -147,13 +148,14 @@ def read_note(note: str, data: CoachData | None = None) -> List[Piece]:
             cleaned = _model_text(text[start:end], data)
         if len(cleaned) >= MIN_PIECE_CHARS and cleaned not in seen:
             seen.add(cleaned)
-            pieces.append(Piece(cleaned, level, original(start, end)))
+            pieces.append(Piece(cleaned, level, original(start, end), sentence or cleaned))
 
     add(0, len(text), "note")
     for sentence in _spans(_SENTENCE_END, text, 0, len(text)):
+        whole = _model_text(text[slice(*_strip_span(text, *sentence, data))], data)
         add(*sentence, "sentence")
         for reason in _spans(connector, text, *sentence):
-            add(*reason, "reason")
+            add(*reason, "reason", whole)
             for clause in _spans(_CLAUSE_BREAK, text, *reason):
-                add(*clause, "clause")
+                add(*clause, "clause", whole)
     return pieces

@@ -4,8 +4,10 @@
 top-level ``types`` ranks every objection found (or, for an unclear note, the guesses); ``script``,
 ``legal_basis``, ``next_step``, ``next_step_kind`` and ``donts`` are the first card's (with no card,
 ``next_step`` is the coach's own first step, e.g. a promise's follow-up), ``cards`` holds every card in full
-and ``next_steps`` the coach's own steps besides the cards'. Every mark between a label and its value is
-data (``data/coach/coach.yml`` ``punctuation``).
+and ``next_steps`` the coach's own steps besides the cards'. A card's ``kind`` is ``objection`` or
+``service_request`` (a repair or complaint request: a next step, with the console's ``link`` and the playbook
+references its wording came from in ``source``). Every mark between a label and its value is data
+(``data/coach/coach.yml`` ``punctuation``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def card_json(card: Card) -> Dict[str, Any]:
         "next_step_label": card.next_step_label,
         "donts": list(card.donts),
         "ask": card.ask,
+        "kind": card.kind,
+        "source": list(card.source),
+        "link": card.link,
     }
 
 
@@ -113,6 +118,8 @@ def _lines(answer: CoachAnswer, style: Style, data: CoachData, *, level: int) ->
         for step in answer.next_steps:
             lines.append(step_line(step.label, step.text))
         return lines
+    if answer.message:  # request cards only: say it is no objection
+        lines.append(style("warn", answer.message))
     for index, card in enumerate(answer.cards):
         brief = level >= 2 and index > 0
         if lines:
@@ -125,7 +132,8 @@ def _lines(answer: CoachAnswer, style: Style, data: CoachData, *, level: int) ->
         for line in card.script[:1] if brief else card.script:
             lines.append("  " + style("script", line))
         if level < 3 or index == 0:
-            lines.append(style("label", label("legal_basis")) + colon)
+            if card.legal_basis:
+                lines.append(style("label", label("legal_basis")) + colon)
             for basis in card.legal_basis:
                 point = "" if level >= 1 else f" {basis.point}"
                 lines.append("  " + style("basis", basis.citation) + point)

@@ -15,7 +15,7 @@ import pytest
 
 from bot import wording
 from bot.coach import AnswerStatus, Coach, CoachAnswer, get_coach
-from bot.coach.coach import Card
+from bot.coach.coach import REQUEST_CARD, Card, WordingError, playbook_lines, playbook_wording, request_card
 from bot.coach.data import coach_data
 from bot.coach.model import ModelNotFound, load_parser
 from bot.coach.reading import read_note, strip_frames
@@ -383,3 +383,111 @@ def test_the_coach_and_the_wecom_lookup_keep_no_chinese_in_code() -> None:
 def test_a_missing_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFound, match="no trained model"):
         load_parser(tmp_path / "nothing.tar.gz")
+
+
+# --- repair and complaint requests (issue 17 point 6) --------------------------------------------------------
+
+
+def test_every_request_card_names_playbook_wording_that_exists() -> None:
+    """The request cards' wording is the playbook's service-recovery lines, looked up, never copied."""
+    rules = coach_data().service_requests
+    assert set(rules.cards) == {"report_repair", "file_complaint"} == set(rules.intents)
+    for intent, card_data in rules.cards.items():
+        card = request_card(intent, 0.9, read_note("业主说门禁坏了")[0], playbook=default_playbook())
+        assert card.kind == REQUEST_CARD and card.legal_basis == () and card.link == card_data.link
+        assert card.source == card_data.script + card_data.strategy + card_data.donts
+        assert all(reference.split(".")[0] in default_playbook() for reference in card.source)
+        assert card.script and all(violations(line) == [] for line in card.script)
+        assert card.next_step_kind == card_data.kind and card.next_step_label == coach_data().next_step_kinds[card_data.kind]
+    repair = request_card("report_repair", 0.9, read_note("业主说门禁坏了")[0], playbook=default_playbook())
+    defect, service = default_playbook().get("objection_construction_defect"), default_playbook().get("objection_poor_service")
+    assert defect is not None and service is not None
+    assert repair.script == (defect.offer.text, service.coach.script[1])
+    assert repair.donts == service.coach.donts and repair.link == "/records?tab=repairs"
+    complaint = request_card("file_complaint", 0.9, read_note("业主说要投诉保安")[0], playbook=default_playbook())
+    assert complaint.script == (service.offer.text, service.coach.script[1])
+    assert complaint.link == "/records?tab=complaints" and complaint.next_step_kind == "complaint_record"
+
+
+def test_a_wrong_playbook_reference_is_named() -> None:
+    for reference in ("objection_nothing.offer", "objection_poor_service.verses", "objection_poor_service.script.9"):
+        with pytest.raises(WordingError, match=reference.split(".")[0]):
+            playbook_wording(default_playbook(), reference)
+
+
+def test_a_supervisors_edit_of_the_service_recovery_wording_reaches_the_request_card() -> None:
+    from bot.playbook import Playbook, default_sources
+
+    sources = {stem: dict(data) for stem, data in default_sources().items()}
+    edited = dict(sources["objection_poor_service"])
+    edited["offer"] = {"kind": "complaint_record", "text": "我这就把您说的事登记下来，今天报给主管。"}
+    sources["objection_poor_service"] = edited
+    card = request_card("file_complaint", 0.9, read_note("业主说要投诉保安")[0], playbook=Playbook.from_sources(sources))
+    assert card.script[0] == "我这就把您说的事登记下来，今天报给主管。"
+
+
+def test_a_request_card_in_json_and_text_has_its_kind_link_and_no_legal_basis() -> None:
+    card = request_card("report_repair", 0.88, read_note("业主说电梯老是异响，让我们派人修一下")[0], playbook=default_playbook())
+    answer = CoachAnswer(
+        text="t", status=AnswerStatus.SERVICE_REQUEST, message=coach_data().messages["service_request"], cards=(card,)
+    )
+    data = as_json(answer)
+    assert data["status"] == "service_request" and data["legal_basis"] == []
+    assert data["cards"][0]["kind"] == "service_request" and data["cards"][0]["link"] == "/records?tab=repairs"
+    assert data["next_step_kind"] == "repair_order" and data["script"] == list(card.script)
+    text = plain_text(answer)
+    assert text.splitlines()[0] == coach_data().messages["service_request"]
+    assert card.next_step in text and coach_data().label("legal_basis") not in text
+
+
+# Collectors' notes (written for this test): each with the kind of card it must give, the card's intent and
+# where its wording comes from (a playbook entry for an objection; playbook references for a request).
+REPAIR_SOURCE = ("objection_construction_defect.offer", "objection_poor_service.script.1")
+COMPLAINT_SOURCE = ("objection_poor_service.offer", "objection_poor_service.script.1")
+REQUEST_NOTES: List[tuple] = [
+    # Repair requests: a next step, not an objection.
+    ("业主说单元门禁坏了好几天，让我们赶紧派人修一下", "service_request", "report_repair", REPAIR_SOURCE),
+    ("他说电梯一直有异响很吵，叫我们报修", "service_request", "report_repair", REPAIR_SOURCE),
+    ("業主話樓道燈壞咗，叫我哋搵人嚟整", "service_request", "report_repair", REPAIR_SOURCE),
+    # Complaint requests.
+    ("业主说要投诉保安，昨晚态度很差", "service_request", "file_complaint", COMPLAINT_SOURCE),
+    ("她说保洁员把她家门口的东西扔了，要投诉", "service_request", "file_complaint", COMPLAINT_SOURCE),
+    # The same problems tied to not paying: the objection.
+    ("业主说电梯老坏没人修，所以物业费不交", "objection", "objection_poor_service", ("objection_poor_service",)),
+    ("他说电梯老是坏，所以不给钱", "objection", "objection_poor_service", ("objection_poor_service",)),
+    ("業主話部電梯成日壞，唔整好就唔交管理費", "objection", "objection_poor_service", ("objection_poor_service",)),
+    ("业主说让我们把门禁修一下，修好了再交钱", "objection", "objection_poor_service", ("objection_poor_service",)),
+    # Plain objections, no request.
+    ("業主話保安成日瞓覺，服務好差", "objection", "objection_poor_service", ("objection_poor_service",)),
+    ("业主说他家暖气不热所以不交", "objection", "objection_heating", ("objection_heating",)),
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("note", "kind", "intent", "source"), REQUEST_NOTES)
+def test_a_repair_or_complaint_request_is_a_next_step_and_only_a_refusal_makes_it_an_objection(
+    coach: Coach, note: str, kind: str, intent: str, source: tuple
+) -> None:
+    answer = coach.answer(note)
+    assert [(card.kind, card.intent) for card in answer.cards] == [(kind, intent)], answer.pieces
+    card = answer.cards[0]
+    assert card.source[: len(source)] == source
+    if kind == "service_request":
+        rules = coach_data().service_requests.cards[intent]
+        assert answer.status is AnswerStatus.SERVICE_REQUEST and answer.message == coach_data().messages["service_request"]
+        assert (card.next_step_kind, card.next_step, card.link) == (rules.kind, rules.next_step, rules.link)
+        assert card.legal_basis == () and card.script == playbook_lines(default_playbook(), rules.script)
+    else:
+        entry = default_playbook().get(intent)
+        assert entry is not None
+        assert answer.status is AnswerStatus.OBJECTIONS and card.link == ""
+        assert card.script == entry.coach.script and card.legal_basis == entry.coach.legal_basis
+
+
+@pytest.mark.model
+def test_a_repair_request_beside_an_objection_gives_both_cards(coach: Coach) -> None:
+    answer = coach.answer("业主说物业费太贵了。另外她家楼道灯坏了，让我们派人来修一下。")
+    assert answer.status is AnswerStatus.OBJECTIONS, answer.pieces
+    assert [(card.kind, card.intent) for card in answer.cards] == [
+        ("objection", "objection_fee_too_high"), ("service_request", "report_repair")
+    ], answer.pieces

@@ -294,3 +294,34 @@ def test_the_model_is_loaded_once_for_the_page_wecom_and_the_cli(
     assert run([NOTE], as_json=True, model=coach_model, url=estate["url"], stdout=out, stderr=io.StringIO()) == 0
     assert '"objection_heating"' in out.getvalue()
     assert loads == [str(coach_model.resolve())]
+
+
+def test_a_repair_request_is_a_next_step_card_with_the_repairs_link_on_the_page_and_in_the_api(
+    estate: Dict[str, Any], as_user: Any, coach_model: Path
+) -> None:
+    from bot.coach.data import coach_data
+
+    note = "业主说单元门禁坏了好几天，让我们赶紧派人修一下"
+    wang = as_user("wang")
+    response = wang.post("/api/coach", json={"text": note}, headers={"X-CSRF-Token": csrf(wang)})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    rules = coach_data().service_requests.cards["report_repair"]
+    assert data["status"] == "service_request" and data["legal_basis"] == []
+    assert [(c["kind"], c["intent"], c["link"]) for c in data["cards"]] == [
+        ("service_request", "report_repair", "/records?tab=repairs")
+    ]
+    assert data["cards"][0]["source"] == list(rules.script + rules.strategy + rules.donts)
+    assert data["next_step"] == rules.next_step and data["next_step_kind"] == "repair_order"
+    page = wang.post("/coach", data={"text": note, "csrf_token": csrf(wang)})
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-status="service_request"' in html and 'data-kind="service_request"' in html
+    assert 'href="/records?tab=repairs"' in html and coach_data().label("open_record") in html
+    service = default_playbook().get("objection_poor_service")
+    assert service is not None and service.coach.script[1] in html
+    assert 'class="coach-basis"' not in html  # a request card cites no law
+    assert [row["detail"] for row in audit_of(estate["url"], "coach_answered")] == [
+        {"via": "api", "status": "service_request", "intents": ["report_repair"]},
+        {"via": "page", "status": "service_request", "intents": ["report_repair"]},
+    ]
