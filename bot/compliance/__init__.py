@@ -11,6 +11,11 @@ Every text the bot can send is checked: the stored wording when the assistant st
 when it is saved, and any text composed at run time (staff replies, reminders) when it reaches a channel
 (:func:`check_outgoing`). Each :class:`Finding` names its category (:data:`CATEGORIES`), the words, one
 sentence of reason for staff and the law (data/compliance/categories.yml).
+
+The judgment reads meaning, not phrases: rules by category on a Mandarin reading of any spelling
+(:mod:`bot.compliance.lexicon`, :mod:`bot.compliance.reading`) — stated and conditional threats tied to the
+debt, negations and reassurances, lawful steps — and a small classifier for the sentences no rule flags
+(:mod:`bot.compliance.model`). ``bench/guard.py`` measures both on the labelled guard set (tests/data/guard).
 """
 
 from __future__ import annotations
