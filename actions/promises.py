@@ -66,12 +66,13 @@ def _instalment_readback(dispatcher: CollectingDispatcher, tracker: Tracker, slo
 RECORD_NAMES = {REPAIR_READBACK: "forms.record_repair", INSTALMENT_READBACK: "forms.record_instalment"}
 
 
-def payment_date_at_readback(tracker: Tracker) -> Optional[str]:
+def payment_date_at_readback(tracker: Tracker, *, by_intent: bool = True) -> Optional[str]:
     """A payment date in the latest message while a record (not a promise) is being read back, else ``None``.
 
     Whatever intent the NLU gave, a date with pay wording (那就下周五交吧) counts: the message's ``time``
     entities, which the NLU pipeline's rule extractor resolved with the project's date parser on the
-    message's date.
+    message's date. With ``by_intent`` false, only a date with pay wording counts: the NLU reads a visiting
+    time said as a correction (改成周六下午) as ``promise_to_pay`` too.
     """
     if tracker.get_slot("pending_offer") not in RECORD_NAMES:
         return None
@@ -79,7 +80,7 @@ def payment_date_at_readback(tracker: Tracker) -> Optional[str]:
     return slot_filling.payment_date_said(
         str(latest.get("text") or ""),
         today=message_date(tracker),
-        intent=latest_intent(tracker),
+        intent=latest_intent(tracker) if by_intent else None,
         entities=list(latest.get("entities") or []),
     )
 
@@ -221,7 +222,7 @@ class ActionReviewReadback(Action):
         latest = tracker.latest_message or {}
         text, entities, intent = str(latest.get("text") or ""), latest.get("entities") or [], latest_intent(tracker)
         today = message_date(tracker)
-        payment_date = payment_date_at_readback(tracker)
+        payment_date = payment_date_at_readback(tracker, by_intent=False)
         if kind == PROMISE_READBACK:
             review = slot_filling.review_promise(text, today=today, current=current, entities=entities, intent=intent)
         elif kind == REPAIR_READBACK:
@@ -229,6 +230,9 @@ class ActionReviewReadback(Action):
         else:
             review = slot_filling.review_instalment(text, current=current, intent=intent)
         outcome = review.outcome
+        if payment_date is None and outcome is not slot_filling.Outcome.CORRECTED:
+            # no pay wording, but the NLU heard a promise and the reply changes nothing in the record
+            payment_date = payment_date_at_readback(tracker)
         if payment_date is not None:
             return self._keep_payment_date(dispatcher, tracker, payment_date, review)
         if outcome is slot_filling.Outcome.CONFIRMED:

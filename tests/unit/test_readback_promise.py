@@ -108,6 +108,32 @@ def test_a_yes_or_a_cancel_with_a_payment_date_neither_writes_nor_drops_the_reco
     ]
 
 
+def test_a_visiting_time_the_nlu_read_as_a_promise_is_a_correction_not_a_payment_date() -> None:
+    messages, events = run(
+        ActionReviewReadback(),
+        said("不对，改成周六下午", "promise_to_pay", {**REPAIR, "pending_offer": "repair_readback"}),
+    )
+    assert texts(messages) == ["utter_confirm_repair"]
+    assert events == [SlotSet("repair_time", "11月28日（周六）下午"), SlotSet("pending_offer", "repair_readback")]
+
+
+def test_a_promise_without_pay_wording_is_kept_when_it_changes_nothing_in_the_record() -> None:
+    messages, events = run(
+        ActionReviewReadback(), said("行，下周五吧", "promise_to_pay", {**INSTALMENT, "pending_offer": "instalment_readback"})
+    )
+    assert texts(messages) == [kept("forms.record_instalment"), brief("forms.record_instalment")]
+    assert events == [
+        SlotSet("promise_date", NEXT_FRIDAY),
+        SlotSet("promise_waiting", True),
+        SlotSet("pending_offer", "instalment_readback"),
+    ]
+    messages, events = run(
+        ActionReviewReadback(), said("好，下周五给你们转过去", "affirm", {**REPAIR, "pending_offer": "repair_readback"})
+    )
+    assert texts(messages) == [kept("forms.record_repair"), brief("forms.record_repair")]
+    assert events[:2] == [SlotSet("promise_date", NEXT_FRIDAY), SlotSet("promise_waiting", True)]
+
+
 def test_a_correction_with_a_payment_date_is_applied_and_the_record_read_back_in_full() -> None:
     messages, events = run(
         ActionReviewReadback(),
