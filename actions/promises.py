@@ -72,7 +72,7 @@ def payment_date_at_readback(tracker: Tracker, *, by_intent: bool = True) -> Opt
     Whatever intent the NLU gave, a date with pay wording (那就下周五交吧) counts: the message's ``time``
     entities, which the NLU pipeline's rule extractor resolved with the project's date parser on the
     message's date. With ``by_intent`` false, only a date with pay wording counts: the NLU reads a visiting
-    time said as a correction (改成周六下午) as ``promise_to_pay`` too.
+    time said at the repair read-back (改成周六下午, 对，就是周六下午) as ``promise_to_pay`` too.
     """
     if tracker.get_slot("pending_offer") not in RECORD_NAMES:
         return None
@@ -230,8 +230,11 @@ class ActionReviewReadback(Action):
         else:
             review = slot_filling.review_instalment(text, current=current, intent=intent)
         outcome = review.outcome
-        if payment_date is None and outcome is not slot_filling.Outcome.CORRECTED:
-            # no pay wording, but the NLU heard a promise and the reply changes nothing in the record
+        if payment_date is None and not (
+            kind == REPAIR_READBACK
+            and slot_filling.read_repair(text, today=today, entities=entities, intent=intent).time
+        ):
+            # no pay wording, but the NLU heard a promise, and its date is no visiting time (对，就是周六下午)
             payment_date = payment_date_at_readback(tracker)
         if payment_date is not None:
             return self._keep_payment_date(dispatcher, tracker, payment_date, review)

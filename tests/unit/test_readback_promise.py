@@ -115,6 +115,9 @@ def test_a_visiting_time_the_nlu_read_as_a_promise_is_a_correction_not_a_payment
     )
     assert texts(messages) == ["utter_confirm_repair"]
     assert events == [SlotSet("repair_time", "11月28日（周六）下午"), SlotSet("pending_offer", "repair_readback")]
+    saturday = {**REPAIR, "repair_time": "11月28日（周六）下午", "pending_offer": "repair_readback"}
+    messages, events = run(ActionReviewReadback(), said("对，就是周六下午", "promise_to_pay", saturday))
+    assert (messages, events) == ([], [SlotSet("pending_offer", "repair_confirmed")])
 
 
 def test_a_promise_without_pay_wording_is_kept_when_it_changes_nothing_in_the_record() -> None:
