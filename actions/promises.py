@@ -153,6 +153,12 @@ def read_back_again(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optio
     return str(kind)
 
 
+def _kept_with_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    """A payment date said with a question at a read-back (下周五交，怎么交？): kept before the record is read again."""
+    payment_date = payment_date_at_readback(tracker)
+    return [] if payment_date is None else keep_payment_date(dispatcher, tracker, payment_date)
+
+
 class ActionConfirmPromise(Action):
     """After the promise form: ask "对吗？" quoting date (with weekday) and amount."""
 
@@ -181,9 +187,10 @@ class ActionConfirmRepair(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        """Ask for confirmation before the order is written."""
+        """Ask for confirmation before the order is written (again, after a question asked at the read-back)."""
+        kept = _kept_with_question(dispatcher, tracker)
         _repair_readback(dispatcher, tracker, {})
-        return [SlotSet("pending_offer", REPAIR_READBACK)]
+        return [*kept, SlotSet("pending_offer", REPAIR_READBACK)]
 
 
 class ActionConfirmInstalment(Action):
@@ -196,9 +203,10 @@ class ActionConfirmInstalment(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[EventType]:
-        """Ask for confirmation before the request is filed."""
+        """Ask for confirmation before the request is filed (again, after a question asked at the read-back)."""
+        kept = _kept_with_question(dispatcher, tracker)
         _instalment_readback(dispatcher, tracker, {})
-        return [SlotSet("pending_offer", INSTALMENT_READBACK)]
+        return [*kept, SlotSet("pending_offer", INSTALMENT_READBACK)]
 
 
 class ActionReviewReadback(Action):

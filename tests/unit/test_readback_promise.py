@@ -18,7 +18,12 @@ from sqlalchemy import select
 
 from actions import forms, records
 from actions.objections import ActionAnswerObjection
-from actions.promises import ActionConfirmPromise, ActionReviewReadback
+from actions.promises import (
+    ActionConfirmInstalment,
+    ActionConfirmPromise,
+    ActionConfirmRepair,
+    ActionReviewReadback,
+)
 from bot import wording
 from bot.db import models
 from bot.db.session import session_scope
@@ -186,6 +191,24 @@ def test_a_payment_date_asked_with_a_question_at_the_read_back_is_kept_and_the_r
         SlotSet("promise_waiting", True),
         SlotSet("pending_offer", "repair_readback"),
     ]
+
+
+def test_a_payment_date_asked_with_how_to_pay_at_a_read_back_is_kept_before_the_record_is_read_again() -> None:
+    question = "下周五交，怎么交？"
+    messages, events = run(ActionConfirmRepair(), said(question, "ask_payment_methods", {**REPAIR, "pending_offer": "repair_readback"}))
+    assert texts(messages) == [kept("forms.record_repair"), "utter_confirm_repair"]
+    assert events == [
+        SlotSet("promise_date", NEXT_FRIDAY),
+        SlotSet("promise_waiting", True),
+        SlotSet("pending_offer", "repair_readback"),
+    ]
+    waiting = {**INSTALMENT, "pending_offer": "instalment_readback"}
+    messages, events = run(ActionConfirmInstalment(), said(question, "ask_payment_methods", waiting))
+    assert texts(messages) == [kept("forms.record_instalment"), "utter_confirm_instalment"]
+    assert events[:2] == [SlotSet("promise_date", NEXT_FRIDAY), SlotSet("promise_waiting", True)]
+    # the first read-back after the form (no read-back pending yet) keeps nothing: the form put the date aside
+    messages, events = run(ActionConfirmRepair(), said("明天上午，下周五交钱", "promise_to_pay", {**REPAIR, "pending_offer": "repair_order"}))
+    assert (texts(messages), events) == (["utter_confirm_repair"], [SlotSet("pending_offer", "repair_readback")])
 
 
 def test_a_date_at_the_promise_read_back_is_a_correction_not_a_date_to_keep() -> None:
