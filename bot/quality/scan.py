@@ -18,13 +18,16 @@ Nothing here imports a web framework; the caller owns the session (the scan only
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
+import yaml
 from sqlalchemy.orm import Session
 
 from bot import clock, compliance
@@ -36,6 +39,20 @@ from bot.db.rasa_events import events_exist
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.staff_models import AuditEntry
 from bot.service_config import StaffHours, get_service_config
+
+SUMMARIES_FILE = Path(__file__).resolve().parents[2] / "data" / "quality" / "summaries.yml"
+
+
+@functools.lru_cache(maxsize=1)
+def _summaries() -> Dict[str, Any]:
+    """The staff-facing summary templates (data/quality/summaries.yml)."""
+    return dict(yaml.safe_load(SUMMARIES_FILE.read_text(encoding="utf-8")))
+
+
+def _say(key: str, **values: Any) -> str:
+    """The summary template ``key`` filled with ``values``."""
+    return str(_summaries()[key]).format(**values)
+
 
 STAFF_REFUSED = "staff_refused"
 STAFF_FLAGGED = "staff_flagged"
@@ -66,7 +83,7 @@ THREAT_WORDS: OrderedDict[str, re.Pattern[str]] = OrderedDict(
 )
 THREAT_OTHER = "other"
 # A mention right after these words is a reassurance, not a threat (我不会去12345投诉的).
-THREAT_NEGATION = re.compile(r"(不会|不想|不打算|没打算|没想过?|不至于|无意|不必)[^,.!?;，。！？；]{0,4}$")
+THREAT_NEGATION = re.compile(r"(不会|不想|不打算|没打算|没想过?|不至于|无意|不必)[^,.!?;\uff0c\u3002\uff01\uff1f\uff1b]{0,4}$")
 
 REPAIR = "repair"
 COMPLAINT = "complaint"
@@ -241,14 +258,14 @@ def _refused(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
         reason = _text(detail.get("reason"))
         handle = _text(detail.get("handle")) if row.action == STAFF_REPLY_REFUSED else None
         if row.action == STAFF_REPLY_REFUSED:
-            summary = f"员工回复被拦截：{_short(_text(detail.get('text')))}"
+            summary = _say("staff_reply_refused", text=_short(_text(detail.get("text"))))
             who: Optional[str] = str(row.actor)
         else:
-            source = _text(detail.get("source")) or "其他"
-            summary = f"发给业主的文字被拦截（{SOURCE_LABELS.get(source, source)}）"
+            source = _text(detail.get("source")) or _say("other_source")
+            summary = _say("outgoing_refused", source=_summaries()["sources"].get(source, source))
             who = None if row.actor == "system" else str(row.actor)
         if reason:
-            summary += f"。{reason}"
+            summary = _say("with_reason", summary=summary, reason=reason)
         found.append(
             Finding(
                 kind=STAFF_REFUSED,
@@ -262,14 +279,6 @@ def _refused(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
             )
         )
     return found
-
-
-SOURCE_LABELS: Mapping[str, str] = {
-    "instalment_decision": "分期审批通知",
-    "playbook_edit": "话术库修改",
-    "reminder": "提醒",
-    "wecom_coach": "企业微信话术助手",
-}
 
 
 def _flagged(session: Session, start: dt.datetime, end: dt.datetime) -> List[Finding]:
@@ -290,14 +299,14 @@ def _flagged(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
         if not hits:
             continue
         handle = handle_of(str(row.sender_id))
-        sent = "已送达" if row.state == OutboxState.DELIVERED else "已发出待送达"
+        sent = _say("delivered") if row.state == OutboxState.DELIVERED else _say("sent_not_delivered")
         found.append(
             Finding(
                 kind=STAFF_FLAGGED,
                 at=_local_time(row.created_at),
                 handle=handle,
                 link=_link(handle),
-                summary=f"员工回复{sent}，但含违规内容：{_short(str(row.text))}。{hits[0].reason}",
+                summary=_say("staff_flagged", sent=sent, text=_short(str(row.text)), reason=hits[0].reason),
                 category=hits[0].category,
                 staff=str(row.staff),
             )
@@ -340,7 +349,7 @@ def _threats(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
                 ),
                 handle=handle,
                 link=_link(handle),
-                summary=f"业主：{_short(text)}",
+                summary=_say("owner_said", text=_short(text)),
                 category=targets[0] if targets else THREAT_OTHER,
             )
         )
@@ -352,8 +361,8 @@ def _unanswered(
 ) -> List[Finding]:
     found = []
     for model, category, noun, kind_name in (
-        (models.RepairOrder, REPAIR, "报修", "repairs"),
-        (models.Complaint, COMPLAINT, "投诉", "complaints"),
+        (models.RepairOrder, REPAIR, _say("repair"), "repairs"),
+        (models.Complaint, COMPLAINT, _say("complaint"), "complaints"),
     ):
         records = list(
             session.execute(
@@ -376,11 +385,11 @@ def _unanswered(
             if first is None and (now < deadline or record.status != RecordStatus.OPEN):
                 continue
             number = record.number or f"{kind_name}:{record.id}"
-            what = f"（{record.item}）" if category == REPAIR else ""
+            what = _say("record_item", item=record.item) if category == REPAIR else ""
             if first is None:
-                late = f"截至 {deadline:%m-%d %H:%M} 未答复，至今无人处理"
+                late = _say("never_answered", deadline=f"{deadline:%m-%d %H:%M}")
             else:
-                late = f"应在 {deadline:%m-%d %H:%M} 前答复，{first:%m-%d %H:%M} 才首次处理"
+                late = _say("answered_late", deadline=f"{deadline:%m-%d %H:%M}", first=f"{first:%m-%d %H:%M}")
             handle = handle_of(str(record.sender_id)) if record.sender_id else None
             found.append(
                 Finding(
@@ -388,7 +397,7 @@ def _unanswered(
                     at=created,
                     handle=handle,
                     link=_link(handle),
-                    summary=f"{noun} {number}{what}{late}",
+                    summary=_say("record_late", noun=noun, number=number, what=what, late=late),
                     category=category,
                     staff=str(record.assignee) if record.assignee else None,
                     reference=number,
@@ -462,10 +471,10 @@ def _wechat_failure(session: Session, promise: Any, now: dt.datetime) -> Optiona
     if row is None:
         return None
     if row.status == WeChatDelivery.FAILED:
-        return WECHAT_FAILED, "微信回复发送失败，业主没有收到承诺确认"
+        return WECHAT_FAILED, _say("wechat_failed")
     stuck = row.status in (WeChatDelivery.PROCESSING, WeChatDelivery.DEFERRED)
     if stuck and _utc_time(row.received_at) + WECHAT_STUCK_AFTER < now:
-        return WECHAT_FAILED, "微信回复一直没有发出，业主没有收到承诺确认"
+        return WECHAT_FAILED, _say("wechat_stuck")
     return None
 
 
@@ -493,7 +502,7 @@ def _not_said(session: Session, promise: Any) -> Optional[Tuple[str, str]]:
         action = _text(_mapping(data.get("metadata")).get("utter_action"))
         if str(promise.number) in said or action == PROMISE_CONFIRMATION:
             return None
-    return NOT_SAID, "对话里没有发出承诺确认"
+    return NOT_SAID, _say("not_said")
 
 
 def _failed_reminders(session: Session, start: dt.datetime, end: dt.datetime) -> List[Finding]:
@@ -511,8 +520,10 @@ def _failed_reminders(session: Session, start: dt.datetime, end: dt.datetime) ->
     )
     found = []
     for reminder, promise, _state in rows:
-        when = "前一天" if reminder.purpose == ReminderPurpose.DAY_BEFORE else "当天"
-        detail = f"承诺{when}的提醒没有送达" + (f"（{reminder.reason}）" if reminder.reason else "")
+        when = _say("day_before") if reminder.purpose == ReminderPurpose.DAY_BEFORE else _say("due_day")
+        detail = _say("reminder_failed", when=when)
+        if reminder.reason:
+            detail = _say("reminder_reason", detail=detail, reason=reminder.reason)
         found.append(_promise_finding(promise, _utc_time(reminder.due_at), REMINDER_FAILED, detail))
     return found
 
@@ -525,7 +536,9 @@ def _promise_finding(promise: Any, at: dt.datetime, category: str, detail: str) 
         at=at,
         handle=handle,
         link=_link(handle),
-        summary=f"缴费承诺 {number}（{promise.due_date:%m-%d} 前交 {promise.amount} 元）：{detail}",
+        summary=_say(
+            "promise", number=number, due=f"{promise.due_date:%m-%d}", amount=promise.amount, detail=detail
+        ),
         category=category,
         reference=number,
     )
