@@ -34,7 +34,7 @@ from bot.coach.owner import OwnerBrief, lookup
 from bot.coach.render import as_json
 from bot.db.staff_models import StaffUser
 from bot.playbook import Playbook
-from bot.services import audit, playbook_edits, staff_auth, staff_users
+from bot.services import audit, playbook_edits, refused_texts, staff_auth, staff_users
 from bot.services.staff_users import phone_for
 
 logger = logging.getLogger("apps.staff.coach")
@@ -70,6 +70,16 @@ def preload() -> threading.Thread:
     thread = threading.Thread(target=load, name="coach-preload", daemon=True)
     thread.start()
     return thread
+
+
+def _guarded(db: Session, user: StaffUser, answer: Any) -> Any:
+    """The coach's answer without the lines for owners that the guard refuses; each refusal audited."""
+    answer, refusals = refused_texts.guarded_coach_answer(answer)
+    for refusal in refusals:
+        refused_texts.record_outgoing_refused(
+            db, actor=str(user.username), refusal=refusal, source=refused_texts.CONSOLE_COACH
+        )
+    return answer
 
 
 def _audit_answer(db: Session, user: StaffUser, answer: Dict[str, Any], via: str) -> None:
@@ -141,7 +151,7 @@ def coach_ask(
             unavailable = True
         else:
             old_arrears = any(brief.old_arrears for brief in briefs or ())
-            answer = as_json(coach.answer(text, old_arrears=old_arrears))
+            answer = as_json(_guarded(db, user, coach.answer(text, old_arrears=old_arrears)))
             _audit_answer(db, user, answer, "page")
     owners = [_brief_out(brief, user) for brief in briefs] if briefs is not None else None
     return render(
@@ -315,7 +325,7 @@ def coach_api(body: CoachIn, user: StaffUser = current_user, db: Session = get_d
     coach = _coach(db)
     if coach is None:
         raise HTTPException(status_code=503, detail="the coach's model is not available")
-    answer = as_json(coach.answer(body.text, old_arrears=any(brief.old_arrears for brief in briefs)))
+    answer = as_json(_guarded(db, user, coach.answer(body.text, old_arrears=any(brief.old_arrears for brief in briefs))))
     _audit_answer(db, user, answer, "api")
     return CoachOut(**answer)
 

@@ -10,7 +10,7 @@ row records what was refused for the supervisors' QA view (质检):
   conversation's handle, details ``category``, ``reason``, ``text`` (the refused staff text, for QA; never
   the owner's words) and ``handle``.
 * ``outgoing_refused`` (:func:`record_outgoing_refused`) — any other text for owners; details ``category``,
-  ``reason`` and ``source`` (``instalment_decision``, ``playbook_edit``, ``reminder``, ``wecom_coach``).
+  ``reason`` and ``source`` (``instalment_decision``, ``playbook_edit``, ``reminder``, ``wecom_coach``, ``console_coach``).
 
 Nothing here imports a web framework; the caller owns the session (the row commits with it).
 """
@@ -35,6 +35,7 @@ INSTALMENT_DECISION = "instalment_decision"
 PLAYBOOK_EDIT = "playbook_edit"
 REMINDER = "reminder"
 WECOM_COACH = "wecom_coach"
+CONSOLE_COACH = "console_coach"
 
 Answer = TypeVar("Answer")
 

@@ -325,3 +325,32 @@ def test_a_repair_request_is_a_next_step_card_with_the_repairs_link_on_the_page_
         {"via": "api", "status": "service_request", "intents": ["report_repair"]},
         {"via": "page", "status": "service_request", "intents": ["report_repair"]},
     ]
+
+
+def test_the_console_coach_drops_a_suggested_line_the_guard_refuses_and_audits_it(
+    estate: Dict[str, Any], as_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from apps.staff import coach as coach_screen
+    from bot.coach.coach import AnswerStatus, Card, CoachAnswer
+
+    lawful = "您说的情况我们记下了，今天就安排师傅上门查看暖气。"
+    threat = "再不交物业费，下周起您家的门禁卡就停用。"
+    card = Card(
+        intent="objection_heating", confidence=0.9, title="暖气不热", summary="", clause="暖气不热不想交",
+        script=(lawful, threat), legal_basis=(), next_step="开报修单", next_step_kind="repair",
+        next_step_label="报修", donts=("不得以停暖相威胁",), ask="", strategy=(),
+    )  # fmt: skip
+    answer = CoachAnswer(text="暖气不热不想交", status=AnswerStatus.OBJECTIONS, message="", cards=(card,))
+    monkeypatch.setattr(coach_screen, "_coach", lambda db: SimpleNamespace(answer=lambda text, old_arrears: answer))
+
+    wang = as_user("wang")
+    response = wang.post("/api/coach", json={"text": "暖气不热不想交"}, headers={"X-CSRF-Token": csrf(wang)})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["cards"][0]["script"] == [lawful]
+    assert response.json()["cards"][0]["donts"] == ["不得以停暖相威胁"]
+    [refused] = audit_of(estate["url"], "outgoing_refused")
+    assert refused["actor"] == "wang"
+    assert (refused["detail"]["source"], refused["detail"]["category"]) == ("console_coach", "access")
