@@ -56,7 +56,9 @@ def test_a_supervisor_edits_a_playbook_entry_in_the_browser(
 
         follow_up.fill(FORBIDDEN)
         page.get_by_role("button", name="保存为新版本").click()
-        expect(page.locator(".alert.refused")).to_contain_text("「追问交费日期」里有禁止使用的说法“停暖”")
+        refused = page.locator(".alert.refused")
+        expect(refused).to_contain_text("「追问交费日期」里有停水停电停暖的说法“停暖”")  # the guard's category and phrase
+        expect(refused.locator(".refused-reason")).to_contain_text("不得采取停止供电、供水、供热")  # and its reason
         expect(page.locator("#field-follow_up")).to_have_value(FORBIDDEN)
         expect(page.locator("#field-follow_up")).to_have_attribute("aria-invalid", "true")
         assert follow_up_read_elsewhere(database_url) == original.follow_up
