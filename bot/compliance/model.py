@@ -27,6 +27,10 @@ from bot.compliance.categories import PROJECT_ROOT
 MODEL_FILE = PROJECT_ROOT / "data" / "compliance" / "model.json"
 LAWFUL = "lawful"
 
+# A shorter sentence carries too few n-grams to read a threat from (a button's 再查一次欠费 read as shaming); the
+# rules still judge it.
+MIN_LENGTH = 8
+
 # Words that make a sentence a reassurance, a consented or planned contact, or a lawful step.
 REASSURANCE = re.compile(
     r"不会|不影响|无关|没关系|照常|放心|审批|批准|公司决定|法院|不再|只会|只在|只通过|本人|经您同意|您同意|方便|"
@@ -92,7 +96,7 @@ def probabilities(sentence: str, model: Optional[Model] = None) -> Dict[str, flo
 def judge(sentence: str, model: Optional[Model] = None) -> Optional[str]:
     """The category a sentence's wording presses with, or None when it reads as lawful or is excused."""
     model = model or load()
-    if REASSURANCE.search(sentence):
+    if len(sentence) < MIN_LENGTH or REASSURANCE.search(sentence):
         return None
     probs = probabilities(sentence, model)
     if 1.0 - probs[LAWFUL] < model.threshold:

@@ -51,8 +51,10 @@ def test_the_set_has_at_least_400_sentences() -> None:
 
 
 # Issue 17's target on the held-out part is recall 0.95 and false alarms 0.05; the guard reached 0.907 and 0.075 the
-# one time it was scored (2026-12-07), so the target is not met and the issue stays open. The test holds the figures
-# reached, so the guard cannot silently fall back; a new final part written apart is needed before it is raised.
+# one time it was scored (2026-12-07), and 0.900 and 0.067 after two fixes found outside it (a night hour needs a
+# contact; the classifier keeps quiet on plain reminders and on sentences under 8 characters). The target is not
+# met and the issue stays open. The test holds the figures reached, so the guard cannot silently fall back; a new
+# final part written apart is needed before it is raised.
 FINAL_RECALL_FLOOR = 0.90
 FINAL_FALSE_ALARM_CEILING = 0.08
 
