@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -28,8 +27,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.conversations.webchat_sessions import END_MARK
 from bot.db import models
+from bot.db.rasa_events import as_mapping, as_text, event_data, events_exist
 from bot.db.rasa_events import events as _events
-from bot.db.rasa_events import events_exist
 
 # Actions that are Rasa's plumbing, not something the bot did for the owner.
 _PLUMBING_ACTIONS = frozenset({"action_listen", "action_session_start"})
@@ -173,7 +172,7 @@ def transcript(
     entries: List[TranscriptEntry] = []
     current_action: Optional[str] = None
     for row in session.execute(query):
-        data = _json(row.data)
+        data = event_data(row.data)
         kind = row.type_name
         if kind == "user":
             current_action = None
@@ -190,7 +189,7 @@ def transcript(
                 "pause": EntryKind.PAUSED,
                 "resume": EntryKind.RESUMED,
             }[kind]
-            ended = _mapping(data.get("metadata")).get(END_MARK) if kind == "pause" else None
+            ended = as_mapping(data.get("metadata")).get(END_MARK) if kind == "pause" else None
             if ended:
                 entry = TranscriptEntry(
                     event_id=row.id, at=_moment(row.timestamp, data), kind=EntryKind.SESSION_ENDED, reason=str(ended)
@@ -305,44 +304,44 @@ def _first_input_channel(session: Session, sender_id: str) -> Optional[str]:
         .order_by(_events.c.id)
         .limit(1)
     ).scalar_one_or_none()
-    channel = _json(data).get("input_channel")
+    channel = event_data(data).get("input_channel")
     return channel if isinstance(channel, str) else None
 
 
 def _owner_message(event_id: int, at: Optional[dt.datetime], data: Mapping[str, Any]) -> TranscriptEntry:
-    parse_data = _mapping(data.get("parse_data"))
-    intent = _mapping(parse_data.get("intent"))
-    text = _text(data.get("text"))
+    parse_data = as_mapping(data.get("parse_data"))
+    intent = as_mapping(parse_data.get("intent"))
+    text = as_text(data.get("text"))
     return TranscriptEntry(
         event_id=event_id,
         at=at,
         kind=EntryKind.MESSAGE,
         speaker=Speaker.OWNER,
         text=text,
-        intent=_text(intent.get("name")),
+        intent=as_text(intent.get("name")),
         confidence=_number(intent.get("confidence")),
         entities=tuple(
             _entity(raw, text) for raw in parse_data.get("entities") or () if isinstance(raw, Mapping)
         ),
-        channel=_text(data.get("input_channel")),
-        message_id=_text(data.get("message_id")),
+        channel=as_text(data.get("input_channel")),
+        message_id=as_text(data.get("message_id")),
     )
 
 
 def _bot_message(
     event_id: int, at: Optional[dt.datetime], data: Mapping[str, Any], current_action: Optional[str]
 ) -> TranscriptEntry:
-    metadata = _mapping(data.get("metadata"))
-    staff = _text(metadata.get("staff"))
-    buttons = _mapping(data.get("data")).get("buttons") or ()
+    metadata = as_mapping(data.get("metadata"))
+    staff = as_text(metadata.get("staff"))
+    buttons = as_mapping(data.get("data")).get("buttons") or ()
     return TranscriptEntry(
         event_id=event_id,
         at=at,
         kind=EntryKind.MESSAGE,
         speaker=Speaker.STAFF if staff else Speaker.BOT,
         staff=staff or None,
-        text=_text(data.get("text")),
-        action=current_action or _text(metadata.get("utter_action")),
+        text=as_text(data.get("text")),
+        action=current_action or as_text(metadata.get("utter_action")),
         buttons=tuple(str(button.get("title")) for button in buttons if isinstance(button, Mapping)),
     )
 
@@ -352,8 +351,8 @@ def _action(event_id: int, at: Optional[dt.datetime], data: Mapping[str, Any]) -
         event_id=event_id,
         at=at,
         kind=EntryKind.ACTION,
-        action=_text(data.get("name")),
-        policy=_text(data.get("policy")),
+        action=as_text(data.get("name")),
+        policy=as_text(data.get("policy")),
         confidence=_number(data.get("confidence")),
     )
 
@@ -367,10 +366,10 @@ def _entity(raw: Mapping[str, Any], message: Optional[str]) -> Entity:
         text=message[start:end] if offsets and message is not None else None,
         start=start if isinstance(start, int) else None,
         end=end if isinstance(end, int) else None,
-        extractor=_text(raw.get("extractor")),
+        extractor=as_text(raw.get("extractor")),
         confidence=_number(raw.get("confidence_entity", raw.get("confidence"))),
-        role=_text(raw.get("role")),
-        group=_text(raw.get("group")),
+        role=as_text(raw.get("role")),
+        group=as_text(raw.get("group")),
         additional_info=raw.get("additional_info"),
     )
 
@@ -391,22 +390,6 @@ def _database_time(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(clock.zone())
-
-
-def _json(raw: Any) -> Dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) else None
 
 
 def _number(value: Any) -> Optional[float]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,8 +33,8 @@ from bot import clock, compliance
 from bot.conversations.handles import handle_of
 from bot.db import models
 from bot.db.models import OutboxKind, OutboxState, RecordStatus, WeChatDelivery
+from bot.db.rasa_events import as_mapping, as_text, event_data, events_exist
 from bot.db.rasa_events import events as rasa_events
-from bot.db.rasa_events import events_exist
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.staff_models import AuditEntry
 from bot.service_config import StaffHours, get_service_config
@@ -255,13 +254,13 @@ def _refused(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
     for row in rows:
         detail = row.detail if isinstance(row.detail, Mapping) else {}
         category = _first_category(detail.get("category"))
-        reason = _text(detail.get("reason"))
-        handle = _text(detail.get("handle")) if row.action == STAFF_REPLY_REFUSED else None
+        reason = as_text(detail.get("reason"))
+        handle = as_text(detail.get("handle")) if row.action == STAFF_REPLY_REFUSED else None
         if row.action == STAFF_REPLY_REFUSED:
-            summary = _say("staff_reply_refused", text=_short(_text(detail.get("text"))))
+            summary = _say("staff_reply_refused", text=_short(as_text(detail.get("text"))))
             who: Optional[str] = str(row.actor)
         else:
-            source = _text(detail.get("source")) or _say("other_source")
+            source = as_text(detail.get("source")) or _say("other_source")
             summary = _say("outgoing_refused", source=_summaries()["sources"].get(source, source))
             who = None if row.actor == "system" else str(row.actor)
         if reason:
@@ -330,12 +329,12 @@ def _threats(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
     )
     found = []
     for row in rows:
-        data = _json(row.data)
-        text = _text(data.get("text"))
+        data = event_data(row.data)
+        text = as_text(data.get("text"))
         if not text:
             continue
-        intent = row.intent_name or _text(
-            _mapping(_mapping(data.get("parse_data")).get("intent")).get("name")
+        intent = row.intent_name or as_text(
+            as_mapping(as_mapping(data.get("parse_data")).get("intent")).get("name")
         )
         targets = threat_categories(text)
         if intent != THREATEN_ESCALATION and not targets:
@@ -497,9 +496,9 @@ def _not_said(session: Session, promise: Any) -> Optional[Tuple[str, str]]:
     for row in rows:
         if row.type_name != "bot":
             continue
-        data = _json(row.data)
-        said = _text(data.get("text")) or ""
-        action = _text(_mapping(data.get("metadata")).get("utter_action"))
+        data = event_data(row.data)
+        said = as_text(data.get("text")) or ""
+        action = as_text(as_mapping(data.get("metadata")).get("utter_action"))
         if str(promise.number) in said or action == PROMISE_CONFIRMATION:
             return None
     return NOT_SAID, _say("not_said")
@@ -584,19 +583,3 @@ def _first_category(value: Any) -> Optional[str]:
 def _short(text: Optional[str]) -> str:
     plain = " ".join((text or "").split())
     return plain if len(plain) <= SUMMARY_CHARS else plain[: SUMMARY_CHARS - 1] + "…"
-
-
-def _json(raw: Any) -> Dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> Optional[str]:
-    return value if isinstance(value, str) else None
