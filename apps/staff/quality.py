@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -66,21 +66,17 @@ class Filters:
     category: Optional[str]
     staff: Optional[str]
 
+    def _chosen(self) -> Dict[str, str]:
+        """The optional filters that were given."""
+        return {name: value for name in ("kind", "category", "staff") if (value := getattr(self, name))}
+
     def query(self) -> str:
         """The same filters as a query string (for the export link)."""
-        values = {"day_from": self.day_from.isoformat(), "day_to": self.day_to.isoformat()}
-        for name in ("kind", "category", "staff"):
-            if getattr(self, name):
-                values[name] = getattr(self, name)
-        return urlencode(values)
+        return urlencode({"day_from": self.day_from.isoformat(), "day_to": self.day_to.isoformat(), **self._chosen()})
 
     def audit_detail(self) -> Dict[str, str]:
         """The filters as an audit row's details."""
-        detail = {"start": self.day_from.isoformat(), "end": self.day_to.isoformat()}
-        for name in ("kind", "category", "staff"):
-            if getattr(self, name):
-                detail[name] = getattr(self, name)
-        return detail
+        return {"start": self.day_from.isoformat(), "end": self.day_to.isoformat(), **self._chosen()}
 
 
 def category_labels() -> Dict[str, str]:
@@ -90,20 +86,42 @@ def category_labels() -> Dict[str, str]:
     return labels
 
 
-@router.get("/quality", response_class=HTMLResponse, include_in_schema=False)
-def quality_page(
-    request: Request,
+def _filters(
     day_from: Optional[str] = Query(None),
     day_to: Optional[str] = Query(None),
     kind: Optional[str] = Query(None),
     category: Optional[str] = Query(None),
     staff: Optional[str] = Query(None),
+) -> Filters:
+    """The request's filters, defaults filled in; a bad date, kind or range is a 400."""
+    today = clock.today()
+    try:
+        last = dt.date.fromisoformat(day_to) if day_to else today
+        first = dt.date.fromisoformat(day_from) if day_from else last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    except ValueError:
+        raise HTTPException(status_code=400, detail="bad_date") from None
+    if last < first or (last - first).days + 1 > quality.MAX_DAYS:
+        raise HTTPException(status_code=400, detail="bad_range")
+    if kind and kind not in quality.KINDS:
+        raise HTTPException(status_code=400, detail="bad_kind")
+    return Filters(
+        day_from=first, day_to=last, kind=kind or None, category=category or None, staff=staff or None
+    )
+
+
+# The page and the export read the same filters from the query string.
+CHOSEN_FILTERS = Depends(_filters)
+
+
+@router.get("/quality", response_class=HTMLResponse, include_in_schema=False)
+def quality_page(
+    request: Request,
     user: StaffUser = SUPERVISOR_OR_MANAGER,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
+    filters: Filters = CHOSEN_FILTERS,  # read after the role check, as before
 ) -> HTMLResponse:
     """The findings of the chosen days, their counts per day (chart) and the export link."""
-    filters = _filters(day_from, day_to, kind, category, staff)
     findings = _scan(db, filters)
     counts = quality.counts_per_day(findings, day_from=filters.day_from, day_to=filters.day_to)
     days = [
@@ -135,16 +153,11 @@ def quality_page(
 
 @router.get("/quality.csv", include_in_schema=False)
 def quality_csv(
-    day_from: Optional[str] = Query(None),
-    day_to: Optional[str] = Query(None),
-    kind: Optional[str] = Query(None),
-    category: Optional[str] = Query(None),
-    staff: Optional[str] = Query(None),
     user: StaffUser = SUPERVISOR_OR_MANAGER,
     db: Session = get_db,
+    filters: Filters = CHOSEN_FILTERS,  # read after the role check, as before
 ) -> Response:
     """The findings as CSV (UTF-8 with a BOM, so Excel reads the Chinese); conversations by handle."""
-    filters = _filters(day_from, day_to, kind, category, staff)
     findings = _scan(db, filters)
     audit.record(
         db,
@@ -178,29 +191,6 @@ def quality_csv(
             "content-disposition": f'attachment; filename="quality-{stem}.csv"; '
             f"filename*=UTF-8''{quote(f'质检-{stem}.csv')}"
         },
-    )
-
-
-def _filters(
-    day_from: Optional[str],
-    day_to: Optional[str],
-    kind: Optional[str],
-    category: Optional[str],
-    staff: Optional[str],
-) -> Filters:
-    """The request's filters, defaults filled in; a bad date, kind or range is a 400."""
-    today = clock.today()
-    try:
-        last = dt.date.fromisoformat(day_to) if day_to else today
-        first = dt.date.fromisoformat(day_from) if day_from else last - dt.timedelta(days=DEFAULT_DAYS - 1)
-    except ValueError:
-        raise HTTPException(status_code=400, detail="bad_date") from None
-    if last < first or (last - first).days + 1 > quality.MAX_DAYS:
-        raise HTTPException(status_code=400, detail="bad_range")
-    if kind and kind not in quality.KINDS:
-        raise HTTPException(status_code=400, detail="bad_kind")
-    return Filters(
-        day_from=first, day_to=last, kind=kind or None, category=category or None, staff=staff or None
     )
 
 
