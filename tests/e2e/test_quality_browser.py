@@ -5,14 +5,15 @@ another origin); the list links each finding to its transcript by handle. Keeps 
 from __future__ import annotations
 
 import datetime as dt
-from typing import List, Tuple
+from typing import Tuple
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT
-from tests.e2e.test_staff_browser import CHROMIUM, PASSWORD, staff_url_and_db  # noqa: F401  (fixture)
+from tests.e2e.browser import chromium, staff_login, watched_page
+from tests.e2e.test_staff_browser import staff_url_and_db  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -48,39 +49,25 @@ def test_the_quality_chart_and_list_render_in_the_browser(staff_url_and_db: Tupl
     staff_url, database_url = staff_url_and_db
     _seed(database_url)
     origin = urlparse(staff_url).netloc
-    requested: List[str] = []
-    failed: List[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.on("request", lambda request: requested.append(request.url))
-        page.on("requestfailed", lambda request: failed.append(request.url))
-        page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: failed.append(str(error)))
-        try:
-            page.goto(f"{staff_url}{PATH}")
-            page.fill("#username", "zhao")
-            page.fill("#password", PASSWORD)
-            page.click("button.primary")
-            expect(page).to_have_url(f"{staff_url}{PATH}")
-            expect(page.locator("h1")).to_have_text("质检")
-            expect(page.locator(".nav a.current")).to_have_text("质检")
-            expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=15_000)
-            canvas = page.locator("#chart-quality canvas")
-            expect(canvas).to_have_count(1)
-            size = canvas.evaluate(
-                "c => [c.width, c.height, c.getBoundingClientRect().width, c.getBoundingClientRect().height]"
-            )
-            assert all(value > 0 for value in size), size
-            rows = page.locator("table.quality-list tbody tr")
-            expect(rows).to_have_count(2)
-            expect(rows.first.locator("a")).to_have_attribute("href", f"/conversations/{handle_of(SENDER)}")
-            expect(page.locator("body")).not_to_contain_text(SENDER)
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-        finally:
-            context.close()
-            browser.close()
+    with chromium() as browser:
+        watched = watched_page(browser)
+        page = watched.page
+        staff_login(page, staff_url, PATH, "zhao")
+        expect(page.locator("h1")).to_have_text("质检")
+        expect(page.locator(".nav a.current")).to_have_text("质检")
+        expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=15_000)
+        canvas = page.locator("#chart-quality canvas")
+        expect(canvas).to_have_count(1)
+        size = canvas.evaluate(
+            "c => [c.width, c.height, c.getBoundingClientRect().width, c.getBoundingClientRect().height]"
+        )
+        assert all(value > 0 for value in size), size
+        rows = page.locator("table.quality-list tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.first.locator("a")).to_have_attribute("href", f"/conversations/{handle_of(SENDER)}")
+        expect(page.locator("body")).not_to_contain_text(SENDER)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+    requested = watched.requested
     assert requested and all(urlparse(url).netloc == origin for url in requested), requested
-    assert failed == [], failed
+    assert watched.errors == [], watched.errors
