@@ -22,14 +22,14 @@ test: $(STAMP)
 	$(PY) -m bot.cli train
 	$(PY) -m ruff check bot actions tests bench apps
 	$(PY) -m mypy bot actions apps
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not e2e"
-	$(PY) -m pytest -q -m e2e
 	$(MAKE) --no-print-directory unit-next-year
+	$(PY) -m pytest -q -m e2e
 
-# The unit suite again with the machine's clock 400 days ahead: a test that reads the real calendar instead of
-# the suite's clock fails here. Debian's libfaketime moves Python, SQLite and every process a test starts; the
-# tests that load the TensorFlow model (marker "model") move Python's clock alone (time-machine), since
-# TensorFlow's own timed waits never return under libfaketime.
+# The unit suite with the machine's clock 400 days ahead: a test that reads the real calendar instead of the
+# suite's clock fails here (the suite's clock is set by tests/conftest.py, so nothing else differs from a run on
+# today's date). Debian's libfaketime moves Python, SQLite and every process a test starts; the tests that load
+# the TensorFlow model (marker "model") move Python's clock alone (time-machine), since TensorFlow's own timed
+# waits never return under libfaketime. `make test` runs the unit tests this way only, once.
 unit-next-year: $(STAMP)
 	faketime=$$(scripts/ensure-faketime.sh) && \
 	LD_PRELOAD=$$faketime FAKETIME="+400d" FAKETIME_DONT_FAKE_MONOTONIC=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not model" tests/unit

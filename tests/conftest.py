@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 import requests
@@ -82,11 +83,41 @@ def trained_model() -> Path:
     return Path(override) if override else train()
 
 
+_HANDED_OUT_PORTS: Set[int] = set()
+_PORT_PICKER = random.SystemRandom()  # not the random module's state, which a test may seed
+
+
+def _ephemeral_range() -> Tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; the usual default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now (on loopback)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on right now (on loopback), outside the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` comes from the same range as the local ports of outgoing
+    connections, so a test's own HTTP polls or database connections could take it before the server it was
+    picked for binds it ("address already in use"). Ports below the range are never taken that way; a port is
+    handed out once per process, and the pick is random so that parallel workers rarely meet.
+    """
+    low, _high = _ephemeral_range()
+    top = max(low, 12000)
+    for _ in range(200):
+        port = _PORT_PICKER.randrange(10000, top)
+        if port in _HANDED_OUT_PORTS:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT_PORTS.add(port)
+        return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
