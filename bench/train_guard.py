@@ -1,7 +1,7 @@
 """Train the guard's classifier (bot/compliance/model.py) and report cross-validated figures.
 
-The labelled sentences are the guard set's dev part and the guard helper's own sentences
-(tests/data/guard/dev.yml, tests/data/guard/own.yml — never the final part), with every sentence of the
+The labelled sentences are every part of the guard set but the held-out final part (:data:`SOURCES`: dev,
+own, first_final and breadth under tests/data/guard/), with every sentence of the
 stored owner-facing wording as lawful (domain.yml, data/playbook, data/wording.yml); they are copied to
 data/compliance/train.yml so the shipped model's data sits beside it, and the weights are written to
 data/compliance/model.json. Run: ``.venv/bin/python bench/train_guard.py``.
@@ -25,11 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.compliance.lexicon import SENTENCE_END  # noqa: E402
-from bot.compliance.model import LAWFUL, REASSURANCE  # noqa: E402
+from bot.compliance.model import LAWFUL, REASSURANCE, SURE  # noqa: E402
 from bot.compliance.reading import normalize, reading  # noqa: E402
 from bot.compliance.sources import sendable_texts  # noqa: E402
 
-SOURCES = (ROOT / "tests" / "data" / "guard" / "dev.yml", ROOT / "tests" / "data" / "guard" / "own.yml")
+# Every labelled part except the held-out final part: dev, the guard helper's own sentences, the first final part
+# (retired to tuning once a new final part was written) and the second hand's breadth part.
+SOURCES = tuple(
+    ROOT / "tests" / "data" / "guard" / name for name in ("dev.yml", "own.yml", "first_final.yml", "breadth.yml")
+)
 TRAIN_FILE = ROOT / "data" / "compliance" / "train.yml"
 MODEL_FILE = ROOT / "data" / "compliance" / "model.json"
 C = 16.0
@@ -65,7 +69,7 @@ def main() -> None:
                 kept.append({"text": sentence, "label": LAWFUL})
     TRAIN_FILE.write_text(
         "# The guard classifier's training sentences (bench/train_guard.py copies them from the guard set's dev\n"
-        "# part and the guard helper's own sentences; never the final part). label: lawful or a category.\n"
+        "# set's parts named in its SOURCES; never the final part). label: lawful or a category.\n"
         + yaml.safe_dump({"sentences": kept}, allow_unicode=True, sort_keys=False, width=200),
         encoding="utf-8",
     )
@@ -83,12 +87,12 @@ def main() -> None:
     scored = np.arange(len(texts)) < labelled  # figures on the labelled set only, not on the stored wording
     for threshold in sorted({0.3, 0.4, 0.5, 0.6, THRESHOLD}):
         predicted = coercive >= threshold
-        gated = predicted & ~excused
+        gated = predicted & ~(excused & (coercive < SURE))
         recall = (gated & truth & scored).sum() / (truth & scored).sum()
         false_alarms = (gated & ~truth & scored).sum() / (~truth & scored).sum()
         print(f"5-fold gated classifier at {threshold}: recall {recall:.3f}, false alarms {false_alarms:.3f}")
     predicted = coercive >= THRESHOLD
-    gated = predicted & ~excused
+    gated = predicted & ~(excused & (coercive < SURE))
     for name, guess in (("classifier", predicted), ("classifier, gated", gated)):
         recall = (guess & truth & scored).sum() / (truth & scored).sum()
         false_alarms = (guess & ~truth & scored).sum() / (~truth & scored).sum()

@@ -123,6 +123,7 @@ def _patterns() -> Tuple[re.Pattern[str], ...]:
             lexicon.MAINTENANCE,
             lexicon.CONSENT,
             lexicon.GUARANTEE,
+            lexicon.DENIAL,
         )
     )
 
@@ -154,7 +155,9 @@ class _Reading:
         return self._facts[key]
 
 
-_PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE, _CONSENT, _GUARANTEE = range(2, 12)
+(
+    _PRESSURE, _NEGATION, _BREAK, _UNTIED, _COURT, _APPROVAL, _NOTICE, _MAINTENANCE, _CONSENT, _GUARANTEE, _DENIAL,
+) = range(2, 13)
 
 
 def _tied(read: _Reading, bounds: Tuple[int, int]) -> bool:
@@ -190,6 +193,8 @@ def _counts(read: _Reading, rule: _Rule, start: int) -> bool:
     if rule.category in lexicon.NEEDS_PRESSURE and read.sentence_has(_MAINTENANCE, bounds):
         if not read.sentence_has(_PRESSURE, bounds):
             return False
+    if rule.kind == lexicon.DEPRIVE and rule.category in lexicon.NEEDS_PRESSURE and read.sentence_has(_DENIAL, bounds):
+        return False
     if rule.category == CREDIT and read.sentence_has(_COURT, bounds):
         return False
     if rule.category == THIRD_PARTY and read.sentence_has(_CONSENT, bounds):
@@ -241,13 +246,12 @@ def _finding(category: str, phrase: str, start: int, end: int) -> Finding:
 def _model_hits(read: _Reading, normalized: str, ruled: List[Finding]) -> List[Finding]:
     """The classifier's findings: whole sentences no rule flagged that it reads as coercive (see model.py)."""
     found: List[Finding] = []
-    if model.REASSURANCE.search(read.text):
-        return found
+    excused = model.REASSURANCE.search(read.text) is not None
     start = 0
     for end in [*read.sentence_ends, len(read.text)]:
         sentence = read.text[start:end]
         if sentence.strip() and not any(start <= hit.start < end for hit in ruled):
-            category = model.judge(sentence)
+            category = model.judge(sentence, excused=excused)
             if category is not None:
                 stop = end
                 while stop > start and re.match(lexicon.CLAUSE_END, read.text[stop - 1]):

@@ -66,6 +66,12 @@ GUARANTEE = r"肯定能批|保证能批|一定能批|包批|肯定批|一定批"
 # The owner's own consent or wish to involve someone (only with your authorisation, you asked us to call him).
 CONSENT = r"授权|经您同意|您同意|您本人先|请您本人|您说让|您说可以|您希望|如需|如果您希望|您要是想|代交|代缴"
 COURT = r"法院|法庭|判决|裁决|司法|强制执行"
+# A sentence that denies we can or will take it away, or corrects a rumour that we would (物业公司无权上报征信,
+# 这个说法是错误的, 请放心): it excuses the deprivations of utilities, access, services and credit.
+DENIAL = (
+    r"并非|无权|没有权利|没权利|没有这个权|说法(?:是)?(?:错误|不对|不实|有误)|谣言|标题党|不存在|接不了|接不到|"
+    r"请放心|请您放心|您放心|不会因为|不会(?:向|把|将)[^\u3002]{0,12}(?:报送|上报|提供|报给)"
+)
 # Planned works and faults: a utility or a gate stopped for them is a notice, not leverage.
 MAINTENANCE = (
     r"检修|维修|维护|施工|改造|清洗|更换|升级|保养|故障|跳闸|抢修|计划停|管道|管网|线路|坏了|市政|供电局|"
@@ -77,7 +83,8 @@ APPROVAL = (
     r"(?<![无不])(?:需|须|要|得|经|等|以)[^\u3002\uff0c,]{0,8}?(?:审批|批准|核准|审核|研究决定|书面答复|批)|"
     r"(?<!不用)(?<!无需)(?<!不必)申请(?!都不用)|是否|能否|能不能|有没有|做不了主|不能做主|没法做主|请示|"
     r"问问?(?:经理|公司|主管|领导)|公司统一|统一活动|已经公示|为准|不能决定|不能答应|不能口头|正式文件|"
-    r"(?:要|由|看|等)公司(?:决定|同意|批准)|不是我做主|不由我|打不打折|减不减|免不免"
+    r"(?:要|由|看|等)公司(?:决定|同意|批准)|不是我做主|不由我|打不打折|减不减|免不免|"
+    r"做不到|给不了|办不到|(?:不能|没法|无法|没办法)(?:私下)?给"
 )
 
 _YOUR = r"(?:给|帮|把|对)?(?:您|你|阁下)?(?:们)?(?:家里|家|户)?(?:的|些)?"
@@ -137,7 +144,7 @@ RULES: Tuple[Tuple[str, str, str], ...] = (
     (SERVICES, WITHHOLD, rf"{_SERVICE}[^\u3002]{{0,16}}?(?:后方可|后才能|才能给|方可领取|方可办理|再交给)"),
     (SERVICES, WITHHOLD, r"不交[^\u3002\uff0c,]{0,6}?(?:不会开|不给开|不开|不给办|不办)"),
     # --- credit records and court lists stated as our act or as imminent --------------------------------
-    (CREDIT, DEPRIVE, r"征信|失信|黑名单|信用|信贷|限高|限制高消费|联征|贷不了|贷款|房贷|银行"),
+    (CREDIT, DEPRIVE, r"征信|失信|黑名单|信用(?!卡|社)|信贷|限高|限制高消费|联征|贷不了|贷款|房贷|银行(?!卡|代扣|转账|app|App|APP)"),
     (CREDIT, ACT, r"(?:列入|拉进|拉入|纳入|上报|报送|上传|提交|弄进|报)[^\u3002\uff0c,]{0,6}?(?:征信|失信|黑名单|信用)"),
     # --- telling third parties (个人信息保护法) -----------------------------------------------------------
     (THIRD_PARTY, ACT, rf"{_TELL}[^\u3002\uff0c,]{{0,4}}?{_THEIR}[^\u3002\uff0c,]{{0,4}}?{_PEOPLE}"),

@@ -7,8 +7,9 @@ offline by ``bench/train_guard.py`` on ``data/compliance/train.yml`` and shipped
 ``data/compliance/model.json``; scoring here is plain Python (no numpy or scikit-learn at run time).
 
 A sentence the model calls coercive still passes when its message reads as a reassurance or a lawful step
-anywhere (:data:`REASSURANCE`: 不会, 不影响, 放心, 审批, 法院, 检修 …): the model flags only what nothing
-excuses, and the rules, which judge clause by clause, still read such a message.
+anywhere (:data:`REASSURANCE`: 不会, 不影响, 放心, 审批, 法院, 检修 …), unless the model is sure of it
+(:data:`SURE`: 欠费期间，垃圾我们不再上门收取 holds 不再 and is still a threat); the rules, which judge clause by
+clause, still read such a message.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ LAWFUL = "lawful"
 # rules still judge it.
 MIN_LENGTH = 8
 
+# From this probability of "not lawful" a sentence is flagged even beside reassuring words (cross-validated on the
+# guard set's tuning parts with the rules: recall 0.935 → 0.944 for false alarms 0.054 → 0.057).
+SURE = 0.7
+
 # Words that make a sentence a reassurance, a consented or planned contact, or a lawful step.
 REASSURANCE = re.compile(
     r"不会|不影响|无关|没关系|照常|放心|审批|批准|公司决定|法院|不再|只会|只在|只通过|本人|经您同意|您同意|方便|"
-    r"预约|检修|维修|计划|升级|收支|明细|没有权限|无权|没权|不能打折|不可以|无法打折|申请|谢谢|多谢|感谢|不关|故障|坏了"
+    r"预约|检修|维修|计划|升级|收支|明细|没有权限|无权|没权|不可以|申请|谢谢|多谢|感谢|不关|故障|坏了|"
+    r"(?:不能|无法|没法|没办法|做不到)(?:再)?(?:给您|给你|帮您|帮你)?(?:打折|优惠|减免|免|少收|抹零)"
 )
 
 
@@ -93,12 +99,19 @@ def probabilities(sentence: str, model: Optional[Model] = None) -> Dict[str, flo
     return {name: exp / total for name, exp in zip(model.classes, exps, strict=True)}
 
 
-def judge(sentence: str, model: Optional[Model] = None) -> Optional[str]:
-    """The category a sentence's wording presses with, or None when it reads as lawful or is excused."""
+def judge(sentence: str, model: Optional[Model] = None, *, excused: bool = False) -> Optional[str]:
+    """The category a sentence's wording presses with, or None when it reads as lawful or is excused.
+
+    Args:
+        sentence: One sentence of a reading.
+        model: The weights (default: the shipped model).
+        excused: Whether the rest of its message reads as a reassurance (the model must then be sure).
+    """
     model = model or load()
-    if len(sentence) < MIN_LENGTH or REASSURANCE.search(sentence):
+    if len(sentence) < MIN_LENGTH:
         return None
     probs = probabilities(sentence, model)
-    if 1.0 - probs[LAWFUL] < model.threshold:
+    coercive = 1.0 - probs[LAWFUL]
+    if coercive < model.threshold or (coercive < SURE and (excused or REASSURANCE.search(sentence))):
         return None
     return max((name for name in model.classes if name != LAWFUL), key=lambda name: probs[name])

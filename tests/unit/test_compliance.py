@@ -327,3 +327,23 @@ def test_coach_donts_may_name_forbidden_tactics_but_owner_texts_never() -> None:
         for dont in entry.coach.donts:
             if violations(dont):
                 assert dont not in owner_facing
+
+
+def test_the_classifier_overrides_reassuring_words_only_when_it_is_sure() -> None:
+    # 不再 reads as a reassurance (我们不再打电话了), yet here the garbage is the leverage: the model is sure.
+    threat = "拖欠期间，您家门口的垃圾保洁员不再上门清运了。"
+    sentence = reading(normalize(threat)).rstrip("。")
+    assert 1.0 - guard_model.probabilities(sentence)[guard_model.LAWFUL] >= guard_model.SURE
+    assert [hit.category for hit in findings(threat)] == ["services"]
+    # A refused discount is a reassurance: the classifier stays quiet on it.
+    assert findings("我们不能再给您优惠了，标准是合同定的。") == []
+    assert guard_model.judge("我们不能再给您优惠了", excused=False) is None
+
+
+def test_a_sentence_that_denies_we_could_do_it_is_not_a_threat() -> None:
+    assert findings("有人说欠物业费会上征信，这个说法不对，物业公司报送不了。") == []
+    assert findings("常见问题：物业公司并非征信的报送机构，欠费情况不会提供给任何银行。") == []
+    assert findings("信用卡、微信、支付宝都可以交物业费。") == []
+    # The same words as a threat still count.
+    assert [hit.category for hit in findings("你不交钱我们就上报征信。")] == ["credit"]
+    assert [hit.category for hit in findings("再拖下去，下个月就给你报到银行征信系统。")] == ["credit"]

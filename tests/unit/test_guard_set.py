@@ -1,8 +1,9 @@
 """The coercion guard measured on the labelled guard set (issue 17 point 3), not asserted by hand.
 
 The final part (tests/data/guard/final.yml) is held out: written apart from the guard, never used to tune it,
-scored here and by ``bench/guard.py`` only as aggregates. The dev part and the guard helper's own sentences
-(own.yml) guided the rules and trained the classifier, so they hold higher floors that catch regressions.
+scored here and by ``bench/guard.py`` only as aggregates. The dev part, the guard helper's own sentences
+(own.yml), the retired first final part (first_final.yml) and a second hand's breadth part (breadth.yml) guided
+the rules and trained the classifier, so they hold higher floors that catch regressions.
 """
 
 from pathlib import Path
@@ -37,7 +38,7 @@ def rates(rows: List[Dict[str, Any]]) -> Tuple[float, float, Dict[str, float]]:
     return recall, false_alarms, per_category
 
 
-@pytest.mark.parametrize("name", ["dev.yml", "final.yml"])
+@pytest.mark.parametrize("name", ["dev.yml", "final.yml", "first_final.yml", "breadth.yml"])
 def test_each_part_covers_every_category_both_classes_every_style_and_voice(name: str) -> None:
     rows = load(name)
     assert {row["label"] for row in rows} == {"coercive", "lawful"}
@@ -50,13 +51,14 @@ def test_the_set_has_at_least_400_sentences() -> None:
     assert len(load("dev.yml")) + len(load("final.yml")) >= 400
 
 
-# Issue 17's target on the held-out part is recall 0.95 and false alarms 0.05; the guard reached 0.907 and 0.075 the
-# one time it was scored (2026-12-07), and 0.900 and 0.067 after two fixes found outside it (a night hour needs a
-# contact; the classifier keeps quiet on plain reminders and on sentences under 8 characters). The target is not
-# met and the issue stays open. The test holds the figures reached, so the guard cannot silently fall back; a new
-# final part written apart is needed before it is raised.
-FINAL_RECALL_FLOOR = 0.90
-FINAL_FALSE_ALARM_CEILING = 0.08
+# Issue 17's target on the held-out part is recall 0.95 and false alarms 0.05. The first final part (now
+# first_final.yml, retired to tuning) was scored at 0.907/0.075, then 0.900/0.067. The second final part, written
+# apart on 2026-12-07 by a hand that saw neither the guard nor the other parts, scored 0.778/0.071 on the guard as
+# it stood; after training on the first final and the breadth parts and rule fixes found on them, 0.915/0.052, then
+# 0.915/0.045. False alarms meet the target, recall does not, and the issue stays open. The floors hold the figures
+# reached, so the guard cannot silently fall back.
+FINAL_RECALL_FLOOR = 0.91
+FINAL_FALSE_ALARM_CEILING = 0.05
 
 
 def test_final_part_recall_and_false_alarms() -> None:
@@ -70,7 +72,15 @@ def test_final_part_recall_and_false_alarms() -> None:
     assert false_alarms <= FINAL_FALSE_ALARM_CEILING, figures
 
 
-@pytest.mark.parametrize(("name", "recall_floor", "false_alarm_ceiling"), [("dev.yml", 0.98, 0.02), ("own.yml", 0.97, 0.02)])
+@pytest.mark.parametrize(
+    ("name", "recall_floor", "false_alarm_ceiling"),
+    [
+        ("dev.yml", 0.98, 0.02),
+        ("own.yml", 0.97, 0.02),
+        ("first_final.yml", 0.97, 0.05),
+        ("breadth.yml", 0.97, 0.05),
+    ],
+)
 def test_tuning_sets_hold_their_floors(name: str, recall_floor: float, false_alarm_ceiling: float) -> None:
     recall, false_alarms, per_category = rates(load(name))
     assert recall >= recall_floor, (name, recall)
