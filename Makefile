@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(PY) -m bot.cli train
 	$(PY) -m ruff check bot actions tests bench apps
 	$(PY) -m mypy bot actions apps
+	$(VENV)/bin/lint-imports --config .importlinter
 	$(MAKE) --no-print-directory unit-next-year
 	$(PY) -m pytest -q -m e2e
 
@@ -41,6 +42,7 @@ train: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check bot actions tests bench apps
 	$(PY) -m mypy bot actions apps
+	$(VENV)/bin/lint-imports --config .importlinter
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not e2e and not model"

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.nlu import baselines  # noqa: E402
 from bot.nlu.heldout import Example, by_intent, heldout_examples, training_examples  # noqa: E402
-from bot.nlu.rasa_model import rasa_parse, rasa_scores  # noqa: E402
 from bot.nlu.scoring import Scores, comparison_table, per_intent_table  # noqa: E402
+from bot.rasa.nlu_scoring import rasa_parse, rasa_scores  # noqa: E402
 
 RESULTS = ROOT / "results"
 SHIPPED = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))

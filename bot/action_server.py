@@ -97,8 +97,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         The exit status (non-zero when the server refused to start).
     """
-    from bot.cli import exit_with_parent, preflight
     from bot.settings import get_settings
+    from bot.startup import exit_with_parent, preflight
 
     exit_with_parent()
     settings = get_settings()

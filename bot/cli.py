@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import hashlib
 import os
 import secrets
@@ -16,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
+
+from bot.startup import PARENT_PID_VARIABLE, preflight
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -67,26 +68,6 @@ def train(force: bool = False) -> Path:
     )
     FINGERPRINT_PATH.write_text(fingerprint + "\n")
     return MODEL_PATH
-
-
-def preflight(root: Optional[Path] = None) -> bool:
-    """Check every stored owner-facing text before anything starts.
-
-    Args:
-        root: The project directory whose wording is checked (default: this project).
-
-    Returns:
-        True when the wording is clean; otherwise the error, naming file and text, is printed to stderr and
-        the result is False (the caller exits non-zero without starting anything).
-    """
-    from bot.compliance import ComplianceError, check_wording_sources
-
-    try:
-        check_wording_sources(PROJECT_ROOT if root is None else root)
-    except ComplianceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return False
-    return True
 
 
 # SIGTERM to a server, then SIGKILL after this long: everything is gone well within 10 s of a stop request.
@@ -176,7 +157,8 @@ def start_action_server(plan: ServerPlan) -> subprocess.Popen:
 
 def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
     """Write the endpoints file (tracker store, action server URL and token) and start the Rasa server."""
-    from bot.rasa_endpoints import configured_lock_store_url, write_endpoints
+    from bot.rasa.endpoints import write_endpoints
+    from bot.settings import configured_lock_store_url
 
     endpoints = write_endpoints(
         plan.workdir / "endpoints.yml",
@@ -188,7 +170,7 @@ def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
-        "bot.rasa_runtime",
+        "bot.rasa.runtime",
         "run",
         "--model",
         str(plan.model),
@@ -223,7 +205,7 @@ def _start(name: str, command: List[str], plan: ServerPlan) -> subprocess.Popen:
     """Start one server process with the plan's environment.
 
     It runs in its own session (a terminal's Ctrl-C reaches only the parent, which stops the servers in
-    order) and, on Linux, gets SIGTERM if the parent dies without stopping it (:func:`exit_with_parent`).
+    order) and, on Linux, gets SIGTERM if the parent dies without stopping it (:func:`bot.startup.exit_with_parent`).
     """
     env = {
         **os.environ,
@@ -247,27 +229,6 @@ def _start(name: str, command: List[str], plan: ServerPlan) -> subprocess.Popen:
     finally:
         if output:
             output.close()  # the child has its own copy
-
-
-PARENT_PID_VARIABLE = "BOT_PARENT_PID"
-
-
-def exit_with_parent() -> None:
-    """In a server started by :func:`start_servers`: get SIGTERM when the starting process dies (Linux).
-
-    Called first thing by the servers' entry points (after ``exec``, so no ``preexec_fn`` runs in a forked,
-    possibly multi-threaded parent). If the parent is already gone, exit at once.
-    """
-    parent = os.environ.get(PARENT_PID_VARIABLE)
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != int(parent):
-        sys.exit("the process that started this server has already exited")
 
 
 def run(
@@ -573,7 +534,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "playbook":
         return playbook_export(args.out, args.url)
     if args.command == "coach":
-        return coach_cli.run(coach_cli.notes_of(args.notes), as_json=args.json, model=args.model, url=args.url)
+        from bot.rasa.agent import RasaParser
+
+        return coach_cli.run(
+            coach_cli.notes_of(args.notes), parser_factory=RasaParser, as_json=args.json, model=args.model, url=args.url
+        )
     if args.command == "nlu-report":
         from bot.nlu import report as nlu_report
 

@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import ipaddress
 from pathlib import Path
-from typing import Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseSettings, SecretStr, root_validator, validator
 
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # token with every call and the server refuses calls without it. Required outside local.
     action_server_host: str = "127.0.0.1"
     action_server_token: Optional[SecretStr] = None
-    # Several Rasa processes: a Redis URL for Rasa's lock store (bot/rasa_endpoints.py), so two processes never
+    # Several Rasa processes: a Redis URL for Rasa's lock store (bot/rasa/endpoints.py), so two processes never
     # work on one conversation at once. LOCK_STORE_URL wins over REDIS_URL; neither: in-memory locks (one process).
     lock_store_url: Optional[str] = None
     redis_url: Optional[str] = None
@@ -183,3 +183,17 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings()
+
+
+def configured_lock_store_url(settings: Any = None) -> Optional[str]:
+    """``LOCK_STORE_URL``, else ``REDIS_URL``, else None (one Rasa process: in-memory locks suffice).
+
+    The Rasa processes' lock store and the channels' message counters share it (``bot.rasa.endpoints``,
+    ``bot.services.message_limits``).
+    """
+    if settings is None:
+        settings = get_settings()
+    for value in (getattr(settings, "lock_store_url", None), getattr(settings, "redis_url", None)):
+        if value and str(value).strip():
+            return str(value).strip()
+    return None

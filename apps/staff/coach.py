@@ -34,6 +34,7 @@ from bot.coach.owner import OwnerBrief, lookup
 from bot.coach.render import as_json
 from bot.db.staff_models import StaffUser
 from bot.playbook import Playbook
+from bot.rasa.agent import RasaParser
 from bot.services import audit, playbook_edits, refused_texts, staff_auth, staff_users
 from bot.services.staff_users import phone_for
 
@@ -52,7 +53,7 @@ def _playbook(db: Session) -> Playbook:
 def _coach(db: Session) -> Optional[Coach]:
     """The process's coach with the current playbook, or None when no trained model is there."""
     try:
-        return get_coach(playbook=_playbook(db))
+        return get_coach(parser_factory=RasaParser, playbook=_playbook(db))
     except ModelNotFound as error:
         logger.error("coach unavailable: %s", error)
         return None
@@ -63,7 +64,7 @@ def preload() -> threading.Thread:
 
     def load() -> None:
         try:
-            get_coach()
+            get_coach(parser_factory=RasaParser)
         except ModelNotFound as error:
             logger.warning("coach: %s", error)
 

@@ -26,8 +26,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     from pydantic import ValidationError
 
-    from bot.cli import exit_with_parent
     from bot.settings import get_settings
+    from bot.startup import exit_with_parent
 
     exit_with_parent()
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Set
 
-from bot.channels.session_ids import SessionIdSigner
+from bot.conversations.session_ids import SessionIdSigner
 
 
 class SocketSessions:

@@ -34,7 +34,7 @@ confirms its session:
   compliance-checked output, then appended to the tracker as ``BotUttered`` with metadata
   ``{"staff": <username>}`` (a staff reply) or ``{"handoff": "joined" | "left"}`` (a notice), both with
   ``outbox_id``. An owner who is not connected gets them when their socket next confirms its session.
-* WeChat rows (any process): a customer-service message through :class:`bot.channels.wechat_api.WeChatAPI`
+* WeChat rows (any process): a customer-service message through :class:`bot.wechat.api.WeChatAPI`
   when the 48-hour window is open; otherwise the row fails with ``wechat_window_closed`` for the staff screen.
 * REST rows wait for the owner's next REST message: the channel cannot push, so :meth:`HoldGate.outbox_reply`
   claims them while answering that message and puts them in its response, before the bot's own answer (the
@@ -58,10 +58,7 @@ import os
 import socket
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, TypeVar
 
-import sqlalchemy as sa
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, ConversationPaused, ConversationResumed, UserUttered
-from sqlalchemy.orm import Session
+from rasa.core.channels.channel import UserMessage
 
 from bot import wording
 from bot.channels.inbound import HELD_NOTE_KEY
@@ -69,7 +66,16 @@ from bot.conversations import handoff, outbox
 from bot.conversations.handles import handle_of
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import OutboxKind
-from bot.db.rasa_events import events as _events
+from bot.rasa.trackers import (
+    agent_of,
+    append_bot_message,
+    delivered_before,
+    log_refused_while_held,
+    log_while_held,
+    paused_in_store,
+    sanic_app_of_handler,
+    set_paused,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,65 +108,6 @@ async def _db(database_url: Optional[str], function: Callable[..., T], **kwargs:
     )
 
 
-def paused_in_store(session: Session, *, sender_id: str) -> bool:
-    """Whether the conversation's latest pause / resume event in Rasa's tracker store is a pause."""
-    latest = session.execute(
-        sa.select(_events.c.type_name)
-        .where(_events.c.sender_id == sender_id, _events.c.type_name.in_(("pause", "resume")))
-        .order_by(_events.c.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return latest == "pause"
-
-
-def _sanic_app(on_new_message: Any) -> Any:
-    """The Sanic app Rasa's channel handler closes over (``rasa.core.channels.channel.register``)."""
-    from sanic import Sanic
-
-    for cell in getattr(on_new_message, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-        if isinstance(value, Sanic):
-            return value
-    return None
-
-
-def agent_of(app: Any) -> Any:
-    """The Rasa agent of a Rasa server's Sanic app, when it has one with a loaded model."""
-    agent = getattr(getattr(app, "ctx", None), "agent", None)
-    return agent if agent is not None and getattr(agent, "processor", None) is not None else None
-
-
-async def set_paused(agent: Any, sender_id: str, paused: bool) -> bool:
-    """Append ``ConversationPaused`` / ``ConversationResumed`` unless the tracker is already so.
-
-    Returns:
-        Whether an event was appended.
-    """
-    async with agent.lock_store.lock(sender_id):
-        tracker = await agent.processor.get_tracker(sender_id)
-        if tracker.is_paused() == paused:
-            return False
-        tracker.update(ConversationPaused() if paused else ConversationResumed())
-        await agent.tracker_store.save(tracker)
-        return True
-
-
-async def log_while_held(agent: Any, message: UserMessage) -> None:
-    """Store the owner's message (parsed, with its intent) in the paused tracker; predict and send nothing."""
-    async with agent.lock_store.lock(message.sender_id):
-        processor = agent.processor
-        tracker = await processor.fetch_tracker_and_update_session(
-            message.sender_id, CollectingOutputChannel(), message.metadata
-        )
-        if not tracker.is_paused():
-            tracker.update(ConversationPaused())
-        await processor._handle_message_with_tracker(message, tracker)
-        await processor.save_tracker(tracker)
-
-
 def held_note_text(*, problem: str, text: Optional[str], kind: Optional[str] = None) -> str:
     """What the staff view shows for a message the channel refused while a person holds the conversation.
 
@@ -175,37 +122,6 @@ def held_note_text(*, problem: str, text: Optional[str], kind: Optional[str] = N
         shown = clean_text(text[: HELD_TEXT_CHARS * 2])[:HELD_TEXT_CHARS]  # never clean megabytes for a preview
         return wording.text("handoff.held_too_long", chars=len(text), text=shown)
     return wording.text("handoff.held_not_text", kind=kind or problem)
-
-
-async def log_refused_while_held(
-    agent: Any, sender_id: str, *, text: str, input_channel: str, metadata: Dict[str, Any]
-) -> None:
-    """Store a message the channel refused (not parsed, nothing predicted) in the paused tracker."""
-    async with agent.lock_store.lock(sender_id):
-        tracker = await agent.processor.get_tracker(sender_id)
-        if not tracker.is_paused():
-            tracker.update(ConversationPaused())
-        tracker.update(UserUttered(text, input_channel=input_channel, metadata=metadata))
-        await agent.tracker_store.save(tracker)
-
-
-async def append_bot_message(agent: Any, sender_id: str, text: str, metadata: Dict[str, Any]) -> None:
-    """Append what was delivered to the owner to the tracker as a ``BotUttered``."""
-    async with agent.lock_store.lock(sender_id):
-        tracker = await agent.processor.get_tracker(sender_id)
-        tracker.update(BotUttered(text, metadata=metadata))
-        await agent.tracker_store.save(tracker)
-
-
-async def delivered_before(agent: Any, sender_id: str, outbox_id: int) -> bool:
-    """Whether the tracker already holds the message of outbox row ``outbox_id`` (a crash after the send)."""
-    tracker = await agent.tracker_store.retrieve(sender_id)
-    if tracker is None:
-        return False
-    return any(
-        isinstance(event, BotUttered) and (event.metadata or {}).get("outbox_id") == outbox_id
-        for event in tracker.events
-    )
 
 
 def bot_metadata(row: OutboxEntry) -> Dict[str, Any]:
@@ -228,7 +144,7 @@ class HoldGate:
     def __init__(self, on_new_message: OnNewMessage, database_url: Optional[str] = None, app: Any = None) -> None:
         self.on_new_message = on_new_message
         self.database_url = database_url
-        self.app = app if app is not None else _sanic_app(on_new_message)
+        self.app = app if app is not None else sanic_app_of_handler(on_new_message)
 
     async def holder(self, sender_id: str) -> Optional[str]:
         """Who holds the conversation, or None when the bot does.
@@ -520,7 +436,7 @@ class OutboxDeliverer:
 
     async def _wechat(self, agent: Any) -> int:
         from bot.channels.inbound import checked_outgoing
-        from bot.channels.wechat_api import WeChatAPIError
+        from bot.wechat.api import WeChatAPIError
 
         done = 0
         for row in await self._claim(kinds=OWNER_KINDS, channels=[handoff.WECHAT_CHANNEL]):
@@ -562,10 +478,10 @@ class OutboxDeliverer:
 
 def _wechat_api_from_settings() -> Any:
     """The WeChat API client the channel would use, or None when AppID / AppSecret are not set."""
-    from bot.channels.wechat_api import WeChatAPI
     from bot.channels.wechat_handler import WeChatConfig
-    from bot.channels.wechat_store import DatabaseTokenCache, WeChatStore
     from bot.settings import get_settings
+    from bot.wechat.api import WeChatAPI
+    from bot.wechat.store import DatabaseTokenCache, WeChatStore
 
     config = WeChatConfig.from_settings(get_settings())
     if config is None or not config.app_id or not config.app_secret:

@@ -50,12 +50,12 @@ from socketio import AsyncServer
 from bot import wording
 from bot.channels import floods
 from bot.channels.inbound import checked_message, ip_client, request_client, screen_text, server_metadata
-from bot.channels.session_ids import SessionIdSigner, signer_from_settings
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.takeover import HoldGate, OutboxDeliverer
 from bot.channels.webchat_lifetime import SessionLifetimeGuard
 from bot.channels.webchat_page import register_page
 from bot.conversations.handles import handle_of
+from bot.conversations.session_ids import SessionIdSigner, signer_from_settings
 from bot.conversations.webchat_sessions import SEEN_KEY, SessionEnd, seen_stamp
 
 logger = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from typing import Any, Callable, Optional, TypeVar
 
 from rasa.shared.core.events import ConversationPaused
 
-from bot.channels.takeover import agent_of
 from bot.conversations import webchat_sessions
 from bot.conversations.handles import handle_of
 from bot.conversations.webchat_sessions import END_MARK, Lifetime, SessionEnd
+from bot.rasa.trackers import agent_of
 
 logger = logging.getLogger(__name__)
 

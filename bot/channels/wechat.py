@@ -20,10 +20,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.takeover import HoldGate
-from bot.channels.wechat_api import WeChatAPI
 from bot.channels.wechat_handler import CHANNEL_NAME, BotTurn, HttpAnswer, WeChatConfig, WeChatWebhook
-from bot.channels.wechat_store import WeChatStore
 from bot.settings import get_settings
+from bot.wechat.api import WeChatAPI
+from bot.wechat.store import WeChatStore
 
 logger = logging.getLogger(__name__)
 

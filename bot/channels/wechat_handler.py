@@ -48,8 +48,6 @@ from bot import clock as bot_clock
 from bot import wording
 from bot.channels import floods
 from bot.channels.inbound import checked_outgoing, screen_text, wechat_client
-from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
-from bot.channels.wechat_format import match_choice, pack_messages, render_bot_messages
 from bot.channels.wechat_security import (
     MAX_CLOCK_SKEW_SECONDS,
     SafeModeCipher,
@@ -59,14 +57,16 @@ from bot.channels.wechat_security import (
     parse_xml,
     text_reply_xml,
 )
-from bot.channels.wechat_store import (
+from bot.db.models import WeChatDelivery
+from bot.wechat.api import WeChatAPI, WeChatAPIError
+from bot.wechat.format import match_choice, pack_messages, render_bot_messages
+from bot.wechat.store import (
     DatabaseTokenCache,
     ReplayedCallback,
     SeenSignature,
     SubscriptionEvent,
     WeChatStore,
 )
-from bot.db.models import WeChatDelivery
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
-from bot.coach.model import ModelNotFound
+from bot.coach.model import ModelNotFound, ParserFactory
 from bot.playbook import Playbook, default_playbook
 
 
@@ -62,6 +62,7 @@ def _notes(notes: Sequence[str], stdin: TextIO, *, keep_blank: bool) -> Iterator
 def run(
     notes: Sequence[str],
     *,
+    parser_factory: ParserFactory,
     as_json: bool = False,
     model: Optional[Path] = None,
     url: Optional[str] = None,
@@ -73,6 +74,7 @@ def run(
 
     Args:
         notes: Notes given on the command line; empty: read standard input.
+        parser_factory: Loads the trained model (``bot.rasa.agent.RasaParser``).
         as_json: Write one JSON object per note instead of text.
         model: The trained model (default: ``COACH_MODEL_PATH`` or ``models/current.tar.gz``).
         url: The database with the playbook edits (default: ``DATABASE_URL``).
@@ -91,7 +93,7 @@ def run(
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        coach = get_coach(model_path=model, playbook=current_playbook(url, stderr))
+        coach = get_coach(parser_factory=parser_factory, model_path=model, playbook=current_playbook(url, stderr))
     except ModelNotFound as error:
         print(f"error: {error}", file=stderr)
         return 2

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from bot import wording
 from bot.coach.data import CoachData, coach_data
-from bot.coach.model import Parser, load_parser
+from bot.coach.model import Parser, ParserFactory, load_parser
 from bot.coach.reading import Piece, read_note
 from bot.playbook import Entry, LegalBasis, Playbook, default_playbook
 from bot.text.normalize import normalize
@@ -418,10 +418,13 @@ _default: Dict[Path, Coach] = {}
 _default_lock = threading.Lock()
 
 
-def get_coach(*, model_path: Optional[Path] = None, playbook: Optional[Playbook] = None) -> Coach:
+def get_coach(
+    *, parser_factory: ParserFactory, model_path: Optional[Path] = None, playbook: Optional[Playbook] = None
+) -> Coach:
     """The process's coach: the bot's model (loaded once, on first call) with ``playbook``.
 
     Args:
+        parser_factory: Loads the model when this process has not yet (``bot.rasa.agent.RasaParser``).
         model_path: The trained model (default: ``COACH_MODEL_PATH`` or ``models/current.tar.gz``).
         playbook: The playbook to coach from (default: the YAML playbook; pass the staff's current one
             where edits apply). Either way the model is the one loaded for the process.
@@ -429,7 +432,7 @@ def get_coach(*, model_path: Optional[Path] = None, playbook: Optional[Playbook]
     Raises:
         bot.coach.model.ModelNotFound: If there is no trained model.
     """
-    parser = load_parser(model_path)
+    parser = load_parser(model_path, factory=parser_factory)
     if playbook is not None:
         return Coach(parser, playbook)
     with _default_lock:

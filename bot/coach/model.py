@@ -1,83 +1,45 @@
-"""The trained Rasa NLU model the bot uses, loaded once per process for the coach.
+"""The trained NLU model the bot uses, loaded once per process for the coach.
 
 The coach reads collectors' notes with the very model the bot serves (``models/current.tar.gz`` unless a
-path is named), parsed through Rasa's ``Agent.parse_message`` as :mod:`bot.nlu.rasa_model` does, so a
-collector sees what the bot would understand. Loading takes seconds and a few hundred megabytes, so
-:func:`load_parser` keeps one parser per model file for the whole process, whoever asks (the CLI, the staff
-app, the WeCom channel).
-
-``Agent.parse_message`` is a coroutine; callers are synchronous code (the CLI, FastAPI's thread pool) and
-async code (a channel's handler) alike. A parser therefore owns one event loop on a daemon thread and hands
-every parse to it, which works from any thread, and keeps parses in one order on one loop.
+path is named), so a collector sees what the bot would understand. Loading takes seconds and a few hundred
+megabytes, so :func:`load_parser` keeps one parser per model file for the whole process, whoever asks (the
+CLI, the staff app, the WeCom callback). The coach imports no Rasa: the caller names the factory that loads a
+model (``bot.rasa.agent.RasaParser``), and tests may pass their own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import sys
 import threading
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Dict, Optional, Protocol
+from typing import Any, Callable, Dict, Optional, Protocol
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "current.tar.gz"
 PARSE_TIMEOUT_SECONDS = 120.0  # generous: the first parse loads parts lazily, and the machine may be busy
 WARM_UP_TEXT = "hello"
 
-logger = logging.getLogger(__name__)
-
-
 class ModelNotFound(FileNotFoundError):
     """No trained model at the given path (train one with ``bot train``)."""
 
 
 class Parser(Protocol):
-    """Reads one message: Rasa's parse result (``intent``, ``intent_ranking``, ``entities``)."""
+    """Reads one message: Rasa's parse result (``intent``, ``intent_ranking``, ``entities``).
+
+    Attributes:
+        model_path: The model file it was loaded from.
+    """
+
+    model_path: Path
 
     def parse(self, text: str) -> Dict[str, Any]:
         """The parse of ``text``."""
         ...
 
 
-class RasaParser:
-    """A loaded Rasa model and the event loop its parses run on."""
+ParserFactory = Callable[[Path], Parser]
+"""Loads the model at a path (raising :class:`ModelNotFound` when there is none)."""
 
-    def __init__(self, model_path: Path) -> None:
-        """Load the model at ``model_path`` (slow: call :func:`load_parser` instead, which caches it).
-
-        Raises:
-            ModelNotFound: If there is no file at ``model_path``.
-        """
-        if not model_path.is_file():
-            raise ModelNotFound(f"no trained model at {model_path}; run `bot train` first")
-        from rasa.core.agent import Agent
-        from rasa.utils.log_utils import configure_structlog
-
-        self.model_path = model_path
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="coach-nlu", daemon=True)
-        self._thread.start()
-        # Rasa's log set-up sends the root logger to stdout, and jieba logs its dictionary loading there on the
-        # first parse: both happen here, with stdout pointing at stderr, so `bot coach --json` stays clean JSON.
-        with contextlib.redirect_stdout(sys.stderr):
-            configure_structlog(logging.WARNING)  # one debug line per parse would bury the coach's output
-            self._agent = Agent.load(str(model_path))
-            self.parse(WARM_UP_TEXT)  # loads the lazily loaded parts (jieba's dictionary) now
-        logger.info("coach: loaded the NLU model %s", model_path)
-
-    def parse(self, text: str) -> Dict[str, Any]:
-        """Rasa's parse of ``text``, from whichever thread calls (never from the parser's own loop)."""
-        future: Future[Dict[str, Any]] = asyncio.run_coroutine_threadsafe(
-            self._agent.parse_message(text), self._loop
-        )
-        result: Dict[str, Any] = future.result(timeout=PARSE_TIMEOUT_SECONDS)
-        return result
-
-
-_parsers: Dict[Path, RasaParser] = {}
+_parsers: Dict[Path, Parser] = {}
 _lock = threading.Lock()
 
 
@@ -91,10 +53,14 @@ def resolve_model_path(model_path: Optional[Path] = None) -> Path:
     return Path(configured).resolve() if configured else DEFAULT_MODEL_PATH
 
 
-def load_parser(model_path: Optional[Path] = None) -> RasaParser:
+def load_parser(model_path: Optional[Path] = None, *, factory: ParserFactory) -> Parser:
     """The process's parser for ``model_path`` (see :func:`resolve_model_path`), loaded on first use.
 
     Concurrent first calls wait for one load instead of loading the model twice.
+
+    Args:
+        model_path: The model file (default: see :func:`resolve_model_path`).
+        factory: Loads a model file when this process has not loaded it yet.
 
     Raises:
         ModelNotFound: If the model file does not exist.
@@ -103,7 +69,7 @@ def load_parser(model_path: Optional[Path] = None) -> RasaParser:
     with _lock:
         parser = _parsers.get(path)
         if parser is None:
-            parser = RasaParser(path)
+            parser = factory(path)
             _parsers[path] = parser
         return parser
 

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.db.rasa_events import events, events_exist
+from bot.rasa.events import events, events_exist
 
 _PURPOSE = b"wuye-conversation-handle:v1:"
 # Crockford's base32: no I, L, O or U, so a handle read out on the phone is not misheard.
@@ -59,7 +59,7 @@ def handle_of(sender_id: str, *, key: Optional[bytes] = None) -> str:
     Returns:
         ``W-XXXX-XXXX`` for a web chat session id, ``C-XXXX-XXXX`` for any other conversation.
     """
-    from bot.channels.session_ids import looks_like_session_id
+    from bot.conversations.session_ids import looks_like_session_id
 
     digest = hmac.new(key or _key(), _PURPOSE + str(sender_id).encode("utf-8"), hashlib.sha256).digest()
     number = int.from_bytes(digest[:5], "big")  # 40 bits

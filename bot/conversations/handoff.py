@@ -33,9 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock, wording
-from bot.channels.session_ids import looks_like_session_id
 from bot.conversations import handles, outbox, webchat_sessions
 from bot.conversations.outbox import OutboxEntry
+from bot.conversations.session_ids import looks_like_session_id
 from bot.db.models import (
     ConversationLink,
     Escalation,
@@ -43,7 +43,7 @@ from bot.db.models import (
     OutboxKind,
     WeChatInboundMessage,
 )
-from bot.db.rasa_events import events as _events
+from bot.rasa.events import events as _events
 from bot.services import escalations, queue
 from bot.services.rate_limits import serialise
 from bot.services.refused_texts import Refusal, record_staff_reply_refused, refusal_of

@@ -13,7 +13,7 @@ import re
 
 from bot.conversations.handles import HANDLE_PATTERN, handle_of
 
-# A web chat session id anywhere in a text (either form; see bot.channels.session_ids).
+# A web chat session id anywhere in a text (either form; see bot.conversations.session_ids).
 _WEBCHAT_ID = re.compile(r"[0-9a-f]{32}(?:\.[0-9]{10,12})?\.[0-9a-f]{64}")
 # A WeChat openid: 28 characters, starting with "o" (only a whole value is taken for one).
 _OPENID = re.compile(r"^o[A-Za-z0-9_-]{27}$")

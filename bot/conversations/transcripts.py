@@ -1,6 +1,6 @@
 """Transcripts read from Rasa's SQL tracker store, and every conversation an owner has had.
 
-Rasa keeps its conversations in the records' database (:func:`bot.rasa_endpoints.tracker_store_config`):
+Rasa keeps its conversations in the records' database (:func:`bot.rasa.endpoints.tracker_store_config`):
 Rasa 3.6's ``SQLTrackerStore`` writes one row per event to the table ``events`` (``id``, ``sender_id``,
 ``type_name``, ``timestamp`` as Unix seconds, ``intent_name``, ``action_name``, and ``data``, the event as
 JSON). This module reads those rows as plain data, without importing Rasa, in the order Rasa itself reads
@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.conversations.webchat_sessions import END_MARK
 from bot.db import models
-from bot.db.rasa_events import as_mapping, as_text, event_data, events_exist
-from bot.db.rasa_events import events as _events
+from bot.rasa.events import as_mapping, as_text, event_data, events_exist
+from bot.rasa.events import events as _events
 
 # Actions that are Rasa's plumbing, not something the bot did for the owner.
 _PLUMBING_ACTIONS = frozenset({"action_listen", "action_session_start"})

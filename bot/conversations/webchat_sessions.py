@@ -1,6 +1,6 @@
 """How long a web chat session lasts, and how it ends.
 
-A web chat session id (:mod:`bot.channels.session_ids`) is a bearer credential: whoever presents it speaks in
+A web chat session id (:mod:`bot.conversations.session_ids`) is a bearer credential: whoever presents it speaks in
 that conversation, verified or not. So it ends:
 
 * **idle** — ``WEBCHAT_SESSION_IDLE_MINUTES`` after the owner's last message (or after it was issued, before
@@ -35,9 +35,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot import clock
-from bot.channels.session_ids import issued_at
+from bot.conversations.session_ids import issued_at
 from bot.db.models import ConversationLink
-from bot.db.rasa_events import events, events_exist
+from bot.rasa.events import events, events_exist
 
 WEBCHAT_CHANNEL = "socketio"
 # The metadata key of an owner message holding the moment the web chat received it (ISO 8601, UTC).

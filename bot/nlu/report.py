@@ -15,8 +15,8 @@ from typing import List, Sequence
 
 from bot.nlu import baselines
 from bot.nlu.heldout import PROJECT_ROOT, heldout_examples, training_examples
-from bot.nlu.rasa_model import rasa_scores
 from bot.nlu.scoring import Scores, comparison_table, per_intent_table
+from bot.rasa.nlu_scoring import rasa_scores
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 

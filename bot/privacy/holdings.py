@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from bot.db import models
 from bot.db.models import ConversationLink, Owner, mask_phone
-from bot.db.rasa_events import events, events_exist
 from bot.db.reminder_models import CallTask, Reminder, ReminderOptOut
 from bot.db.staff_models import AuditEntry
+from bot.rasa.events import events, events_exist
 
 # A name shorter than this is not searched for inside other texts (it would match ordinary words).
 MIN_NEEDLE_CHARS = 2

@@ -32,9 +32,9 @@ from sqlalchemy.sql.expression import Delete
 
 from bot import clock
 from bot.db import models
-from bot.db.rasa_events import events, events_exist
 from bot.db.reminder_models import CallTask, CallTaskState
 from bot.db.staff_models import AuditEntry
+from bot.rasa.events import events, events_exist
 from bot.services import identity, rate_limits, staff_auth
 
 logger = logging.getLogger(__name__)

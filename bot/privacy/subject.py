@@ -54,11 +54,11 @@ from bot.conversations import transcripts
 from bot.db import models
 from bot.db.models import ConversationLink, Owner, Unit
 from bot.db.payment_models import Payment
-from bot.db.rasa_events import events, events_exist
 from bot.db.reminder_models import CallTask, Reminder, ReminderOptOut
 from bot.db.staff_models import AuditEntry
 from bot.privacy import holdings as found
 from bot.privacy.holdings import Holdings
+from bot.rasa.events import events, events_exist
 from bot.records.ownership import CURRENT
 from bot.services import audit
 

@@ -33,10 +33,10 @@ from bot import clock, compliance
 from bot.conversations.handles import handle_of
 from bot.db import models
 from bot.db.models import OutboxKind, OutboxState, RecordStatus, WeChatDelivery
-from bot.db.rasa_events import as_mapping, as_text, event_data, events_exist
-from bot.db.rasa_events import events as rasa_events
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.staff_models import AuditEntry
+from bot.rasa.events import as_mapping, as_text, event_data, events_exist
+from bot.rasa.events import events as rasa_events
 from bot.service_config import StaffHours, get_service_config
 
 SUMMARIES_FILE = Path(__file__).resolve().parents[2] / "data" / "quality" / "summaries.yml"

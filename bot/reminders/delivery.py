@@ -69,7 +69,7 @@ class WeChatSender(Protocol):
 
 
 class WeChatAPISender:
-    """:class:`WeChatSender` over :class:`bot.channels.wechat_api.WeChatAPI` (one event loop per call)."""
+    """:class:`WeChatSender` over :class:`bot.wechat.api.WeChatAPI` (one event loop per call)."""
 
     def __init__(self, api: Any) -> None:
         self.api = api
@@ -85,9 +85,9 @@ class WeChatAPISender:
 
 def wechat_sender_from_settings() -> Optional[WeChatSender]:
     """The configured WeChat API (AppID and AppSecret), or None."""
-    from bot.channels.wechat_api import WeChatAPI
-    from bot.channels.wechat_store import DatabaseTokenCache, WeChatStore
     from bot.settings import get_settings
+    from bot.wechat.api import WeChatAPI
+    from bot.wechat.store import DatabaseTokenCache, WeChatStore
 
     settings = get_settings()
     secret = settings.wechat_app_secret.get_secret_value() if settings.wechat_app_secret else ""
@@ -188,7 +188,7 @@ def deliver(
         )
         return Outcome(ReminderState.SENT, Route.WEBCHAT_OUTBOX.value, outbox_id=entry.id)
     if way is Route.WECHAT_CUSTOM and wechat is not None:
-        from bot.channels.wechat_api import WeChatAPIError
+        from bot.wechat.api import WeChatAPIError
 
         try:
             wechat.send_text(str(reminder.sender_id), text)
@@ -198,7 +198,7 @@ def deliver(
                 return _call(session, reminder, f"wechat_error_{error.errcode}")
             way = Route.WECHAT_TEMPLATE  # the window closed between our check and the send
     if way is Route.WECHAT_TEMPLATE and wechat is not None and template.template_id:
-        from bot.channels.wechat_api import WeChatAPIError
+        from bot.wechat.api import WeChatAPIError
 
         values = template_values(session, reminder, text) if values is None else values
         data = template_data(template, values)

@@ -304,7 +304,7 @@ def configured_limits(settings: Any = None) -> Tuple[Limit, ...]:
 
 def from_settings(settings: Any = None) -> MessageLimiter:
     """A limiter with the configured limits, counting in Redis when ``LOCK_STORE_URL``/``REDIS_URL`` is set."""
-    from bot.rasa_endpoints import configured_lock_store_url
+    from bot.settings import configured_lock_store_url
 
     if settings is None:
         from bot.settings import get_settings

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.conversations import transcripts
 from bot.db import models
-from bot.db.rasa_events import events, events_exist
 from bot.db.staff_models import StaffUser
+from bot.rasa.events import events, events_exist
 from bot.records import arrears
 from bot.records.ownership import CURRENT
 from bot.records.units import parse_unit

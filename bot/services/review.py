@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
-from bot.db.rasa_events import events as _events
-from bot.db.rasa_events import events_exist
+from bot.rasa.events import events as _events
+from bot.rasa.events import events_exist
 from bot.services import payments
 
 DEFAULT_DAYS = 14

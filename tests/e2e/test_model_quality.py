@@ -73,7 +73,7 @@ def parsed(trained_model: Path) -> dict:
     import datetime as dt
 
     from bot import clock
-    from bot.nlu.rasa_model import parse_all
+    from bot.rasa.nlu_scoring import parse_all
 
     texts = [text for text, _, _ in ENTITY_CASES]
     with clock.frozen(dt.datetime(2026, 11, 23, 10, 0, tzinfo=clock.zone())):

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from bot.cli import ServerPlan, stop
 from bot.db import models
 from bot.db.session import session_scope
-from bot.rasa_runtime import ACTION_CALL_TIMEOUT_SECONDS
+from bot.rasa.runtime import ACTION_CALL_TIMEOUT_SECONDS
 from bot.services.promises import confirmation_question, format_date
 from bot.wording import text
 from tests.conftest import (

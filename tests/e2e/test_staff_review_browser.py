@@ -25,7 +25,7 @@ def _seed(database_url: str) -> None:
     from rasa.shared.core.domain import Domain
     from rasa.utils.endpoints import EndpointConfig
 
-    from bot.rasa_endpoints import tracker_store_config
+    from bot.rasa.endpoints import tracker_store_config
     from tests.unit.test_review import make_records, write_messages
 
     make_records(database_url)

@@ -23,7 +23,7 @@ import requests
 from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 
 from bot import clock, wording
-from bot.channels.session_ids import signer_from_settings
+from bot.conversations.session_ids import signer_from_settings
 from bot.playbook import default_playbook
 from bot.records.arrears import months_between
 from bot.service_config import get_service_config

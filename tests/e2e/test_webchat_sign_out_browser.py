@@ -20,8 +20,8 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, select, text
 
 from bot import wording
-from bot.channels.session_ids import signer_from_settings
 from bot.conversations.handles import handle_of
+from bot.conversations.session_ids import signer_from_settings
 from bot.db import models
 from bot.db.session import get_engine, session_scope
 from tests.conftest import Servers, server_plan, start_and_wait

@@ -19,7 +19,7 @@ import pytest
 import requests
 import socketio
 
-from bot.channels.session_ids import signer_from_settings
+from bot.conversations.session_ids import signer_from_settings
 from tests.conftest import ROOT, free_port, wait_for
 from tests.fakes.wording import says
 
@@ -147,7 +147,7 @@ class RestartableRasa:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [
-            sys.executable, "-m", "bot.rasa_runtime", "run",
+            sys.executable, "-m", "bot.rasa.runtime", "run",
             "--model", str(model),
             "--port", str(self.port),
             "--endpoints", str(endpoints),
@@ -174,7 +174,7 @@ class RestartableRasa:
 
 @pytest.fixture
 def restartable_rasa(trained_model: Path, servers, tmp_path: Path) -> Iterator[RestartableRasa]:
-    from bot.rasa_endpoints import write_endpoints
+    from bot.rasa.endpoints import write_endpoints
 
     endpoints = write_endpoints(
         tmp_path / "endpoints.yml",

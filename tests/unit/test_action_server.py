@@ -25,7 +25,8 @@ import requests
 
 from bot import cli
 from bot.action_server import create_app, token_is_valid
-from bot.cli import ServerPlan, preflight, start_action_server, stop
+from bot.cli import ServerPlan, start_action_server, stop
+from bot.startup import preflight
 from tests.conftest import ROOT, demo_database, free_port, wait_for
 
 TOKEN = "unit-test-action-token"
@@ -242,12 +243,12 @@ def test_preflight_names_file_and_text_of_forbidden_wording(
 def test_bot_run_and_the_action_server_start_nothing_on_forbidden_wording(
     project_with_forbidden_wording: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from bot import action_server
+    from bot import action_server, startup
 
     def no_process(*args: object, **kwargs: object) -> None:
         raise AssertionError("a process was started despite forbidden wording")
 
-    monkeypatch.setattr(cli, "PROJECT_ROOT", project_with_forbidden_wording)
+    monkeypatch.setattr(startup, "PROJECT_ROOT", project_with_forbidden_wording)  # what preflight checks
     monkeypatch.setattr(cli.subprocess, "Popen", no_process)
     monkeypatch.setattr(cli, "train", no_process)
     monkeypatch.setattr(action_server, "serve", no_process)
@@ -304,16 +305,16 @@ def process_is_running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-# --- the Rasa side: what the owner gets when an action's answer is lost (bot/rasa_runtime.py) ---------------
+# --- the Rasa side: what the owner gets when an action's answer is lost (bot/rasa/runtime.py) ---------------
 
 
 @pytest.fixture
 def rasa_with_fault_handling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rasa's RemoteAction and MessageProcessor with bot.rasa_runtime's handling, for this test only."""
+    """Rasa's RemoteAction and MessageProcessor with bot.rasa.runtime's handling, for this test only."""
     from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
 
-    from bot import rasa_runtime
+    from bot.rasa import runtime as rasa_runtime
 
     monkeypatch.setattr(RemoteAction, "run", rasa_runtime._with_deadline(RemoteAction.run))
     monkeypatch.setattr(
@@ -369,7 +370,7 @@ def test_an_action_server_refusing_connections_gets_the_owner_a_polite_reply(
 def test_a_hung_action_server_is_given_up_on_after_the_deadline(
     rasa_with_fault_handling: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot import rasa_runtime
+    from bot.rasa import runtime as rasa_runtime
     from bot.wording import text
 
     monkeypatch.setattr(rasa_runtime, "ACTION_CALL_TIMEOUT_SECONDS", 0.5)

@@ -28,10 +28,10 @@ from sanic import Sanic
 
 from bot.channels.inbound import DATE_KEYS, RESERVED_KEYS, allowed_commands, screen_text, server_metadata
 from bot.channels.wechat_handler import WeChatConfig, WeChatWebhook
-from bot.channels.wechat_store import WeChatStore
 from bot.db import migrate
 from bot.db.session import get_engine
 from bot.settings import get_settings
+from bot.wechat.store import WeChatStore
 from tests.conftest import free_port
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_ENCODING_AES_KEY, TEST_TOKEN
 from tests.fakes.wechat_client import WeChatClient, now

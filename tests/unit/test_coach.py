@@ -23,6 +23,7 @@ from bot.coach.render import PLAIN_TEXT_MAX_BYTES, as_json, plain_text, terminal
 from bot.compliance import violations
 from bot.contract import OBJECTION_INTENTS, PLAYBOOK_INTENTS
 from bot.playbook import default_playbook
+from bot.rasa.agent import RasaParser
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -183,7 +184,7 @@ def test_terminal_text_is_coloured_only_when_asked() -> None:
 
 @pytest.fixture(scope="module")
 def coach(trained_model: Path) -> Coach:
-    return get_coach(model_path=trained_model)
+    return get_coach(parser_factory=RasaParser, model_path=trained_model)
 
 
 # Collector-style notes for every playbook entry: third person, quoted, Traditional and Cantonese.
@@ -382,7 +383,7 @@ def test_the_coach_and_the_wecom_lookup_keep_no_chinese_in_code() -> None:
 
 def test_a_missing_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFound, match="no trained model"):
-        load_parser(tmp_path / "nothing.tar.gz")
+        load_parser(tmp_path / "nothing.tar.gz", factory=RasaParser)
 
 
 # --- repair and complaint requests (issue 17 point 6) --------------------------------------------------------

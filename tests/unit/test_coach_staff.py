@@ -267,6 +267,7 @@ def test_the_model_is_loaded_once_for_the_page_wecom_and_the_cli(
     from bot.coach import coach as coach_module
     from bot.coach import model as model_module
     from bot.coach.cli import run
+    from bot.rasa.agent import RasaParser
 
     loads: List[str] = []
     real_load = Agent.load
@@ -291,7 +292,10 @@ def test_the_model_is_loaded_once_for_the_page_wecom_and_the_cli(
     texts = Responder(estate["url"]).reply("WangXiaoMing", NOTE).texts
     assert "暖气不热" in texts[0]
     out = io.StringIO()
-    assert run([NOTE], as_json=True, model=coach_model, url=estate["url"], stdout=out, stderr=io.StringIO()) == 0
+    assert (
+        run([NOTE], parser_factory=RasaParser, as_json=True, model=coach_model, url=estate["url"], stdout=out, stderr=io.StringIO())
+        == 0
+    )
     assert '"objection_heating"' in out.getvalue()
     assert loads == [str(coach_model.resolve())]
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from bot import cli, clock
-from bot.rasa_endpoints import tracker_store_config, write_endpoints
+from bot.rasa.endpoints import tracker_store_config, write_endpoints
 from bot.service_config import get_service_config, load
 from bot.settings import Settings
 

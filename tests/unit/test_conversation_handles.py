@@ -21,10 +21,10 @@ from sqlalchemy import select
 
 from apps.staff.access_log import RedactedAccessLog, log_config
 from bot import clock
-from bot.channels.session_ids import SessionIdSigner
 from bot.conversations import handles
 from bot.conversations.handles import AmbiguousHandle, handle_of, normalise, resolve
 from bot.conversations.redaction import redact_ids, redact_path
+from bot.conversations.session_ids import SessionIdSigner
 from bot.db import models
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry

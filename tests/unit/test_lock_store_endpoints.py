@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from bot import cli
-from bot.rasa_endpoints import configured_lock_store_url, lock_store_config, write_endpoints
+from bot.rasa.endpoints import lock_store_config, write_endpoints
+from bot.settings import configured_lock_store_url
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/3")
 

@@ -22,7 +22,7 @@ def _rasa_creates_its_events_table(database_url: str) -> None:
     from rasa.shared.core.domain import Domain
     from rasa.utils.endpoints import EndpointConfig
 
-    from bot.rasa_endpoints import tracker_store_config
+    from bot.rasa.endpoints import tracker_store_config
 
     store = TrackerStore.create(
         EndpointConfig.from_dict(tracker_store_config(database_url)), Domain.load(str(ROOT / "domain.yml"))

@@ -17,7 +17,7 @@ from bot import clock
 from bot.cli import main as cli
 from bot.db import models
 from bot.db.session import get_engine, session_scope
-from bot.rasa_endpoints import tracker_store_config
+from bot.rasa.endpoints import tracker_store_config
 from bot.services import nlu_inbox
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

@@ -22,7 +22,6 @@ from bot import clock
 from bot.db import models
 from bot.db.models import Base, Owner
 from bot.db.payment_models import Payment, PaymentSource
-from bot.db.rasa_events import events, events_exist
 from bot.db.reminder_models import (
     CallTask,
     CallTaskState,
@@ -34,6 +33,7 @@ from bot.db.reminder_models import (
 from bot.db.session import session_scope
 from bot.privacy import subject
 from bot.privacy.subject import ERASED_NAME, ERASED_TEXT, SubjectError
+from bot.rasa.events import events, events_exist
 from bot.records import identity as owners
 from bot.records import importer
 from bot.services import audit, escalations, records

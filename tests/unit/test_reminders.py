@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
-from bot.channels.wechat_api import WeChatAPI
 from bot.db import migrate, models
 from bot.db.models import Base, ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import (
@@ -39,6 +38,7 @@ from bot.reminders.delivery import Template, WeChatAPISender
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker
 from bot.services import escalations, payments, queue, records
+from bot.wechat.api import WeChatAPI
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_APP_SECRET, FakeWeChatAPI
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,12 +15,12 @@ from sqlalchemy import func, insert, select, text
 
 from bot import clock
 from bot.db import models
-from bot.db.rasa_events import events
 from bot.db.reminder_models import CallTask, CallTaskState
 from bot.db.session import get_engine, session_scope
 from bot.db.staff_models import AuditEntry, LoginOutcome, StaffLoginAttempt
 from bot.privacy import retention
 from bot.privacy.retention import RetentionPolicy
+from bot.rasa.events import events
 from bot.records import importer
 from bot.reminders.delivery import Template
 from bot.reminders.policy import Policy

@@ -17,7 +17,7 @@ from bot.conversations import transcripts
 from bot.conversations.transcripts import Entity, EntryKind, Speaker
 from bot.db import models
 from bot.db.session import get_engine, session_scope
-from bot.rasa_endpoints import tracker_store_config
+from bot.rasa.endpoints import tracker_store_config
 from bot.records import identity as owners
 from bot.records import importer
 from bot.services import escalations, records

@@ -12,9 +12,9 @@ from rasa.core.channels.channel import UserMessage
 
 from bot import clock
 from bot.channels.inbound import ip_client
-from bot.channels.session_ids import SessionIdSigner
 from bot.channels.socket_sessions import SocketSessions
 from bot.channels.webchat import SignedSessionEvents, SignedSocketIOInput
+from bot.conversations.session_ids import SessionIdSigner
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "unit-test-secret"

@@ -9,7 +9,12 @@ import re
 import pytest
 
 from bot import clock
-from bot.channels.session_ids import SessionIdSigner, issued_at, looks_like_session_id, signer_from_settings
+from bot.conversations.session_ids import (
+    SessionIdSigner,
+    issued_at,
+    looks_like_session_id,
+    signer_from_settings,
+)
 from bot.settings import get_settings
 
 SECRET = "test-secret-for-webchat"

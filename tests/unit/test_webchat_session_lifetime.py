@@ -17,15 +17,15 @@ import pytest
 from sqlalchemy import select, text
 
 from bot import clock
-from bot.channels.session_ids import SessionIdSigner
 from bot.channels.webchat import SESSION_ENDED_EVENT
 from bot.channels.webchat_lifetime import SessionLifetimeGuard, mark_ended
 from bot.conversations import transcripts, webchat_sessions
+from bot.conversations.session_ids import SessionIdSigner
 from bot.conversations.transcripts import EntryKind
 from bot.conversations.webchat_sessions import SEEN_KEY, Lifetime, SessionEnd
 from bot.db import models
 from bot.db.session import get_engine, session_scope
-from bot.rasa_endpoints import tracker_store_config
+from bot.rasa.endpoints import tracker_store_config
 from bot.records import identity as owners
 from bot.records import importer
 from bot.services import identity as identity_service

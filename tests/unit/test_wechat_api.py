@@ -7,10 +7,10 @@ from typing import Iterator
 
 import pytest
 
-from bot.channels.wechat_api import WeChatAPI, WeChatAPIError
-from bot.channels.wechat_store import DatabaseTokenCache, WeChatStore
 from bot.db import migrate
 from bot.db.session import get_engine
+from bot.wechat.api import WeChatAPI, WeChatAPIError
+from bot.wechat.store import DatabaseTokenCache, WeChatStore
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_APP_SECRET, FakeWeChatAPI
 
 

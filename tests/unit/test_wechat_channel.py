@@ -26,8 +26,6 @@ from sanic import Sanic
 from sqlalchemy import func, select
 
 from bot.channels.wechat import WeChatInput
-from bot.channels.wechat_api import WeChatAPI
-from bot.channels.wechat_format import MAX_TEXT_BYTES, utf8_len
 from bot.channels.wechat_handler import (
     PLEASE_TYPE_TEXT,
     PURGE_EVERY_SECONDS,
@@ -37,12 +35,14 @@ from bot.channels.wechat_handler import (
     WeChatConfig,
     WeChatWebhook,
 )
-from bot.channels.wechat_store import DatabaseTokenCache, WeChatStore
 from bot.clock import utc_now
 from bot.compliance import violations
 from bot.db import migrate, models
 from bot.db.session import get_engine, session_scope
 from bot.settings import get_settings
+from bot.wechat.api import WeChatAPI
+from bot.wechat.format import MAX_TEXT_BYTES, utf8_len
+from bot.wechat.store import DatabaseTokenCache, WeChatStore
 from tests.conftest import free_port
 from tests.fakes.wechat_api import (
     TEST_APP_ID,

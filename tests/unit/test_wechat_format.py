@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.channels.wechat_format import (
+from bot.wechat.format import (
     MAX_TEXT_BYTES,
     Choice,
     match_choice,

@@ -11,8 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from bot.channels.wechat_format import Choice
-from bot.channels.wechat_store import (
+from bot.clock import utc_now
+from bot.db import migrate, models
+from bot.db.session import get_engine, session_scope
+from bot.wechat.format import Choice
+from bot.wechat.store import (
     CachedToken,
     DatabaseTokenCache,
     InboundState,
@@ -21,9 +24,6 @@ from bot.channels.wechat_store import (
     SubscriptionEvent,
     WeChatStore,
 )
-from bot.clock import utc_now
-from bot.db import migrate, models
-from bot.db.session import get_engine, session_scope
 
 WECHAT_TABLES = {
     "wechat_inbound_messages",

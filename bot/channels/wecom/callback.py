@@ -242,8 +242,11 @@ class Responder:
         # Imported here: the coach brings Rasa in, which a console without WeCom messages never needs.
         from bot.coach import get_coach
         from bot.coach.render import as_json, plain_text
+        from bot.rasa.agent import RasaParser
 
-        answer = get_coach(playbook=current_playbook(session)).answer(text, old_arrears=old_arrears)
+        answer = get_coach(parser_factory=RasaParser, playbook=current_playbook(session)).answer(
+            text, old_arrears=old_arrears
+        )
         # What the coach suggests saying to the owner passes the guard like any text for owners.
         answer, refusals = refused_texts.guarded_coach_answer(answer)
         for refusal in refusals:

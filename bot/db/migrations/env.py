@@ -16,8 +16,8 @@ from bot.db import (  # noqa: F401  (each registers its tables on Base)
     wecom_models,
 )
 from bot.db.models import Base
-from bot.db.rasa_events import EVENTS_TABLE
 from bot.db.session import get_engine
+from bot.rasa.events import EVENTS_TABLE
 
 config = context.config
 

@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional, Protocol, Sequence
 
 import aiohttp
 
-from bot.channels.wechat_store import CachedToken
+from bot.wechat.store import CachedToken
 
 logger = logging.getLogger(__name__)
 

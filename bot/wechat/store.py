@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.channels.wechat_format import Choice
 from bot.db.models import (
     WeChatAccessToken,
     WeChatCallbackSignature,
@@ -32,6 +31,7 @@ from bot.db.models import (
     now,
 )
 from bot.db.session import session_scope
+from bot.wechat.format import Choice
 
 
 @dataclass(frozen=True)

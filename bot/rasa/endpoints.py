@@ -76,18 +76,6 @@ def lock_store_config(lock_store_url: str) -> Dict[str, Any]:
     return config
 
 
-def configured_lock_store_url(settings: Any = None) -> Optional[str]:
-    """``LOCK_STORE_URL``, else ``REDIS_URL``, else None (one Rasa process: in-memory locks suffice)."""
-    if settings is None:
-        from bot.settings import get_settings
-
-        settings = get_settings()
-    for value in (getattr(settings, "lock_store_url", None), getattr(settings, "redis_url", None)):
-        if value and str(value).strip():
-            return str(value).strip()
-    return None
-
-
 def write_endpoints(
     path: Path,
     *,

@@ -1,6 +1,6 @@
 """The Rasa server process: ``rasa`` with the project's fault handling installed before it starts.
 
-Run it like ``rasa``: ``python -m bot.rasa_runtime run --model ... --endpoints ...``.
+Run it like ``rasa``: ``python -m bot.rasa.runtime run --model ... --endpoints ...``.
 
 What Rasa 3.6 does on its own when a custom action fails (action server down, refusing the token, timing out
 or crashing): ``RemoteAction.run`` raises ``RasaException`` and ``MessageProcessor._run_action`` logs it and
@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import Any, Callable, List, Optional, Sequence
 
-logger = logging.getLogger("bot.rasa_runtime")  # also when run as __main__
+logger = logging.getLogger("bot.rasa.runtime")  # also when run as __main__
 
 # A custom action answers in well under a second; past this the owner is told instead of kept waiting.
 ACTION_CALL_TIMEOUT_SECONDS = 5.0
@@ -123,7 +123,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         The exit status; Rasa's own command line exits by itself on errors.
     """
-    from bot.cli import exit_with_parent, preflight
+    from bot.startup import exit_with_parent, preflight
 
     exit_with_parent()
     if not preflight():
