@@ -96,6 +96,7 @@ class ServerPlan:
     log_dir: Optional[Path] = None  # None: the processes write to this process's stdout and stderr
     worker: bool = True  # the reminder worker (python -m apps.worker), started last
     lock_store_url: Optional[str] = None  # Redis for Rasa's lock store; None: LOCK_STORE_URL / REDIS_URL, if set
+    credentials: Optional[Path] = None  # the channels the Rasa server runs; None: the project's credentials.yml
 
     @property
     def actions_url(self) -> str:
@@ -179,7 +180,7 @@ def start_rasa_server(plan: ServerPlan) -> subprocess.Popen:
         "--endpoints",
         str(endpoints),
         "--credentials",
-        str(PROJECT_ROOT / "credentials.yml"),
+        str(plan.credentials or PROJECT_ROOT / "credentials.yml"),
         *(["--enable-api"] if plan.enable_api else []),
     ]
     return _start("rasa", command, plan)

@@ -17,8 +17,8 @@ import math
 from typing import Optional
 
 from bot import wording
-from bot.channels.inbound import checked_outgoing
 from bot.services.message_limits import Decision, MessageLimiter, Verdict, from_settings
+from bot.services.refused_texts import checked_outgoing
 
 __all__ = ["Decision", "MessageLimiter", "limiter", "refusal_text"]
 

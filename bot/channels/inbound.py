@@ -32,7 +32,7 @@ from typing import Any, Dict, FrozenSet, Mapping, Optional, Sequence, Tuple, Uni
 
 import yaml
 
-from bot import compliance, wording
+from bot import wording
 from bot.services import client_addresses
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -271,38 +271,3 @@ def request_client(peer: Optional[str], headers: Any) -> str:
 def wechat_client(openid: str) -> str:
     """The identity-accounting key of a WeChat user."""
     return f"wechat:{openid}"
-
-
-def checked_outgoing(text: str, *, source: str) -> str:
-    """``text`` if it may reach an owner, otherwise the safe replacement sentence.
-
-    Args:
-        text: A text about to be sent through a channel.
-        source: Where it comes from, for the log (e.g. ``"rest"``, ``"wechat"``).
-
-    Returns:
-        ``text`` or ``channels.blocked_reply`` from ``data/wording.yml``.
-    """
-    if compliance.check_outgoing(text, source=source):
-        return text
-    return wording.text("channels.blocked_reply")
-
-
-def checked_message(message: Mapping[str, Any], *, source: str) -> Dict[str, Any]:
-    """A bot message (Rasa's dict) with its ``text`` and button titles checked by :func:`checked_outgoing`.
-
-    Buttons are ``buttons`` in collected output and ``quick_replies`` on socket.io.
-    """
-    checked = dict(message)
-    if isinstance(checked.get("text"), str):
-        checked["text"] = checked_outgoing(checked["text"], source=source)
-    for key in ("buttons", "quick_replies"):
-        buttons = checked.get(key)
-        if isinstance(buttons, list):
-            checked[key] = [
-                {**button, "title": checked_outgoing(str(button.get("title", "")), source=source)}
-                if isinstance(button, Mapping) and button.get("title") is not None
-                else button
-                for button in buttons
-            ]
-    return checked

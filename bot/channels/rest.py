@@ -33,9 +33,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import floods
-from bot.channels.inbound import checked_message, clean_text, request_client, screen_text, server_metadata
+from bot.channels.inbound import clean_text, request_client, screen_text, server_metadata
 from bot.channels.takeover import HoldGate
 from bot.conversations.handles import handle_of
+from bot.services.refused_texts import checked_message
 
 logger = logging.getLogger(__name__)
 

@@ -25,28 +25,10 @@ cut to :data:`HELD_TEXT_CHARS` characters with a note of its length, a non-text 
 the gate fails closed: nothing is sent, not even the channel's refusal, and the failure is logged
 (:meth:`HoldGate.holder`).
 
-**Delivery** (:class:`OutboxDeliverer`). Every Rasa process runs one deliverer (a Sanic listener started by
-the web chat channel), which polls the outbox every second and is woken at once when an owner's socket
-confirms its session:
-
-* ``control`` rows (any process): ``pause`` / ``resume`` appended to the tracker.
-* web chat rows, only for owners whose socket this process holds: emitted as ``bot_uttered`` through the
-  compliance-checked output, then appended to the tracker as ``BotUttered`` with metadata
-  ``{"staff": <username>}`` (a staff reply) or ``{"handoff": "joined" | "left"}`` (a notice), both with
-  ``outbox_id``. An owner who is not connected gets them when their socket next confirms its session.
-* WeChat rows (any process): a customer-service message through :class:`bot.wechat.api.WeChatAPI`
-  when the 48-hour window is open; otherwise the row fails with ``wechat_window_closed`` for the staff screen.
-* REST rows wait for the owner's next REST message: the channel cannot push, so :meth:`HoldGate.outbox_reply`
-  claims them while answering that message and puts them in its response, before the bot's own answer (the
-  same claim, so once). Rows without a channel fail with ``unknown_channel``.
-
-Exactly once: a row is claimed atomically (:func:`bot.conversations.outbox.claim`) and committed as
-``delivering`` before anything is sent, so no second process can send it. After the send, the text is
-appended to the tracker with the row's id, and only then is the row marked ``delivered``. If the process dies
-in between, the row's lease runs out and another process takes it over: it first looks for the row's id in
-the tracker and, when found, only marks it delivered. The one window left is a crash after the send and
-before the tracker is saved (milliseconds); a duplicate is possible then, a loss never — for web chat the
-socket dies with the process, so the emit most likely never left it either.
+**Delivery** is not here: every Rasa process runs the outbox's deliverer (:mod:`bot.conversations.delivery`,
+started by :mod:`bot.rasa.delivery`), whichever channels it runs. REST rows are the exception handled here: the
+channel cannot push, so :meth:`HoldGate.outbox_reply` claims them while answering the owner's next REST message
+and puts them in its response, before the bot's own answer (the same claim, so once).
 """
 
 from __future__ import annotations
@@ -54,18 +36,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
-import socket
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, TypeVar
+from typing import Any, Awaitable, Callable, Dict, List, Optional, TypeVar
 
 from rasa.core.channels.channel import UserMessage
 
 from bot import wording
 from bot.channels.inbound import HELD_NOTE_KEY
 from bot.conversations import handoff, outbox
+from bot.conversations.delivery.deliverer import OWNER_KINDS, WORKER, bot_metadata
 from bot.conversations.handles import handle_of
-from bot.conversations.outbox import OutboxEntry
-from bot.db.models import OutboxKind
 from bot.rasa.trackers import (
     agent_of,
     append_bot_message,
@@ -81,10 +60,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-POLL_SECONDS = 1.0
-MAX_TRANSPORT_RETRIES = 5
-OWNER_KINDS = (OutboxKind.TEXT, OutboxKind.JOINED, OutboxKind.LEFT)
-WORKER = f"rasa:{socket.gethostname()}:{os.getpid()}"
 HELD_TEXT_CHARS = 300  # how much of a refused over-long message the staff view shows
 # The metadata key marking a message stored in place of a channel's refusal (clients cannot send it:
 # bot.channels.inbound.server_metadata drops it).
@@ -122,13 +97,6 @@ def held_note_text(*, problem: str, text: Optional[str], kind: Optional[str] = N
         shown = clean_text(text[: HELD_TEXT_CHARS * 2])[:HELD_TEXT_CHARS]  # never clean megabytes for a preview
         return wording.text("handoff.held_too_long", chars=len(text), text=shown)
     return wording.text("handoff.held_not_text", kind=kind or problem)
-
-
-def bot_metadata(row: OutboxEntry) -> Dict[str, Any]:
-    """How a delivered row is marked in the tracker: who spoke (a staff reply) or which notice it was."""
-    if row.kind is OutboxKind.TEXT:
-        return {"staff": row.staff, "outbox_id": row.id}
-    return {"handoff": row.kind.value, "outbox_id": row.id}
 
 
 class HoldGate:
@@ -234,7 +202,7 @@ class HoldGate:
         Returns:
             ``{"recipient_id": sender_id, "text": ...}`` messages, oldest first.
         """
-        from bot.channels.inbound import checked_outgoing
+        from bot.services.refused_texts import checked_outgoing
 
         worker = f"{channel}:{WORKER}"
         agent = agent_of(self.app)
@@ -290,200 +258,3 @@ class HoldGate:
         await self.on_new_message(message)
 
 
-class OutboxDeliverer:
-    """Delivers the outbox from one Rasa process (see the module docstring).
-
-    Args:
-        app: The Rasa server's Sanic app (its ``ctx.agent`` is read when needed).
-        sio: The web chat's socket.io server, if the channel is enabled.
-        senders: The sender ids whose sockets this process holds now.
-        bot_message_evt: The socket.io event bot messages are emitted as.
-        wechat_api: The WeChat API client; default built from the settings when AppID and AppSecret are set.
-        database_url: The database; default ``DATABASE_URL``.
-        poll_seconds: How often the outbox is read when nothing wakes the deliverer.
-        worker: This process's name in ``claimed_by``.
-    """
-
-    def __init__(
-        self,
-        app: Any,
-        *,
-        sio: Any = None,
-        senders: Optional[Callable[[], Iterable[str]]] = None,
-        bot_message_evt: str = "bot_uttered",
-        wechat_api: Any = None,
-        database_url: Optional[str] = None,
-        poll_seconds: float = POLL_SECONDS,
-        worker: str = WORKER,
-    ) -> None:
-        self.app = app
-        self.sio = sio
-        self.senders = senders or (lambda: ())
-        self.bot_message_evt = bot_message_evt
-        self.wechat_api = wechat_api if wechat_api is not None else _wechat_api_from_settings()
-        self.database_url = database_url
-        self.poll_seconds = poll_seconds
-        self.worker = worker
-        self._wake: Optional[asyncio.Event] = None
-        self._task: Optional[asyncio.Task] = None
-
-    def kick(self) -> None:
-        """Deliver now (an owner's socket has just confirmed its session)."""
-        if self._wake is not None:
-            self._wake.set()
-
-    def start(self) -> None:
-        """Start the polling task on the running loop."""
-        self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self.run())
-
-    async def stop(self) -> None:
-        """Stop the polling task (rows it had claimed are released or taken over after their lease)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def run(self) -> None:
-        """Deliver, then wait for a kick or the poll interval; forever."""
-        if self._wake is None:
-            self._wake = asyncio.Event()
-        logger.info("outbox: delivering as %s", self.worker)
-        while True:
-            try:
-                await self.deliver_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("outbox: a delivery round failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-
-    async def deliver_once(self) -> int:
-        """One round: control rows, then web chat, WeChat and undeliverable rows.
-
-        Returns:
-            How many rows this round finished (delivered or failed).
-        """
-        agent = agent_of(self.app)
-        if agent is None:
-            return 0
-        done = await self._controls(agent)
-        done += await self._webchat(agent)
-        done += await self._wechat(agent)
-        done += await self._undeliverable()
-        return done
-
-    # --- the kinds of rows ------------------------------------------------------------------------------
-
-    async def _claim(self, **filters: Any) -> List[OutboxEntry]:
-        return await _db(self.database_url, outbox.claim, worker=self.worker, **filters)
-
-    async def _finish(self, row: OutboxEntry, failure: Optional[str] = None) -> bool:
-        if failure is None:
-            return await _db(self.database_url, outbox.mark_delivered, message_id=row.id, worker=self.worker)
-        logger.warning("outbox: row %d to %s failed: %s", row.id, handle_of(row.sender_id), failure)
-        return await _db(
-            self.database_url, outbox.mark_failed, message_id=row.id, worker=self.worker, reason=failure
-        )
-
-    async def _release(self, row: OutboxEntry) -> None:
-        await _db(self.database_url, outbox.release, message_id=row.id, worker=self.worker)
-
-    async def _controls(self, agent: Any) -> int:
-        done = 0
-        for row in await self._claim(kinds=[OutboxKind.CONTROL], limit=50):
-            try:
-                await set_paused(agent, row.sender_id, row.text == handoff.PAUSE)
-            except Exception:
-                logger.exception("outbox: could not %s %s", row.text, handle_of(row.sender_id))
-                await self._release(row)
-                continue
-            done += await self._finish(row)
-        return done
-
-    async def _webchat(self, agent: Any) -> int:
-        if self.sio is None:
-            return 0
-        connected: Set[str] = set(self.senders())
-        if not connected:
-            return 0
-        from bot.channels.inbound import checked_outgoing
-        from bot.channels.webchat import CheckedSocketIOOutput
-
-        done = 0
-        rows = await self._claim(kinds=OWNER_KINDS, channels=[handoff.WEBCHAT_CHANNEL], sender_ids=connected)
-        for row in rows:
-            try:
-                if row.attempts > 1 and await delivered_before(agent, row.sender_id, row.id):
-                    done += await self._finish(row)
-                    continue
-                if row.sender_id not in set(self.senders()):  # the socket closed meanwhile
-                    await self._release(row)
-                    continue
-                text = checked_outgoing(row.text, source="staff")
-                await CheckedSocketIOOutput(self.sio, self.bot_message_evt).send_text_message(row.sender_id, text)
-                await append_bot_message(agent, row.sender_id, text, bot_metadata(row))
-            except Exception:
-                logger.exception("outbox: could not deliver row %d by web chat", row.id)
-                await self._release(row)
-                continue
-            done += await self._finish(row)
-        return done
-
-    async def _wechat(self, agent: Any) -> int:
-        from bot.channels.inbound import checked_outgoing
-        from bot.wechat.api import WeChatAPIError
-
-        done = 0
-        for row in await self._claim(kinds=OWNER_KINDS, channels=[handoff.WECHAT_CHANNEL]):
-            try:
-                if row.attempts > 1 and await delivered_before(agent, row.sender_id, row.id):
-                    done += await self._finish(row)
-                    continue
-                if not await _db(self.database_url, handoff.wechat_window_open, openid=row.sender_id):
-                    done += await self._finish(row, handoff.Blocked.WECHAT_WINDOW_CLOSED.value)
-                    continue
-                if self.wechat_api is None:
-                    done += await self._finish(row, "wechat_not_configured")
-                    continue
-                text = checked_outgoing(row.text, source="staff")
-                try:
-                    await self.wechat_api.send_text(row.sender_id, text)
-                except WeChatAPIError as error:
-                    if error.errcode == -2 and row.attempts < MAX_TRANSPORT_RETRIES:
-                        logger.warning("outbox: WeChat unreachable for row %d; will retry: %s", row.id, error)
-                        await self._release(row)
-                    else:
-                        done += await self._finish(row, f"wechat_api_error:{error.errcode}")
-                    continue
-                await append_bot_message(agent, row.sender_id, text, bot_metadata(row))
-            except Exception:
-                logger.exception("outbox: could not deliver row %d by WeChat", row.id)
-                await self._release(row)
-                continue
-            done += await self._finish(row)
-        return done
-
-    async def _undeliverable(self) -> int:
-        done = 0
-        # REST rows wait for the owner's next request (HoldGate.outbox_reply); nothing says how to reach these.
-        for row in await self._claim(kinds=OWNER_KINDS, channels=[None]):
-            done += await self._finish(row, handoff.Blocked.UNKNOWN_CHANNEL.value)
-        return done
-
-
-def _wechat_api_from_settings() -> Any:
-    """The WeChat API client the channel would use, or None when AppID / AppSecret are not set."""
-    from bot.channels.wechat_handler import WeChatConfig
-    from bot.settings import get_settings
-    from bot.wechat.api import WeChatAPI
-    from bot.wechat.store import DatabaseTokenCache, WeChatStore
-
-    config = WeChatConfig.from_settings(get_settings())
-    if config is None or not config.app_id or not config.app_secret:
-        return None
-    return WeChatAPI(config.api_base_url, config.app_id, config.app_secret, DatabaseTokenCache(WeChatStore()))

@@ -26,7 +26,7 @@ sender id:
 * Every text sent to the page passes the compliance check.
 * While a staff member holds the conversation the bot is silent (``bot.channels.takeover.HoldGate``), and
   every server process delivers the outbox (staff replies, joined / left notices) to the sockets it holds,
-  also right after a socket confirms its session (``bot.channels.takeover.OutboxDeliverer``).
+  also right after a socket confirms its session (:class:`WebChatSocketSender`, ``bot.rasa.delivery``).
 
 The same Rasa server serves the page at ``/chat/`` (see ``bot.channels.webchat_page``).
 """
@@ -37,7 +37,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Set
 
 import rasa.core.channels.channel
 from rasa.core.channels.channel import UserMessage
@@ -49,14 +49,18 @@ from socketio import AsyncServer
 
 from bot import wording
 from bot.channels import floods
-from bot.channels.inbound import checked_message, ip_client, request_client, screen_text, server_metadata
+from bot.channels.inbound import ip_client, request_client, screen_text, server_metadata
 from bot.channels.socket_sessions import SocketSessions
-from bot.channels.takeover import HoldGate, OutboxDeliverer
+from bot.channels.takeover import HoldGate
 from bot.channels.webchat_lifetime import SessionLifetimeGuard
 from bot.channels.webchat_page import register_page
+from bot.conversations import handoff
+from bot.conversations.delivery.senders import DELIVERED, Outcome
 from bot.conversations.handles import handle_of
 from bot.conversations.session_ids import SessionIdSigner, signer_from_settings
 from bot.conversations.webchat_sessions import SEEN_KEY, SessionEnd, seen_stamp
+from bot.rasa import delivery
+from bot.services.refused_texts import checked_message
 
 logger = logging.getLogger(__name__)
 
@@ -370,6 +374,32 @@ def _metadata(raw: Any) -> Dict[str, Any]:
     return dict(raw) if isinstance(raw, dict) else {}
 
 
+class WebChatSocketSender:
+    """The outbox's web chat sender: the owner's socket, from the process that holds it.
+
+    Args:
+        sio: The channel's socket.io server.
+        senders: The sender ids whose sockets this process holds now.
+        bot_message_evt: The socket.io event bot messages are emitted as.
+    """
+
+    channel = handoff.WEBCHAT_CHANNEL
+
+    def __init__(self, sio: AsyncServer, senders: Callable[[], Iterable[str]], bot_message_evt: str) -> None:
+        self.sio = sio
+        self.senders = senders
+        self.bot_message_evt = bot_message_evt
+
+    def reachable(self) -> Set[str]:
+        """The owners connected to this process."""
+        return set(self.senders())
+
+    async def send(self, sender_id: str, text: str, *, attempts: int) -> Outcome:
+        """Emit ``text`` as a bot message on the owner's socket."""
+        await CheckedSocketIOOutput(self.sio, self.bot_message_evt).send_text_message(sender_id, text)
+        return DELIVERED
+
+
 class _WebChatBlueprint(SocketBlueprint):
     """Rasa's socket.io blueprint that also adds the chat page's routes to the app (``ctx.sign_out``: 退出)."""
 
@@ -397,7 +427,6 @@ class SignedSocketIOInput(SocketIOInput):
         self.session_persistence = True
         self.sessions = SocketSessions(signer or signer_from_settings())
         self.events: Optional[SignedSessionEvents] = None
-        self.deliverer: Optional[OutboxDeliverer] = None
         self.sweeper: Optional[asyncio.Task] = None
 
     @classmethod
@@ -438,25 +467,22 @@ class SignedSocketIOInput(SocketIOInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        # The process's deliverer (bot.rasa.delivery) sends staff replies and notices to the sockets held here,
+        # and is woken the moment a socket confirms its session.
+        delivery.register_sender(WebChatSocketSender(sio, self.sessions.senders, self.bot_message_evt))
+        events.on_session = lambda _session_id: delivery.kick()
+
         @blueprint.listener("after_server_start")
-        async def start_outbox(app: Sanic, _loop: Any) -> None:
-            # Every Rasa process delivers the outbox: web chat rows to the sockets it holds, the rest to anyone.
-            self.deliverer = OutboxDeliverer(
-                app, sio=sio, senders=self.sessions.senders, bot_message_evt=self.bot_message_evt
-            )
-            events.on_session = lambda _session_id: self.deliverer.kick() if self.deliverer else None
-            self.deliverer.start()
+        async def start_sweeper(_app: Sanic, _loop: Any) -> None:
             # Every Rasa process closes the verified links of sessions that expired unseen (idempotent).
             self.sweeper = asyncio.get_running_loop().create_task(lifetime.sweep_forever())
 
         @blueprint.listener("before_server_stop")
-        async def stop_outbox(_app: Sanic, _loop: Any) -> None:
+        async def stop_sweeper(_app: Sanic, _loop: Any) -> None:
             if self.sweeper is not None:
                 self.sweeper.cancel()
                 await asyncio.gather(self.sweeper, return_exceptions=True)
                 self.sweeper = None
-            if self.deliverer is not None:
-                await self.deliverer.stop()
 
         sio.on("connect", handler=self._connect, namespace=self.namespace)
         sio.on("disconnect", handler=events.disconnect, namespace=self.namespace)

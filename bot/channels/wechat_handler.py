@@ -47,7 +47,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Mapping, Opt
 from bot import clock as bot_clock
 from bot import wording
 from bot.channels import floods
-from bot.channels.inbound import checked_outgoing, screen_text, wechat_client
+from bot.channels.inbound import screen_text, wechat_client
 from bot.channels.wechat_security import (
     MAX_CLOCK_SKEW_SECONDS,
     SafeModeCipher,
@@ -58,6 +58,7 @@ from bot.channels.wechat_security import (
     text_reply_xml,
 )
 from bot.db.models import WeChatDelivery
+from bot.services.refused_texts import checked_outgoing
 from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.format import match_choice, pack_messages, render_bot_messages
 from bot.wechat.store import (

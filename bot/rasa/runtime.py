@@ -115,7 +115,7 @@ def _failure_text() -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Check the wording, install the fault handling, then hand over to Rasa's own command line.
+    """Check the wording, install the fault handling and the outbox's delivery, then hand over to Rasa's command line.
 
     Args:
         argv: Arguments for ``rasa`` (default: ``sys.argv[1:]``).
@@ -129,6 +129,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not preflight():
         return 1
     install()
+    from bot.rasa import delivery
+
+    delivery.install()  # the process delivers staff replies and notices whichever channels it runs
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]

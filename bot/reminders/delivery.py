@@ -85,17 +85,10 @@ class WeChatAPISender:
 
 def wechat_sender_from_settings() -> Optional[WeChatSender]:
     """The configured WeChat API (AppID and AppSecret), or None."""
-    from bot.settings import get_settings
-    from bot.wechat.api import WeChatAPI
-    from bot.wechat.store import DatabaseTokenCache, WeChatStore
+    from bot.wechat.api import client_from_settings
 
-    settings = get_settings()
-    secret = settings.wechat_app_secret.get_secret_value() if settings.wechat_app_secret else ""
-    app_id = (settings.wechat_app_id or "").strip()
-    if not app_id or not secret.strip():
-        return None
-    api = WeChatAPI(settings.wechat_api_base_url, app_id, secret, DatabaseTokenCache(WeChatStore()))
-    return WeChatAPISender(api)
+    api = client_from_settings()
+    return WeChatAPISender(api) if api is not None else None
 
 
 @dataclass(frozen=True)

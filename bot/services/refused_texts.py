@@ -12,6 +12,9 @@ row records what was refused for the supervisors' QA view (质检):
 * ``outgoing_refused`` (:func:`record_outgoing_refused`) — any other text for owners; details ``category``,
   ``reason`` and ``source`` (``instalment_decision``, ``playbook_edit``, ``reminder``, ``wecom_coach``, ``console_coach``).
 
+At the moment of sending, every way out to owners passes :func:`checked_outgoing` (or :func:`checked_message`
+for a message with buttons): a text the guard refuses there is replaced by ``channels.blocked_reply``.
+
 Nothing here imports a web framework; the caller owns the session (the row commits with it).
 """
 
@@ -19,11 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot import compliance
+from bot import compliance, wording
 from bot.db.staff_models import AuditEntry
 from bot.services import audit
 
@@ -153,3 +156,38 @@ def guarded_coach_answer(answer: Answer) -> Tuple[Answer, List[Refusal]]:
     if not refusals:
         return answer, []
     return dataclasses.replace(answer, cards=tuple(cards), ask=kept_ask), refusals  # type: ignore[type-var]
+
+
+def checked_outgoing(text: str, *, source: str) -> str:
+    """``text`` if it may reach an owner, otherwise the safe replacement sentence.
+
+    Args:
+        text: A text about to be sent through a channel.
+        source: Where it comes from, for the log (e.g. ``"rest"``, ``"wechat"``).
+
+    Returns:
+        ``text`` or ``channels.blocked_reply`` from ``data/wording.yml``.
+    """
+    if compliance.check_outgoing(text, source=source):
+        return text
+    return wording.text("channels.blocked_reply")
+
+
+def checked_message(message: Mapping[str, Any], *, source: str) -> Dict[str, Any]:
+    """A bot message (Rasa's dict) with its ``text`` and button titles checked by :func:`checked_outgoing`.
+
+    Buttons are ``buttons`` in collected output and ``quick_replies`` on socket.io.
+    """
+    checked = dict(message)
+    if isinstance(checked.get("text"), str):
+        checked["text"] = checked_outgoing(checked["text"], source=source)
+    for key in ("buttons", "quick_replies"):
+        buttons = checked.get(key)
+        if isinstance(buttons, list):
+            checked[key] = [
+                {**button, "title": checked_outgoing(str(button.get("title", "")), source=source)}
+                if isinstance(button, Mapping) and button.get("title") is not None
+                else button
+                for button in buttons
+            ]
+    return checked

@@ -240,3 +240,27 @@ def _json_object(raw: bytes, status: int) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise WeChatAPIError(-2, f"HTTP {status}, not a JSON object")
     return data
+
+
+def client_from_settings(settings: Any = None) -> Optional[WeChatAPI]:
+    """The WeChat API client for the configured AppID and AppSecret, its token cached in the database.
+
+    The one way every process builds it (the Rasa process's deliverer, the reminder worker).
+
+    Args:
+        settings: ``bot.settings.Settings``; default the process's.
+
+    Returns:
+        The client, or None when ``WECHAT_APP_ID`` or ``WECHAT_APP_SECRET`` is unset.
+    """
+    from bot.wechat.store import DatabaseTokenCache, WeChatStore
+
+    if settings is None:
+        from bot.settings import get_settings
+
+        settings = get_settings()
+    secret = settings.wechat_app_secret.get_secret_value() if settings.wechat_app_secret else ""
+    app_id = (settings.wechat_app_id or "").strip()
+    if not app_id or not secret.strip():
+        return None
+    return WeChatAPI(settings.wechat_api_base_url, app_id, secret.strip(), DatabaseTokenCache(WeChatStore()))

@@ -89,3 +89,40 @@ def test_the_bearer_token_decoder_the_web_chat_uses() -> None:
     assert list(inspect.signature(channel.decode_bearer_token).parameters) == [
         "bearer_token", "jwt_key", "jwt_algorithm",
     ]  # fmt: skip
+
+
+def test_the_rasa_process_starts_the_outbox_delivery_whatever_its_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bot.rasa.delivery.install`` adds its listeners through ``configure_app``'s ``server_listeners``."""
+    import rasa.core.run
+
+    from bot.rasa import delivery
+
+    assert "server_listeners" in inspect.signature(rasa.core.run.configure_app).parameters
+    assert "server_listeners=server_listeners" in inspect.getsource(rasa.core.run.serve_application)
+    monkeypatch.setattr(rasa.core.run, "configure_app", rasa.core.run.configure_app)  # undone after the test
+    monkeypatch.setattr(delivery, "_installed", False)
+    registered: List[Any] = []
+    real_register = Sanic.register_listener
+
+    def recording(app: Sanic, listener: Any, event: str) -> Any:
+        registered.append((listener, event))
+        return real_register(app, listener, event)
+
+    monkeypatch.setattr(Sanic, "register_listener", recording)
+    delivery.install()
+    delivery.install()  # idempotent: one wrapper
+    rasa.core.run.configure_app(None, enable_api=False)  # no channel at all
+    assert [entry for entry in registered if entry in delivery.LISTENERS] == delivery.LISTENERS  # once each
+
+
+def test_the_process_senders_are_wechat_and_what_channels_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.rasa import delivery
+
+    monkeypatch.setattr(delivery, "_senders", {})
+    assert [sender.channel for sender in delivery.senders()] == ["wechat"]
+
+    class Sockets:
+        channel = "socketio"
+
+    delivery.register_sender(Sockets())  # type: ignore[arg-type]
+    assert [sender.channel for sender in delivery.senders()] == ["socketio", "wechat"]
