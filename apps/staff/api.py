@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from apps.staff import actions
 from apps.staff.deps import current_user, get_db
 from bot.conversations import handles, handoff, transcripts
 from bot.db.models import EscalationState
@@ -477,7 +476,7 @@ def escalations(
     audit.record(
         db,
         actor=str(user.username),
-        action=actions.QUEUE_VIEWED,
+        action=audit.QUEUE_VIEWED,
         detail={"via": "api", **{key: value for key, value in filters.items() if value is not None}, "rows": len(entries)},
     )
     return [escalation_out(entry) for entry in entries]
@@ -499,7 +498,7 @@ def conversation(
         audit.record(
             db,
             actor=str(user.username),
-            action=actions.CONVERSATION_VIEWED,
+            action=audit.CONVERSATION_VIEWED,
             target=data.handle,
             detail={"via": "api", "owner_id": owner_id, "after": after, "entries": len(data.entries)},
         )
@@ -535,7 +534,7 @@ def reply(
     audit.record(
         db,
         actor=str(user.username),
-        action=actions.STAFF_REPLIED,
+        action=audit.STAFF_REPLIED,
         target=handles.handle_of(sender_id),
         detail={"via": "api", "outbox_id": sent.id, "channel": sent.channel, "text": sent.text},
     )
@@ -552,7 +551,7 @@ def owners(
     """Current owners whose unit matches ``unit`` (every owner without it); former owners too with ``former``."""
     found = owner_view.search_owners(db, unit=unit, include_former=former)
     audit.record(
-        db, actor=str(user.username), action=actions.OWNERS_SEARCHED,
+        db, actor=str(user.username), action=audit.OWNERS_SEARCHED,
         detail={"via": "api", "unit": unit or "", "rows": len(found), **({"former": True} if former else {})},
     )  # fmt: skip
     return [
@@ -576,7 +575,7 @@ def owner(owner_id: int, user: StaffUser = current_user, db: Session = get_db) -
         profile = owner_view.owner_profile(db, owner_id=owner_id)
     except owner_view.OwnerNotFound:
         raise HTTPException(status_code=404, detail="no such owner") from None
-    audit.record(db, actor=str(user.username), action=actions.OWNER_VIEWED, target=f"owner:{owner_id}", detail={"via": "api"})
+    audit.record(db, actor=str(user.username), action=audit.OWNER_VIEWED, target=f"owner:{owner_id}", detail={"via": "api"})
     return owner_out(profile, role=user.role)
 
 
@@ -603,7 +602,7 @@ def _records(
     audit.record(
         db,
         actor=str(user.username),
-        action=actions.RECORDS_VIEWED,
+        action=audit.RECORDS_VIEWED,
         target=kind.value,
         detail={"via": "api", **{key: value for key, value in filters.items() if value is not None}, "rows": len(found)},
     )

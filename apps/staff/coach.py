@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from apps.staff import actions
 from apps.staff.deps import Forbidden, current_session, current_user, get_db
 from apps.staff.pages import owner_lookup_roles, render
 from bot.coach import Coach, get_coach
@@ -41,7 +40,6 @@ from bot.services.staff_users import phone_for
 logger = logging.getLogger("apps.staff.coach")
 router = APIRouter(tags=["coach"])
 
-COACH_ANSWERED = "coach_answered"
 MAX_NOTE_CHARS = 2000  # a collector's note may quote an owner at length, within reason
 
 
@@ -87,7 +85,7 @@ def _audit_answer(db: Session, user: StaffUser, answer: Dict[str, Any], via: str
     audit.record(
         db,
         actor=str(user.username),
-        action=COACH_ANSWERED,
+        action=audit.COACH_ANSWERED,
         detail={"via": via, "status": answer["status"], "intents": [t["intent"] for t in answer["types"]]},
     )
 
@@ -105,12 +103,12 @@ def _lookup(db: Session, user: StaffUser, unit: str, via: str) -> List[OwnerBrie
     audit.record(
         db,
         actor=str(user.username),
-        action=actions.OWNERS_SEARCHED,
+        action=audit.OWNERS_SEARCHED,
         detail={"via": via, "unit": unit, "rows": len(briefs)},
     )
     for brief in briefs:
         audit.record(
-            db, actor=str(user.username), action=actions.OWNER_VIEWED, target=f"owner:{brief.owner_id}",
+            db, actor=str(user.username), action=audit.OWNER_VIEWED, target=f"owner:{brief.owner_id}",
             detail={"via": via},
         )  # fmt: skip
     return briefs

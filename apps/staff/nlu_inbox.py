@@ -14,7 +14,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from apps.staff import actions
 from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
 from bot.db.staff_models import StaffRole, StaffUser
@@ -42,7 +41,7 @@ def inbox_page(
 ) -> Response:
     """The undecided messages, newest first, each with a choice of intent."""
     items = nlu_inbox.inbox(db)
-    audit.record(db, actor=user.username, action=actions.NLU_INBOX_VIEWED, detail={"rows": len(items)})
+    audit.record(db, actor=user.username, action=audit.NLU_INBOX_VIEWED, detail={"rows": len(items)})
     return render(
         request, "nlu_inbox.html", user=user, active=active, section="nlu", items=items,
         intents=known_intents(), dismiss=DISMISS,
@@ -72,7 +71,7 @@ def decide(
     audit.record(
         db,
         actor=user.username,
-        action=actions.NLU_DECIDED,
+        action=audit.NLU_DECIDED,
         target=f"event:{event_id}",
         detail={"text": correction.text, "predicted": correction.predicted_intent, "intent": chosen},
     )

@@ -26,7 +26,6 @@ from bot.services import audit, staff_auth
 
 router = APIRouter(include_in_schema=False)
 
-OWNER_TRANSFERRED = "owner_transferred"  # the audit action
 SUPERVISORS = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 OWNER_ID = Path(..., ge=1, le=2**31 - 1)
 # Refusals that are about the owner's state rather than what was typed: 409.
@@ -61,7 +60,7 @@ def transfer_owner(
     audit.record(
         db,
         actor=str(user.username),
-        action=OWNER_TRANSFERRED,
+        action=audit.OWNER_TRANSFERRED,
         target=f"owner:{owner_id}",
         detail={
             "unit": str(owner.unit.code),

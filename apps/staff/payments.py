@@ -26,8 +26,6 @@ from bot.services import audit, payments, staff_auth
 
 router = APIRouter(include_in_schema=False)
 
-PAYMENT_RECORDED = "payment_recorded"  # the audit action (apps/staff/actions.py holds the screens' others)
-PAYMENT_VOIDED = "payment_voided"
 SUPERVISORS = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 
 
@@ -73,7 +71,7 @@ def record_payment(
     audit.record(
         db,
         actor=str(user.username),
-        action=PAYMENT_RECORDED,
+        action=audit.PAYMENT_RECORDED,
         target=f"owner:{owner_id}",
         detail={
             "payment_id": int(payment.id),
@@ -111,7 +109,7 @@ def void_payment(
     audit.record(
         db,
         actor=str(user.username),
-        action=PAYMENT_VOIDED,
+        action=audit.PAYMENT_VOIDED,
         target=f"owner:{owner_id}",
         detail={
             "payment_id": payment_id,

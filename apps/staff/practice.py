@@ -37,11 +37,6 @@ SUPERVISING = frozenset({StaffRole.SUPERVISOR, StaffRole.MANAGER})
 RECENT_SESSIONS = 20
 
 # Audit actions (``audit_log.action``) of this screen.
-PRACTICE_STARTED = "practice_started"
-PRACTICE_ANSWERED = "practice_answered"
-PRACTICE_FINISHED = "practice_finished"
-PRACTICE_VIEWED = "practice_viewed"
-PRACTICE_RESULTS_VIEWED = "practice_results_viewed"
 
 # A session id in a path: the id column's 32-bit range, so a longer number is a 422, not a database error.
 SESSION_ID = Path(..., ge=1, le=service.MAX_SESSION_ID)
@@ -94,7 +89,7 @@ def _start(
     """Open a session and audit it (page and API alike); ``ValueError`` for an unknown choice."""
     row = service.start(db, collector=str(user.username), objection=objection or None, temperament=temperament or None)
     audit.record(
-        db, actor=str(user.username), action=PRACTICE_STARTED, target=str(row.id),
+        db, actor=str(user.username), action=audit.PRACTICE_STARTED, target=str(row.id),
         detail={"objection": row.objection, "temperament": row.temperament,
                 "random": not (objection and temperament), **via},
     )  # fmt: skip
@@ -105,7 +100,7 @@ def _answer(db: Session, user: StaffUser, session_id: int, text: str, *, via: Di
     """Score the user's answer and audit it; the service's errors pass through for the caller to word."""
     result = service.answer(db, session_id=session_id, collector=str(user.username), text=text)
     audit.record(
-        db, actor=str(user.username), action=PRACTICE_ANSWERED, target=str(session_id),
+        db, actor=str(user.username), action=audit.PRACTICE_ANSWERED, target=str(session_id),
         detail={"turn": result.turn.number, "score": result.score.score, "ended": result.ended, **via},
     )  # fmt: skip
     return result
@@ -118,7 +113,7 @@ def _finish(db: Session, user: StaffUser, session_id: int, *, via: Dict[str, Any
     except service.SessionNotFound as error:
         raise HTTPException(status_code=404) from error
     audit.record(
-        db, actor=str(user.username), action=PRACTICE_FINISHED, target=str(row.id),
+        db, actor=str(user.username), action=audit.PRACTICE_FINISHED, target=str(row.id),
         detail={"outcome": row.outcome, "score": row.score, **via},
     )  # fmt: skip
     return row
@@ -136,7 +131,7 @@ def practice_home(
 ) -> HTMLResponse:
     """Start a session (objection and temperament, or random) and the user's recent sessions."""
     sessions = service.sessions_for(db, collector=str(user.username), limit=RECENT_SESSIONS)
-    audit.record(db, actor=str(user.username), action=PRACTICE_VIEWED, detail={"rows": len(sessions)})
+    audit.record(db, actor=str(user.username), action=audit.PRACTICE_VIEWED, detail={"rows": len(sessions)})
     return render(
         request, "practice.html", user=user, active=active, section="practice", sessions=sessions,
         descriptions={name: t.description for name, t in default_lines().temperaments.items()},
@@ -168,7 +163,7 @@ def practice_results(
 ) -> HTMLResponse:
     """Every collector's practice over time: sessions, scores, trend (supervisors and managers)."""
     histories = service.history(db)
-    audit.record(db, actor=str(user.username), action=PRACTICE_RESULTS_VIEWED, detail={"rows": len(histories)})
+    audit.record(db, actor=str(user.username), action=audit.PRACTICE_RESULTS_VIEWED, detail={"rows": len(histories)})
     names = owner_view.staff_names(db, usernames=[h.collector for h in histories])
     return render(
         request, "practice_results.html", user=user, active=active, section="practice", histories=histories,
@@ -186,7 +181,7 @@ def practice_page(
 ) -> HTMLResponse:
     """The practice chat: the owner's lines, the answers with their feedback, and the summary once ended."""
     row = _visible_session(db, user, session_id)
-    audit.record(db, actor=str(user.username), action=PRACTICE_VIEWED, target=str(row.id), detail={"collector": row.collector})
+    audit.record(db, actor=str(user.username), action=audit.PRACTICE_VIEWED, target=str(row.id), detail={"collector": row.collector})
     return _session_page(request, db, user, active, row)
 
 
@@ -282,7 +277,7 @@ def practice_history_api(user: StaffUser = SUPERVISOR_OR_MANAGER, db: Session = 
     """Every collector's practice results over time (supervisors and managers)."""
     histories = service.history(db)
     audit.record(
-        db, actor=str(user.username), action=PRACTICE_RESULTS_VIEWED, detail={"via": "api", "rows": len(histories)}
+        db, actor=str(user.username), action=audit.PRACTICE_RESULTS_VIEWED, detail={"via": "api", "rows": len(histories)}
     )
     names = owner_view.staff_names(db, usernames=[h.collector for h in histories])
     return [
@@ -398,7 +393,7 @@ def _turn_out(turn: PracticeTurn) -> PracticeTurnOut:
 def practice_sessions_api(user: StaffUser = current_user, db: Session = get_db) -> List[PracticeSessionOut]:
     """The signed-in user's practice sessions, newest first (without their turns)."""
     rows = service.sessions_for(db, collector=str(user.username), limit=RECENT_SESSIONS)
-    audit.record(db, actor=str(user.username), action=PRACTICE_VIEWED, detail={"via": "api", "rows": len(rows)})
+    audit.record(db, actor=str(user.username), action=audit.PRACTICE_VIEWED, detail={"via": "api", "rows": len(rows)})
     return [_session_out(row, with_turns=False) for row in rows]
 
 
@@ -419,7 +414,7 @@ def practice_session_api(
     """A session with its turns: the user's own, or anyone's for supervisors and managers."""
     row = _visible_session(db, user, session_id)
     audit.record(
-        db, actor=str(user.username), action=PRACTICE_VIEWED, target=str(row.id),
+        db, actor=str(user.username), action=audit.PRACTICE_VIEWED, target=str(row.id),
         detail={"collector": row.collector, "via": "api"},
     )  # fmt: skip
     return _session_out(row)

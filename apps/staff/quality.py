@@ -30,8 +30,6 @@ from bot.services import audit, owner_view, staff_auth
 
 router = APIRouter()
 
-QUALITY_VIEWED = "quality_viewed"
-QUALITY_EXPORTED = "quality_exported"
 DEFAULT_DAYS = 7
 
 KIND_LABELS: Dict[str, str] = {
@@ -131,7 +129,7 @@ def quality_page(
     audit.record(
         db,
         actor=str(user.username),
-        action=QUALITY_VIEWED,
+        action=audit.QUALITY_VIEWED,
         detail={**filters.audit_detail(), "rows": len(findings)},
     )
     labels = category_labels()
@@ -162,7 +160,7 @@ def quality_csv(
     audit.record(
         db,
         actor=str(user.username),
-        action=QUALITY_EXPORTED,
+        action=audit.QUALITY_EXPORTED,
         detail={**filters.audit_detail(), "format": "csv", "rows": len(findings)},
     )
     labels = category_labels()

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from apps.staff import actions
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from bot import clock
@@ -76,7 +75,7 @@ def records_page(
         assignees = record_workflow.assignees(db, kind=RecordKind(tab), record_ids=[item.id for item in items])
     names = owner_view.staff_names(db, usernames=[name for name in assignees.values() if name])
     audit.record(
-        db, actor=_actor(user), action=actions.RECORDS_LISTED, target=tab, detail={"status": status, "rows": len(items)}
+        db, actor=_actor(user), action=audit.RECORDS_LISTED, target=tab, detail={"status": status, "rows": len(items)}
     )
     return render(
         request, "records.html", user=user, active=active, section="records", tab=tab, tabs=TABS,
@@ -125,7 +124,7 @@ def record_page(
         raise HTTPException(status_code=404) from None
     usernames = [detail.assignee or "", detail.decided_by or ""] + [note.author for note in detail.notes]
     audit.record(
-        db, actor=_actor(user), action=actions.RECORD_VIEWED, target=detail.line.number or f"{kind}:{record_id}",
+        db, actor=_actor(user), action=audit.RECORD_VIEWED, target=detail.line.number or f"{kind}:{record_id}",
         detail={"kind": kind, "record_id": record_id, "owner_id": detail.line.owner_id},
     )  # fmt: skip
     return render(
@@ -177,7 +176,7 @@ def change_status(
     """Move a repair order, complaint or bill check to the next status (处理中, 已完成, 已取消)."""
     return _change(
         request, kind=kind, record_id=record_id, user=user, active=active, db=db,
-        action=actions.RECORD_STATUS_CHANGED, operation=record_workflow.change_status, detail={"status": status},
+        action=audit.RECORD_STATUS_CHANGED, operation=record_workflow.change_status, detail={"status": status},
         status=status,
     )  # fmt: skip
 
@@ -195,7 +194,7 @@ def set_assignee(
     """Give a repair order, complaint or bill check to a staff member (or to nobody)."""
     return _change(
         request, kind=kind, record_id=record_id, user=user, active=active, db=db,
-        action=actions.RECORD_ASSIGNED, operation=record_workflow.set_assignee,
+        action=audit.RECORD_ASSIGNED, operation=record_workflow.set_assignee,
         detail={"assignee": assignee.strip().lower() or None}, assignee=assignee,
     )  # fmt: skip
 
@@ -213,7 +212,7 @@ def add_note(
     """Append a note to a repair order, complaint or bill check."""
     return _change(
         request, kind=kind, record_id=record_id, user=user, active=active, db=db,
-        action=actions.RECORD_NOTE_ADDED, operation=record_workflow.add_note, detail={"text": text.strip()},
+        action=audit.RECORD_NOTE_ADDED, operation=record_workflow.add_note, detail={"text": text.strip()},
         text=text,
     )  # fmt: skip
 
@@ -246,7 +245,7 @@ def _decide(
     audit.record(
         db,
         actor=_actor(user),
-        action=actions.INSTALMENT_APPROVED if approve else actions.INSTALMENT_REJECTED,
+        action=audit.INSTALMENT_APPROVED if approve else audit.INSTALMENT_REJECTED,
         target=decision.number or f"instalments:{record_id}",
         detail={
             "record_id": record_id,

@@ -33,13 +33,6 @@ SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 # A year's schedule is a few dozen rows; a paste far longer is not one (refused before parsing).
 MAX_SCHEDULE_CHARS = 20_000
 
-REMINDERS_VIEWED = "reminders_viewed"
-REMINDER_CANCELLED = "reminder_cancelled"
-CALLS_VIEWED = "calls_viewed"
-CALL_DONE = "call_done"
-CALL_PHONE_REVEALED = "call_phone_revealed"
-CALL_PHONE_REVEAL_REFUSED = "call_phone_reveal_refused"
-CALL_ASSIGNED = "call_assigned"
 
 # Path ids beyond a 32-bit integer column are refused with 422 before any query (SQLite raises OverflowError
 # on them, PostgreSQL a DataError).
@@ -83,7 +76,7 @@ def reminders_page(
     items = schedule.listing(db, states=FILTERS[status], newest_first=status in HISTORY, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     more, items = len(items) > PAGE_SIZE, items[:PAGE_SIZE]
     audit.record(
-        db, actor=str(user.username), action=REMINDERS_VIEWED, target="reminders",
+        db, actor=str(user.username), action=audit.REMINDERS_VIEWED, target="reminders",
         detail={"status": status, "rows": len(items), **({"page": page} if page > 1 else {})},
     )  # fmt: skip
     return render(
@@ -131,7 +124,7 @@ def cancel_reminder(
     """Cancel a reminder still to be sent; one already sent or closed stays as it is (409)."""
     if not schedule.cancel(db, reminder_id=reminder_id, actor=str(user.username)):
         raise HTTPException(status_code=409 if _exists(db, reminder_id) else 404)
-    audit.record(db, actor=str(user.username), action=REMINDER_CANCELLED, target=f"reminder:{reminder_id}", detail={"reminder_id": reminder_id})
+    audit.record(db, actor=str(user.username), action=audit.REMINDER_CANCELLED, target=f"reminder:{reminder_id}", detail={"reminder_id": reminder_id})
     return RedirectResponse("/reminders", status_code=303)
 
 
@@ -183,13 +176,13 @@ def reveal_phone(
     if refusal is not None:
         code, status = refusal
         audit.record(
-            db, actor=username, action=CALL_PHONE_REVEAL_REFUSED, target=f"call:{task_id}",
+            db, actor=username, action=audit.CALL_PHONE_REVEAL_REFUSED, target=f"call:{task_id}",
             detail={"task_id": task_id, "reason": code},
         )  # fmt: skip
         headers = {"Retry-After": str(int(calls.REVEAL_WINDOW.total_seconds()))} if status == 429 else None
         return _refused(request, user=user, active=active, code=code, status=status, headers=headers)
     audit.record(
-        db, actor=str(user.username), action=CALL_PHONE_REVEALED, target=f"call:{task_id}",
+        db, actor=str(user.username), action=audit.CALL_PHONE_REVEALED, target=f"call:{task_id}",
         detail={"task_id": task_id, "owner_id": task.owner_id},
     )  # fmt: skip
     return _calls_view(request, status="open", page=1, user=user, active=active, db=db, revealed=task_id)
@@ -212,7 +205,7 @@ def assign_call(
     if not assigned:
         raise HTTPException(status_code=409 if calls.get(db, task_id=task_id) is not None else 404)
     audit.record(
-        db, actor=str(user.username), action=CALL_ASSIGNED, target=f"call:{task_id}",
+        db, actor=str(user.username), action=audit.CALL_ASSIGNED, target=f"call:{task_id}",
         detail={"task_id": task_id, "assignee": assignee.strip()},
     )  # fmt: skip
     return RedirectResponse("/calls", status_code=303)
@@ -253,7 +246,7 @@ def _calls_view(
     items = calls.listing(db, state=state, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     more, items = len(items) > PAGE_SIZE, items[:PAGE_SIZE]
     audit.record(
-        db, actor=str(user.username), action=CALLS_VIEWED, target="calls",
+        db, actor=str(user.username), action=audit.CALLS_VIEWED, target="calls",
         detail={"status": status, "rows": len(items), **({"page": page} if page > 1 else {})},
     )  # fmt: skip
     can_assign = user.role is not StaffRole.COLLECTOR
@@ -278,5 +271,5 @@ def call_done(
         raise HTTPException(status_code=400, detail="note_required") from None
     if not closed:
         raise HTTPException(status_code=409)
-    audit.record(db, actor=str(user.username), action=CALL_DONE, target=f"call:{task_id}", detail={"record_id": task_id, "text": note.strip()[:200]})
+    audit.record(db, actor=str(user.username), action=audit.CALL_DONE, target=f"call:{task_id}", detail={"record_id": task_id, "text": note.strip()[:200]})
     return RedirectResponse("/calls", status_code=303)

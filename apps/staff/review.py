@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from apps.staff import actions
 from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
 from bot import clock
@@ -103,7 +102,7 @@ def review_api(
     audit.record(
         db,
         actor=str(user.username),
-        action=actions.REVIEW_VIEWED,
+        action=audit.REVIEW_VIEWED,
         detail={"via": "api", "start": result.days[0].isoformat(), "end": result.days[-1].isoformat()},
     )
     return ReviewOut(
@@ -136,7 +135,7 @@ def review_page(
     day = day or clock.today()
     lines = review.day_list(db, day=day)
     audit.record(
-        db, actor=str(user.username), action=actions.REVIEW_VIEWED, detail={"day": day.isoformat(), "rows": len(lines)}
+        db, actor=str(user.username), action=audit.REVIEW_VIEWED, detail={"day": day.isoformat(), "rows": len(lines)}
     )
     rows = export_rows(lines, role=user.role)
     return render(
@@ -235,7 +234,7 @@ def _export(db: Session, user: StaffUser, day: Optional[dt.date], kind: str) -> 
     audit.record(
         db,
         actor=str(user.username),
-        action=actions.REVIEW_EXPORTED,
+        action=audit.REVIEW_EXPORTED,
         detail={"day": day.isoformat(), "format": kind, "rows": len(lines)},
     )
     return day, export_rows(lines, role=user.role)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from apps.staff import actions, security
+from apps.staff import security
 from apps.staff.api import conversation_data, sender_of
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
@@ -118,7 +118,7 @@ def queue_page(
     audit.record(
         db,
         actor=_actor(user),
-        action=actions.QUEUE_VIEWED,
+        action=audit.QUEUE_VIEWED,
         detail={**{key: value for key, value in filters.items() if value}, "rows": len(entries)},
     )
     staff = owner_view.active_staff(db)
@@ -190,7 +190,7 @@ def _change(
     detail: Dict[str, Any] = {"escalation_id": entry.id, "state": entry.state.value}
     if entry.sender_id:
         detail["conversation"] = handles.handle_of(entry.sender_id)
-    if action == actions.ESCALATION_ASSIGNED:
+    if action == audit.ESCALATION_ASSIGNED:
         detail["assignee"] = entry.assignee
     audit.record(db, actor=_actor(user), action=action, target=entry.number or f"#{entry.id}", detail=detail)
     return RedirectResponse(back, status_code=303)
@@ -219,7 +219,7 @@ def claim(
         db=db,
         next_path=next,
         operation=queue.claim,
-        action=actions.ESCALATION_CLAIMED,
+        action=audit.ESCALATION_CLAIMED,
         staff=_actor(user),
     )
 
@@ -260,7 +260,7 @@ def assign(
         db=db,
         next_path=next,
         operation=queue.assign,
-        action=actions.ESCALATION_ASSIGNED,
+        action=audit.ESCALATION_ASSIGNED,
         staff=assignee,
         by=_actor(user),
     )
@@ -284,7 +284,7 @@ def resolve(
         db=db,
         next_path=next,
         operation=queue.resolve,
-        action=actions.ESCALATION_RESOLVED,
+        action=audit.ESCALATION_RESOLVED,
         staff=_actor(user),
     )
 
@@ -314,7 +314,7 @@ def conversations_page(
             found = owner_view.recent_conversations(db, sender_id=sender_id)
     shown = handles.normalise(wanted) or ("…" if wanted else "")
     audit.record(
-        db, actor=_actor(user), action=actions.CONVERSATIONS_LISTED, detail={"handle": shown, "rows": len(found)}
+        db, actor=_actor(user), action=audit.CONVERSATIONS_LISTED, detail={"handle": shown, "rows": len(found)}
     )
     return render(
         request, "conversations.html", user=user, active=active, section="conversations", found=found, handle=wanted
@@ -354,7 +354,7 @@ def _conversation_page(
     audit.record(
         db,
         actor=_actor(user),
-        action=actions.CONVERSATION_VIEWED,
+        action=audit.CONVERSATION_VIEWED,
         target=handle,
         detail={"owner_id": owner_id, "entries": len(data.entries)},
     )
@@ -425,7 +425,7 @@ def take_over(
     audit.record(
         db,
         actor=_actor(user),
-        action=actions.CONVERSATION_TAKEN_OVER,
+        action=audit.CONVERSATION_TAKEN_OVER,
         target=handles.handle_of(sender_id),
         detail={"escalation_id": taken.escalation_id, "channel": taken.channel},
     )
@@ -455,7 +455,7 @@ def reply(
     audit.record(
         db,
         actor=_actor(user),
-        action=actions.STAFF_REPLIED,
+        action=audit.STAFF_REPLIED,
         target=handles.handle_of(sender_id),
         detail={"outbox_id": sent.id, "channel": sent.channel, "text": sent.text},
     )
@@ -479,7 +479,7 @@ def hand_back(
     audit.record(
         db,
         actor=_actor(user),
-        action=actions.CONVERSATION_HANDED_BACK,
+        action=audit.CONVERSATION_HANDED_BACK,
         target=handles.handle_of(sender_id),
         detail={"escalation_id": handed.escalation_id, "channel": handed.channel},
     )
@@ -505,7 +505,7 @@ def owners_page(
     wanted = (unit or "").strip()[:QUERY_TEXT_MAX]
     found = owner_view.search_owners(db, unit=wanted or None, include_former=former)
     audit.record(
-        db, actor=_actor(user), action=actions.OWNERS_SEARCHED,
+        db, actor=_actor(user), action=audit.OWNERS_SEARCHED,
         detail={"unit": wanted, "rows": len(found), **({"former": True} if former else {})},
     )  # fmt: skip
     return render(
@@ -526,7 +526,7 @@ def owner_page(
         profile = owner_view.owner_profile(db, owner_id=owner_id)
     except owner_view.OwnerNotFound:
         raise HTTPException(status_code=404) from None
-    audit.record(db, actor=_actor(user), action=actions.OWNER_VIEWED, target=f"owner:{owner_id}")
+    audit.record(db, actor=_actor(user), action=audit.OWNER_VIEWED, target=f"owner:{owner_id}")
     reminders = reminder_schedule.history(db, owner_id=owner_id)  # the owner's reminders (reminders_owner.html)
     return render(
         request, "owner.html", user=user, active=active, section="owners", profile=profile, reminders=reminders

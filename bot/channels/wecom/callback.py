@@ -60,12 +60,9 @@ NOT_CONFIGURED = (
     "WeCom channel is not configured: set WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN and "
     "WECOM_ENCODING_AES_KEY"
 )
-# The console's own audit actions (apps/staff/actions.py, apps/staff/coach.py), so the audit screen names these
-# rows the same way; ``detail.via`` says they came from WeCom (the coach page writes ``page`` or ``api`` there).
-OWNERS_SEARCHED = "owners_searched"
-OWNER_VIEWED = "owner_viewed"
+# Audit rows use the console's own actions (bot.services.audit), so the audit screen names them the same way;
+# ``detail.via`` says they came from WeCom (the coach page writes ``page`` or ``api`` there).
 LOOKUP_LIMIT = 3  # owners briefed for one lookup (a chat message, not a list of the estate)
-COACH_ANSWERED = "coach_answered"
 PROMISES_SHOWN = 3
 REASONS_SHOWN = 3
 # WeCom's formats: UserIDs are 1-64 characters of letters, digits and _-.@; MsgIds are 64-bit numbers.
@@ -257,7 +254,7 @@ class Responder:
         audit.record(
             session,
             actor=str(user.username),
-            action=COACH_ANSWERED,
+            action=audit.COACH_ANSWERED,
             detail={
                 "via": CHANNEL_NAME,
                 "status": summary["status"],
@@ -289,7 +286,7 @@ class Responder:
         audit.record(
             session,
             actor=str(user.username),
-            action=OWNERS_SEARCHED,
+            action=audit.OWNERS_SEARCHED,
             detail={"via": CHANNEL_NAME, "unit": wanted, "rows": len(briefs)},
         )
         if not briefs:
@@ -303,7 +300,7 @@ class Responder:
             audit.record(
                 session,
                 actor=str(user.username),
-                action=OWNER_VIEWED,
+                action=audit.OWNER_VIEWED,
                 target=f"owner:{brief.owner_id}",
                 detail={"via": CHANNEL_NAME},
             )
