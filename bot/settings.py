@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: Optional[SecretStr] = None  # unset: plaintext mode only
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_reply_budget_seconds: float = 4.5
-    # WeCom (企业微信) self-built app for collectors (bot/channels/wecom/), served by the staff console at
+    # WeCom (企业微信) self-built app for collectors (apps/staff/wecom/), served by the staff console at
     # /wecom/callback; unless all five of corp id, agent id, secret, token and key are set it answers 503.
     wecom_corp_id: Optional[str] = None
     wecom_agent_id: Optional[int] = None

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.staff import api, nlu_inbox, practice, privacy, records, review, screens, security, users, wecom
+from apps.staff import api, nlu_inbox, practice, privacy, records, review, screens, security, users
 from apps.staff import coach as coach_screens
 from apps.staff import ownership as ownership_screens
 from apps.staff import payments as payment_screens
@@ -24,6 +24,7 @@ from apps.staff import reminders as reminder_screens
 from apps.staff.deps import API_PREFIX, CsrfRefused, Forbidden, NotAuthenticated, StaffConfig, csrf_guard
 from apps.staff.pages import owner_lookup_roles, router
 from apps.staff.templating import templates
+from apps.staff.wecom import app as wecom
 from bot.services.staff_auth import LoginPolicy
 from bot.settings import Settings, get_settings
 

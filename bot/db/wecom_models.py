@@ -3,7 +3,7 @@
 A callback is claimed by inserting its row before anything runs: WeCom retries a message it got no answer to
 (same ``MsgId``), and a captured request replayed as is carries the same ``msg_signature``. Either key is
 unique, so the insert of a retry or a replay fails in this process or any other, and the message is answered
-once. Rows are pruned after a window (:data:`bot.channels.wecom.store.KEEP_CALLBACKS_FOR`): by then the
+once. Rows are pruned after a window (:data:`apps.staff.wecom.store.KEEP_CALLBACKS_FOR`): by then the
 timestamp check refuses a replay on its own.
 """
 

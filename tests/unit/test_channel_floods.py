@@ -18,12 +18,12 @@ import pytest
 from rasa.core.channels.channel import register
 from sanic import Sanic
 
+from apps.staff.wecom.callback import Responder, WeComChannel, WeComConfig
+from apps.staff.wecom.store import WeComStore
 from bot import wording
 from bot.channels.floods import refusal_text
 from bot.channels.inbound import ip_client
 from bot.channels.rest import PinnedRestInput
-from bot.channels.wecom.callback import Responder, WeComChannel, WeComConfig
-from bot.channels.wecom.store import WeComStore
 from bot.compliance import violations
 from bot.db.wecom_models import WeComCallbackStatus
 from bot.services.message_limits import Decision, Limit, MessageLimiter, Verdict

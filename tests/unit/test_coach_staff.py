@@ -263,7 +263,7 @@ def test_the_model_is_loaded_once_for_the_page_wecom_and_the_cli(
 
     from rasa.core.agent import Agent
 
-    from bot.channels.wecom.callback import Responder
+    from apps.staff.wecom.callback import Responder
     from bot.coach import coach as coach_module
     from bot.coach import model as model_module
     from bot.coach.cli import run

@@ -1,4 +1,4 @@
-"""The WeCom API client (bot/channels/wecom/api.py) against the fake WeCom API over HTTP: gettoken once and
+"""The WeCom API client (apps/staff/wecom/api.py) against the fake WeCom API over HTTP: gettoken once and
 cached, refreshed before expiry and when WeCom calls the token expired, message/send's JSON, errors."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Iterator, List
 
 import pytest
 
-from bot.channels.wecom.api import WeComAPI, WeComAPIError
+from apps.staff.wecom.api import WeComAPI, WeComAPIError
 from tests.fakes.wecom_api import TEST_AGENT_ID, TEST_CORP_ID, TEST_SECRET, FakeWeComAPI
 
 

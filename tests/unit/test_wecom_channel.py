@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from apps.staff.app import create_app
+from apps.staff.wecom.callback import Responder, WeComChannel, WeComConfig
+from apps.staff.wecom.store import WeComStore
 from bot import clock, wording
-from bot.channels.wecom.callback import Responder, WeComChannel, WeComConfig
-from bot.channels.wecom.store import WeComStore
 from bot.db import models
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry, StaffRole, StaffUser

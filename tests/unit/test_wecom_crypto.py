@@ -1,4 +1,4 @@
-"""WeCom's callback crypto (bot/channels/wecom/crypto.py) against wechatpy's enterprise implementation, both
+"""WeCom's callback crypto (apps/staff/wecom/crypto.py) against wechatpy's enterprise implementation, both
 ways, its strictness on forged or damaged input, and how long answers are split for message/send."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 
+from apps.staff.wecom.api import MAX_CONTENT_BYTES, split_text
+from apps.staff.wecom.crypto import BLOCK_SIZE, WeComCrypto, pkcs7_pad, pkcs7_unpad
 from bot.channels.wechat_security import WeChatRequestError
-from bot.channels.wecom.api import MAX_CONTENT_BYTES, split_text
-from bot.channels.wecom.crypto import BLOCK_SIZE, WeComCrypto, pkcs7_pad, pkcs7_unpad
 from tests.fakes.wecom_api import TEST_CORP_ID, TEST_ENCODING_AES_KEY, TEST_TOKEN
 from tests.fakes.wecom_client import WeComClient, signature
 

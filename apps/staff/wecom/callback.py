@@ -35,6 +35,9 @@ from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
+from apps.staff.wecom.api import WeComAPI, WeComAPIError, split_text
+from apps.staff.wecom.crypto import WeComCrypto
+from apps.staff.wecom.store import WeComStore
 from bot import clock, wording
 from bot.channels import floods
 from bot.channels.inbound import screen_text
@@ -44,9 +47,6 @@ from bot.channels.wechat_security import (
     check_timestamp,
     parse_xml,
 )
-from bot.channels.wecom.api import WeComAPI, WeComAPIError, split_text
-from bot.channels.wecom.crypto import WeComCrypto
-from bot.channels.wecom.store import WeComStore
 from bot.db.session import session_scope
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallbackStatus

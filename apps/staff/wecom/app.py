@@ -15,12 +15,12 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels.wecom.callback import NOT_CONFIGURED, Responder, WeComChannel, WeComConfig
-from bot.channels.wecom.store import WeComStore
+from apps.staff.wecom.callback import NOT_CONFIGURED, Responder, WeComChannel, WeComConfig
+from apps.staff.wecom.store import WeComStore
 from bot.db.staff_models import StaffRole
 from bot.settings import Settings
 
-logger = logging.getLogger("apps.staff.wecom")
+logger = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/callback"
 MOUNT_PATH = "/wecom"
