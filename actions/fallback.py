@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.records import record_escalation
+from actions.owner_data import record_escalation
 from actions.tracker_utils import user_intents
 from bot.services.escalations import Reason
 

@@ -16,7 +16,7 @@ from actions.identity import IdentityFormValidation, resolve_owner_id
 from actions.tracker_utils import message_date
 from actions.unit_of_work import in_session
 from bot import wording
-from bot.records import identity
+from bot.owners import identity
 from bot.services import promises, slot_filling
 
 # The slots each form fills, cleared when the form's record is written or the owner cancels.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from actions.unit_of_work import in_session
 from bot import wording
-from bot.records.units import parse_unit
+from bot.owners.units import parse_unit
 from bot.services import escalations
 from bot.services import identity as identity_service
 from bot.services.identity import MAX_ATTEMPTS_PER_CONVERSATION, Outcome

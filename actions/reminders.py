@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.identity import owner_id_in
-from actions.records import save_or_apologise
+from actions.owner_data import save_or_apologise
 from bot import wording
 from bot.reminders import schedule
 

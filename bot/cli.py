@@ -313,7 +313,7 @@ def load_demo_estate_once(database_url: str) -> None:
 
     from bot.db.models import Owner
     from bot.db.session import session_scope
-    from bot.records.importer import import_arrears as load
+    from bot.owners.importer import import_arrears as load
 
     with session_scope(database_url) as session:
         if session.execute(select(func.count()).select_from(Owner)).scalar_one() == 0:
@@ -345,15 +345,15 @@ def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] =
     """Migrate, then load the arrears list in one transaction; print what loaded and what did not.
 
     ``as_of`` (ISO date or time, the estate's zone unless it says otherwise; default now) is when the list
-    stated the arrears: payments from then on reduce them (bot/records/arrears.py). With the default, payments
+    stated the arrears: payments from then on reduce them (bot/owners/arrears.py). With the default, payments
     made between the company's export and this import are not subtracted; a future ``as_of`` is refused.
     """
     from bot import clock
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.records.importer import AsOfError, ImportFileError
-    from bot.records.importer import import_arrears as load
-    from bot.records.payments_import import parse_paid_at
+    from bot.owners.importer import AsOfError, ImportFileError
+    from bot.owners.importer import import_arrears as load
+    from bot.owners.payments_import import parse_paid_at
 
     stated_at = parse_paid_at(as_of) if as_of else None
     if as_of and stated_at is None:
@@ -371,7 +371,7 @@ def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] =
         return 2
     print(f"{path.name}: {report.created} created, {report.updated} updated, {len(report.errors)} rejected")
     if report.retired or report.phone_changed:
-        # The list is the roster (bot/records/ownership.py): listed with another name, the former owner is retired.
+        # The list is the roster (bot/owners/ownership.py): listed with another name, the former owner is retired.
         print(f"owners: {report.retired} former owners retired, {report.phone_changed} phone numbers changed")
     if report.as_of is not None:
         print(f"as of {report.as_of.astimezone(clock.zone()).isoformat()} (payments from then on reduce the arrears)")
@@ -389,8 +389,8 @@ def import_payments(path: Path, url: Optional[str] = None) -> int:
     """
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.records.payments_import import ImportFileError
-    from bot.records.payments_import import import_payments as load
+    from bot.owners.payments_import import ImportFileError
+    from bot.owners.payments_import import import_payments as load
 
     migrate.upgrade(url)
     try:

@@ -268,7 +268,7 @@ def demo_database(work: Path) -> str:
     """A migrated SQLite database under ``work`` with the demo estate loaded; its URL."""
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.records.importer import import_arrears
+    from bot.owners.importer import import_arrears
 
     database_url = f"sqlite:///{work / 'bot.db'}"
     migrate.upgrade(database_url)

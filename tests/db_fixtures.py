@@ -120,7 +120,7 @@ def estate_env(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from pathlib import Path
 
     from bot.db.session import session_scope
-    from bot.records import importer
+    from bot.owners import importer
     from bot.settings import get_settings
 
     url = f"sqlite:///{tmp_path / 'bot.db'}"

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.staff import api, nlu_inbox, practice, privacy, records, review, screens, security, users
+from apps.staff import api, nlu_inbox, practice, privacy, review, screens, security, users, work_orders
 from apps.staff import coach as coach_screens
 from apps.staff import ownership as ownership_screens
 from apps.staff import payments as payment_screens
@@ -119,7 +119,7 @@ def create_app(settings: Optional[Settings] = None, *, database_url: Optional[st
     app.include_router(screens.router)
     app.include_router(api.router)
     app.include_router(nlu_inbox.router)
-    app.include_router(records.router)
+    app.include_router(work_orders.router)
     app.include_router(review.router)
     app.include_router(quality_screens.router)
     app.include_router(coach_screens.router)

@@ -1,6 +1,6 @@
 """Recording a transfer (登记过户) on the owner page: the owner becomes a former owner from the date given.
 
-A thin adapter over :func:`bot.records.ownership.transfer`, for supervisors and managers (as voiding a
+A thin adapter over :func:`bot.owners.ownership.transfer`, for supervisors and managers (as voiding a
 payment: it changes who may verify as the unit's owner). The form carries the session's CSRF token like every
 other; the date is required (not after today, not before the owner's own start); a new owner's name and phone
 are optional, given together. The transfer closes the former owner's conversation links, cancels their pending
@@ -21,7 +21,7 @@ from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
 from bot.db.models import Owner, mask_phone
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.records import ownership
+from bot.owners import ownership
 from bot.services import audit, staff_auth
 
 router = APIRouter(include_in_schema=False)

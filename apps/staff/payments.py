@@ -21,7 +21,7 @@ from apps.staff.pages import render
 from bot.db.models import Owner
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.records.payments_import import read_paid_at
+from bot.owners.payments_import import read_paid_at
 from bot.services import audit, payments, staff_auth
 
 router = APIRouter(include_in_schema=False)

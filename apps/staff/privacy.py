@@ -26,8 +26,8 @@ from apps.staff.pages import MANAGER_ONLY, render
 from bot import clock
 from bot.db.models import Owner
 from bot.db.staff_models import StaffUser
+from bot.owners.units import parse_unit
 from bot.privacy import readable, subject
-from bot.records.units import parse_unit
 from bot.services import staff_auth
 
 router = APIRouter(include_in_schema=False)

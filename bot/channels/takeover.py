@@ -33,8 +33,6 @@ and puts them in its response, before the bot's own answer (the same claim, so o
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, TypeVar
 
@@ -45,6 +43,7 @@ from bot.channels.inbound import HELD_NOTE_KEY
 from bot.conversations import handoff, outbox
 from bot.conversations.delivery.deliverer import OWNER_KINDS, WORKER, bot_metadata
 from bot.conversations.handles import handle_of
+from bot.db.session import off_the_loop
 from bot.rasa.trackers import (
     agent_of,
     append_bot_message,
@@ -69,18 +68,14 @@ UNKNOWN_HOLDER = "(unknown)"
 
 
 
-def _in_session(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
-    from bot.db.session import session_scope
-
-    with session_scope(database_url) as session:
-        return function(session, **kwargs)
-
-
 async def _db(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
     """Run ``function(session, **kwargs)`` in its own committed transaction, off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(
-        None, functools.partial(_in_session, database_url, function, **kwargs)
-    )
+    return await off_the_loop(function, database_url=database_url, **kwargs)
+
+
+async def _read(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
+    """Run ``function(session, **kwargs)`` in a read-only transaction (no write lock on SQLite), off the loop."""
+    return await off_the_loop(function, database_url=database_url, read_only=True, **kwargs)
 
 
 def held_note_text(*, problem: str, text: Optional[str], kind: Optional[str] = None) -> str:
@@ -124,7 +119,7 @@ class HoldGate:
         a silent minute while the database is down, and the bot could not answer without its tracker anyway.
         """
         try:
-            return await _db(self.database_url, handoff.is_held, sender_id=sender_id)
+            return await _read(self.database_url, handoff.is_held, sender_id=sender_id)
         except Exception:
             logger.exception("takeover: could not ask the database who holds %s; asking the tracker", handle_of(sender_id))
         agent = agent_of(self.app)
@@ -251,7 +246,7 @@ class HoldGate:
                 logger.exception("takeover: could not store a held message of %s", handle_of(sender_id))
             return
         try:
-            if await _db(self.database_url, paused_in_store, sender_id=sender_id):
+            if await _read(self.database_url, paused_in_store, sender_id=sender_id):
                 await set_paused(agent, sender_id, False)
         except Exception:
             logger.exception("takeover: could not resume %s", handle_of(sender_id))

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.conversations import transcripts
+from bot.owners.arrears import months_between
 from bot.playbook import Playbook
-from bot.records.arrears import months_between
 from bot.services import owner_view
 
 LOOKUP_LIMIT = 5

@@ -272,7 +272,7 @@ def _turn_start(session: Session, sender_id: str, after_event_id: int) -> int:
 
 
 def _owner_records() -> Iterable[Any]:
-    return [model for model in models._ConversationRecord.__subclasses__() if hasattr(model, "owner_id")]
+    return [model for model in models.conversation_record_types() if hasattr(model, "owner_id")]
 
 
 def _message_spans(

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql_text,
 )
-from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.orm import declarative_base, declared_attr, relationship
 
 from bot import clock
 
@@ -101,7 +101,7 @@ class Unit(Base):
 
 
 class OwnerRetirement(str, enum.Enum):
-    """Why an owner is a former owner (bot.records.ownership)."""
+    """Why an owner is a former owner (bot.owners.ownership)."""
 
     ROSTER = "roster"  # the arrears import listed the unit with another owner
     TRANSFER = "transfer"  # staff recorded a transfer (过户) on the owner page
@@ -112,7 +112,7 @@ class Owner(Base):
 
     ``retired_at`` is NULL for a current owner. A former owner (retired by the import's roster or a transfer,
     migration 0014) is kept with its history but is found by no verification, arrears lookup, reminder or call
-    list (bot.records.ownership). One current owner per unit and phone; a former one may share the phone.
+    list (bot.owners.ownership). One current owner per unit and phone; a former one may share the phone.
     """
 
     __tablename__ = "owners"
@@ -173,7 +173,7 @@ class Bill(Base):
     amount_due = Column(Numeric(12, 2), nullable=False)
     amount_paid = Column(Numeric(12, 2), nullable=False, default=Decimal("0"))
     # When the arrears import stated this figure (migration 0011): payments after it reduce what is owed
-    # (bot.records.arrears). None for bills written before payments were known: every payment counts.
+    # (bot.owners.arrears). None for bills written before payments were known: every payment counts.
     as_of = Column(DateTime(timezone=True), nullable=True)
 
     unit = relationship("Unit", back_populates="bills")
@@ -237,7 +237,7 @@ class _ConversationRecord:
     """Columns shared by every record the bot writes from a conversation.
 
     A record type declares here, once, its number prefix (BX20261124...) and the ``domain.yml`` response
-    that confirms it to the owner; :mod:`bot.services.records` writes every type the same way.
+    that confirms it to the owner; :mod:`bot.services.owner_requests` writes every type the same way.
     """
 
     number_prefix: str = ""
@@ -250,49 +250,71 @@ class _ConversationRecord:
     created_at = Column(DateTime(timezone=True), default=clock.utc_now, server_default=func.now(), nullable=False)
 
 
-class RepairOrder(_ConversationRecord, Base):
+def conversation_record_types() -> tuple[type, ...]:
+    """Every mapped model that is a conversation record, whatever mixins lie between (:class:`_WorkOrder`)."""
+    found: list[type] = []
+    pending = list(_ConversationRecord.__subclasses__())
+    while pending:
+        model = pending.pop(0)
+        if "__tablename__" in vars(model):
+            found.append(model)
+        pending.extend(model.__subclasses__())
+    return tuple(found)
+
+
+class _WorkOrder(_ConversationRecord):
+    """Columns shared by the records staff work through (:mod:`bot.services.follow_up`).
+
+    The owner, what was asked, the status (``open → in_progress → done``, or ``cancelled``), the assignee and the
+    last change. A type names its status column's type (``status_type``) and whether the owner must be known.
+    """
+
+    status_type: str = ""
+    owner_required: bool = False
+
+    @declared_attr
+    def owner_id(cls) -> Column:  # noqa: N805 - SQLAlchemy passes the mapped class
+        return Column(Integer, ForeignKey("owners.id"), nullable=not cls.owner_required)
+
+    @declared_attr
+    def status(cls) -> Column:  # noqa: N805
+        return Column(_status(RecordStatus, cls.status_type), nullable=False, default=RecordStatus.OPEN)
+
+    description = Column(Text, nullable=False)
+    assignee = Column(String(64), nullable=True)  # a staff username
+    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
+
+
+class RepairOrder(_WorkOrder, Base):
     """A work order for the engineering team."""
 
     __tablename__ = "repair_orders"
     number_prefix = "BX"
     confirmation_response = "utter_repair_recorded"
+    status_type = "repair_status"
 
-    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
     item = Column(String(64), nullable=False)
     location = Column(String(128), nullable=False)
-    description = Column(Text, nullable=False)
     preferred_time = Column(String(64), nullable=False)
-    status = Column(_status(RecordStatus, "repair_status"), nullable=False, default=RecordStatus.OPEN)
-    assignee = Column(String(64), nullable=True)  # a staff username (bot.services.record_workflow)
-    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
 
 
-class Complaint(_ConversationRecord, Base):
+class Complaint(_WorkOrder, Base):
     """A complaint about staff or service."""
 
     __tablename__ = "complaints"
     number_prefix = "TS"
     confirmation_response = "utter_complaint_recorded"
-
-    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=True)
-    description = Column(Text, nullable=False)
-    status = Column(_status(RecordStatus, "complaint_status"), nullable=False, default=RecordStatus.OPEN)
-    assignee = Column(String(64), nullable=True)  # a staff username (bot.services.record_workflow)
-    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
+    status_type = "complaint_status"
 
 
-class BillCheckRequest(_ConversationRecord, Base):
+class BillCheckRequest(_WorkOrder, Base):
     """An owner disputes a bill; staff check it."""
 
     __tablename__ = "bill_check_requests"
     number_prefix = "HD"
     confirmation_response = "utter_bill_check_recorded"
-
-    owner_id = Column(Integer, ForeignKey("owners.id"), nullable=False)
-    description = Column(Text, nullable=False)
-    status = Column(_status(RecordStatus, "bill_check_status"), nullable=False, default=RecordStatus.OPEN)
-    assignee = Column(String(64), nullable=True)  # a staff username (bot.services.record_workflow)
-    updated_at = Column(DateTime(timezone=True), nullable=True)  # the last workflow change
+    status_type = "bill_check_status"
+    owner_required = True
 
 
 class PaymentPromise(_ConversationRecord, Base):
@@ -580,6 +602,7 @@ __all__ = [
     "Bill",
     "BillCheckRequest",
     "Complaint",
+    "conversation_record_types",
     "ConversationLink",
     "Escalation",
     "EscalationAction",

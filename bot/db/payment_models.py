@@ -7,7 +7,7 @@ with different data is a conflict for a person, never an overwrite. Times are st
 
 Migration 0011 also adds, on existing tables, what payments change there: ``payment_promises.paid_amount``,
 ``evaluated_at`` and ``reschedule_count`` (declared on :class:`bot.db.models.PaymentPromise`) and
-``bills.as_of`` (when the arrears import stated the figure; :mod:`bot.records.arrears` explains the rule). Bills
+``bills.as_of`` (when the arrears import stated the figure; :mod:`bot.owners.arrears` explains the rule). Bills
 already stored get the migration's time as ``as_of``: their figure predates every payment recorded here.
 """
 

@@ -52,7 +52,7 @@ _ID_TARGET = re.compile(r"^(call|reminder|event|owner|[a-z_]+):(\d+)$")
 def record_models() -> Tuple[Type[Any], ...]:
     """Every record type the bot writes from a conversation (promises ... escalations), in a fixed order."""
     return tuple(
-        sorted(models._ConversationRecord.__subclasses__(), key=lambda model: str(model.__tablename__))  # noqa: SLF001
+        sorted(models.conversation_record_types(), key=lambda model: str(model.__tablename__))
     )
 
 

@@ -56,10 +56,10 @@ from bot.db.models import ConversationLink, Owner, Unit
 from bot.db.payment_models import Payment
 from bot.db.reminder_models import CallTask, Reminder, ReminderOptOut
 from bot.db.staff_models import AuditEntry
+from bot.owners.ownership import CURRENT
 from bot.privacy import holdings as found
 from bot.privacy.holdings import Holdings
 from bot.rasa.events import events, events_exist
-from bot.records.ownership import CURRENT
 from bot.services import audit
 
 ERASED_NAME = "已删除"

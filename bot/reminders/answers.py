@@ -17,7 +17,7 @@ from bot import clock, wording
 from bot.db.models import Owner, PaymentPromise
 from bot.db.payment_models import Payment
 from bot.db.reminder_models import Reminder, ReminderState
-from bot.records.arrears import as_utc
+from bot.owners.arrears import as_utc
 from bot.reminders.schedule import local
 from bot.services import payments
 

@@ -1,6 +1,6 @@
 """The collectors' call list: owners to phone because a reminder could not go out in writing.
 
-A former owner (retired by the import's roster or a transfer, :mod:`bot.records.ownership`) is on no open
+A former owner (retired by the import's roster or a transfer, :mod:`bot.owners.ownership`) is on no open
 list: retiring closes their open tasks, and the open list leaves out any task of theirs still open.
 
 Each task is assigned to a collector when it is made (:func:`responsible_collector`: whoever of the active
@@ -24,7 +24,7 @@ from bot import clock
 from bot.db.models import Owner, Unit
 from bot.db.reminder_models import CallTask, CallTaskState
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.records.ownership import CURRENT
+from bot.owners.ownership import CURRENT
 from bot.reminders.schedule import local
 from bot.services import rate_limits
 

@@ -22,8 +22,8 @@ from bot import clock
 from bot.db import models
 from bot.db.models import EscalationState, PaymentPromise, PromiseStatus
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.records import arrears
-from bot.records.ownership import CURRENT
+from bot.owners import arrears
+from bot.owners.ownership import CURRENT
 from bot.services import escalations, queue
 from bot.services.escalations import Reason
 

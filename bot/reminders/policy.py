@@ -1,7 +1,7 @@
 """The contact policy, checked when a reminder falls due (not only when it was scheduled).
 
 In order: nothing to a former owner (cancelled, ``owner_retired``: the import's roster or a transfer retired
-them, :mod:`bot.records.ownership`), nothing once the owner has paid (cancelled), nothing to an owner who
+them, :mod:`bot.owners.ownership`), nothing once the owner has paid (cancelled), nothing to an owner who
 opted out (a unit's opt-out by a former owner binds nobody after them) or to a
 conversation that is not verified for the owner (skipped; the worker turns an unverified promise reminder
 into a call task); a conversation a staff member holds
@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderOptOut, ReminderPurpose, ReminderState
-from bot.records import arrears
-from bot.records.ownership import CURRENT, RETIRED_REASON
+from bot.owners import arrears
+from bot.owners.ownership import CURRENT, RETIRED_REASON
 from bot.reminders import holidays
 from bot.services.identity import TRUSTED_LINK_CHANNELS
 
@@ -297,6 +297,6 @@ def _paid_since(session: Session, unit_id: int, since: Optional[dt.datetime]) ->
         return None
     from bot.services import payments
 
-    # Records are written with the estate's wall time (bot.services.records), which SQLite keeps naive.
+    # Records are written with the estate's wall time (bot.services.owner_requests), which SQLite keeps naive.
     start = since.replace(tzinfo=clock.zone()) if since.tzinfo is None else since
     return payments.paid_since(session, unit=unit_id, since=start)

@@ -5,7 +5,7 @@ workers, writes each reminder once. Times are chosen in the estate's zone and st
 conversation is the owner's verified one (a ``ConversationLink`` on a trusted channel), preferring the
 conversation the promise was made in; without one the row is still written and the send-time policy skips it
 as ``unverified``, so staff see why nothing went out. Nothing is scheduled for a former owner (retired by the
-import's roster or a transfer, :mod:`bot.records.ownership`), and a closed link is no target.
+import's roster or a transfer, :mod:`bot.owners.ownership`), and a closed link is no target.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderOptOut, ReminderPurpose, ReminderState
-from bot.records import arrears
-from bot.records.ownership import CURRENT
+from bot.owners import arrears
+from bot.owners.ownership import CURRENT
 from bot.services.identity import TRUSTED_LINK_CHANNELS
 
 DAY_BEFORE_AT = dt.time(10, 0)

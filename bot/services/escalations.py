@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot import clock, wording
 from bot.db import models
 from bot.service_config import get_service_config
-from bot.services import records
+from bot.services import owner_requests
 
 
 class Reason(str, enum.Enum):
@@ -48,7 +48,7 @@ def escalate(
     message_id: Optional[str],
 ) -> models.Escalation:
     """Record that staff must take the conversation over."""
-    return records.create(
+    return owner_requests.create(
         session,
         models.Escalation,
         message_id=message_id,

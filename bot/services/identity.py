@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.models import IdentityAttempt
-from bot.records import identity as owners
-from bot.records.identity import VerifiedOwner
-from bot.records.units import parse_unit
+from bot.owners import identity as owners
+from bot.owners.identity import VerifiedOwner
+from bot.owners.units import parse_unit
 from bot.services.rate_limits import serialise
 
 # Channels whose sender ids the client cannot choose: WeChat openids arrive in messages signed by WeChat,

@@ -6,7 +6,7 @@ Nothing here writes: the console audits each view itself. Amounts are :class:`~d
 Stored times: records are stamped with :func:`bot.clock.now` (the estate's zone), which SQLite keeps without
 its zone, so a naive time read back is taken in the estate's zone (as :mod:`bot.services.queue` does).
 
-Former owners (retired by the import's roster or a transfer, :mod:`bot.records.ownership`) are left out of
+Former owners (retired by the import's roster or a transfer, :mod:`bot.owners.ownership`) are left out of
 searches unless asked for, and their profile is marked former: their history stays, the unit's bills and
 arrears are shown on the current owner's page instead.
 """
@@ -26,10 +26,10 @@ from bot import clock
 from bot.conversations import transcripts
 from bot.db import models
 from bot.db.staff_models import StaffUser
+from bot.owners import arrears
+from bot.owners.ownership import CURRENT
+from bot.owners.units import parse_unit
 from bot.rasa.events import events, events_exist
-from bot.records import arrears
-from bot.records.ownership import CURRENT
-from bot.records.units import parse_unit
 from bot.services import queue
 from bot.services.payments import PaymentLine, is_partial, payments_of_unit
 
@@ -189,7 +189,7 @@ class OwnerProfile:
         entrance: The unit's entrance (单元), if it has one.
         room: The unit's room.
         bills: Every billing period of the unit, oldest first (as the arrears import stated them).
-        outstanding: The total still owed: the bills less the payments since (:mod:`bot.records.arrears`).
+        outstanding: The total still owed: the bills less the payments since (:mod:`bot.owners.arrears`).
         arrears_since: The first period still unpaid after those payments, if any.
         promises: Payment promises, newest first.
         repairs: Repair orders, newest first.

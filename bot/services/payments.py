@@ -47,8 +47,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.db.models import Owner, PaymentPromise, PromiseStatus, Unit
 from bot.db.payment_models import REFERENCE_LENGTH, VOID_REASON_LENGTH, Payment, PaymentSource
-from bot.records.arrears import as_utc
-from bot.records.units import parse_unit
+from bot.owners.arrears import as_utc
+from bot.owners.units import parse_unit
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")  # Numeric(12, 2)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot import wording
 from bot.db.models import PaymentPromise, PromiseStatus
-from bot.records import arrears
+from bot.owners import arrears
 from bot.services import payments
 from bot.text.dates import weekday_name
 

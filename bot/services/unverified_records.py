@@ -12,7 +12,7 @@ a complaint, an escalation — counts against its client (the server-derived key
   on the conversation that went past the cap.
 
 A request already recorded (the same message processed again, the same words twice within minutes, see
-:mod:`bot.services.records`) returns its record and counts nothing. The count is a row per record in
+:mod:`bot.services.owner_requests`) returns its record and counts nothing. The count is a row per record in
 ``rate_limit_hits`` (key ``unverified-record:<client>``), taken under the key's lock so concurrent requests
 cannot all pass it; :func:`bot.services.rate_limits.prune` removes old rows. Records for a verified owner are
 never capped here.
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.db import models
 from bot.db.models import RateLimitHit
-from bot.services import escalations, records
+from bot.services import escalations, owner_requests
 from bot.services.rate_limits import serialise
 
 Record = TypeVar("Record", bound=Any)
@@ -119,7 +119,7 @@ def create(
         model: The record type (``RepairOrder``, ``Complaint``, ``Escalation``).
         client: The server-derived client key the message came with.
         input_channel: The conversation's channel (for the staff flag).
-        message_id: The message's id (idempotency, as :func:`bot.services.records.create`).
+        message_id: The message's id (idempotency, as :func:`bot.services.owner_requests.create`).
         sender_id: The conversation.
         cap: Records per day; default ``UNVERIFIED_RECORDS_PER_DAY``.
         **fields: The record's fields (``owner_id`` None or absent).
@@ -128,14 +128,14 @@ def create(
         The record (new, or the one this request already made), or ``None`` past the cap: then nothing but
         the staff flag was written.
     """
-    existing = records.already_made(session, model, message_id=message_id, sender_id=sender_id, **fields)
+    existing = owner_requests.already_made(session, model, message_id=message_id, sender_id=sender_id, **fields)
     if existing is not None:
         return existing
     cap = daily_cap() if cap is None else cap
     if not admit(session, client=client, cap=cap):
         flag(session, client=client, channel=input_channel, sender_id=sender_id, cap=cap)
         return None
-    return records.create(session, model, message_id=message_id, sender_id=sender_id, **fields)
+    return owner_requests.create(session, model, message_id=message_id, sender_id=sender_id, **fields)
 
 
 def escalate(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.db import models
 from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderPurpose
 from bot.db.session import session_scope
-from bot.records.units import parse_unit
+from bot.owners.units import parse_unit
 from bot.reminders import schedule
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.db import models
 from bot.db.models import OwnerRetirement
 from bot.db.session import session_scope
-from bot.records import importer
+from bot.owners import importer
 from tests.fakes.wording import response, response_variants
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]

@@ -30,7 +30,7 @@ def console(tmp_path: Path) -> Iterator[Tuple[str, str, int]]:
     from bot.db import migrate
     from bot.db.models import Owner, PaymentPromise
     from bot.db.session import session_scope
-    from bot.records import importer
+    from bot.owners import importer
 
     database_url = f"sqlite:///{tmp_path / 'bot.db'}"
     migrate.upgrade(database_url)
@@ -61,7 +61,7 @@ def console(tmp_path: Path) -> Iterator[Tuple[str, str, int]]:
 def test_a_collector_records_a_payment_in_the_browser(console: Tuple[str, str, int]) -> None:
     from bot.db.payment_models import Payment
     from bot.db.session import session_scope
-    from bot.records.arrears import as_utc
+    from bot.owners.arrears import as_utc
 
     staff_url, database_url, owner_id = console
     paid_at = (clock.now() - dt.timedelta(hours=1)).replace(second=0, microsecond=0)

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from bot import wording
 from bot.db import models
 from bot.db.session import session_scope
+from bot.owners.units import parse_unit
 from bot.playbook import default_playbook
-from bot.records.units import parse_unit
 from bot.services import promises
 from tests.e2e.promise_checks import assert_promised, open_promise
 from tests.fakes.wording import response

@@ -37,7 +37,7 @@ def fresh_postgres() -> Iterator[str]:
     """A new, empty PostgreSQL database with the demo estate, dropped afterwards."""
     from bot.cli import DEMO_ESTATE
     from bot.db import migrate
-    from bot.records.importer import import_arrears
+    from bot.owners.importer import import_arrears
 
     name = f"bot_two_rasa_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)

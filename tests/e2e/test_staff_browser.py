@@ -128,8 +128,8 @@ def _seed(database_url: str) -> Any:
 
     from bot.db.models import Owner
     from bot.db.session import session_scope
+    from bot.owners import identity, importer
     from bot.rasa.endpoints import tracker_store_config
-    from bot.records import identity, importer
     from bot.services import escalations
     from tests.unit.test_transcripts import conversation, save
 

@@ -24,8 +24,8 @@ from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 
 from bot import clock, wording
 from bot.conversations.session_ids import signer_from_settings
+from bot.owners.arrears import months_between
 from bot.playbook import default_playbook
-from bot.records.arrears import months_between
 from bot.service_config import get_service_config
 from bot.services.promises import confirmation_question, format_date
 from bot.text.dates import find_times

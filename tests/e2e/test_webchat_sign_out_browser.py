@@ -40,7 +40,7 @@ def postgres_servers(trained_model: Path, tmp_path_factory: pytest.TempPathFacto
     """The action server, the Rasa server and the console on a new PostgreSQL database with the demo estate."""
     from bot.cli import DEMO_ESTATE, stop
     from bot.db import migrate
-    from bot.records.importer import import_arrears
+    from bot.owners.importer import import_arrears
 
     name = f"bot_sign_out_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", future=True)

@@ -18,7 +18,7 @@ from bot.cli import ServerPlan, start_staff_app, stop
 from bot.db import migrate
 from bot.db.session import session_scope
 from bot.db.wecom_models import WeComCallback, WeComCallbackStatus
-from bot.records import importer
+from bot.owners import importer
 from bot.services import staff_users
 from tests.conftest import free_port, wait_for
 from tests.db_fixtures import DEMO_ESTATE_FILE

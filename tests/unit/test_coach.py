@@ -364,7 +364,7 @@ def test_the_coach_and_the_wecom_lookup_keep_no_chinese_in_code() -> None:
     root = Path(__file__).resolve().parents[2]
     cjk = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef✗…]")
     files = [root / "bot" / "coach" / name for name in ("coach.py", "render.py", "cli.py", "data.py", "model.py")]
-    files.append(root / "bot" / "channels" / "wecom" / "callback.py")
+    files.append(root / "apps" / "staff" / "wecom" / "callback.py")
     found = []
     for source in files:
         tree = ast.parse(source.read_text(encoding="utf-8"))

@@ -28,8 +28,8 @@ from bot.conversations.session_ids import SessionIdSigner
 from bot.db import models
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry
-from bot.records import identity, importer
-from bot.services import audit, escalations, records
+from bot.owners import identity, importer
+from bot.services import audit, escalations, owner_requests
 from bot.services.escalations import Reason
 from tests.conftest import free_port
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
@@ -167,7 +167,7 @@ def web_session(staff_db: str, tracker_store: Any, domain: Any) -> Iterator[Dict
             session, reason=Reason.REQUEST_HUMAN, detail=None, owner_id=owner_id, channel="socketio",
             sender_id=verified_id, message_id="m-e",
         )  # fmt: skip
-        complaint = records.create(
+        complaint = owner_requests.create(
             session, models.Complaint, message_id="m-c", sender_id=verified_id, owner_id=owner_id, description="保安态度差"
         )
         complaint_id = int(complaint.id)

@@ -28,12 +28,12 @@ from bot.db.models import ConversationLink, OutboxMessage, Owner, PaymentPromise
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry
-from bot.records import importer
+from bot.owners import importer
 from bot.reminders import holidays, policy, schedule
 from bot.reminders.delivery import Template
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker
-from bot.services import promises, records
+from bot.services import owner_requests, promises
 
 ROOT = Path(__file__).resolve().parents[2]
 SH = ZoneInfo("Asia/Shanghai")
@@ -191,7 +191,7 @@ def promise_for_new_year(url: str) -> int:
         session.add(ConversationLink(channel="socketio", sender_id="web-wang", owner_id=owner.id))
         owner_id = int(owner.id)
     with clock.frozen(at(2026, 12, 28, 15)), session_scope(url) as session:
-        row = records.create(
+        row = owner_requests.create(
             session, PaymentPromise, message_id=None, sender_id="web-wang", owner_id=owner_id,
             amount=Decimal("2460.00"), due_date=dt.date(2027, 1, 4),
         )  # fmt: skip

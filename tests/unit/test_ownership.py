@@ -18,8 +18,8 @@ from bot.db import models
 from bot.db.models import Owner, OwnerRetirement, PromiseStatus
 from bot.db.reminder_models import CallTask, CallTaskState, Reminder, ReminderPurpose, ReminderState
 from bot.db.staff_models import AuditEntry
-from bot.records import arrears, identity, importer, ownership
-from bot.records.arrears import as_utc
+from bot.owners import arrears, identity, importer, ownership
+from bot.owners.arrears import as_utc
 from bot.reminders import calls, ladder, policy, schedule
 from bot.services import identity as identity_service
 from bot.services import owner_view

@@ -13,11 +13,11 @@ import yaml
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions import forms, records
+from actions import forms, owner_data
 from actions import identity as identity_actions
 from bot.db import models
 from bot.db.session import session_scope
-from bot.records import identity, ownership
+from bot.owners import identity, ownership
 from tests.builders import run, tracker, user_event, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,12 +59,12 @@ def attempts(url: str) -> List[Any]:
 
 
 def test_the_arrears_are_not_told_on_a_slot_verified_before_the_transfer(former: Dict[str, Any]) -> None:
-    messages, _ = run(records.ActionTellArrears(), tracker(slots={"verified_owner_id": former["wang"]}))
+    messages, _ = run(owner_data.ActionTellArrears(), tracker(slots={"verified_owner_id": former["wang"]}))
     assert "utter_arrears" not in [message.get("response") for message in messages]
     assert "2,460" not in str(messages) and "孙丽" not in str(messages)
     assert [message.get("response") for message in messages] == ["utter_identity_failed"]
     # The new owner's verification is honoured.
-    messages, _ = run(records.ActionTellArrears(), tracker(slots={"verified_owner_id": former["sun"]}))
+    messages, _ = run(owner_data.ActionTellArrears(), tracker(slots={"verified_owner_id": former["sun"]}))
     assert messages[0]["response"] == "utter_arrears" and messages[0]["amount"] == "2,460.00"
 
 

@@ -18,7 +18,7 @@ from bot.db import migrate, models
 from bot.db.models import PaymentPromise, PromiseStatus
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.session import get_engine
-from bot.records import arrears, identity, importer
+from bot.owners import arrears, identity, importer
 from bot.services import payments, promises
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -406,7 +406,7 @@ def test_one_money_parser_for_payments_and_promises(value, expected) -> None:
 
 
 def test_the_partial_rule_is_one_function(estate) -> None:
-    from bot.services import owner_view, record_workflow
+    from bot.services import follow_up, owner_view
 
     assert payments.is_partial(PromiseStatus.OPEN, Decimal("100"), Decimal("40")) is True
     assert payments.is_partial("broken", Decimal("100"), Decimal("40")) is True
@@ -417,8 +417,8 @@ def test_the_partial_rule_is_one_function(estate) -> None:
     pay(estate, "250", at(16), "P1")
     with clock.frozen(at(17)):
         [line] = owner_view.list_records(estate, kind=owner_view.RecordKind.PROMISES)
-        assert line.partial is True and record_workflow.is_partial(line) is True
-        assert [p.id for p in record_workflow.promises(estate, bucket=record_workflow.PARTIAL)] == [made.id]
+        assert line.partial is True and follow_up.is_partial(line) is True
+        assert [p.id for p in follow_up.promises(estate, bucket=follow_up.PARTIAL)] == [made.id]
     assert payments.promise_outcome(estate, stored(estate, made.id), today=dt.date(2026, 11, 17)).partial is True
 
 
@@ -553,7 +553,7 @@ def test_a_reference_stored_meanwhile_by_another_transaction_is_a_duplicate(data
 
 
 def test_the_bot_tells_the_owner_the_arrears_less_payments(estate_env: str) -> None:
-    from actions import records as record_actions
+    from actions import owner_data as record_actions
     from bot.db.session import session_scope
     from tests.builders import run, tracker
 

@@ -1,4 +1,4 @@
-"""`bot import-payments` (bot.records.payments_import) on SQLite and PostgreSQL: CSV with Chinese and English
+"""`bot import-payments` (bot.owners.payments_import) on SQLite and PostgreSQL: CSV with Chinese and English
 headers, UTF-8 (with BOM) and GBK, XLSX; bad rows with line and reason while good rows load; idempotent on the
 reference; conflicts reported, not overwritten; a crash half-way leaves nothing; the CLI's exit codes."""
 
@@ -19,7 +19,7 @@ from bot.db import models
 from bot.db.models import PaymentPromise, PromiseStatus
 from bot.db.payment_models import Payment, PaymentImport, PaymentSource
 from bot.db.session import get_engine
-from bot.records import arrears, importer, payments_import
+from bot.owners import arrears, importer, payments_import
 from bot.services import payments
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,12 +31,12 @@ from bot.db.reminder_models import (
     ReminderState,
 )
 from bot.db.session import session_scope
+from bot.owners import identity as owners
+from bot.owners import importer
 from bot.privacy import subject
 from bot.privacy.subject import ERASED_NAME, ERASED_TEXT, SubjectError
 from bot.rasa.events import events, events_exist
-from bot.records import identity as owners
-from bot.records import importer
-from bot.services import audit, escalations, records
+from bot.services import audit, escalations, owner_requests
 from bot.services.escalations import Reason
 from tests.unit.test_transcripts import domain, opening, save, tracker_store  # noqa: F401  (fixtures)
 
@@ -115,7 +115,7 @@ def build(url: str, store: Any, domain: Any) -> Dict[str, Any]:  # noqa: F811
         owners.link_conversation(session, channel="wechat", sender_id=ZHANG_OPENID, owner_id=zhang.id)
 
         def make(model: Any, message: str, sender: str, **fields: Any) -> Any:
-            return records.create(session, model, message_id=message, sender_id=sender, **fields)
+            return owner_requests.create(session, model, message_id=message, sender_id=sender, **fields)
 
         early = make(models.RepairOrder, "r-0", WEB, owner_id=None, item="下水道", location="阳台", description=FREE_TEXTS[12], preferred_time="尽快")
         promise = make(models.PaymentPromise, "p-1", OPENID, owner_id=wang.id, amount=Decimal("800.00"), due_date=dt.date(2026, 11, 27))

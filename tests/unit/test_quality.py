@@ -19,9 +19,9 @@ from bot.db import models
 from bot.db.models import OutboxKind, OutboxState, RecordStatus, WeChatDelivery
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.records import importer
+from bot.owners import importer
 from bot.service_config import get_service_config
-from bot.services import audit, record_workflow, records
+from bot.services import audit, follow_up, owner_requests
 from bot.services.owner_view import RecordKind
 from tests.unit.test_transcripts import domain, save, tracker_store  # noqa: F401  (fixtures)
 
@@ -106,7 +106,7 @@ def qa_estate(database_url: str, tracker_store: Any, domain: Any) -> Dict[str, A
     # (c) repairs and complaints against the staff hours (09:00-18:00 every day).
     def make(moment: dt.datetime, model: Any, key: str, sender: str, **fields: Any) -> Tuple[int, str]:
         with clock.frozen(moment), session_scope(url) as session:
-            record = records.create(session, model, message_id=key, sender_id=sender, **fields)
+            record = owner_requests.create(session, model, message_id=key, sender_id=sender, **fields)
             return int(record.id), str(record.number)
 
     repair = {
@@ -122,14 +122,14 @@ def qa_estate(database_url: str, tracker_store: Any, domain: Any) -> Dict[str, A
         local(11, 24, 10, 30), models.Complaint, "c-ok", WEB, owner_id=ids["wang"], description="保洁差"
     )
     with clock.frozen(local(11, 24, 11, 0)), session_scope(url) as session:
-        record_workflow.add_note(
+        follow_up.add_note(
             session, kind=RecordKind.COMPLAINTS, record_id=ids["c_answered"][0], staff="zhao", text="已联系"
         )
     ids["c_slow"] = make(
         local(11, 24, 17, 30), models.Complaint, "c-slow", WEB, owner_id=ids["wang"], description="噪音"
     )
     with clock.frozen(local(11, 25, 9, 30)), session_scope(url) as session:
-        record_workflow.change_status(
+        follow_up.change_status(
             session,
             kind=RecordKind.COMPLAINTS,
             record_id=ids["c_slow"][0],
@@ -141,7 +141,7 @@ def qa_estate(database_url: str, tracker_store: Any, domain: Any) -> Dict[str, A
             detail={"kind": "complaints", "record_id": ids["c_slow"][0], "status": "in_progress"},
         )  # fmt: skip
     with clock.frozen(local(11, 25, 9, 50)), session_scope(url) as session:
-        record_workflow.add_note(
+        follow_up.add_note(
             session, kind=RecordKind.COMPLAINTS, record_id=ids["c_slow"][0], staff="zhao", text="跟进"
         )
     make(local(11, 25, 9, 0), models.RepairOrder, "r-today", WEB, item="电梯", **repair)  # due 18:00 today

@@ -15,7 +15,7 @@ from bot.db import models
 from bot.db.models import EscalationAction as Action
 from bot.db.models import EscalationState as State
 from bot.db.session import session_scope
-from bot.records import importer
+from bot.owners import importer
 from bot.services import escalations, queue
 from bot.services.escalations import Reason
 

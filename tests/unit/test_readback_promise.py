@@ -16,7 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions import forms, records
+from actions import forms, owner_data
 from actions.objections import ActionAnswerObjection
 from actions.promises import (
     ActionConfirmInstalment,
@@ -27,8 +27,8 @@ from actions.promises import (
 from bot import wording
 from bot.db import models
 from bot.db.session import session_scope
+from bot.owners import identity
 from bot.playbook import default_playbook
-from bot.records import identity
 from bot.services import promises, slot_filling
 from tests.builders import tracker
 
@@ -226,7 +226,7 @@ def test_the_kept_date_becomes_a_promise_read_back_and_is_written_with_its_date(
     waiting = {**REPAIR, **verified, "pending_offer": "repair_readback", "promise_date": NEXT_FRIDAY, "promise_waiting": True}
     _, events = run(ActionReviewReadback(), said("对", "affirm", waiting))
     assert events == [SlotSet("pending_offer", "repair_confirmed")]
-    messages, events = run(records.ActionRecordRepair(), said("对", "affirm", {**waiting, "pending_offer": "repair_confirmed"}, "m-2"))
+    messages, events = run(owner_data.ActionRecordRepair(), said("对", "affirm", {**waiting, "pending_offer": "repair_confirmed"}, "m-2"))
     assert texts(messages) == ["utter_repair_recorded"]
     assert SlotSet("promise_date", None) not in events  # the kept date outlives the repair's slots
     # the promise form takes the kept date up: the waiting flag goes, the amount defaults to the arrears
@@ -249,7 +249,7 @@ def test_the_kept_date_becomes_a_promise_read_back_and_is_written_with_its_date(
     corrected = {**promise_slots, "promise_date": "2026-12-07"}
     _, events = run(ActionReviewReadback(), said("对的", "affirm", {**corrected, "pending_offer": "payment_promise"}))
     assert events == [SlotSet("pending_offer", "payment_promise_confirmed")]
-    messages, _ = run(records.ActionRecordPromise(), said("对的", "affirm", corrected, "m-5"))
+    messages, _ = run(owner_data.ActionRecordPromise(), said("对的", "affirm", corrected, "m-5"))
     with session_scope(estate_env) as session:
         order = session.execute(select(models.RepairOrder)).scalar_one()
         assert (order.item, order.location, order.description, order.preferred_time, order.status, order.owner_id) == (
@@ -272,7 +272,7 @@ def test_a_promise_said_with_a_complaint_is_read_back_right_after_it_is_recorded
     with session_scope(estate_env) as session:
         owner_id = int(identity.verify(session, room="3栋2单元501", phone_tail="6688").owner_id)
     slots = {"verified_owner_id": float(owner_id), "complaint_description": COMPLAINT}
-    messages, events = run(records.ActionRecordComplaint(), said(COMPLAINT, "file_complaint", slots))
+    messages, events = run(owner_data.ActionRecordComplaint(), said(COMPLAINT, "file_complaint", slots))
     assert texts(messages) == [
         "utter_complaint_recorded",
         promises.confirmation_question(dt.date(2026, 12, 4), Decimal("2460.00")),
@@ -299,7 +299,7 @@ def test_a_promise_said_with_a_bill_check_is_read_back_and_an_unverified_complai
         owner_id = int(identity.verify(session, room="3栋2单元501", phone_tail="6688").owner_id)
     issue = "11月的账单多收了，核对清楚了我下周五就交"
     slots = {"verified_owner_id": float(owner_id), "bill_issue": issue}
-    messages, events = run(records.ActionRecordBillCheck(), said(issue, "dispute_bill", slots))
+    messages, events = run(owner_data.ActionRecordBillCheck(), said(issue, "dispute_bill", slots))
     assert texts(messages) == [
         "utter_bill_check_recorded",
         promises.confirmation_question(dt.date(2026, 12, 4), Decimal("2460.00")),
@@ -311,7 +311,7 @@ def test_a_promise_said_with_a_bill_check_is_read_back_and_an_unverified_complai
     ]
     # without identity the complaint is recorded and the owner asked to say the date as a promise
     messages, events = run(
-        records.ActionRecordComplaint(), said(COMPLAINT, "file_complaint", {"complaint_description": COMPLAINT}, "m-2")
+        owner_data.ActionRecordComplaint(), said(COMPLAINT, "file_complaint", {"complaint_description": COMPLAINT}, "m-2")
     )
     assert texts(messages) == [
         "utter_complaint_recorded",
@@ -322,6 +322,6 @@ def test_a_promise_said_with_a_bill_check_is_read_back_and_an_unverified_complai
 
 def test_a_complaint_without_a_payment_date_is_only_recorded(estate_env: str) -> None:
     text = "保安昨晚对我态度很差，还骂人"
-    messages, events = run(records.ActionRecordComplaint(), said(text, "file_complaint", {"complaint_description": text}))
+    messages, events = run(owner_data.ActionRecordComplaint(), said(text, "file_complaint", {"complaint_description": text}))
     assert texts(messages) == ["utter_complaint_recorded"]
     assert events == [SlotSet("complaint_description", None), SlotSet("pending_offer", None)]

@@ -10,7 +10,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
-from actions import fallback, forms, records
+from actions import fallback, forms, owner_data
 from actions import identity as identity_actions
 from bot import clock
 from bot.db import models
@@ -33,7 +33,7 @@ def count(url: str, model) -> int:
 
 
 def owner_id(url: str, room: str = "3栋2单元501", tail: str = "6688") -> float:
-    from bot.records import identity
+    from bot.owners import identity
 
     with session_scope(url) as session:
         return float(identity.verify(session, room=room, phone_tail=tail).owner_id)
@@ -91,7 +91,7 @@ def test_unparseable_room_is_asked_again() -> None:
 
 def test_arrears_are_told_only_to_the_verified_owner(database: str) -> None:
     messages, events = run(
-        records.ActionTellArrears(), tracker(slots={"verified_owner_id": owner_id(database)})
+        owner_data.ActionTellArrears(), tracker(slots={"verified_owner_id": owner_id(database)})
     )
     assert messages[0]["response"] == "utter_arrears"
     assert (messages[0]["unit"], messages[0]["amount"], messages[0]["since"], messages[0]["months"]) == (
@@ -123,7 +123,7 @@ def test_third_wrong_tail_escalates_at_once_and_the_form_ends_silently(database:
             "owner-1",
             messages[0]["number"],
         )
-    messages, events = run(records.ActionTellArrears(), tracker(slots={"identity_failed": True}))
+    messages, events = run(owner_data.ActionTellArrears(), tracker(slots={"identity_failed": True}))
     assert messages == []
     assert events == [SlotSet("identity_failed", False), SlotSet("identity_attempts", 0.0)]
     assert count(database, models.Escalation) == 1
@@ -183,8 +183,8 @@ def test_promise_amount_must_be_positive(value: object, expected: object) -> Non
 
 def test_promise_is_recorded_once_and_confirmed_with_stored_values(database: str) -> None:
     slots = {"verified_owner_id": owner_id(database), "promise_date": "2026-12-04", "promise_amount": "2460.00"}
-    messages, events = run(records.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
-    run(records.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
+    messages, events = run(owner_data.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
+    run(owner_data.ActionRecordPromise(), tracker(slots=slots, message_id="m-9"))
     assert count(database, models.PaymentPromise) == 1
     with session_scope(database) as session:
         promise = session.execute(select(models.PaymentPromise)).scalar_one()
@@ -206,14 +206,14 @@ def test_a_failed_write_never_confirms(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no-tables.db'}")
     get_settings.cache_clear()
     slots = {"verified_owner_id": 1.0, "promise_date": "2026-12-04", "promise_amount": "10.00"}
-    messages, events = run(records.ActionRecordPromise(), tracker(slots=slots))
+    messages, events = run(owner_data.ActionRecordPromise(), tracker(slots=slots))
     get_settings.cache_clear()
     assert [m["response"] for m in messages] == ["utter_save_failed"]
     assert SlotSet("pending_offer", "staff_callback") in events
 
 
 def test_records_need_a_verified_owner(database: str) -> None:
-    messages, _ = run(records.ActionRecordInstalment(), tracker(slots={"instalment_plan": "分三期"}))
+    messages, _ = run(owner_data.ActionRecordInstalment(), tracker(slots={"instalment_plan": "分三期"}))
     assert [m["response"] for m in messages] == ["utter_identity_failed"]
     assert count(database, models.InstalmentRequest) == 0
     with session_scope(database) as session:
@@ -227,7 +227,7 @@ def test_repair_order_from_the_form(database: str) -> None:
         "repair_description": "不热",
         "repair_time": "明天上午",
     }
-    messages, events = run(records.ActionRecordRepair(), tracker(slots=slots))
+    messages, events = run(owner_data.ActionRecordRepair(), tracker(slots=slots))
     with session_scope(database) as session:
         order = session.execute(select(models.RepairOrder)).scalar_one()
         stored = (order.item, order.location, order.description, order.preferred_time, order.owner_id, order.number)
@@ -248,16 +248,16 @@ def test_repair_order_from_the_form(database: str) -> None:
 def test_complaint_bill_check_and_instalment(database: str) -> None:
     verified = {"verified_owner_id": owner_id(database)}
     messages, _ = run(
-        records.ActionRecordComplaint(),
+        owner_data.ActionRecordComplaint(),
         tracker(slots={"complaint_description": "保安态度差"}, message_id="a"),
     )
     assert messages[0]["response"] == "utter_complaint_recorded"
     messages, _ = run(
-        records.ActionRecordBillCheck(), tracker(slots={**verified, "bill_issue": "已交过"}, message_id="b")
+        owner_data.ActionRecordBillCheck(), tracker(slots={**verified, "bill_issue": "已交过"}, message_id="b")
     )
     assert messages[0]["response"] == "utter_bill_check_recorded"
     messages, _ = run(
-        records.ActionRecordInstalment(),
+        owner_data.ActionRecordInstalment(),
         tracker(slots={**verified, "instalment_plan": "分三期"}, message_id="c"),
     )
     assert messages[0]["response"] == "utter_instalment_recorded"
@@ -268,7 +268,7 @@ def test_complaint_bill_check_and_instalment(database: str) -> None:
 
 
 def test_escalation_records_and_tells_when_staff_answer(database: str) -> None:
-    messages, events = run(records.ActionEscalate(), tracker("request_human", text="我要找人工"))
+    messages, events = run(owner_data.ActionEscalate(), tracker("request_human", text="我要找人工"))
     assert messages[0]["response"] == "utter_escalated" and messages[0]["number"].startswith("RG")
     assert "0755-8888 6666" in messages[0]["staff_answer"]
     with session_scope(database) as session:
@@ -287,13 +287,13 @@ def test_third_fallback_in_a_row_escalates(database: str) -> None:
 def test_escalation_quotes_staff_hours_from_the_one_clock(database: str) -> None:
     evening = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.timezone.utc)  # 22:00 in Shanghai
     with clock.frozen(evening):
-        messages, _ = run(records.ActionEscalate(), tracker("request_human", text="我要找人工"))
+        messages, _ = run(owner_data.ActionEscalate(), tracker("request_human", text="我要找人工"))
         assert messages[0]["staff_answer"] == escalations.staff_answer()
     assert "11月24日09:00" in messages[0]["staff_answer"]
 
 
 def test_payment_methods_come_from_configuration() -> None:
-    messages, _ = run(records.ActionPaymentMethods(), tracker("ask_payment_methods"))
+    messages, _ = run(owner_data.ActionPaymentMethods(), tracker("ask_payment_methods"))
     assert messages[0]["response"] == "utter_payment_methods"
     assert messages[0]["link"] == "https://pay.example-wuye.cn/fee"
     assert "支付宝" in messages[0]["methods"]
@@ -302,7 +302,7 @@ def test_payment_methods_come_from_configuration() -> None:
 def test_cancel_form_clears_it_and_records_nothing() -> None:
     slots = {"repair_item": "电梯", "repair_location": "5号楼"}
     messages, events = run(
-        records.ActionCancelForm(), tracker("deny", slots=slots, active_loop="repair_form")
+        owner_data.ActionCancelForm(), tracker("deny", slots=slots, active_loop="repair_form")
     )
     assert messages[0]["response"] == "utter_form_cancelled"
     assert events[:2] == [ActiveLoop(None), SlotSet("requested_slot", None)]
@@ -311,12 +311,12 @@ def test_cancel_form_clears_it_and_records_nothing() -> None:
 
 def test_identity_given_outside_a_form(database: str) -> None:
     messages, events = run(
-        records.ActionVerifyIdentity(),
+        owner_data.ActionVerifyIdentity(),
         tracker("provide_identity", slots={"room": "A座808", "phone_tail": "8080"}),
     )
     assert [m["response"] for m in messages] == ["utter_identity_verified", "utter_anything_else"]
     assert SlotSet("verified_owner_id", owner_id(database, "A座808", "8080")) in events
-    messages, _ = run(records.ActionVerifyIdentity(), tracker("provide_identity", slots={"room": "A座808"}))
+    messages, _ = run(owner_data.ActionVerifyIdentity(), tracker("provide_identity", slots={"room": "A座808"}))
     assert messages[0]["response"] == "utter_ask_phone_tail"
 
 
@@ -331,10 +331,10 @@ def test_a_database_that_is_down_confirms_nothing_and_offers_a_person(
     get_settings.cache_clear()
     try:
         slots = {"verified_owner_id": 1.0, "promise_date": "2026-12-04", "promise_amount": "10.00"}
-        messages, events = run(records.ActionRecordPromise(), tracker(slots=slots))
+        messages, events = run(owner_data.ActionRecordPromise(), tracker(slots=slots))
         assert [m["response"] for m in messages] == ["utter_save_failed"]
         assert SlotSet("pending_offer", "staff_callback") in events
-        messages, events = run(records.ActionTellArrears(), tracker(slots={"verified_owner_id": 1.0}))
+        messages, events = run(owner_data.ActionTellArrears(), tracker(slots={"verified_owner_id": 1.0}))
         assert [m["response"] for m in messages] == ["utter_save_failed"]
         messages, result = validate(
             forms.ValidateArrearsForm(), tracker(slots={"room": "3栋2单元501"}), "phone_tail", "6688"
@@ -357,7 +357,7 @@ def test_the_same_message_submitted_twice_at_once_makes_one_record_and_both_answ
 
     async def both() -> list:
         dispatchers = [CollectingDispatcher(), CollectingDispatcher()]
-        await asyncio.gather(*(records.ActionRecordRepair().run(d, same, {}) for d in dispatchers))
+        await asyncio.gather(*(owner_data.ActionRecordRepair().run(d, same, {}) for d in dispatchers))
         return [d.messages for d in dispatchers]
 
     first, second = asyncio.run(both())

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db import models
-from bot.records import arrears, identity, importer
-from bot.records.units import parse_unit
+from bot.owners import arrears, identity, importer
+from bot.owners.units import parse_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"

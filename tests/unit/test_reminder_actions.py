@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from actions import records as record_actions
+from actions import owner_data as record_actions
 from actions import reminders as reminder_actions
 from bot import clock, wording
 from bot.db import models
 from bot.db.reminder_models import Reminder, ReminderOptOut, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.records import identity
+from bot.owners import identity
 from bot.reminders import schedule
 from bot.services import payments
 from tests.builders import run, tracker

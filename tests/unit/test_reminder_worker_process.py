@@ -17,7 +17,7 @@ from bot.db import migrate
 from bot.db.models import ConversationLink, Owner, Unit
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.records import importer
+from bot.owners import importer
 from bot.reminders import schedule
 
 ROOT = Path(__file__).resolve().parents[2]

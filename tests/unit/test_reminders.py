@@ -32,12 +32,12 @@ from bot.db.reminder_models import (
 )
 from bot.db.session import get_engine, session_scope
 from bot.db.staff_models import StaffUser
-from bot.records import importer
+from bot.owners import importer
 from bot.reminders import calls, delivery, ladder, policy, schedule
 from bot.reminders.delivery import Template, WeChatAPISender
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker
-from bot.services import escalations, payments, queue, records
+from bot.services import escalations, owner_requests, payments, queue
 from bot.wechat.api import WeChatAPI
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_APP_SECRET, FakeWeChatAPI
 
@@ -94,7 +94,7 @@ def owner_id(url: str, room: str) -> int:
 
 
 def _code(session: Session, room: str) -> str:
-    from bot.records.units import parse_unit
+    from bot.owners.units import parse_unit
 
     address = parse_unit(room)
     assert address is not None
@@ -120,7 +120,7 @@ def promise(url: str, owner: int, *, due: dt.date, made: dt.datetime, amount: st
     from bot.services import promises
 
     with clock.frozen(made), session_scope(url) as session:
-        row = records.create(
+        row = owner_requests.create(
             session, PaymentPromise, message_id=None, sender_id=sender, owner_id=owner, amount=Decimal(amount), due_date=due
         )
         promises.on_recorded(session, promise=row)

@@ -19,7 +19,7 @@ from bot.db import models
 from bot.db.models import PaymentPromise
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.records import importer
+from bot.owners import importer
 from bot.services import promises
 from tests.unit.test_reminders import (
     DEMO,

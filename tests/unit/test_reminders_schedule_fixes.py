@@ -18,9 +18,9 @@ from bot.db import models
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.records import importer
+from bot.owners import importer
 from bot.reminders import answers, ladder, schedule
-from bot.services import payments, promises, records
+from bot.services import owner_requests, payments, promises
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"
@@ -47,7 +47,7 @@ def wang(database_url: str) -> int:
 
 def _promise(url: str, owner: int) -> int:
     with clock.frozen(at(11, 24, 10)), session_scope(url) as session:
-        row = records.create(
+        row = owner_requests.create(
             session, PaymentPromise, message_id=None, sender_id="web-1", owner_id=owner, amount=Decimal("2460.00"), due_date=A
         )
         promises.on_recorded(session, promise=row)
@@ -132,7 +132,7 @@ def test_paid_after_a_reminder_names_the_latest_counted_payment_not_a_voided_one
 def _broken_twice(url: str, owner: int, sender: str) -> None:
     for index, due in enumerate((dt.date(2026, 11, 25), dt.date(2026, 11, 26))):
         with clock.frozen(at(11, 24, 10 + index)), session_scope(url) as session:
-            row = records.create(
+            row = owner_requests.create(
                 session, PaymentPromise, message_id=None, sender_id=sender, owner_id=owner, amount=Decimal("100.00"), due_date=due
             )
             promises.on_recorded(session, promise=row)
@@ -170,11 +170,11 @@ def test_the_ladder_skips_owners_who_have_paid_up_since_their_promises_broke(dat
 def test_only_a_promise_broken_lately_is_followed_up(database_url: str, wang: int) -> None:
     url = database_url
     with clock.frozen(at(8, 1, 10)), session_scope(url) as session:  # long ago: due 08-05, broken since 08-07
-        old = records.create(
+        old = owner_requests.create(
             session, PaymentPromise, message_id="old", sender_id="web-1", owner_id=wang,
             amount=Decimal("100.00"), due_date=dt.date(2026, 8, 5),
         )  # fmt: skip
-        recent = records.create(
+        recent = owner_requests.create(
             session, PaymentPromise, message_id="recent", sender_id="web-1", owner_id=wang,
             amount=Decimal("100.00"), due_date=dt.date(2026, 11, 20),
         )  # fmt: skip

@@ -18,10 +18,10 @@ from bot.db import models
 from bot.db.reminder_models import CallTask, CallTaskState
 from bot.db.session import get_engine, session_scope
 from bot.db.staff_models import AuditEntry, LoginOutcome, StaffLoginAttempt
+from bot.owners import importer
 from bot.privacy import retention
 from bot.privacy.retention import RetentionPolicy
 from bot.rasa.events import events
-from bot.records import importer
 from bot.reminders.delivery import Template
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker

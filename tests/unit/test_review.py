@@ -15,8 +15,8 @@ from bot import clock
 from bot.db import models
 from bot.db.models import PromiseStatus
 from bot.db.session import session_scope
-from bot.records import identity, importer
-from bot.services import escalations, records, review
+from bot.owners import identity, importer
+from bot.services import escalations, owner_requests, review
 from bot.services.escalations import Reason
 from bot.services.review import Durations, EscalationNote, Objection, PromiseNote
 from tests.unit.test_transcripts import domain, save, tracker_store  # noqa: F401  (fixtures)
@@ -78,7 +78,7 @@ def make_records(url: str) -> Dict[str, Any]:
 
     def make(moment: dt.datetime, model: Any, message_id: str, sender: str, **fields: Any) -> str:
         with clock.frozen(moment), session_scope(url) as session:
-            return str(records.create(session, model, message_id=message_id, sender_id=sender, **fields).number)
+            return str(owner_requests.create(session, model, message_id=message_id, sender_id=sender, **fields).number)
 
     def promise(moment: dt.datetime, key: str, sender: str, owner: int, amount: str, due: dt.date, status: PromiseStatus) -> None:
         ids[key] = make(moment, models.PaymentPromise, key, sender, owner_id=owner, amount=Decimal(amount), due_date=due)
@@ -86,7 +86,7 @@ def make_records(url: str) -> Dict[str, Any]:
             row = session.execute(select(models.PaymentPromise).where(models.PaymentPromise.number == ids[key])).scalar_one()
             row.status = status
 
-    # Oldest first: records.create returns an identical record the same conversation made since.
+    # Oldest first: owner_requests.create returns an identical record the same conversation made since.
     promise(local(11, 1, 15), "p_old", "web-1", ids["wang"], "100.00", dt.date(2026, 11, 3), PromiseStatus.KEPT)
     promise(local(11, 20, 15), "p_broken", "web-1", ids["wang"], "500.00", dt.date(2026, 11, 22), PromiseStatus.BROKEN)
     promise(local(11, 24, 8, 0), "p_zhang", "wx-zhang", ids["zhang"], "3600.00", dt.date(2026, 12, 5), PromiseStatus.OPEN)

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.db import models
 from bot.db.session import get_engine, session_scope
-from bot.records import importer
-from bot.services import escalations, records
+from bot.owners import importer
+from bot.services import escalations, owner_requests
 from bot.services import identity as identity_service
 from bot.services.identity import IdentityPolicy, Outcome
 
@@ -51,7 +51,7 @@ def owner_id(url: str) -> int:
 def test_every_record_type_is_declared_once_with_prefix_and_confirmation() -> None:
     import yaml
 
-    types = records.record_types()
+    types = owner_requests.record_types()
     assert {t.__name__ for t in types} == {
         "RepairOrder",
         "Complaint",
@@ -68,7 +68,7 @@ def test_every_record_type_is_declared_once_with_prefix_and_confirmation() -> No
 
 def test_record_fields_and_number_are_stored_and_a_retry_returns_the_same_record(estate: str) -> None:
     with clock.frozen(NOW), session_scope(estate) as session:
-        order = records.create(
+        order = owner_requests.create(
             session,
             models.RepairOrder,
             message_id="m-1",
@@ -79,7 +79,7 @@ def test_record_fields_and_number_are_stored_and_a_retry_returns_the_same_record
             description="暖气片是凉的",
             preferred_time="明天上午",
         )
-        again = records.create(
+        again = owner_requests.create(
             session,
             models.RepairOrder,
             message_id="m-1",
@@ -100,9 +100,9 @@ def test_an_identical_request_said_twice_is_one_record_but_a_different_one_is_ne
     owner = owner_id(estate)
     fields = {"owner_id": owner, "amount": Decimal("2460.00"), "due_date": dt.date(2026, 12, 4)}
     with clock.frozen(NOW), session_scope(estate) as session:
-        first = records.create(session, models.PaymentPromise, message_id="a", sender_id="s", **fields)
-        second = records.create(session, models.PaymentPromise, message_id="b", sender_id="s", **fields)
-        other = records.create(
+        first = owner_requests.create(session, models.PaymentPromise, message_id="a", sender_id="s", **fields)
+        second = owner_requests.create(session, models.PaymentPromise, message_id="b", sender_id="s", **fields)
+        other = owner_requests.create(
             session, models.PaymentPromise, message_id="c", sender_id="s", **{**fields, "amount": Decimal("100")}
         )
         ids = (first.id, second.id, other.id)
@@ -122,7 +122,7 @@ def test_two_processes_racing_on_one_message_make_one_record_and_both_get_its_nu
     both_checked = threading.Barrier(1 if estate.startswith("sqlite") else 2, timeout=20)
     numbers: List[str] = []
     errors: List[BaseException] = []
-    original = records._by_message
+    original = owner_requests._by_message
 
     def checked_then_wait(session: Session, model: Any, message_id: str) -> Any:
         found = original(session, model, message_id)
@@ -136,7 +136,7 @@ def test_two_processes_racing_on_one_message_make_one_record_and_both_get_its_nu
     def writer() -> None:
         try:
             with session_scope(estate) as session:
-                record = records.create(
+                record = owner_requests.create(
                     session,
                     models.Complaint,
                     message_id="same-message",
@@ -148,7 +148,7 @@ def test_two_processes_racing_on_one_message_make_one_record_and_both_get_its_nu
         except BaseException as error:  # noqa: BLE001 - collected for the assertion below
             errors.append(error)
 
-    records._by_message = checked_then_wait  # type: ignore[assignment]
+    owner_requests._by_message = checked_then_wait  # type: ignore[assignment]
     try:
         threads = [threading.Thread(target=writer, name=f"writer-{i}") for i in range(2)]
         for thread in threads:
@@ -156,7 +156,7 @@ def test_two_processes_racing_on_one_message_make_one_record_and_both_get_its_nu
         for thread in threads:
             thread.join(timeout=60)
     finally:
-        records._by_message = original  # type: ignore[assignment]
+        owner_requests._by_message = original  # type: ignore[assignment]
     if estate.startswith("sqlite") and errors:
         # SQLite serialises writers: the second may be refused as busy rather than race. What must hold
         # either way is that nothing was doubled and no writer saw a false success.
@@ -172,7 +172,7 @@ def test_a_database_that_is_down_raises_instead_of_confirming() -> None:
 
     with pytest.raises(SQLAlchemyError):
         with session_scope("postgresql://nobody@127.0.0.1:1/none") as session:
-            records.create(
+            owner_requests.create(
                 session, models.Complaint, message_id="x", sender_id="s", owner_id=None, description="d"
             )
     get_engine("postgresql://nobody@127.0.0.1:1/none").dispose()

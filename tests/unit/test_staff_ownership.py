@@ -14,8 +14,8 @@ from bot import clock
 from bot.db import models
 from bot.db.models import Owner, OwnerRetirement
 from bot.db.session import session_scope
-from bot.records import ownership
-from bot.records.arrears import as_utc
+from bot.owners import ownership
+from bot.owners.arrears import as_utc
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
     client,

@@ -15,9 +15,9 @@ from bot import clock, wording
 from bot.db import models
 from bot.db.models import InstalmentStatus, PromiseStatus, RecordStatus
 from bot.db.session import session_scope
-from bot.services import record_workflow, records
+from bot.services import follow_up, owner_requests
+from bot.services.follow_up import PromiseBucket
 from bot.services.owner_view import RecordKind, stored_time
-from bot.services.record_workflow import PromiseBucket
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
     client,
@@ -71,46 +71,46 @@ def test_transitions_assignee_and_notes_are_stored_and_invalid_ones_refused(esta
     repairs = RecordKind.REPAIRS
 
     with clock.frozen(at(60)), session_scope(url) as session:
-        with pytest.raises(record_workflow.InvalidTransition, match="'open' cannot become 'done'"):
-            record_workflow.change_status(session, kind=repairs, record_id=repair, status="done", staff="wang")
-        with pytest.raises(record_workflow.WorkflowError) as unknown:
-            record_workflow.change_status(session, kind=repairs, record_id=repair, status="finished", staff="wang")
+        with pytest.raises(follow_up.InvalidTransition, match="'open' cannot become 'done'"):
+            follow_up.change_status(session, kind=repairs, record_id=repair, status="done", staff="wang")
+        with pytest.raises(follow_up.WorkflowError) as unknown:
+            follow_up.change_status(session, kind=repairs, record_id=repair, status="finished", staff="wang")
         assert unknown.value.code == "unknown_status"
-        with pytest.raises(record_workflow.RecordNotFound):
-            record_workflow.change_status(session, kind=repairs, record_id=999999, status="done", staff="wang")
+        with pytest.raises(follow_up.RecordNotFound):
+            follow_up.change_status(session, kind=repairs, record_id=999999, status="done", staff="wang")
     row = stored(url, models.RepairOrder, repair)
     assert (row.status, row.assignee, row.updated_at) == (RecordStatus.OPEN, None, None)
 
     with clock.frozen(at(61)), session_scope(url) as session:
-        state = record_workflow.change_status(session, kind=repairs, record_id=repair, status="in_progress", staff="wang")
+        state = follow_up.change_status(session, kind=repairs, record_id=repair, status="in_progress", staff="wang")
         assert (state.status, state.number) == (RecordStatus.IN_PROGRESS, estate["repair"])
     row = stored(url, models.RepairOrder, repair)
     assert row.status is RecordStatus.IN_PROGRESS and as_utc(row.updated_at) == at(61)
 
     with clock.frozen(at(62)), session_scope(url) as session:
-        with pytest.raises(record_workflow.WorkflowError) as ghost:
-            record_workflow.set_assignee(session, kind=repairs, record_id=repair, assignee="ghost", staff="zhao")
+        with pytest.raises(follow_up.WorkflowError) as ghost:
+            follow_up.set_assignee(session, kind=repairs, record_id=repair, assignee="ghost", staff="zhao")
         assert ghost.value.code == "unknown_assignee"
-        record_workflow.set_assignee(session, kind=repairs, record_id=repair, assignee="Wang", staff="zhao")
-        note = record_workflow.add_note(session, kind=repairs, record_id=repair, staff="wang", text="  已约师傅周六上门  ")
+        follow_up.set_assignee(session, kind=repairs, record_id=repair, assignee="Wang", staff="zhao")
+        note = follow_up.add_note(session, kind=repairs, record_id=repair, staff="wang", text="  已约师傅周六上门  ")
         assert (note.author, note.text, note.created_at) == ("wang", "已约师傅周六上门", at(62))
-        with pytest.raises(record_workflow.WorkflowError) as empty:
-            record_workflow.add_note(session, kind=repairs, record_id=repair, staff="wang", text="   ")
+        with pytest.raises(follow_up.WorkflowError) as empty:
+            follow_up.add_note(session, kind=repairs, record_id=repair, staff="wang", text="   ")
         assert empty.value.code == "bad_note"
     with clock.frozen(at(63)), session_scope(url) as session:
-        record_workflow.change_status(session, kind=repairs, record_id=repair, status="done", staff="wang")
-        with pytest.raises(record_workflow.InvalidTransition):
-            record_workflow.change_status(session, kind=repairs, record_id=repair, status="cancelled", staff="wang")
-        with pytest.raises(record_workflow.WorkflowError) as closed:
-            record_workflow.set_assignee(session, kind=repairs, record_id=repair, assignee="zhao", staff="zhao")
+        follow_up.change_status(session, kind=repairs, record_id=repair, status="done", staff="wang")
+        with pytest.raises(follow_up.InvalidTransition):
+            follow_up.change_status(session, kind=repairs, record_id=repair, status="cancelled", staff="wang")
+        with pytest.raises(follow_up.WorkflowError) as closed:
+            follow_up.set_assignee(session, kind=repairs, record_id=repair, assignee="zhao", staff="zhao")
         assert closed.value.code == "closed"
         # Complaints and bill checks follow the same rules; open → cancelled is allowed.
-        record_workflow.change_status(session, kind=RecordKind.COMPLAINTS, record_id=complaint, status="cancelled", staff="zhao")
-        with pytest.raises(record_workflow.InvalidTransition):
-            record_workflow.change_status(session, kind=RecordKind.COMPLAINTS, record_id=complaint, status="open", staff="zhao")
-        record_workflow.change_status(session, kind=RecordKind.BILL_CHECKS, record_id=check, status="in_progress", staff="li")
-        record_workflow.add_note(session, kind=RecordKind.BILL_CHECKS, record_id=check, staff="li", text="财务核对中")
-        detail = record_workflow.record_detail(session, kind=repairs, record_id=repair)
+        follow_up.change_status(session, kind=RecordKind.COMPLAINTS, record_id=complaint, status="cancelled", staff="zhao")
+        with pytest.raises(follow_up.InvalidTransition):
+            follow_up.change_status(session, kind=RecordKind.COMPLAINTS, record_id=complaint, status="open", staff="zhao")
+        follow_up.change_status(session, kind=RecordKind.BILL_CHECKS, record_id=check, status="in_progress", staff="li")
+        follow_up.add_note(session, kind=RecordKind.BILL_CHECKS, record_id=check, staff="li", text="财务核对中")
+        detail = follow_up.record_detail(session, kind=repairs, record_id=repair)
         assert [note.text for note in detail.notes] == ["已约师傅周六上门"] and detail.next_statuses == ()
     row = stored(url, models.RepairOrder, repair)
     assert (row.status, row.assignee, as_utc(row.updated_at)) == (RecordStatus.DONE, "wang", at(63))
@@ -123,14 +123,14 @@ def test_a_collector_cannot_decide_a_supervisor_approves_and_the_owner_is_told(e
     url = estate["url"]
     request = record_id(url, models.InstalmentRequest, estate["instalment"])
     with session_scope(url) as session:
-        with pytest.raises(record_workflow.NotAllowed):
-            record_workflow.decide_instalment(session, request_id=request, approve=True, staff="wang", role="collector")
+        with pytest.raises(follow_up.NotAllowed):
+            follow_up.decide_instalment(session, request_id=request, approve=True, staff="wang", role="collector")
     row = stored(url, models.InstalmentRequest, request)
     assert (row.status, row.decided_by, row.decided_at) == (InstalmentStatus.PENDING, None, None)
     assert [kind for kind, *_ in outbox_of(url, "web-1")] == []
 
     with clock.frozen(at(90)), session_scope(url) as session:
-        decision = record_workflow.decide_instalment(
+        decision = follow_up.decide_instalment(
             session, request_id=request, approve=True, staff="zhao", role="supervisor", reason="欠费时间短，同意"
         )
         assert decision.notice is not None and decision.status is InstalmentStatus.APPROVED
@@ -144,8 +144,8 @@ def test_a_collector_cannot_decide_a_supervisor_approves_and_the_owner_is_told(e
     )
     assert outbox_of(url, "web-1") == [("text", "socketio", "zhao", text)]
     with session_scope(url) as session:
-        with pytest.raises(record_workflow.WorkflowError) as again:
-            record_workflow.decide_instalment(session, request_id=request, approve=False, staff="li", role="manager", reason="x")
+        with pytest.raises(follow_up.WorkflowError) as again:
+            follow_up.decide_instalment(session, request_id=request, approve=False, staff="li", role="manager", reason="x")
         assert again.value.code == "already_decided"
 
 
@@ -153,11 +153,11 @@ def test_a_rejection_needs_a_reason_and_tells_it_to_the_owner(estate: Dict[str, 
     url = estate["url"]
     request = record_id(url, models.InstalmentRequest, estate["instalment"])
     with session_scope(url) as session:
-        with pytest.raises(record_workflow.WorkflowError) as missing:
-            record_workflow.decide_instalment(session, request_id=request, approve=False, staff="li", role="manager")
+        with pytest.raises(follow_up.WorkflowError) as missing:
+            follow_up.decide_instalment(session, request_id=request, approve=False, staff="li", role="manager")
         assert missing.value.code == "bad_reason"
     with clock.frozen(at(95)), session_scope(url) as session:
-        record_workflow.decide_instalment(
+        follow_up.decide_instalment(
             session, request_id=request, approve=False, staff="li", role="manager", reason="欠费金额不大，建议一次缴清。"
         )
     row = stored(url, models.InstalmentRequest, request)
@@ -176,7 +176,7 @@ def test_promises_by_due_today_overdue_open_kept_and_broken_on_a_frozen_day(esta
             ("p-4", dt.date(2026, 11, 20), PromiseStatus.KEPT),
             ("p-5", dt.date(2026, 11, 22), PromiseStatus.BROKEN),
         ]:
-            made = records.create(
+            made = owner_requests.create(
                 session, models.PaymentPromise, message_id=message, sender_id=f"s-{message}", owner_id=owner,
                 amount=Decimal("100.00"), due_date=due,
             )  # fmt: skip
@@ -188,10 +188,10 @@ def test_promises_by_due_today_overdue_open_kept_and_broken_on_a_frozen_day(esta
     day = dt.datetime(2026, 11, 30, 10, 0, tzinfo=at(0).tzinfo)
     with clock.frozen(day), session_scope(url) as session:
         buckets = {
-            bucket.value: [numbers_of for numbers_of in (line.number for line in record_workflow.promises(session, bucket=bucket))]
+            bucket.value: [numbers_of for numbers_of in (line.number for line in follow_up.promises(session, bucket=bucket))]
             for bucket in PromiseBucket
         }
-        everything = [line.number for line in record_workflow.promises(session)]
+        everything = [line.number for line in follow_up.promises(session)]
     by_message = {number: message for message, number in numbers.items()}
     assert {key: [by_message[number] for number in value] for key, value in buckets.items()} == {
         "due_today": ["p-1"],
@@ -336,11 +336,11 @@ def test_two_people_deciding_at_once_store_one_decision_and_one_notice(estate: D
     url = estate["url"]
     assert url.startswith("postgresql")
     request = record_id(url, models.InstalmentRequest, estate["instalment"])
-    with pytest.raises(record_workflow.WorkflowError) as late, session_scope(url) as slow:
+    with pytest.raises(follow_up.WorkflowError) as late, session_scope(url) as slow:
         assert slow.get(models.InstalmentRequest, request).status is InstalmentStatus.PENDING  # read before the other
         with clock.frozen(at(120)), session_scope(url) as fast:
-            record_workflow.decide_instalment(fast, request_id=request, approve=True, staff="zhao", role="supervisor")
-        record_workflow.decide_instalment(slow, request_id=request, approve=False, staff="li", role="manager", reason="不同意")
+            follow_up.decide_instalment(fast, request_id=request, approve=True, staff="zhao", role="supervisor")
+        follow_up.decide_instalment(slow, request_id=request, approve=False, staff="li", role="manager", reason="不同意")
     assert late.value.code == "already_decided"
     row = stored(url, models.InstalmentRequest, request)
     assert (row.status, row.decided_by, as_utc(row.decided_at)) == (InstalmentStatus.APPROVED, "zhao", at(120))

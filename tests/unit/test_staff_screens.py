@@ -24,8 +24,8 @@ from bot.db import models
 from bot.db.models import EscalationState
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry
-from bot.records import identity, importer
-from bot.services import escalations, records
+from bot.owners import identity, importer
+from bot.services import escalations, owner_requests
 from bot.services.escalations import Reason
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
@@ -69,7 +69,7 @@ def estate(staff_db: str) -> Dict[str, Any]:  # noqa: F811
     with clock.frozen(at(0)), session_scope(url) as session:
 
         def make(model: Any, message_id: str, sender: str = "web-1", **fields: Any) -> models.Base:
-            return records.create(session, model, message_id=message_id, sender_id=sender, **fields)
+            return owner_requests.create(session, model, message_id=message_id, sender_id=sender, **fields)
 
         ids["promise"] = make(
             models.PaymentPromise, "p-1", owner_id=wang.id, amount=Decimal("800.00"), due_date=dt.date(2026, 11, 30)

@@ -17,10 +17,10 @@ from bot.conversations import transcripts
 from bot.conversations.transcripts import Entity, EntryKind, Speaker
 from bot.db import models
 from bot.db.session import get_engine, session_scope
+from bot.owners import identity as owners
+from bot.owners import importer
 from bot.rasa.endpoints import tracker_store_config
-from bot.records import identity as owners
-from bot.records import importer
-from bot.services import escalations, records
+from bot.services import escalations, owner_requests
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
@@ -353,7 +353,7 @@ def test_every_conversation_of_an_owner_on_every_channel_with_first_and_last_mes
         owners.link_conversation(session, channel="wechat", sender_id="oWX-li", owner_id=li)
     with clock.frozen(at(0)), session_scope(database_url) as session:
         # REST conversations are never linked; the records the bot made for the owner name them.
-        records.create(
+        owner_requests.create(
             session,
             models.PaymentPromise,
             message_id="rest-m1",

@@ -13,13 +13,13 @@ from rasa_sdk.events import SlotSet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from actions import records as record_actions
+from actions import owner_data as record_actions
 from bot import clock, wording
 from bot.db import migrate, models
 from bot.db.models import EscalationState, RateLimitHit
 from bot.db.session import get_engine, session_scope
-from bot.records import identity as owner_records
-from bot.records import importer
+from bot.owners import identity as owner_records
+from bot.owners import importer
 from bot.services import escalations, unverified_records
 from bot.services.escalations import Reason
 from bot.settings import get_settings

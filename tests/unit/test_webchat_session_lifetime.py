@@ -25,9 +25,9 @@ from bot.conversations.transcripts import EntryKind
 from bot.conversations.webchat_sessions import SEEN_KEY, Lifetime, SessionEnd
 from bot.db import models
 from bot.db.session import get_engine, session_scope
+from bot.owners import identity as owners
+from bot.owners import importer
 from bot.rasa.endpoints import tracker_store_config
-from bot.records import identity as owners
-from bot.records import importer
 from bot.services import identity as identity_service
 from tests.unit.test_webchat_channel import Server
 

@@ -10,10 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import forms
 from actions import identity as identity_actions
-from actions.records import ActionTellArrears
+from actions.owner_data import ActionTellArrears
 from bot.db import migrate
 from bot.db.session import get_engine, session_scope
-from bot.records import identity, importer
+from bot.owners import identity, importer
 from bot.settings import get_settings
 from tests import builders
 

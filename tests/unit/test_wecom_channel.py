@@ -27,7 +27,7 @@ from bot.db import models
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry, StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallback, WeComCallbackStatus
-from bot.records import importer
+from bot.owners import importer
 from bot.services import staff_lifecycle, staff_users
 from bot.settings import Settings, get_settings
 from tests.db_fixtures import DEMO_ESTATE_FILE

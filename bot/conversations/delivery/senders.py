@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Optional, Protocol, TypeVar
 
 from bot.conversations import handoff
+from bot.db.session import off_the_loop
 
 T = TypeVar("T")
 
@@ -69,14 +68,7 @@ class Sender(Protocol):
 
 async def in_session(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
     """Run ``function(session, **kwargs)`` in its own committed transaction, off the event loop."""
-
-    def call() -> T:
-        from bot.db.session import session_scope
-
-        with session_scope(database_url) as session:
-            return function(session, **kwargs)
-
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(call))
+    return await off_the_loop(function, database_url=database_url, **kwargs)
 
 
 class WeChatCustomerServiceSender:

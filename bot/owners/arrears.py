@@ -11,7 +11,7 @@ The rule (one place; the bot, the staff console and the promise default all read
   since when their figure was stated is unknown and counting every payment ever made would undercount.
 * What is owed never goes below zero: an overpayment is not a credit the bot tells anyone about.
 * The unit's arrears are its current owner's: asked for a former owner (retired by the import's roster or a
-  transfer, :mod:`bot.records.ownership`), :func:`summary` refuses (:class:`FormerOwner`). Staff read a unit's
+  transfer, :mod:`bot.owners.ownership`), :func:`summary` refuses (:class:`FormerOwner`). Staff read a unit's
   figure with :func:`unit_summary`.
 """
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock, wording
 from bot.db.payment_models import PaymentImport, PaymentSource
-from bot.records.units import parse_unit
+from bot.owners.units import parse_unit
 from bot.services import payments
 
 HEADERS: Dict[str, Tuple[str, ...]] = {

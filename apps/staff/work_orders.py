@@ -1,6 +1,6 @@
-"""The records screens (工单记录): repair orders, complaints, bill checks, instalment requests and payment promises.
+"""The work-order screens (工单记录): repair orders, complaints, bill checks, instalment requests and payment promises.
 
-A thin adapter over :mod:`bot.services.record_workflow`: tabs with a status filter, each record's page with its
+A thin adapter over :mod:`bot.services.follow_up`: tabs with a status filter, each record's page with its
 status change, assignee and notes, and the approve / reject forms for instalment requests (supervisors and
 managers only). Every view and change is an audit row; a refused change is a polite page and changes nothing.
 """
@@ -17,7 +17,7 @@ from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from bot import clock
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import audit, owner_view, record_workflow, staff_auth
+from bot.services import audit, follow_up, owner_view, staff_auth
 from bot.services.owner_view import RecordKind
 
 router = APIRouter(include_in_schema=False)
@@ -26,11 +26,11 @@ SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)
 TABS = ("repairs", "complaints", "bill_checks", "instalments", "promises")
 # Each tab's status filter (the first is the default: what still needs someone).
 FILTERS: Dict[str, tuple[str, ...]] = {
-    **{kind.value: ("active", "open", "in_progress", "done", "cancelled", "all") for kind in record_workflow.WORKFLOW_KINDS},
+    **{kind.value: ("active", "open", "in_progress", "done", "cancelled", "all") for kind in follow_up.WORKFLOW_KINDS},
     "instalments": ("pending", "approved", "rejected", "all"),
     "promises": ("due_today", "overdue", "open", "kept", "broken", "partial", "all"),
 }
-DETAIL_KINDS = tuple(kind.value for kind in record_workflow.WORKFLOW_KINDS) + ("instalments",)
+DETAIL_KINDS = tuple(kind.value for kind in follow_up.WORKFLOW_KINDS) + ("instalments",)
 
 
 def _actor(user: StaffUser) -> str:
@@ -44,7 +44,7 @@ def _role(user: StaffUser) -> str:
 
 def _list(db: Session, tab: str, status: str) -> List[Any]:
     if tab == "promises":
-        return record_workflow.promises(db, bucket=None if status == "all" else status)
+        return follow_up.promises(db, bucket=None if status == "all" else status)
     kind = RecordKind(tab)
     if status == "all":
         return owner_view.list_records(db, kind=kind)
@@ -72,7 +72,7 @@ def records_page(
     items = _list(db, tab, status)
     assignees: Dict[int, Optional[str]] = {}
     if tab in DETAIL_KINDS and tab != "instalments":
-        assignees = record_workflow.assignees(db, kind=RecordKind(tab), record_ids=[item.id for item in items])
+        assignees = follow_up.assignees(db, kind=RecordKind(tab), record_ids=[item.id for item in items])
     names = owner_view.staff_names(db, usernames=[name for name in assignees.values() if name])
     audit.record(
         db, actor=_actor(user), action=audit.RECORDS_LISTED, target=tab, detail={"status": status, "rows": len(items)}
@@ -119,8 +119,8 @@ def record_page(
     """One record: what the owner asked, its status, assignee and notes, or (instalments) the decision."""
     record_kind = _kind(kind)
     try:
-        detail = record_workflow.record_detail(db, kind=record_kind, record_id=record_id)
-    except record_workflow.RecordNotFound:
+        detail = follow_up.record_detail(db, kind=record_kind, record_id=record_id)
+    except follow_up.RecordNotFound:
         raise HTTPException(status_code=404) from None
     usernames = [detail.assignee or "", detail.decided_by or ""] + [note.author for note in detail.notes]
     audit.record(
@@ -130,7 +130,7 @@ def record_page(
     return render(
         request, "record.html", user=user, active=active, section="records", kind=kind, detail=detail,
         line=detail.line, names=owner_view.staff_names(db, usernames=usernames), staff=owner_view.active_staff(db),
-        may_decide=record_workflow.may_decide(_role(user)),
+        may_decide=follow_up.may_decide(_role(user)),
     )  # fmt: skip
 
 
@@ -151,11 +151,11 @@ def _change(
     back = f"/records/{kind}/{record_id}"
     try:
         result = operation(db, kind=record_kind, record_id=record_id, staff=_actor(user), **arguments)
-    except record_workflow.RecordNotFound:
+    except follow_up.RecordNotFound:
         raise HTTPException(status_code=404) from None
-    except record_workflow.WorkflowError as error:
+    except follow_up.WorkflowError as error:
         return _refused(request, user, active, error.code, back, 409 if error.code in ("invalid_transition", "closed") else 400)
-    number = getattr(result, "number", None) or record_workflow.record_detail(db, kind=record_kind, record_id=record_id).line.number
+    number = getattr(result, "number", None) or follow_up.record_detail(db, kind=record_kind, record_id=record_id).line.number
     audit.record(
         db, actor=_actor(user), action=action, target=number or f"{kind}:{record_id}",
         detail={"kind": kind, "record_id": record_id, **detail},
@@ -176,7 +176,7 @@ def change_status(
     """Move a repair order, complaint or bill check to the next status (处理中, 已完成, 已取消)."""
     return _change(
         request, kind=kind, record_id=record_id, user=user, active=active, db=db,
-        action=audit.RECORD_STATUS_CHANGED, operation=record_workflow.change_status, detail={"status": status},
+        action=audit.RECORD_STATUS_CHANGED, operation=follow_up.change_status, detail={"status": status},
         status=status,
     )  # fmt: skip
 
@@ -194,7 +194,7 @@ def set_assignee(
     """Give a repair order, complaint or bill check to a staff member (or to nobody)."""
     return _change(
         request, kind=kind, record_id=record_id, user=user, active=active, db=db,
-        action=audit.RECORD_ASSIGNED, operation=record_workflow.set_assignee,
+        action=audit.RECORD_ASSIGNED, operation=follow_up.set_assignee,
         detail={"assignee": assignee.strip().lower() or None}, assignee=assignee,
     )  # fmt: skip
 
@@ -212,7 +212,7 @@ def add_note(
     """Append a note to a repair order, complaint or bill check."""
     return _change(
         request, kind=kind, record_id=record_id, user=user, active=active, db=db,
-        action=audit.RECORD_NOTE_ADDED, operation=record_workflow.add_note, detail={"text": text.strip()},
+        action=audit.RECORD_NOTE_ADDED, operation=follow_up.add_note, detail={"text": text.strip()},
         text=text,
     )  # fmt: skip
 
@@ -229,18 +229,18 @@ def _decide(
 ) -> Response:
     back = f"/records/instalments/{record_id}"
     try:
-        decision = record_workflow.decide_instalment(
+        decision = follow_up.decide_instalment(
             db, request_id=record_id, approve=approve, staff=_actor(user), role=_role(user), reason=reason
         )
-    except record_workflow.NotAllowed:
+    except follow_up.NotAllowed:
         raise HTTPException(status_code=403) from None
-    except record_workflow.RecordNotFound:
+    except follow_up.RecordNotFound:
         raise HTTPException(status_code=404) from None
-    except record_workflow.NoticeRefused as error:
+    except follow_up.NoticeRefused as error:
         # The guard refused the notice: shown with its category and reason, the typed reason kept; the
         # service wrote the audit row, which commits with this page.
         return _refused(request, user, active, error.code, back, 400, refusal=error.refusal, typed=reason)
-    except record_workflow.WorkflowError as error:
+    except follow_up.WorkflowError as error:
         return _refused(request, user, active, error.code, back, 409 if error.code == "already_decided" else 400)
     audit.record(
         db,

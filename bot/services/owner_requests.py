@@ -1,4 +1,4 @@
-"""Records the bot writes from a conversation, all written by one function.
+"""Owner requests: what the bot logs from a conversation, all written by one function.
 
 Repairs, complaints, bill checks, promises, instalments and escalations.
 
@@ -33,8 +33,8 @@ DUPLICATE_WINDOW = dt.timedelta(minutes=10)
 
 
 def record_types() -> tuple[type, ...]:
-    """Every record type: the models that declare themselves conversation records."""
-    return tuple(models._ConversationRecord.__subclasses__())
+    """Every record type: the mapped models that declare themselves conversation records."""
+    return models.conversation_record_types()
 
 
 def _by_message(session: Session, model: Type[Record], message_id: str) -> Optional[Record]:

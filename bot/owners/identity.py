@@ -1,7 +1,7 @@
 """Identity before disclosure: an owner is verified by unit + phone tail, and the conversation remembers it.
 
 Nothing here returns another unit's data: lookups take the verified owner, never a free room number. Only
-current owners are found (:data:`bot.records.ownership.CURRENT`): a former owner's phone tail verifies
+current owners are found (:data:`bot.owners.ownership.CURRENT`): a former owner's phone tail verifies
 nothing, and a link closed when its owner was retired no longer binds the conversation.
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.models import ConversationLink, Owner, Unit
-from bot.records.ownership import CURRENT
-from bot.records.units import parse_unit
+from bot.owners.ownership import CURRENT
+from bot.owners.units import parse_unit
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The records workflow: staff follow records up, decide instalment requests and watch payment promises.
+"""Follow-up: staff work owner requests, decide instalment requests and watch payment promises.
 
 * Repair orders, complaints and bill checks: :func:`change_status` (``open → in_progress → done``, or
   ``cancelled`` from either of the first two; ``done`` and ``cancelled`` are final), :func:`set_assignee` (an

@@ -4,7 +4,7 @@ Every row is validated first; bad rows are reported with their line number and r
 load. All writes happen in one transaction, so a crash half-way leaves the database as it was.
 Re-importing a file updates owners and arrears instead of duplicating them.
 
-The list is the roster of owners (:func:`bot.records.ownership.apply_roster`): a unit listed with another
+The list is the roster of owners (:func:`bot.owners.ownership.apply_roster`): a unit listed with another
 owner's name retires its former owner (audited as ``owner_retired``); the same name with a new phone is a
 phone change of the same person. Units the file does not list keep their owners.
 """
@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.models import Bill, Unit
-from bot.records import ownership
-from bot.records.units import UnitAddress, parse_unit
+from bot.owners import ownership
+from bot.owners.units import UnitAddress, parse_unit
 
 HEADERS: Dict[str, Tuple[str, ...]] = {
     "room": ("房号", "room", "房屋", "单元房号"),
@@ -177,7 +177,7 @@ def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime]
     """Load the arrears list into ``session``; the caller's transaction makes it all-or-nothing.
 
     ``as_of`` (default: the clock's now) is when the list stated the arrears: payments from then on reduce
-    them (:mod:`bot.records.arrears`). With the default, payments made between the company's export and this
+    them (:mod:`bot.owners.arrears`). With the default, payments made between the company's export and this
     import are taken as not in the list and are NOT subtracted (they are in the company's figure already, or
     not: we cannot tell); pass the export's time to have them subtracted.
 

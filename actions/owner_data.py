@@ -1,4 +1,4 @@
-"""Actions that read or write owner records: thin adapters over :mod:`bot.services`.
+"""Actions that read or write what we hold about an owner: thin adapters over :mod:`bot.services`.
 
 Each writes in one unit of work off the event loop and confirms only what was committed.
 """
@@ -23,10 +23,10 @@ from actions.tracker_utils import latest_intent, message_date
 from actions.unit_of_work import in_session
 from bot import wording
 from bot.db import models
-from bot.records import arrears, identity
+from bot.owners import arrears, identity
 from bot.reminders import answers as reminder_answers
 from bot.service_config import get_service_config
-from bot.services import escalations, promises, records, unverified_records
+from bot.services import escalations, owner_requests, promises, unverified_records
 from bot.services import identity as identity_service
 from bot.services.escalations import Reason
 
@@ -226,7 +226,7 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
                 owner_id=None,
                 **self.fields(tracker),
             )
-        return records.create(
+        return owner_requests.create(
             session,
             self.model,
             message_id=_message_id(tracker),

@@ -1,0 +1,1 @@
+"""What we hold about owners: units, arrears less payments, the importers, identity lookups and ownership changes."""

@@ -1,1 +1,0 @@
-"""Services over the owner database, called by actions by intent (``promises.record(...)``)."""
