@@ -351,9 +351,10 @@ def import_arrears(path: Path, url: Optional[str] = None, as_of: Optional[str] =
     from bot import clock
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.owners.importer import AsOfError, ImportFileError
+    from bot.owners.importer import AsOfError
     from bot.owners.importer import import_arrears as load
     from bot.owners.payments_import import parse_paid_at
+    from bot.owners.spreadsheet import ImportFileError
 
     stated_at = parse_paid_at(as_of) if as_of else None
     if as_of and stated_at is None:
@@ -389,8 +390,8 @@ def import_payments(path: Path, url: Optional[str] = None) -> int:
     """
     from bot.db import migrate
     from bot.db.session import session_scope
-    from bot.owners.payments_import import ImportFileError
     from bot.owners.payments_import import import_payments as load
+    from bot.owners.spreadsheet import ImportFileError
 
     migrate.upgrade(url)
     try:

@@ -11,20 +11,19 @@ phone change of the same person. Units the file does not list keep their owners.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db.models import Bill, Unit
-from bot.owners import ownership
+from bot.owners import ownership, spreadsheet
 from bot.owners.units import UnitAddress, parse_unit
 
 HEADERS: Dict[str, Tuple[str, ...]] = {
@@ -72,30 +71,6 @@ class ImportReport:
         return self.created + self.updated
 
 
-class ImportFileError(ValueError):
-    """The file cannot be read as an arrears list at all (format or headers)."""
-
-
-def _read_rows(path: Path) -> Iterator[Tuple[int, List[str]]]:
-    """Yield ``(line number, cells)`` including the header row at line 1."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            for number, cells in enumerate(csv.reader(handle), start=1):
-                yield number, [cell.strip() for cell in cells]
-    elif suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        try:
-            for number, values in enumerate(workbook.active.iter_rows(values_only=True), start=1):
-                yield number, ["" if value is None else _cell_text(value) for value in values]
-        finally:
-            workbook.close()
-    else:
-        raise ImportFileError(f"{path.name}: only .csv and .xlsx files can be imported")
-
-
 def _cell_text(value: object) -> str:
     if hasattr(value, "strftime"):
         return value.strftime("%Y-%m")
@@ -104,24 +79,9 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _columns(header: List[str]) -> Dict[str, int]:
-    normalized = [cell.strip().lower() for cell in header]
-    columns = {}
-    for key, names in HEADERS.items():
-        for name in names:
-            if name.lower() in normalized:
-                columns[key] = normalized.index(name.lower())
-                break
-    missing = [HEADERS[key][0] + "/" + key for key in HEADERS if key not in columns]
-    if missing:
-        raise ImportFileError(f"missing columns: {', '.join(missing)}")
-    return columns
-
-
 def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> ArrearsRow:
     def cell(key: str) -> str:
-        index = columns[key]
-        return cells[index].strip() if index < len(cells) else ""
+        return spreadsheet.cell(cells, columns, key)
 
     unit = parse_unit(cell("room"))
     if unit is None:
@@ -147,30 +107,16 @@ def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> ArrearsRo
 
 
 def read_arrears(path: Path) -> Tuple[List[ArrearsRow], List[Tuple[int, str]]]:
-    """Valid rows and ``(line, reason)`` for invalid ones; raises :class:`ImportFileError` for the file."""
-    rows: List[ArrearsRow] = []
-    errors: List[Tuple[int, str]] = []
-    columns: Optional[Dict[str, int]] = None
-    seen: Dict[str, int] = {}
-    for line, cells in _read_rows(path):
-        if not any(cells):
-            continue
-        if columns is None:
-            columns = _columns(cells)
-            continue
-        try:
-            row = _validate(line, cells, columns)
-        except ValueError as error:
-            errors.append((line, str(error)))
-            continue
-        if row.unit.code in seen:
-            errors.append((line, f"房号与第{seen[row.unit.code]}行重复"))
-            continue
-        seen[row.unit.code] = line
-        rows.append(row)
-    if columns is None:
-        raise ImportFileError(f"{path.name} is empty")
-    return rows, errors
+    """Valid rows and ``(line, reason)`` for invalid ones; raises :class:`bot.owners.spreadsheet.ImportFileError` for the file."""
+    return spreadsheet.read_table(
+        path,
+        headers=HEADERS,
+        required=HEADERS,
+        validate=_validate,
+        key=lambda row: row.unit.code,
+        repeated=lambda first: f"房号与第{first}行重复",
+        cell_text=_cell_text,
+    )
 
 
 def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime] = None) -> ImportReport:

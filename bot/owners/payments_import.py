@@ -18,19 +18,18 @@ A time without a zone is the estate's (``TIMEZONE``); a date alone is the start 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
 from bot import clock, wording
 from bot.db.payment_models import PaymentImport, PaymentSource
+from bot.owners import spreadsheet
 from bot.owners.units import parse_unit
 from bot.services import payments
 
@@ -43,7 +42,6 @@ HEADERS: Dict[str, Tuple[str, ...]] = {
     "reference": ("流水号", "reference", "交易流水号", "单号"),
 }
 REQUIRED = ("room", "amount", "paid_at", "reference")
-ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 reads every GBK file, and GB2312 ones
 _DATE_TIME = re.compile(
     r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?$"
 )
@@ -62,9 +60,6 @@ def reason(code: str, **fields: object) -> str:
     """The staff-facing wording of a refusal (``payments_import.<code>`` in data/wording.yml)."""
     return wording.text(f"payments_import.{code}", **fields)
 
-
-class ImportFileError(ValueError):
-    """The file cannot be read as a payment export at all (format, encoding or headers)."""
 
 
 @dataclass(frozen=True)
@@ -188,63 +183,19 @@ def read_payments(path: Path, data: Optional[bytes] = None) -> Tuple[List[Paymen
     Raises:
         ImportFileError: The file is not a payment export.
     """
-    rows: List[PaymentRow] = []
-    errors: List[Tuple[int, str]] = []
-    columns: Optional[Dict[str, int]] = None
-    seen: Dict[str, int] = {}
-    for line, cells in _read_rows(path, data if data is not None else path.read_bytes()):
-        if not any(cells):
-            continue
-        if columns is None:
-            columns = _columns(cells)
-            continue
-        try:
-            row = _validate(line, cells, columns)
-        except ValueError as error:
-            errors.append((line, str(error)))
-            continue
-        if row.reference in seen:
-            errors.append((line, reason("repeated_reference", line=seen[row.reference])))
-            continue
-        seen[row.reference] = line
-        rows.append(row)
-    if columns is None:
-        raise ImportFileError(f"{path.name} is empty")
-    return rows, errors
+    return spreadsheet.read_table(
+        path,
+        headers=HEADERS,
+        required=REQUIRED,
+        validate=_validate,
+        key=lambda row: row.reference,
+        repeated=lambda first: reason("repeated_reference", line=first),
+        cell_text=_cell_text,
+        data=data,
+    )
 
 
 # --- internals ------------------------------------------------------------------------------------------
-
-
-def _read_rows(path: Path, data: bytes) -> Iterator[Tuple[int, List[str]]]:
-    """Yield ``(line number, cells)`` including the header row at line 1."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        for number, cells in enumerate(csv.reader(io.StringIO(_decode(path, data), newline="")), start=1):
-            yield number, [cell.strip() for cell in cells]
-    elif suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        try:
-            workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as error:  # openpyxl raises several kinds for a file that is not a workbook
-            raise ImportFileError(f"{path.name}: not a readable XLSX file ({error})") from None
-        try:
-            for number, values in enumerate(workbook.active.iter_rows(values_only=True), start=1):
-                yield number, ["" if value is None else _cell_text(value) for value in values]
-        finally:
-            workbook.close()
-    else:
-        raise ImportFileError(f"{path.name}: only .csv and .xlsx files can be imported")
-
-
-def _decode(path: Path, data: bytes) -> str:
-    for encoding in ENCODINGS:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ImportFileError(f"{path.name}: neither UTF-8 nor GBK")
 
 
 def _cell_text(value: object) -> str:
@@ -265,24 +216,9 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _columns(header: Sequence[str]) -> Dict[str, int]:
-    normalized = [cell.strip().lower() for cell in header]
-    columns: Dict[str, int] = {}
-    for key, names in HEADERS.items():
-        for name in names:
-            if name.lower() in normalized:
-                columns[key] = normalized.index(name.lower())
-                break
-    missing = [f"{HEADERS[key][0]}/{key}" for key in REQUIRED if key not in columns]
-    if missing:
-        raise ImportFileError(f"missing columns: {', '.join(missing)}")
-    return columns
-
-
 def _validate(line: int, cells: List[str], columns: Dict[str, int]) -> PaymentRow:
     def cell(key: str) -> str:
-        index = columns.get(key)
-        return cells[index].strip() if index is not None and index < len(cells) else ""
+        return spreadsheet.cell(cells, columns, key)
 
     if parse_unit(cell("room")) is None:
         raise ValueError(reason("bad_room", value=cell("room")))

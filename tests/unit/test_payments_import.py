@@ -20,6 +20,7 @@ from bot.db.models import PaymentPromise, PromiseStatus
 from bot.db.payment_models import Payment, PaymentImport, PaymentSource
 from bot.db.session import get_engine
 from bot.owners import arrears, importer, payments_import
+from bot.owners.spreadsheet import ImportFileError
 from bot.services import payments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,11 +266,11 @@ def test_the_import_evaluates_the_promises_of_the_units_paid_for(estate: Session
 def test_unreadable_files_are_refused_whole(estate: Session, tmp_path: Path) -> None:
     missing = tmp_path / "missing.csv"
     missing.write_text("房号,金额,流水号\n3栋2单元501,1,A\n", encoding="utf-8")
-    with pytest.raises(payments_import.ImportFileError, match="缴费时间/paid_at"):
+    with pytest.raises(ImportFileError, match="缴费时间/paid_at"):
         payments_import.import_payments(estate, missing, actor="t")
     other = tmp_path / "payments.txt"
     other.write_text(CHINESE, encoding="utf-8")
-    with pytest.raises(payments_import.ImportFileError, match="only .csv and .xlsx"):
+    with pytest.raises(ImportFileError, match="only .csv and .xlsx"):
         payments_import.import_payments(estate, other, actor="t")
     estate.rollback()
     assert estate.execute(select(Payment)).scalars().all() == []

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.db import models
 from bot.owners import arrears, identity, importer
+from bot.owners.spreadsheet import ImportFileError
 from bot.owners.units import parse_unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +90,7 @@ def test_xlsx_with_chinese_headers(session, tmp_path: Path) -> None:
 def test_missing_columns_reject_the_file(session, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("room,name\n3栋2单元501,王\n", encoding="utf-8")
-    with pytest.raises(importer.ImportFileError, match="missing columns"):
+    with pytest.raises(ImportFileError, match="missing columns"):
         importer.import_arrears(session, path)
 
 
