@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.rasa.events import events, events_exist
+from bot.rasa import events as rasa_events
 
 _PURPOSE = b"wuye-conversation-handle:v1:"
 # Crockford's base32: no I, L, O or U, so a handle read out on the phone is not misheard.
@@ -123,8 +123,7 @@ def _conversation_senders(session: Session) -> Iterable[str]:
         models.InstalmentRequest,
     ]
     seen = set()
-    if events_exist(session):
-        seen.update(session.execute(sa.select(events.c.sender_id).distinct()).scalars())
+    seen.update(rasa_events.sender_ids(session))
     for model in tables:
         seen.update(
             session.execute(sa.select(model.sender_id).where(model.sender_id.is_not(None)).distinct()).scalars()

@@ -43,7 +43,7 @@ from bot.db.models import (
     OutboxKind,
     WeChatInboundMessage,
 )
-from bot.rasa.events import events as _events
+from bot.rasa import events as rasa_events
 from bot.services import escalations, queue
 from bot.services.rate_limits import serialise
 from bot.services.refused_texts import Refusal, record_staff_reply_refused, refusal_of
@@ -438,18 +438,9 @@ def _open_takeover(session: Session, *, sender_id: str, staff: str, channel: Opt
 
 def _channel(session: Session, sender_id: str, escalation: Optional[Escalation]) -> Optional[str]:
     """The owner's channel: from the tracker's last owner message, else the escalation, else WeChat's log."""
-    try:
-        with session.begin_nested():
-            raw = session.execute(
-                select(_events.c.data)
-                .where(_events.c.sender_id == sender_id, _events.c.type_name == "user")
-                .order_by(_events.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-    except sa.exc.DBAPIError:  # no tracker store table yet (a fresh database)
-        raw = None
-    if raw:
-        channel = _input_channel(raw)
+    latest = rasa_events.latest_data(session, sender_id=sender_id, type_name="user", limit=1)
+    if latest:
+        channel = _input_channel(latest[0])
         if channel:
             return channel
     if escalation is not None and escalation.channel:

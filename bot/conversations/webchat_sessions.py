@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.conversations.session_ids import issued_at
 from bot.db.models import ConversationLink
-from bot.rasa.events import events, events_exist
+from bot.rasa import events as rasa_events
 
 WEBCHAT_CHANNEL = "socketio"
 # The metadata key of an owner message holding the moment the web chat received it (ISO 8601, UTC).
@@ -113,16 +113,8 @@ def last_message_at(session: Session, *, sender_id: str) -> Optional[dt.datetime
 
     Read from the latest owner message in Rasa's tracker store that carries :data:`SEEN_KEY`.
     """
-    if not events_exist(session):
-        return None
-    rows = session.execute(
-        sa.select(events.c.data)
-        .where(events.c.sender_id == sender_id, events.c.type_name == "user")
-        .order_by(events.c.id.desc())
-        .limit(20)
-    ).scalars()
-    for raw in rows:
-        metadata = _data(raw).get("metadata")
+    for data in rasa_events.latest_data(session, sender_id=sender_id, type_name="user", limit=20):
+        metadata = data.get("metadata")
         if isinstance(metadata, dict):
             moment = _aware(metadata.get(SEEN_KEY))
             if moment is not None:
@@ -132,19 +124,8 @@ def last_message_at(session: Session, *, sender_id: str) -> Optional[dt.datetime
 
 def end_marked(session: Session, *, sender_id: str) -> Optional[SessionEnd]:
     """The reason of the end marker in the conversation's tracker, if the channel wrote one."""
-    if not events_exist(session):
-        return None
-    rows = session.execute(
-        sa.select(events.c.data)
-        .where(
-            events.c.sender_id == sender_id,
-            events.c.type_name == "pause",
-            events.c.data.like(f"%{END_MARK}%"),
-        )
-        .order_by(events.c.id)
-    ).scalars()
-    for raw in rows:
-        metadata = _data(raw).get("metadata")
+    for data in rasa_events.data_containing(session, sender_id=sender_id, type_name="pause", text=END_MARK):
+        metadata = data.get("metadata")
         if isinstance(metadata, dict) and metadata.get(END_MARK) in {end.value for end in SessionEnd}:
             return SessionEnd(metadata[END_MARK])
     return None

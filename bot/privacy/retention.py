@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from bot import clock
 from bot.db import models
 from bot.db.reminder_models import CallTask, CallTaskState
 from bot.db.staff_models import AuditEntry
-from bot.rasa.events import events, events_exist
+from bot.rasa import events as rasa_events
 from bot.services import identity, rate_limits, staff_auth
 
 logger = logging.getLogger(__name__)
@@ -115,19 +115,10 @@ def _conversations(session: Session, *, before: dt.datetime) -> Dict[str, int]:
     counts["wechat_messages"] = _deleted(
         session, delete(models.WeChatInboundMessage).where(models.WeChatInboundMessage.received_at < before)
     )
-    if not events_exist(session):
-        return counts
-    silent: List[str] = list(
-        session.execute(
-            select(events.c.sender_id)
-            .group_by(events.c.sender_id)
-            .having(func.max(events.c.timestamp) < before.timestamp())
-            .limit(MAX_CONVERSATIONS_PER_RUN)
-        ).scalars()
-    )
+    silent = rasa_events.idle_conversations(session, before=before.timestamp(), limit=MAX_CONVERSATIONS_PER_RUN)
     for start in range(0, len(silent), 500):
         chunk = silent[start : start + 500]
-        counts["events"] += _deleted(session, delete(events).where(events.c.sender_id.in_(chunk)))
+        counts["events"] += rasa_events.delete_conversations(session, chunk)
         counts["conversation_links"] += _deleted(
             session, delete(models.ConversationLink).where(models.ConversationLink.sender_id.in_(chunk))
         )

@@ -59,7 +59,7 @@ from bot.db.staff_models import AuditEntry
 from bot.owners.ownership import CURRENT
 from bot.privacy import holdings as found
 from bot.privacy.holdings import Holdings
-from bot.rasa.events import events, events_exist
+from bot.rasa import events as rasa_events
 from bot.services import audit
 
 ERASED_NAME = "已删除"
@@ -431,12 +431,9 @@ def _update(session: Session, statement: Any) -> int:
 
 def _delete_events(session: Session, senders: List[str]) -> int:
     """Rasa's events of the conversations (its table exists only once Rasa stored something)."""
-    if not senders or not events_exist(session):
-        return 0
     deleted = 0
     for start in range(0, len(senders), _BATCH):
-        chunk = senders[start : start + _BATCH]
-        deleted += int(session.execute(sa.delete(events).where(events.c.sender_id.in_(chunk))).rowcount or 0)
+        deleted += rasa_events.delete_conversations(session, senders[start : start + _BATCH])
     return deleted
 
 

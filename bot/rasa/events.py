@@ -8,7 +8,7 @@ migration creates it, and it exists only once Rasa has stored a conversation.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,3 +49,67 @@ def as_mapping(value: Any) -> Mapping[str, Any]:
 def as_text(value: Any) -> Optional[str]:
     """``value`` when it is a string (a field of event data), else None."""
     return value if isinstance(value, str) else None
+
+
+# --- what the domain asks of the table ----------------------------------------------------------------------
+# Every function answers as if the table were empty when Rasa has not created it yet.
+
+
+def sender_ids(session: Session) -> List[str]:
+    """Every conversation the tracker store holds."""
+    if not events_exist(session):
+        return []
+    return list(session.execute(sa.select(events.c.sender_id).distinct()).scalars())
+
+
+def latest_data(session: Session, *, sender_id: str, type_name: str, limit: int) -> List[Dict[str, Any]]:
+    """The data of the conversation's latest ``limit`` events of one type, newest first."""
+    if not events_exist(session):
+        return []
+    rows = session.execute(
+        sa.select(events.c.data)
+        .where(events.c.sender_id == sender_id, events.c.type_name == type_name)
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    ).scalars()
+    return [event_data(raw) for raw in rows]
+
+
+def data_containing(session: Session, *, sender_id: str, type_name: str, text: str) -> List[Dict[str, Any]]:
+    """The data of the conversation's events of one type whose stored JSON contains ``text``, oldest first."""
+    if not events_exist(session):
+        return []
+    rows = session.execute(
+        sa.select(events.c.data)
+        .where(events.c.sender_id == sender_id, events.c.type_name == type_name, events.c.data.like(f"%{text}%"))
+        .order_by(events.c.id)
+    ).scalars()
+    return [event_data(raw) for raw in rows]
+
+
+def has_conversation(session: Session, *, sender_id: str) -> bool:
+    """Whether the tracker store holds any event of the conversation."""
+    if not events_exist(session):
+        return False
+    return session.execute(sa.select(events.c.id).where(events.c.sender_id == sender_id).limit(1)).first() is not None
+
+
+def idle_conversations(session: Session, *, before: float, limit: int) -> List[str]:
+    """At most ``limit`` conversations whose latest event is older than ``before`` (a Unix timestamp)."""
+    if not events_exist(session):
+        return []
+    return list(
+        session.execute(
+            sa.select(events.c.sender_id)
+            .group_by(events.c.sender_id)
+            .having(sa.func.max(events.c.timestamp) < before)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def delete_conversations(session: Session, sender_ids: Sequence[str]) -> int:
+    """Delete every event of these conversations; how many rows went."""
+    if not sender_ids or not events_exist(session):
+        return 0
+    return int(session.execute(sa.delete(events).where(events.c.sender_id.in_(list(sender_ids)))).rowcount or 0)

@@ -29,6 +29,7 @@ from bot.db.staff_models import StaffUser
 from bot.owners import arrears
 from bot.owners.ownership import CURRENT
 from bot.owners.units import parse_unit
+from bot.rasa import events as rasa_events
 from bot.rasa.events import events, events_exist
 from bot.services import queue
 from bot.services.payments import PaymentLine, is_partial, payments_of_unit
@@ -470,12 +471,8 @@ def owner_of_conversation(session: Session, *, sender_id: str) -> Optional[int]:
 
 def conversation_known(session: Session, *, sender_id: str) -> bool:
     """Whether anything is stored for ``sender_id``: a tracker store event, a link or a record."""
-    if events_exist(session):
-        found = session.execute(
-            sa.select(events.c.id).where(events.c.sender_id == sender_id).limit(1)
-        ).first()
-        if found is not None:
-            return True
+    if rasa_events.has_conversation(session, sender_id=sender_id):
+        return True
     stored_models: List[Any] = [*_MODELS.values(), models.Escalation, models.ConversationLink]
     for model in stored_models:
         if session.execute(sa.select(model.id).where(model.sender_id == sender_id).limit(1)).first() is not None:

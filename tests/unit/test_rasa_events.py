@@ -1,0 +1,57 @@
+"""Our reading of Rasa's events table (bot/rasa/events.py) against rows Rasa's own SQLTrackerStore wrote."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.db.session import read_scope, session_scope
+from bot.rasa import events as rasa_events
+
+
+def stored_by_rasa(path: Path) -> str:
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(path))
+    first = DialogueStateTracker("owner-1", slots=[])
+    first.update(UserUttered("暖气不热", intent={"name": "objection_heating"}, input_channel="socketio", timestamp=100.0))
+    first.update(BotUttered("抱歉，我们今天派师傅去看。", timestamp=101.0))
+    first.update(UserUttered("好的", input_channel="socketio", metadata={"seen": "x"}, timestamp=102.0))
+    first.update(ConversationPaused(timestamp=103.0, metadata={"session_end": "signed_out"}))
+    second = DialogueStateTracker("owner-2", slots=[])
+    second.update(UserUttered("我要交费", input_channel="rest", timestamp=5000.0))
+    asyncio.run(store.save(first))
+    asyncio.run(store.save(second))
+    return f"sqlite:///{path}"
+
+
+def test_the_domain_reads_what_rasa_wrote(tmp_path: Path) -> None:
+    url = stored_by_rasa(tmp_path / "rasa.db")
+    with read_scope(url) as session:
+        assert sorted(rasa_events.sender_ids(session)) == ["owner-1", "owner-2"]
+        latest = rasa_events.latest_data(session, sender_id="owner-1", type_name="user", limit=5)
+        assert [data["text"] for data in latest] == ["好的", "暖气不热"]
+        assert latest[0]["metadata"] == {"seen": "x"} and latest[1]["input_channel"] == "socketio"
+        marked = rasa_events.data_containing(session, sender_id="owner-1", type_name="pause", text="session_end")
+        assert [data["metadata"] for data in marked] == [{"session_end": "signed_out"}]
+        assert rasa_events.has_conversation(session, sender_id="owner-2")
+        assert not rasa_events.has_conversation(session, sender_id="nobody")
+        assert rasa_events.idle_conversations(session, before=1000.0, limit=10) == ["owner-1"]
+    with session_scope(url) as session:
+        assert rasa_events.delete_conversations(session, ["owner-1"]) == 4
+    with read_scope(url) as session:
+        assert rasa_events.sender_ids(session) == ["owner-2"]
+
+
+def test_before_rasa_made_its_table_every_answer_is_empty(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with session_scope(url) as session:
+        assert rasa_events.sender_ids(session) == []
+        assert rasa_events.latest_data(session, sender_id="a", type_name="user", limit=1) == []
+        assert rasa_events.data_containing(session, sender_id="a", type_name="pause", text="x") == []
+        assert not rasa_events.has_conversation(session, sender_id="a")
+        assert rasa_events.idle_conversations(session, before=1e12, limit=10) == []
+        assert rasa_events.delete_conversations(session, ["a"]) == 0
