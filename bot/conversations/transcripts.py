@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.conversations.webchat_sessions import END_MARK
 from bot.db import models
-from bot.rasa.events import as_mapping, as_text, event_data, events_exist
-from bot.rasa.events import events as _events
+from bot.rasa import events as rasa_events
+from bot.rasa.events import as_mapping, as_text
 
 # Actions that are Rasa's plumbing, not something the bot did for the owner.
 _PLUMBING_ACTIONS = frozenset({"action_listen", "action_session_start"})
@@ -160,19 +160,14 @@ def transcript(
     Returns:
         The entries; empty when the conversation (or the tracker store) does not exist yet.
     """
-    if not events_exist(session):
-        return []
-    query = (
-        sa.select(_events.c.id, _events.c.type_name, _events.c.timestamp, _events.c.data)
-        .where(_events.c.sender_id == sender_id, _events.c.type_name.in_(_SHOWN_TYPES))
-        .order_by(_events.c.id)
-    )
+    after = None
     if after_event_id is not None:
-        query = query.where(_events.c.id > _turn_start(session, sender_id, after_event_id))
+        start = rasa_events.last_id_of(session, sender_id=sender_id, types=("user", "action"), at_most=after_event_id)
+        after = start - 1 if start is not None else after_event_id
     entries: List[TranscriptEntry] = []
     current_action: Optional[str] = None
-    for row in session.execute(query):
-        data = event_data(row.data)
+    for row in rasa_events.conversation_events(session, sender_id=sender_id, types=_SHOWN_TYPES, after_id=after):
+        data = row.data
         kind = row.type_name
         if kind == "user":
             current_action = None
@@ -259,18 +254,6 @@ def conversations_of_owner(session: Session, *, owner_id: int) -> List[Conversat
 # --- internals ------------------------------------------------------------------------------------------
 
 
-def _turn_start(session: Session, sender_id: str, after_event_id: int) -> int:
-    """The row before the owner message or the action that the rows after ``after_event_id`` continue."""
-    start = session.execute(
-        sa.select(sa.func.max(_events.c.id)).where(
-            _events.c.sender_id == sender_id,
-            _events.c.id <= after_event_id,
-            _events.c.type_name.in_(("user", "action")),
-        )
-    ).scalar_one_or_none()
-    return int(start) - 1 if start is not None else after_event_id
-
-
 def _owner_records() -> Iterable[Any]:
     return [model for model in models.conversation_record_types() if hasattr(model, "owner_id")]
 
@@ -278,33 +261,13 @@ def _owner_records() -> Iterable[Any]:
 def _message_spans(
     session: Session, senders: Iterable[str]
 ) -> Dict[str, Tuple[Optional[dt.datetime], Optional[dt.datetime], int]]:
-    if not events_exist(session):
-        return {}
-    rows = session.execute(
-        sa.select(
-            _events.c.sender_id,
-            sa.func.min(_events.c.timestamp),
-            sa.func.max(_events.c.timestamp),
-            sa.func.count(),
-        )
-        .where(_events.c.sender_id.in_(list(senders)), _events.c.type_name.in_(_MESSAGE_TYPES))
-        .group_by(_events.c.sender_id)
-    )
-    return {
-        sender: (_moment(first, {}), _moment(last, {}), int(count)) for sender, first, last, count in rows
-    }
+    found = rasa_events.spans(session, list(senders), types=_MESSAGE_TYPES)
+    return {sender: (_moment(first, {}), _moment(last, {}), count) for sender, (first, last, count) in found.items()}
 
 
 def _first_input_channel(session: Session, sender_id: str) -> Optional[str]:
-    if not events_exist(session):
-        return None
-    data = session.execute(
-        sa.select(_events.c.data)
-        .where(_events.c.sender_id == sender_id, _events.c.type_name == "user")
-        .order_by(_events.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    channel = event_data(data).get("input_channel")
+    data = rasa_events.first_data(session, sender_id=sender_id, type_name="user") or {}
+    channel = data.get("input_channel")
     return channel if isinstance(channel, str) else None
 
 

@@ -8,7 +8,8 @@ migration creates it, and it exists only once Rasa has stored a conversation.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -113,3 +114,84 @@ def delete_conversations(session: Session, sender_ids: Sequence[str]) -> int:
     if not sender_ids or not events_exist(session):
         return 0
     return int(session.execute(sa.delete(events).where(events.c.sender_id.in_(list(sender_ids)))).rowcount or 0)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of the table, its ``data`` parsed.
+
+    Attributes:
+        id: The row's id (the table's order).
+        sender_id: The conversation.
+        type_name: ``user``, ``bot``, ``action``, ``pause`` …
+        timestamp: When Rasa stamped it (Unix seconds), if it did.
+        intent_name: For ``user`` rows, the intent Rasa read.
+        data: The event as Rasa serialised it.
+    """
+
+    id: int
+    sender_id: str
+    type_name: str
+    timestamp: Optional[float]
+    intent_name: Optional[str]
+    data: Dict[str, Any]
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        int(row.id), str(row.sender_id), str(row.type_name),
+        float(row.timestamp) if row.timestamp is not None else None, row.intent_name,
+        event_data(row.data),
+    )  # fmt: skip
+
+
+_COLUMNS = (events.c.id, events.c.sender_id, events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
+
+
+def conversation_events(
+    session: Session, *, sender_id: str, types: Sequence[str], after_id: Optional[int] = None
+) -> List[StoredEvent]:
+    """The conversation's events of these types, oldest first; only rows after ``after_id`` if given."""
+    if not events_exist(session):
+        return []
+    query = sa.select(*_COLUMNS).where(events.c.sender_id == sender_id, events.c.type_name.in_(list(types)))
+    if after_id is not None:
+        query = query.where(events.c.id > after_id)
+    return [_stored(row) for row in session.execute(query.order_by(events.c.id))]
+
+
+def last_id_of(session: Session, *, sender_id: str, types: Sequence[str], at_most: int) -> Optional[int]:
+    """The id of the conversation's latest event of these types at or before row ``at_most``."""
+    if not events_exist(session):
+        return None
+    found = session.execute(
+        sa.select(sa.func.max(events.c.id)).where(
+            events.c.sender_id == sender_id, events.c.id <= at_most, events.c.type_name.in_(list(types))
+        )
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def spans(session: Session, sender_ids: Sequence[str], *, types: Sequence[str]) -> Dict[str, Tuple[float, float, int]]:
+    """For each conversation: its first and last timestamp and its count of events of these types."""
+    if not sender_ids or not events_exist(session):
+        return {}
+    rows = session.execute(
+        sa.select(events.c.sender_id, sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp), sa.func.count())
+        .where(events.c.sender_id.in_(list(sender_ids)), events.c.type_name.in_(list(types)))
+        .group_by(events.c.sender_id)
+    )
+    return {str(sender): (float(first), float(last), int(count)) for sender, first, last, count in rows}
+
+
+def first_data(session: Session, *, sender_id: str, type_name: str) -> Optional[Dict[str, Any]]:
+    """The data of the conversation's first event of one type, if any."""
+    if not events_exist(session):
+        return None
+    raw = session.execute(
+        sa.select(events.c.data)
+        .where(events.c.sender_id == sender_id, events.c.type_name == type_name)
+        .order_by(events.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return event_data(raw) if raw is not None else None

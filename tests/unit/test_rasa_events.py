@@ -40,6 +40,20 @@ def test_the_domain_reads_what_rasa_wrote(tmp_path: Path) -> None:
         assert rasa_events.has_conversation(session, sender_id="owner-2")
         assert not rasa_events.has_conversation(session, sender_id="nobody")
         assert rasa_events.idle_conversations(session, before=1000.0, limit=10) == ["owner-1"]
+        said = rasa_events.conversation_events(session, sender_id="owner-1", types=("user", "bot"))
+        assert [(row.type_name, row.timestamp, row.intent_name, row.data.get("text")) for row in said] == [
+            ("user", 100.0, "objection_heating", "暖气不热"),
+            ("bot", 101.0, None, "抱歉，我们今天派师傅去看。"),
+            ("user", 102.0, None, "好的"),
+        ]
+        later = rasa_events.conversation_events(session, sender_id="owner-1", types=("user", "bot"), after_id=said[0].id)
+        assert [row.id for row in later] == [said[1].id, said[2].id]
+        assert rasa_events.last_id_of(session, sender_id="owner-1", types=("user",), at_most=said[1].id) == said[0].id
+        assert rasa_events.spans(session, ["owner-1", "owner-2"], types=("user", "bot")) == {
+            "owner-1": (100.0, 102.0, 3), "owner-2": (5000.0, 5000.0, 1),
+        }  # fmt: skip
+        assert (rasa_events.first_data(session, sender_id="owner-2", type_name="user") or {})["input_channel"] == "rest"
+        assert rasa_events.first_data(session, sender_id="owner-2", type_name="bot") is None
     with session_scope(url) as session:
         assert rasa_events.delete_conversations(session, ["owner-1"]) == 4
     with read_scope(url) as session:
