@@ -19,7 +19,6 @@ detail) is found too (:func:`mentions`). Nothing here writes.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Type
@@ -31,7 +30,7 @@ from bot.db import models
 from bot.db.models import ConversationLink, Owner, mask_phone
 from bot.db.reminder_models import CallTask, Reminder, ReminderOptOut
 from bot.db.staff_models import AuditEntry
-from bot.rasa.events import events, events_exist
+from bot.rasa import events as rasa_events
 
 # A name shorter than this is not searched for inside other texts (it would match ordinary words).
 MIN_NEEDLE_CHARS = 2
@@ -182,12 +181,7 @@ def find(session: Session, *, owner: Owner) -> Holdings:
         holdings.event_ids = set(
             session.execute(sa.select(models.NluCorrection.event_id).where(models.NluCorrection.sender_id.in_(senders))).scalars()
         )
-        if events_exist(session):
-            holdings.event_ids.update(
-                session.execute(
-                    sa.select(events.c.id).where(events.c.sender_id.in_(senders), events.c.type_name == "user")
-                ).scalars()
-            )
+        holdings.event_ids.update(rasa_events.event_ids(session, sender_ids=list(senders), type_name="user"))
     for sender in senders:
         if channels[sender] is None:
             channels[sender] = _first_input_channel(session, sender)
@@ -278,16 +272,5 @@ def _as_int(value: Any) -> Optional[int]:
 
 def _first_input_channel(session: Session, sender_id: str) -> Optional[str]:
     """The channel of the conversation's first owner message, from Rasa's events (None: unknown)."""
-    if not events_exist(session):
-        return None
-    data = session.execute(
-        sa.select(events.c.data)
-        .where(events.c.sender_id == sender_id, events.c.type_name == "user")
-        .order_by(events.c.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    try:
-        channel = json.loads(data).get("input_channel") if data else None
-    except (TypeError, ValueError, AttributeError):
-        return None
+    channel = (rasa_events.first_data(session, sender_id=sender_id, type_name="user") or {}).get("input_channel")
     return channel if isinstance(channel, str) else None

@@ -35,8 +35,8 @@ from bot.db import models
 from bot.db.models import OutboxKind, OutboxState, RecordStatus, WeChatDelivery
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.staff_models import AuditEntry
-from bot.rasa.events import as_mapping, as_text, event_data, events_exist
-from bot.rasa.events import events as rasa_events
+from bot.rasa import events as stored_events
+from bot.rasa.events import as_mapping, as_text
 from bot.service_config import StaffHours, get_service_config
 
 SUMMARIES_FILE = Path(__file__).resolve().parents[2] / "data" / "quality" / "summaries.yml"
@@ -314,22 +314,10 @@ def _flagged(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
 
 
 def _threats(session: Session, start: dt.datetime, end: dt.datetime) -> List[Finding]:
-    if not events_exist(session):
-        return []
-    rows = session.execute(
-        sa.select(
-            rasa_events.c.sender_id, rasa_events.c.timestamp, rasa_events.c.intent_name, rasa_events.c.data
-        )
-        .where(
-            rasa_events.c.type_name == "user",
-            rasa_events.c.timestamp >= start.timestamp(),
-            rasa_events.c.timestamp < end.timestamp(),
-        )
-        .order_by(rasa_events.c.id)
-    )
+    rows = stored_events.user_messages_between(session, start=start.timestamp(), stop=end.timestamp())
     found = []
     for row in rows:
-        data = event_data(row.data)
+        data = row.data
         text = as_text(data.get("text"))
         if not text:
             continue
@@ -343,7 +331,7 @@ def _threats(session: Session, start: dt.datetime, end: dt.datetime) -> List[Fin
         found.append(
             Finding(
                 kind=OWNER_THREAT,
-                at=dt.datetime.fromtimestamp(float(row.timestamp), tz=dt.timezone.utc).astimezone(
+                at=dt.datetime.fromtimestamp(float(row.timestamp or 0.0), tz=dt.timezone.utc).astimezone(
                     clock.zone()
                 ),
                 handle=handle,
@@ -479,24 +467,16 @@ def _wechat_failure(session: Session, promise: Any, now: dt.datetime) -> Optiona
 
 def _not_said(session: Session, promise: Any) -> Optional[Tuple[str, str]]:
     """The conversation is stored and goes on after the promise, but no bot message confirms it."""
-    if not events_exist(session) or not promise.number:
+    if not promise.number:
         return None
     made = _local_time(promise.created_at).timestamp() - 5
-    rows = list(
-        session.execute(
-            sa.select(rasa_events.c.type_name, rasa_events.c.data).where(
-                rasa_events.c.sender_id == str(promise.sender_id),
-                rasa_events.c.type_name.in_(("user", "bot")),
-                rasa_events.c.timestamp >= made,
-            )
-        )
-    )
+    rows = stored_events.events_since(session, sender_id=str(promise.sender_id), types=("user", "bot"), since=made)
     if not rows:
         return None  # nothing stored after it (erased, expired, or a channel without a transcript)
     for row in rows:
         if row.type_name != "bot":
             continue
-        data = event_data(row.data)
+        data = row.data
         said = as_text(data.get("text")) or ""
         action = as_text(as_mapping(data.get("metadata")).get("utter_action"))
         if str(promise.number) in said or action == PROMISE_CONFIRMATION:

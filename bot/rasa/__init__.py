@@ -3,8 +3,10 @@
 * :mod:`bot.rasa.runtime` — the Rasa server's entry point, with our patches to its processor (a deadline on
   custom actions, a polite answer when one fails).
 * :mod:`bot.rasa.endpoints` — the endpoints file the server reads (tracker store, lock store, action server).
-* :mod:`bot.rasa.events` — Rasa's ``events`` table as its SQL tracker store writes it, described once for
-  reading (no Rasa import: the domain reads transcripts through it).
+* :mod:`bot.rasa.events` — Rasa's ``events`` table as its SQL tracker store writes it, and every query of
+  it the domain makes (transcripts, review, QA, the NLU inbox, retention, erasure …); no Rasa import.
+* :mod:`bot.rasa.trackers` — trackers read and edited under Rasa's lock (pause, resume, held messages).
+* :mod:`bot.rasa.delivery` — the Rasa process's outbox deliverer, started by the server itself.
 * :mod:`bot.rasa.agent` — a trained model loaded with ``Agent.load`` and parsed from any thread.
 * :mod:`bot.rasa.nlu_scoring` — scoring a trained model on held-out examples as the server parses them.
 

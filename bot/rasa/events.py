@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -195,3 +195,95 @@ def first_data(session: Session, *, sender_id: str, type_name: str) -> Optional[
         .limit(1)
     ).scalar_one_or_none()
     return event_data(raw) if raw is not None else None
+
+
+def user_messages_between(
+    session: Session, *, start: float, stop: float, intent_prefix: Optional[str] = None
+) -> List[StoredEvent]:
+    """Every owner message stamped from ``start`` to before ``stop`` (Unix seconds), oldest first.
+
+    Args:
+        session: The session.
+        start: From this moment.
+        stop: To before this one.
+        intent_prefix: Only messages whose intent starts so (``objection_``).
+    """
+    if not events_exist(session):
+        return []
+    query = sa.select(*_COLUMNS).where(
+        events.c.type_name == "user", events.c.timestamp >= start, events.c.timestamp < stop
+    )
+    if intent_prefix is not None:
+        query = query.where(events.c.intent_name.like(f"{intent_prefix}%"))
+    return [_stored(row) for row in session.execute(query.order_by(events.c.id))]
+
+
+def events_since(session: Session, *, sender_id: str, types: Sequence[str], since: float) -> List[StoredEvent]:
+    """The conversation's events of these types stamped at or after ``since``, oldest first."""
+    if not events_exist(session):
+        return []
+    query = sa.select(*_COLUMNS).where(
+        events.c.sender_id == sender_id, events.c.type_name.in_(list(types)), events.c.timestamp >= since
+    )
+    return [_stored(row) for row in session.execute(query.order_by(events.c.id))]
+
+
+def user_messages_newest_first(
+    session: Session, *, excluding: Any = None, sender_id: Optional[str] = None
+) -> Iterator[StoredEvent]:
+    """Owner messages, newest first, read in batches (stop iterating to stop reading).
+
+    Args:
+        session: The session.
+        excluding: A select of event ids to leave out (the ones staff already decided).
+        sender_id: Only this conversation.
+    """
+    if not events_exist(session):
+        return
+    query = sa.select(*_COLUMNS).where(events.c.type_name == "user")
+    if excluding is not None:
+        query = query.where(events.c.id.not_in(excluding))
+    if sender_id is not None:
+        query = query.where(events.c.sender_id == sender_id)
+    for row in session.execute(query.order_by(events.c.id.desc())).yield_per(500):
+        yield _stored(row)
+
+
+def event_by_id(session: Session, *, event_id: int, type_name: str) -> Optional[StoredEvent]:
+    """Row ``event_id`` if it is an event of this type."""
+    if not events_exist(session):
+        return None
+    row = session.execute(
+        sa.select(*_COLUMNS).where(events.c.id == event_id, events.c.type_name == type_name)
+    ).one_or_none()
+    return _stored(row) if row is not None else None
+
+
+def event_ids(session: Session, *, sender_ids: Sequence[str], type_name: str) -> List[int]:
+    """The ids of these conversations' events of one type."""
+    if not sender_ids or not events_exist(session):
+        return []
+    return [
+        int(found)
+        for found in session.execute(
+            sa.select(events.c.id).where(events.c.sender_id.in_(list(sender_ids)), events.c.type_name == type_name)
+        ).scalars()
+    ]
+
+
+def latest_activity(
+    session: Session, *, types: Sequence[str], limit: int, sender_id: Optional[str] = None
+) -> List[Tuple[str, float, int]]:
+    """``(conversation, latest timestamp, count)`` of events of these types, the most recent conversation first."""
+    if not events_exist(session):
+        return []
+    query = (
+        sa.select(events.c.sender_id, sa.func.max(events.c.timestamp), sa.func.count())
+        .where(events.c.type_name.in_(list(types)))
+        .group_by(events.c.sender_id)
+        .order_by(sa.func.max(events.c.timestamp).desc(), events.c.sender_id)
+        .limit(limit)
+    )
+    if sender_id is not None:
+        query = query.where(events.c.sender_id == sender_id)
+    return [(str(sender), float(last), int(count)) for sender, last, count in session.execute(query)]

@@ -11,7 +11,6 @@ amounts keep their shape, not their values), because training data is shared mor
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
-from bot.rasa.events import events as _events
-from bot.rasa.events import events_exist
+from bot.rasa import events as rasa_events
 from bot.text.anonymise import anonymise
 
 FALLBACK_INTENT = "nlu_fallback"
@@ -50,11 +48,8 @@ class InboxItem:
     received_at: dt.datetime
 
 
-def _parse(row: Any) -> Optional[InboxItem]:
-    try:
-        data: Dict[str, Any] = json.loads(row.data or "{}")
-    except ValueError:
-        return None
+def _parse(row: rasa_events.StoredEvent) -> Optional[InboxItem]:
+    data = row.data
     text = (data.get("text") or "").strip()
     if not text or text.startswith("/"):
         return None  # button payloads are not owner wording
@@ -83,18 +78,10 @@ def inbox(
     session: Session, *, threshold: float = DEFAULT_THRESHOLD, limit: int = 100, sender_id: Optional[str] = None
 ) -> List[InboxItem]:
     """Undecided owner messages that fell back or scored under ``threshold``, newest first."""
-    if not events_exist(session):
-        return []
     decided = sa.select(models.NluCorrection.event_id)
-    query = (
-        sa.select(_events.c.id, _events.c.sender_id, _events.c.timestamp, _events.c.data)
-        .where(_events.c.type_name == "user", _events.c.id.not_in(decided))
-        .order_by(_events.c.id.desc())
-    )
-    if sender_id is not None:
-        query = query.where(_events.c.sender_id == sender_id)
+    rows = rasa_events.user_messages_newest_first(session, excluding=decided, sender_id=sender_id)
     items: List[InboxItem] = []
-    for row in session.execute(query).yield_per(500):
+    for row in rows:
         item = _parse(row)
         if item is not None and (item.fell_back or item.confidence < threshold):
             items.append(item)
@@ -104,13 +91,7 @@ def inbox(
 
 
 def _item(session: Session, event_id: int) -> InboxItem:
-    row = None
-    if events_exist(session):
-        row = session.execute(
-            sa.select(_events.c.id, _events.c.sender_id, _events.c.timestamp, _events.c.data).where(
-                _events.c.id == event_id, _events.c.type_name == "user"
-            )
-        ).one_or_none()
+    row = rasa_events.event_by_id(session, event_id=event_id, type_name="user")
     item = None if row is None else _parse(row)
     if item is None:
         raise InboxError(f"no owner message {event_id}")

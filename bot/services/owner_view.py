@@ -30,7 +30,6 @@ from bot.owners import arrears
 from bot.owners.ownership import CURRENT
 from bot.owners.units import parse_unit
 from bot.rasa import events as rasa_events
-from bot.rasa.events import events, events_exist
 from bot.services import queue
 from bot.services.payments import PaymentLine, is_partial, payments_of_unit
 
@@ -510,17 +509,7 @@ def recent_conversations(
     Returns:
         The conversations, the most recently active first; empty when there is no tracker store yet.
     """
-    if not events_exist(session):
-        return []
-    query = (
-        sa.select(events.c.sender_id, sa.func.max(events.c.timestamp), sa.func.count())
-        .where(events.c.type_name.in_(("user", "bot")))
-        .group_by(events.c.sender_id)
-        .order_by(sa.func.max(events.c.timestamp).desc(), events.c.sender_id)
-        .limit(limit)
-    )
-    if sender_id is not None:
-        query = query.where(events.c.sender_id == sender_id)
+    found = rasa_events.latest_activity(session, types=("user", "bot"), limit=limit, sender_id=sender_id)
     return [
         RecentConversation(
             sender_id=str(sender),
@@ -528,7 +517,7 @@ def recent_conversations(
             messages=int(count),
             owner_id=owner_of_conversation(session, sender_id=str(sender)),
         )
-        for sender, last, count in session.execute(query)
+        for sender, last, count in found
     ]
 
 

@@ -11,21 +11,19 @@ else comes from the records' tables, counted by the day a record was made.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
-from bot.rasa.events import events as _events
-from bot.rasa.events import events_exist
+from bot.rasa import events as rasa_events
 from bot.services import payments
 
 DEFAULT_DAYS = 14
@@ -348,25 +346,17 @@ def _objection_rows(
     session: Session, first: dt.date, last: dt.date
 ) -> List[Tuple[str, Optional[str], str, str, dt.datetime]]:
     """(sender, channel, intent, text, moment) of every objection from ``first`` to ``last``, oldest first."""
-    if not events_exist(session):
-        return []
     start, stop = _utc_bounds(first, last)
-    rows = session.execute(
-        sa.select(_events.c.sender_id, _events.c.intent_name, _events.c.timestamp, _events.c.data)
-        .where(
-            _events.c.type_name == "user",
-            _events.c.intent_name.like(f"{OBJECTION_PREFIX}%"),
-            _events.c.timestamp >= start.timestamp(),
-            _events.c.timestamp < stop.timestamp(),
-        )
-        .order_by(_events.c.id)
-    ).all()
+    rows = rasa_events.user_messages_between(
+        session, start=start.timestamp(), stop=stop.timestamp(), intent_prefix=OBJECTION_PREFIX
+    )
     found = []
-    for sender_id, intent, stamp, raw in rows:
-        data = _json(raw)
-        moment = dt.datetime.fromtimestamp(float(stamp), tz=dt.timezone.utc).astimezone(clock.zone())
-        channel = data.get("input_channel")
-        found.append((str(sender_id), str(channel) if channel else None, str(intent), str(data.get("text") or ""), moment))
+    for row in rows:
+        moment = dt.datetime.fromtimestamp(float(row.timestamp or 0.0), tz=dt.timezone.utc).astimezone(clock.zone())
+        channel = row.data.get("input_channel")
+        found.append(
+            (row.sender_id, str(channel) if channel else None, str(row.intent_name), str(row.data.get("text") or ""), moment)
+        )
     return found
 
 
@@ -456,16 +446,6 @@ def _sorted_counts(values: Iterable[str]) -> Dict[str, int]:
 
 def _value(value: Any) -> str:
     return str(value.value if hasattr(value, "value") else value)
-
-
-def _json(raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, Mapping):
-        return raw
-    try:
-        parsed = json.loads(raw or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 __all__ = [

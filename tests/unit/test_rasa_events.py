@@ -54,6 +54,25 @@ def test_the_domain_reads_what_rasa_wrote(tmp_path: Path) -> None:
         }  # fmt: skip
         assert (rasa_events.first_data(session, sender_id="owner-2", type_name="user") or {})["input_channel"] == "rest"
         assert rasa_events.first_data(session, sender_id="owner-2", type_name="bot") is None
+        between = rasa_events.user_messages_between(session, start=100.0, stop=5000.0)
+        assert [(row.sender_id, row.data["text"]) for row in between] == [("owner-1", "暖气不热"), ("owner-1", "好的")]
+        objections = rasa_events.user_messages_between(session, start=0.0, stop=1e10, intent_prefix="objection_")
+        assert [row.data["text"] for row in objections] == ["暖气不热"]
+        since = rasa_events.events_since(session, sender_id="owner-1", types=("user", "bot"), since=101.0)
+        assert [row.type_name for row in since] == ["bot", "user"]
+        newest = list(rasa_events.user_messages_newest_first(session))
+        assert [row.data["text"] for row in newest] == ["我要交费", "好的", "暖气不热"]
+        skipped = list(rasa_events.user_messages_newest_first(session, excluding=[newest[0].id], sender_id="owner-1"))
+        assert [row.data["text"] for row in skipped] == ["好的", "暖气不热"]
+        one = rasa_events.event_by_id(session, event_id=newest[1].id, type_name="user")
+        assert one is not None and one.data["text"] == "好的"
+        assert rasa_events.event_by_id(session, event_id=newest[1].id, type_name="bot") is None
+        assert sorted(rasa_events.event_ids(session, sender_ids=["owner-1"], type_name="user")) == sorted(
+            [newest[1].id, newest[2].id]
+        )
+        assert rasa_events.latest_activity(session, types=("user", "bot"), limit=5) == [
+            ("owner-2", 5000.0, 1), ("owner-1", 102.0, 3),
+        ]  # fmt: skip
     with session_scope(url) as session:
         assert rasa_events.delete_conversations(session, ["owner-1"]) == 4
     with read_scope(url) as session:
