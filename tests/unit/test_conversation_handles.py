@@ -291,12 +291,15 @@ def test_the_access_log_of_the_running_console_holds_no_id_query_or_cookie(
     thread.start()
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        deadline = time.monotonic() + 60
+        while True:  # up when /health answers; a loaded machine may take more than a second to answer at first
             try:
-                requests.get(f"{base}/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+                if requests.get(f"{base}/health", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the console did not come up within 60 s"
+            time.sleep(0.1)
         browser = requests.Session()
         login = browser.get(f"{base}/login", params={"next": f"/conversations/{session_id}"})
         browser.post(
