@@ -1,7 +1,7 @@
 """Train the guard's classifier (bot/compliance/model.py) and report cross-validated figures.
 
 The labelled sentences are every part of the guard set but the held-out final part (:data:`SOURCES`: dev,
-own, first_final and breadth under tests/data/guard/), with every sentence of the
+own, the retired first and second final parts and two breadth parts under tests/data/guard/), with every sentence of the
 stored owner-facing wording as lawful (domain.yml, data/playbook, data/wording.yml); they are copied to
 data/compliance/train.yml so the shipped model's data sits beside it, and the weights are written to
 data/compliance/model.json. Run: ``.venv/bin/python bench/train_guard.py``.
@@ -29,10 +29,11 @@ from bot.compliance.model import LAWFUL, REASSURANCE, SURE  # noqa: E402
 from bot.compliance.reading import normalize, reading  # noqa: E402
 from bot.compliance.sources import sendable_texts  # noqa: E402
 
-# Every labelled part except the held-out final part: dev, the guard helper's own sentences, the first final part
-# (retired to tuning once a new final part was written) and the second hand's breadth part.
+# Every labelled part except the held-out final part: dev, the guard helper's own sentences, the first and second
+# final parts (each retired to tuning once a new final part was written) and two breadth parts written apart.
 SOURCES = tuple(
-    ROOT / "tests" / "data" / "guard" / name for name in ("dev.yml", "own.yml", "first_final.yml", "breadth.yml")
+    ROOT / "tests" / "data" / "guard" / name
+    for name in ("dev.yml", "own.yml", "first_final.yml", "second_final.yml", "breadth.yml", "breadth2.yml")
 )
 TRAIN_FILE = ROOT / "data" / "compliance" / "train.yml"
 MODEL_FILE = ROOT / "data" / "compliance" / "model.json"

@@ -2,8 +2,9 @@
 
 The final part (tests/data/guard/final.yml) is held out: written apart from the guard, never used to tune it,
 scored here and by ``bench/guard.py`` only as aggregates. The dev part, the guard helper's own sentences
-(own.yml), the retired first final part (first_final.yml) and a second hand's breadth part (breadth.yml) guided
-the rules and trained the classifier, so they hold higher floors that catch regressions.
+(own.yml), the retired first and second final parts (first_final.yml, second_final.yml) and two breadth parts
+written apart (breadth.yml, breadth2.yml) guided the rules and trained the classifier, so they hold higher floors
+that catch regressions.
 """
 
 from pathlib import Path
@@ -38,7 +39,9 @@ def rates(rows: List[Dict[str, Any]]) -> Tuple[float, float, Dict[str, float]]:
     return recall, false_alarms, per_category
 
 
-@pytest.mark.parametrize("name", ["dev.yml", "final.yml", "first_final.yml", "breadth.yml"])
+@pytest.mark.parametrize(
+    "name", ["dev.yml", "final.yml", "first_final.yml", "second_final.yml", "breadth.yml", "breadth2.yml"]
+)
 def test_each_part_covers_every_category_both_classes_every_style_and_voice(name: str) -> None:
     rows = load(name)
     assert {row["label"] for row in rows} == {"coercive", "lawful"}
@@ -51,13 +54,13 @@ def test_the_set_has_at_least_400_sentences() -> None:
     assert len(load("dev.yml")) + len(load("final.yml")) >= 400
 
 
-# Issue 17's target on the held-out part is recall 0.95 and false alarms 0.05. The first final part (now
-# first_final.yml, retired to tuning) was scored at 0.907/0.075, then 0.900/0.067. The second final part, written
-# apart on 2026-12-07 by a hand that saw neither the guard nor the other parts, scored 0.778/0.071 on the guard as
-# it stood; after training on the first final and the breadth parts and rule fixes found on them, 0.915/0.052, then
-# 0.915/0.045. False alarms meet the target, recall does not, and the issue stays open. The floors hold the figures
-# reached, so the guard cannot silently fall back.
-FINAL_RECALL_FLOOR = 0.91
+# Issue 17's target on the held-out part is recall 0.95 and false alarms 0.05, and this test holds it. The first
+# final part (now first_final.yml, retired to tuning) was scored at 0.907/0.075, then 0.900/0.067. The second
+# (second_final.yml, retired too) scored 0.778/0.071 on the guard as it stood, then 0.915/0.052 and 0.915/0.045
+# after training on the tuning parts. The third, final.yml, written apart on 2026-12-07 by a hand that saw neither
+# the guard nor the other parts, was scored once, after training on every other part (the second final part and a
+# second breadth part added) and rule fixes found on them: recall 0.953, false alarms 0.042.
+FINAL_RECALL_FLOOR = 0.95
 FINAL_FALSE_ALARM_CEILING = 0.05
 
 
@@ -78,7 +81,9 @@ def test_final_part_recall_and_false_alarms() -> None:
         ("dev.yml", 0.98, 0.02),
         ("own.yml", 0.97, 0.02),
         ("first_final.yml", 0.97, 0.05),
+        ("second_final.yml", 0.97, 0.05),
         ("breadth.yml", 0.97, 0.05),
+        ("breadth2.yml", 0.97, 0.05),
     ],
 )
 def test_tuning_sets_hold_their_floors(name: str, recall_floor: float, false_alarm_ceiling: float) -> None:
