@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import secrets
@@ -25,8 +26,10 @@ MODEL_PATH = MODELS_DIR / f"{MODEL_NAME}.tar.gz"
 FINGERPRINT_PATH = MODELS_DIR / f"{MODEL_NAME}.fingerprint"
 VAR_DIR = PROJECT_ROOT / "var"
 
-# Everything that shapes the trained model; a change to any of it retrains.
+# Everything that shapes the trained model; a change to any of it retrains. The guard's own training data and
+# weights (data/compliance) shape the guard, not the Rasa model.
 MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/components", "bot/text")
+NOT_MODEL_INPUTS = ("data/compliance",)
 
 
 def model_fingerprint(root: Path = PROJECT_ROOT) -> str:
@@ -38,7 +41,8 @@ def model_fingerprint(root: Path = PROJECT_ROOT) -> str:
             continue
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            if "__pycache__" in file.parts:
+            relative = file.relative_to(root).as_posix()
+            if "__pycache__" in file.parts or any(relative.startswith(f"{skip}/") for skip in NOT_MODEL_INPUTS):
                 continue
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
@@ -49,24 +53,33 @@ def _rasa(*args: str) -> List[str]:
     return [sys.executable, "-m", "rasa", *args]
 
 
+def _up_to_date(fingerprint: str) -> bool:
+    return (
+        MODEL_PATH.exists() and FINGERPRINT_PATH.exists() and FINGERPRINT_PATH.read_text().strip() == fingerprint
+    )
+
+
 def train(force: bool = False) -> Path:
-    """Train the model unless one trained from the same inputs exists; return its path."""
+    """Train the model unless one trained from the same inputs exists; return its path.
+
+    Several processes may ask at once (the test workers): one trains while the others wait on a file lock, and
+    the model is trained beside its place and then moved in, so no process ever reads half a model.
+    """
     fingerprint = model_fingerprint()
-    if (
-        not force
-        and MODEL_PATH.exists()
-        and FINGERPRINT_PATH.exists()
-        and FINGERPRINT_PATH.read_text().strip() == fingerprint
-    ):
+    if not force and _up_to_date(fingerprint):
         print(f"Model is up to date: {MODEL_PATH.relative_to(PROJECT_ROOT)}")
         return MODEL_PATH
     MODELS_DIR.mkdir(exist_ok=True)
-    subprocess.run(
-        _rasa("train", "--fixed-model-name", MODEL_NAME, "--out", str(MODELS_DIR)),
-        cwd=PROJECT_ROOT,
-        check=True,
-    )
-    FINGERPRINT_PATH.write_text(fingerprint + "\n")
+    with open(MODELS_DIR / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and _up_to_date(fingerprint):
+            return MODEL_PATH
+        with tempfile.TemporaryDirectory(dir=MODELS_DIR, prefix=".training-") as out:
+            subprocess.run(
+                _rasa("train", "--fixed-model-name", MODEL_NAME, "--out", out), cwd=PROJECT_ROOT, check=True
+            )
+            os.replace(Path(out) / MODEL_PATH.name, MODEL_PATH)
+        FINGERPRINT_PATH.write_text(fingerprint + "\n")
     return MODEL_PATH
 
 

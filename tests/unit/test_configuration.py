@@ -1,5 +1,8 @@
 import datetime as dt
+import sys
+import threading
 from pathlib import Path
+from typing import List
 
 import pytest
 import yaml
@@ -136,7 +139,44 @@ def test_model_fingerprint_changes_with_inputs(tmp_path: Path) -> None:
     first = cli.model_fingerprint(tmp_path)
     assert cli.model_fingerprint(tmp_path) == first
     (tmp_path / "data" / "x.yml").write_text("2", encoding="utf-8")
-    assert cli.model_fingerprint(tmp_path) != first
+    second = cli.model_fingerprint(tmp_path)
+    assert second != first
+    # The guard's data shapes the guard, not the Rasa model: retraining the guard does not retrain Rasa.
+    (tmp_path / "data" / "compliance").mkdir()
+    (tmp_path / "data" / "compliance" / "model.json").write_text("{}", encoding="utf-8")
+    assert cli.model_fingerprint(tmp_path) == second
+
+
+def test_processes_asking_for_the_model_at_once_train_it_once_and_never_see_half_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    monkeypatch.setattr(cli, "MODELS_DIR", models)
+    monkeypatch.setattr(cli, "MODEL_PATH", models / "current.tar.gz")
+    monkeypatch.setattr(cli, "FINGERPRINT_PATH", models / "current.fingerprint")
+    monkeypatch.setattr(cli, "model_fingerprint", lambda root=cli.PROJECT_ROOT: "inputs-1")
+    runs = tmp_path / "runs"
+    # Stands in for `rasa train --out DIR`: counts its runs and writes the model slowly, in two parts.
+    writer = (
+        "import pathlib, sys, time; out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1]); "
+        f"open({str(runs)!r}, 'a').write('run\\n'); model = out / 'current.tar.gz'; "
+        "model.write_text('half'); time.sleep(0.5); model.write_text('whole model')"
+    )
+    monkeypatch.setattr(cli, "_rasa", lambda *args: [sys.executable, "-c", writer, *args])
+    seen: List[str] = []
+
+    def ask() -> None:
+        seen.append(cli.train().read_text())
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert runs.read_text().splitlines() == ["run"]
+    assert seen == ["whole model"] * 3
+    assert (models / "current.fingerprint").read_text().strip() == "inputs-1"
+    assert [path.name for path in models.iterdir() if path.name.startswith(".training-")] == []
 
 
 def test_import_command_reports_bad_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
