@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Callable, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.db.session import session_scope
+from bot.db.session import off_the_loop
 
 T = TypeVar("T")
-
-
-def _in_session(work: Callable[[Session], T]) -> T:
-    with session_scope() as session:
-        return work(session)
 
 
 async def in_session(work: Callable[[Session], T]) -> T:
@@ -23,4 +17,4 @@ async def in_session(work: Callable[[Session], T]) -> T:
     The action server's event loop serves every conversation; a blocking database call on it would make
     all owners wait.
     """
-    return await asyncio.to_thread(_in_session, work)
+    return await off_the_loop(work)

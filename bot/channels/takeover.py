@@ -68,16 +68,6 @@ UNKNOWN_HOLDER = "(unknown)"
 
 
 
-async def _db(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
-    """Run ``function(session, **kwargs)`` in its own committed transaction, off the event loop."""
-    return await off_the_loop(function, database_url=database_url, **kwargs)
-
-
-async def _read(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
-    """Run ``function(session, **kwargs)`` in a read-only transaction (no write lock on SQLite), off the loop."""
-    return await off_the_loop(function, database_url=database_url, read_only=True, **kwargs)
-
-
 def held_note_text(*, problem: str, text: Optional[str], kind: Optional[str] = None) -> str:
     """What the staff view shows for a message the channel refused while a person holds the conversation.
 
@@ -119,7 +109,7 @@ class HoldGate:
         a silent minute while the database is down, and the bot could not answer without its tracker anyway.
         """
         try:
-            return await _read(self.database_url, handoff.is_held, sender_id=sender_id)
+            return await off_the_loop(handoff.is_held, database_url=self.database_url, read_only=True, sender_id=sender_id)
         except Exception:
             logger.exception("takeover: could not ask the database who holds %s; asking the tracker", handle_of(sender_id))
         agent = agent_of(self.app)
@@ -204,8 +194,7 @@ class HoldGate:
         if agent is None:  # no Rasa agent (a fake handler in unit tests): nothing to deliver from
             return []
         try:
-            rows = await _db(
-                self.database_url, outbox.claim, worker=worker, kinds=OWNER_KINDS, channels=[channel],
+            rows = await off_the_loop(outbox.claim, database_url=self.database_url, worker=worker, kinds=OWNER_KINDS, channels=[channel],
                 sender_ids=[sender_id],
             )  # fmt: skip
         except Exception:
@@ -217,11 +206,11 @@ class HoldGate:
             try:
                 if not (row.attempts > 1 and await delivered_before(agent, sender_id, row.id)):
                     await append_bot_message(agent, sender_id, text, bot_metadata(row))
-                if not await _db(self.database_url, outbox.mark_delivered, message_id=row.id, worker=worker):
+                if not await off_the_loop(outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=worker):
                     continue  # another process took it over after the lease: it answers for it
             except Exception:
                 logger.exception("outbox: could not deliver row %d in a %s response", row.id, channel)
-                await _db(self.database_url, outbox.release, message_id=row.id, worker=worker)
+                await off_the_loop(outbox.release, database_url=self.database_url, message_id=row.id, worker=worker)
                 continue
             messages.append({"recipient_id": sender_id, "text": text})
         return messages
@@ -246,7 +235,7 @@ class HoldGate:
                 logger.exception("takeover: could not store a held message of %s", handle_of(sender_id))
             return
         try:
-            if await _read(self.database_url, paused_in_store, sender_id=sender_id):
+            if await off_the_loop(paused_in_store, database_url=self.database_url, read_only=True, sender_id=sender_id):
                 await set_paused(agent, sender_id, False)
         except Exception:
             logger.exception("takeover: could not resume %s", handle_of(sender_id))

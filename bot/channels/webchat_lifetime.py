@@ -8,35 +8,21 @@ conversation's tracker through the agent's lock store and tracker store, as the 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 from rasa.shared.core.events import ConversationPaused
 
 from bot.conversations import webchat_sessions
 from bot.conversations.handles import handle_of
 from bot.conversations.webchat_sessions import END_MARK, Lifetime, SessionEnd
+from bot.db.session import off_the_loop
 from bot.rasa.trackers import agent_of
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0
 T = TypeVar("T")
-
-
-def _in_session(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
-    from bot.db.session import session_scope
-
-    with session_scope(database_url) as session:
-        return function(session, **kwargs)
-
-
-async def _db(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
-    """Run ``function(session, **kwargs)`` in its own committed transaction, off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(
-        None, functools.partial(_in_session, database_url, function, **kwargs)
-    )
 
 
 def _marked(tracker: Any) -> bool:
@@ -103,8 +89,7 @@ class SessionLifetimeGuard:
         Raises:
             Exception: The database could not be asked (the caller refuses politely and binds nothing).
         """
-        ended = await _db(
-            self.database_url, webchat_sessions.check, sender_id=session_id, lifetime=self._lifetime()
+        ended = await off_the_loop(webchat_sessions.check, database_url=self.database_url, sender_id=session_id, lifetime=self._lifetime()
         )
         if ended is not None:
             await self._mark(session_id, ended, create=False)
@@ -119,14 +104,14 @@ class SessionLifetimeGuard:
         Raises:
             Exception: The database could not be asked.
         """
-        ended = await _db(self.database_url, _end, sender_id=session_id, reason=reason, lifetime=self._lifetime())
+        ended = await off_the_loop(_end, database_url=self.database_url, sender_id=session_id, reason=reason, lifetime=self._lifetime())
         await self._mark(session_id, ended, create=True)
         logger.info("web chat: session %s ended (%s)", handle_of(session_id), ended.value)
         return ended
 
     async def sweep(self) -> int:
         """Close the links of every web chat session that has expired; how many were closed."""
-        return await _db(self.database_url, webchat_sessions.close_expired_links, lifetime=self._lifetime())
+        return await off_the_loop(webchat_sessions.close_expired_links, database_url=self.database_url, lifetime=self._lifetime())
 
     async def sweep_forever(self, every: float = SWEEP_SECONDS) -> None:
         """:meth:`sweep` every ``every`` seconds, logging (not raising) its failures."""

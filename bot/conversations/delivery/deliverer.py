@@ -21,10 +21,11 @@ import socket
 from typing import Any, Callable, Collection, Dict, List, Optional, Protocol, Sequence
 
 from bot.conversations import handoff, outbox
-from bot.conversations.delivery.senders import Sender, in_session
+from bot.conversations.delivery.senders import Sender
 from bot.conversations.handles import handle_of
 from bot.conversations.outbox import OutboxEntry
 from bot.db.models import OutboxKind
+from bot.db.session import off_the_loop
 from bot.services.refused_texts import checked_outgoing
 
 logger = logging.getLogger(__name__)
@@ -142,18 +143,17 @@ class Deliverer:
     # --- rows -------------------------------------------------------------------------------------------
 
     async def _claim(self, **filters: Any) -> List[OutboxEntry]:
-        return await in_session(self.database_url, outbox.claim, worker=self.worker, **filters)
+        return await off_the_loop(outbox.claim, database_url=self.database_url, worker=self.worker, **filters)
 
     async def _finish(self, row: OutboxEntry, failure: Optional[str] = None) -> bool:
         if failure is None:
-            return await in_session(self.database_url, outbox.mark_delivered, message_id=row.id, worker=self.worker)
+            return await off_the_loop(outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=self.worker)
         logger.warning("outbox: row %d to %s failed: %s", row.id, handle_of(row.sender_id), failure)
-        return await in_session(
-            self.database_url, outbox.mark_failed, message_id=row.id, worker=self.worker, reason=failure
+        return await off_the_loop(outbox.mark_failed, database_url=self.database_url, message_id=row.id, worker=self.worker, reason=failure
         )
 
     async def _release(self, row: OutboxEntry) -> None:
-        await in_session(self.database_url, outbox.release, message_id=row.id, worker=self.worker)
+        await off_the_loop(outbox.release, database_url=self.database_url, message_id=row.id, worker=self.worker)
 
     async def _controls(self) -> int:
         done = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Optional, Protocol, TypeVar
+from typing import Any, Collection, Optional, Protocol, TypeVar
 
 from bot.conversations import handoff
 from bot.db.session import off_the_loop
@@ -66,11 +66,6 @@ class Sender(Protocol):
         ...
 
 
-async def in_session(database_url: Optional[str], function: Callable[..., T], **kwargs: Any) -> T:
-    """Run ``function(session, **kwargs)`` in its own committed transaction, off the event loop."""
-    return await off_the_loop(function, database_url=database_url, **kwargs)
-
-
 class WeChatCustomerServiceSender:
     """WeChat's customer-service API, while the owner's 48-hour window is open.
 
@@ -94,7 +89,7 @@ class WeChatCustomerServiceSender:
         """Send by the customer-service API; the window closed or the API's refusal fail the row."""
         from bot.wechat.api import WeChatAPIError
 
-        if not await in_session(self.database_url, handoff.wechat_window_open, openid=sender_id):
+        if not await off_the_loop(handoff.wechat_window_open, database_url=self.database_url, openid=sender_id):
             return failed(handoff.Blocked.WECHAT_WINDOW_CLOSED.value)
         if self.api is None:
             return failed(WECHAT_NOT_CONFIGURED)
