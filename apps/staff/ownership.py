@@ -14,11 +14,11 @@ import datetime as dt
 from typing import Optional
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, get_db, require_role
-from apps.staff.pages import render
+from apps.staff.pages import refused_page
 from bot.db.models import Owner, mask_phone
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.owners import ownership
@@ -89,15 +89,4 @@ def _date(text: str) -> Optional[dt.date]:
         return None
 
 
-def _refused(
-    request: Request,
-    user: StaffUser,
-    active: Optional[staff_auth.ActiveSession],
-    code: str,
-    back: str,
-    status_code: int,
-) -> HTMLResponse:
-    return render(
-        request, "transfer_refused.html", user=user, active=active, section="owners", code=code, back=back,
-        status_code=status_code,
-    )  # fmt: skip
+_refused = refused_page("transfer_refused.html", section="owners")

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, current_user, get_db, require_role
-from apps.staff.pages import render
+from apps.staff.pages import refused_page
 from bot.db.models import Owner
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.staff_models import StaffRole, StaffUser
@@ -125,15 +125,4 @@ def void_payment(
     return RedirectResponse(back, status_code=303)
 
 
-def _refused(
-    request: Request,
-    user: StaffUser,
-    active: Optional[staff_auth.ActiveSession],
-    code: str,
-    back: str,
-    status_code: int,
-) -> HTMLResponse:
-    return render(
-        request, "payment_refused.html", user=user, active=active, section="owners", code=code, back=back,
-        status_code=status_code,
-    )  # fmt: skip
+_refused = refused_page("payment_refused.html", section="owners")

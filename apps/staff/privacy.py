@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, get_db
-from apps.staff.pages import MANAGER_ONLY, render
+from apps.staff.pages import MANAGER_ONLY, refused_page
 from bot import clock
 from bot.db.models import Owner
 from bot.db.staff_models import StaffUser
@@ -88,16 +88,4 @@ def erase_owner(
     return RedirectResponse(f"{back}#privacy", status_code=303)
 
 
-def _refused(
-    request: Request,
-    user: StaffUser,
-    active: Optional[staff_auth.ActiveSession],
-    code: str,
-    back: str,
-    status_code: int,
-    unit: str = "",
-) -> HTMLResponse:
-    return render(
-        request, "privacy_refused.html", user=user, active=active, section="owners", code=code, back=back, unit=unit,
-        status_code=status_code,
-    )  # fmt: skip
+_refused = refused_page("privacy_refused.html", section="owners")

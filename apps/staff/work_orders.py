@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, current_user, get_db, require_role
-from apps.staff.pages import render
+from apps.staff.pages import refused_page, render
 from bot import clock
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.services import audit, follow_up, owner_view, staff_auth
@@ -90,21 +90,7 @@ def _kind(kind: str) -> RecordKind:
     return RecordKind(kind)
 
 
-def _refused(
-    request: Request,
-    user: StaffUser,
-    active: Optional[staff_auth.ActiveSession],
-    code: str,
-    back: str,
-    status_code: int,
-    *,
-    refusal: Optional[Any] = None,
-    typed: str = "",
-) -> HTMLResponse:
-    return render(
-        request, "record_refused.html", user=user, active=active, section="records", code=code, back=back,
-        refusal=refusal, typed=typed, status_code=status_code,
-    )  # fmt: skip
+_refused = refused_page("record_refused.html", section="records")
 
 
 @router.get("/records/{kind}/{record_id}", response_class=HTMLResponse)
