@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     wechat_reminder_template_id: Optional[str] = None
     # Template field -> what fills it: text (the notice), unit, date, purpose (a short title), note.
     wechat_reminder_template_fields: Dict[str, str] = {"first": "purpose", "keyword1": "unit", "keyword2": "date", "remark": "text"}
-    # Payment promises (bot/services/payments.py): a promise is kept when the unit's payments reach its amount
+    # Payment promises (bot/owners/payments.py): a promise is kept when the unit's payments reach its amount
     # by its due date plus this many days, broken when they have not once those days have passed.
     promise_grace_days: int = 2
     # Retention (bot/privacy/retention.py, the worker's daily run): days each kind of personal data is kept.

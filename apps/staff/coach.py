@@ -31,10 +31,11 @@ from bot.coach.data import coach_data
 from bot.coach.model import ModelNotFound
 from bot.coach.owner import OwnerBrief, lookup
 from bot.coach.render import as_json
+from bot.db import audit
 from bot.db.staff_models import StaffUser
 from bot.playbook import Playbook
 from bot.rasa.agent import RasaParser
-from bot.services import audit, playbook_edits, refused_texts, staff_auth, staff_users
+from bot.services import playbook_edits, refused_texts, staff_auth, staff_users
 from bot.services.staff_users import phone_for
 
 logger = logging.getLogger("apps.staff.coach")

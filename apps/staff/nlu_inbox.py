@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
+from bot.db import audit
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import audit, nlu_inbox, staff_auth
+from bot.services import nlu_inbox, staff_auth
 from bot.settings import PROJECT_ROOT
 
 router = APIRouter(include_in_schema=False)

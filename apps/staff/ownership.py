@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import refused_page
+from bot.db import audit
 from bot.db.models import Owner, mask_phone
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.owners import ownership
-from bot.services import audit, staff_auth
+from bot.services import staff_auth
 
 router = APIRouter(include_in_schema=False)
 

@@ -23,8 +23,9 @@ from apps.staff.deps import (
     session_token,
 )
 from apps.staff.templating import templates
+from bot.db import audit
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import audit, staff_auth
+from bot.services import staff_auth
 
 router = APIRouter()
 

@@ -1,11 +1,11 @@
 """Recording a payment on the owner page (登记缴费), for a receipt the company's export has not brought in yet.
 
-A thin adapter over :func:`bot.services.payments.record_payment`: every signed-in staff member may record one
+A thin adapter over :func:`bot.owners.payments.record_payment`: every signed-in staff member may record one
 (collectors too: they are the ones handed receipts), but only with the payment's reference (流水号 or receipt
 number), which keeps it unique, so the later import of the same payment adds nothing. The unit's promises are
 evaluated at once. Every recorded payment is an audit row with who, what and when; a refused one (a bad amount
 or time, an unknown or repeated reference) is a polite page and changes nothing. Supervisors and managers may
-void a payment recorded in error, with a reason (:func:`bot.services.payments.void_payment`), also audited.
+void a payment recorded in error, with a reason (:func:`bot.owners.payments.void_payment`), also audited.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import refused_page
+from bot.db import audit
 from bot.db.models import Owner
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.staff_models import StaffRole, StaffUser
+from bot.owners import payments
 from bot.owners.payments_import import read_paid_at
-from bot.services import audit, payments, staff_auth
+from bot.services import staff_auth
 
 router = APIRouter(include_in_schema=False)
 

@@ -25,10 +25,11 @@ from bot import clock
 from bot.coach.practice import service
 from bot.coach.practice.rubric import CRITERIA, default_rubric
 from bot.coach.practice.simulator import default_lines, objection_intents, temperament_labels
+from bot.db import audit
 from bot.db.coach_models import PracticeSession, PracticeTurn
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.playbook import default_playbook
-from bot.services import audit, owner_view, staff_auth, staff_users
+from bot.services import owner_view, staff_auth, staff_users
 from bot.services.playbook_edits import current_playbook
 
 router = APIRouter()

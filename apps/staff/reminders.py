@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import MANAGER_ONLY, render
+from bot.db import audit
 from bot.db.models import Owner, Unit
 from bot.db.reminder_models import CallTaskState, ReminderState
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.reminders import calls, holidays, schedule
-from bot.services import audit, staff_auth
+from bot.services import staff_auth
 
 router = APIRouter(include_in_schema=False)
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)

@@ -23,8 +23,9 @@ from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
 from bot import clock
 from bot.conversations.handles import handle_of
+from bot.db import audit
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import audit, review, staff_auth
+from bot.services import review, staff_auth
 from bot.services.staff_users import phone_for
 
 router = APIRouter()

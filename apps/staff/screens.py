@@ -26,10 +26,11 @@ from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from apps.staff.templating import templates
 from bot.conversations import handles, handoff, outbox
+from bot.db import audit
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.reminders import schedule as reminder_schedule
-from bot.services import audit, owner_view, queue, staff_auth
+from bot.services import owner_view, queue, staff_auth
 
 router = APIRouter(include_in_schema=False)
 

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from apps.staff.deps import config, current_session, get_db
 from apps.staff.pages import MANAGER_ONLY, render
+from bot.db import audit
 from bot.db.staff_models import USERNAME_LENGTH, StaffRole, StaffUser
-from bot.services import audit, staff_auth, staff_lifecycle, staff_users
+from bot.services import staff_auth, staff_lifecycle, staff_users
 from bot.services.staff_users import AccountError
 
 router = APIRouter(include_in_schema=False)

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import refused_page, render
 from bot import clock
+from bot.db import audit
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import audit, follow_up, owner_view, staff_auth
+from bot.services import follow_up, owner_view, staff_auth
 from bot.services.owner_view import RecordKind
 
 router = APIRouter(include_in_schema=False)

@@ -328,7 +328,7 @@ class PaymentPromise(_ConversationRecord, Base):
     amount = Column(Numeric(12, 2), nullable=False)
     due_date = Column(Date, nullable=False)
     status = Column(_status(PromiseStatus, "promise_status"), nullable=False, default=PromiseStatus.OPEN)
-    # Migration 0011 (bot.services.payments.evaluate_promises): what the unit paid towards it in its window,
+    # Migration 0011 (bot.owners.payments.evaluate_promises): what the unit paid towards it in its window,
     # when an evaluation last changed it, and how often the owner moved its date.
     paid_amount = Column(Numeric(12, 2), nullable=False, default=Decimal("0"), server_default="0")
     evaluated_at = Column(DateTime(timezone=True), nullable=True)

@@ -82,7 +82,7 @@ class Payment(Base):
         created_at: When it was written here.
         voided_at: When a supervisor voided it (then also ``voided_by`` and ``void_reason``); None: it counts.
         time_known: False when the source gave a bare date (``paid_at`` is then the start of that day): such a
-            payment counts for a promise made any time that day (:func:`bot.services.payments.counts_for`).
+            payment counts for a promise made any time that day (:func:`bot.owners.payments.counts_for`).
     """
 
     __tablename__ = "payments"
@@ -106,7 +106,7 @@ class Payment(Base):
     import_id = Column(Integer, ForeignKey("payment_imports.id"), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False)
     time_known = Column(Boolean, nullable=False, default=True, server_default=true())
-    # A supervisor's void (bot.services.payments.void_payment): the row stays, with who, when and why, and
+    # A supervisor's void (bot.owners.payments.void_payment): the row stays, with who, when and why, and
     # counts nowhere any more (arrears, promise shares, paid_since).
     voided_at = Column(DateTime(timezone=True), nullable=True)
     voided_by = Column(String(64), nullable=True)

@@ -131,8 +131,8 @@ def import_arrears(session: Session, path: Path, *, as_of: Optional[dt.datetime]
         AsOfError: ``as_of`` is in the future (payments not yet made would be counted as already in the
             list), or its year is outside 2000..next year.
     """
-    from bot.services import audit
-    from bot.services.payments import FUTURE_TOLERANCE, plausible_year
+    from bot.db import audit
+    from bot.owners.payments import FUTURE_TOLERANCE, plausible_year
 
     if as_of is not None and not plausible_year(as_of):
         raise AsOfError(f"as_of {as_of!r} is not a plausible time")

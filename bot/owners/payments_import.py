@@ -11,7 +11,7 @@ encoding Excel on a Chinese Windows writes).
   while the good rows load.
 * Everything is written in the caller's transaction (the CLI's one ``session_scope``), so a crash half-way
   leaves the database as it was. Each run is logged in ``payment_imports`` (file, SHA-256, counts, who, when).
-* Afterwards the promises of the units paid for are evaluated (:func:`bot.services.payments.evaluate_promises`).
+* Afterwards the promises of the units paid for are evaluated (:func:`bot.owners.payments.evaluate_promises`).
 
 A time without a zone is the estate's (``TIMEZONE``); a date alone is the start of that day.
 """
@@ -29,9 +29,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock, wording
 from bot.db.payment_models import PaymentImport, PaymentSource
-from bot.owners import spreadsheet
+from bot.owners import payments, spreadsheet
 from bot.owners.units import parse_unit
-from bot.services import payments
 
 HEADERS: Dict[str, Tuple[str, ...]] = {
     "room": ("房号", "room", "房屋", "单元房号"),
@@ -251,7 +250,7 @@ def parse_paid_at(text: str) -> Optional[dt.datetime]:
     """2026-11-20 14:30[:05], 2026/11/20, 2026.11.20, 2026年11月20日 14:30, ISO 8601 (with an offset) → aware.
 
     A time without a zone is the estate's; a date alone is the start of that day. None when unreadable or
-    outside the years 2000..next year (:func:`bot.services.payments.plausible_year`).
+    outside the years 2000..next year (:func:`bot.owners.payments.plausible_year`).
     """
     read = read_paid_at(text)
     return read[0] if read is not None else None

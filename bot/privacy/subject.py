@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.conversations import transcripts
-from bot.db import models
+from bot.db import audit, models
 from bot.db.models import ConversationLink, Owner, Unit
 from bot.db.payment_models import Payment
 from bot.db.reminder_models import CallTask, Reminder, ReminderOptOut
@@ -60,7 +60,6 @@ from bot.owners.ownership import CURRENT
 from bot.privacy import holdings as found
 from bot.privacy.holdings import Holdings
 from bot.rasa import events as rasa_events
-from bot.services import audit
 
 ERASED_NAME = "已删除"
 ERASED_TEXT = "（已删除）"

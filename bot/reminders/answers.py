@@ -1,7 +1,7 @@
 """Answers to a reminder that the services check: "已经交了" against the payments received.
 
 An owner who answers a reminder with "I have paid" is first checked against the payments
-(:func:`bot.services.payments.paid_since`) since the promise was made, or for a monthly notice since the start
+(:func:`bot.owners.payments.paid_since`) since the promise was made, or for a monthly notice since the start
 of its month: a payment found is confirmed to the (verified) owner instead of opening a bill check.
 """
 
@@ -17,9 +17,9 @@ from bot import clock, wording
 from bot.db.models import Owner, PaymentPromise
 from bot.db.payment_models import Payment
 from bot.db.reminder_models import Reminder, ReminderState
+from bot.owners import payments
 from bot.owners.arrears import as_utc
 from bot.reminders.schedule import local
-from bot.services import payments
 
 # A reminder older than this is no longer what the owner is answering.
 ANSWER_WINDOW = dt.timedelta(days=14)

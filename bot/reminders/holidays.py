@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.db import audit
 from bot.db.holiday_models import HolidayDay, HolidayKind, HolidaySchedule
 from bot.db.reminder_models import PENDING_STATES, Reminder
-from bot.services import audit
 
 HOLIDAYS_LOADED = "holidays_loaded"
 # The reason a reminder carries while it waits for its year's schedule.

@@ -295,7 +295,7 @@ def _paid_since(session: Session, unit_id: int, since: Optional[dt.datetime]) ->
     """What the unit paid since the promise was made (the payments service), None before payments exist."""
     if since is None:
         return None
-    from bot.services import payments
+    from bot.owners import payments
 
     # Records are written with the estate's wall time (bot.services.owner_requests), which SQLite keeps naive.
     start = since.replace(tzinfo=clock.zone()) if since.tzinfo is None else since

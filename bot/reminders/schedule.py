@@ -241,7 +241,7 @@ def schedule_broken_followups(session: Session) -> List[Reminder]:
     moment = at(now.date(), FOLLOWUP_AT)
     if moment <= now:
         moment = at(now.date() + dt.timedelta(days=1), FOLLOWUP_AT)
-    from bot.services import payments
+    from bot.owners import payments
 
     written = []
     followed = select(Reminder.promise_id).where(

@@ -202,7 +202,7 @@ class ReminderWorker:
         report = DailyReport(today)
 
         def evaluate(session: Session) -> None:
-            from bot.services import payments
+            from bot.owners import payments
 
             report.promises_changed = len(payments.evaluate_promises(session, today=today))
             cancel_settled(session)

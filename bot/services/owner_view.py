@@ -28,10 +28,10 @@ from bot.db import models
 from bot.db.staff_models import StaffUser
 from bot.owners import arrears
 from bot.owners.ownership import CURRENT
+from bot.owners.payments import PaymentLine, is_partial, payments_of_unit
 from bot.owners.units import parse_unit
 from bot.rasa import events as rasa_events
 from bot.services import queue
-from bot.services.payments import PaymentLine, is_partial, payments_of_unit
 
 SEARCH_LIMIT = 200
 RECORDS_LIMIT = 500
@@ -75,7 +75,7 @@ class PromiseBucket(str, enum.Enum):
 
 
 # A filter beside the buckets, not a bucket: promises not kept with some but not all of the amount paid
-# (bot.services.payments stores paid_amount), whatever their bucket, listed together for a follow-up.
+# (bot.owners.payments stores paid_amount), whatever their bucket, listed together for a follow-up.
 PARTIAL = "partial"
 
 # The status filters each kind accepts (a filter naming another is refused): the stored statuses, except
@@ -121,7 +121,7 @@ class RecordLine:
         created_at: When it was made.
         amount: Promises: the amount promised.
         due_date: Promises: the date promised.
-        paid_amount: Promises: what the unit paid in its window (``bot.services.payments``; partial when
+        paid_amount: Promises: what the unit paid in its window (``bot.owners.payments``; partial when
             ``0 < paid_amount < amount`` and not kept).
         item: Repairs: what is broken.
         location: Repairs: where.
@@ -149,7 +149,7 @@ class RecordLine:
 
     @property
     def partial(self) -> bool:
-        """A promise not kept with some but not all of its amount paid (:func:`bot.services.payments.is_partial`)."""
+        """A promise not kept with some but not all of its amount paid (:func:`bot.owners.payments.is_partial`)."""
         return self.kind is RecordKind.PROMISES and is_partial(self.status, self.amount, self.paid_amount)
 
 

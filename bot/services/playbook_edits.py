@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.db import audit
 from bot.db.playbook_models import PlaybookEdit
 from bot.playbook import (
     PLAYBOOK_DIR,
@@ -45,7 +46,7 @@ from bot.playbook import (
     default_sources,
     parse_entry,
 )
-from bot.services import audit, refused_texts
+from bot.services import refused_texts
 
 logger = logging.getLogger(__name__)
 

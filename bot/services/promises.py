@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot import wording
 from bot.db.models import PaymentPromise, PromiseStatus
-from bot.owners import arrears
-from bot.services import payments
+from bot.owners import arrears, payments
 from bot.text.dates import weekday_name
 
 # The seeds' rule: a promise is a concrete day within three months, or it is not a promise.
@@ -65,7 +64,7 @@ def default_amount(session: Session, *, owner_id: int, today: dt.date) -> Decima
 def parse_amount(value: object) -> Optional[Decimal]:
     """A positive amount in yuan to the fen, or ``None``.
 
-    :func:`bot.services.payments.parse_amount` is the one money parser: more than two decimals is not an
+    :func:`bot.owners.payments.parse_amount` is the one money parser: more than two decimals is not an
     amount (it used to be rounded silently here), ``1,200元`` is one.
     """
     try:

@@ -27,8 +27,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeVar
 from sqlalchemy.orm import Session
 
 from bot import compliance, wording
+from bot.db import audit
 from bot.db.staff_models import AuditEntry
-from bot.services import audit
 
 STAFF_REPLY_REFUSED = "staff_reply_refused"
 OUTGOING_REFUSED = "outgoing_refused"

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.db import models
+from bot.owners import payments
 from bot.rasa import events as rasa_events
-from bot.services import payments
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
@@ -123,7 +123,7 @@ class OwnerDay:
 
 @dataclass(frozen=True)
 class Collection:
-    """The collection rate of the payment promises decided in a range (``bot.services.payments`` decides them).
+    """The collection rate of the payment promises decided in a range (``bot.owners.payments`` decides them).
 
     A promise is decided on one day: a kept one the day it was kept (its ``evaluated_at``), one not kept the
     day its window (due date + grace) ended, once that window has passed (or the evaluation found it broken).
@@ -135,7 +135,7 @@ class Collection:
         promised: Their promised amount.
         kept: The kept ones' shares of their unit's payments (``paid_amount``, at most the amount).
         paid: What was paid towards them (their shares, each capped at its amount: partial payments count).
-        partial: Those not kept with some but not all paid (:func:`bot.services.payments.is_partial`).
+        partial: Those not kept with some but not all paid (:func:`bot.owners.payments.is_partial`).
         rate: ``kept / promised``, None when nothing is decided.
     """
 

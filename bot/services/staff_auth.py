@@ -32,8 +32,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.db import audit
 from bot.db.staff_models import LoginOutcome, StaffLoginAttempt, StaffSession, StaffUser
-from bot.services import audit, client_addresses, staff_users
+from bot.services import client_addresses, staff_users
 from bot.services.rate_limits import serialise
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.db import audit
 from bot.db.staff_models import LoginOutcome, StaffLoginAttempt, StaffRole, StaffSession, StaffUser
-from bot.services import audit, staff_auth, staff_users
+from bot.services import staff_auth, staff_users
 from bot.services.rate_limits import serialise
 from bot.services.staff_users import AccountError
 

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.db import audit
 from bot.db.models import mask_phone
 from bot.db.staff_models import USERNAME_LENGTH, WECOM_USER_ID_LENGTH, StaffRole, StaffUser
-from bot.services import audit
 from bot.services.rate_limits import serialise
 
 _hasher = PasswordHasher()

@@ -27,9 +27,9 @@ def _seed(database_url: str) -> None:
     from bot import clock
     from bot.conversations import outbox
     from bot.conversations.handles import handle_of
+    from bot.db import audit
     from bot.db.models import OutboxKind
     from bot.db.session import session_scope
-    from bot.services import audit
 
     moment = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     with clock.frozen(moment), session_scope(database_url) as session:

@@ -78,5 +78,5 @@ def test_apps_use_public_names_only() -> None:
 
 
 def test_the_private_name_check_sees_both_ways_in() -> None:
-    source = "from bot.services import audit\nfrom bot.services.audit import _record\naudit._write(1)\n"
-    assert sorted(name for _, name in _private_uses(source)) == ["audit._write", "bot.services.audit._record"]
+    source = "from bot.services import audit\nfrom bot.db.audit import _record\naudit._write(1)\n"
+    assert sorted(name for _, name in _private_uses(source)) == ["audit._write", "bot.db.audit._record"]

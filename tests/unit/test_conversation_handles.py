@@ -25,11 +25,11 @@ from bot.conversations import handles
 from bot.conversations.handles import AmbiguousHandle, handle_of, normalise, resolve
 from bot.conversations.redaction import redact_ids, redact_path
 from bot.conversations.session_ids import SessionIdSigner
-from bot.db import models
+from bot.db import audit, models
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry
 from bot.owners import identity, importer
-from bot.services import audit, escalations, owner_requests
+from bot.services import escalations, owner_requests
 from bot.services.escalations import Reason
 from tests.conftest import free_port
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)

@@ -1,4 +1,4 @@
-"""Payments (bot.services.payments) on SQLite and PostgreSQL: recording, arrears less payments, promise outcomes
+"""Payments (bot.owners.payments) on SQLite and PostgreSQL: recording, arrears less payments, promise outcomes
 with the grace on an injected clock, and migration 0011."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from bot.db import migrate, models
 from bot.db.models import PaymentPromise, PromiseStatus
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.session import get_engine
-from bot.owners import arrears, identity, importer
-from bot.services import payments, promises
+from bot.owners import arrears, identity, importer, payments
+from bot.services import promises
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"
@@ -195,7 +195,7 @@ def stored(session, promise_id: int) -> PaymentPromise:
 
 
 def test_kept_when_payments_reach_the_amount_within_the_grace(estate, monkeypatch) -> None:
-    monkeypatch.setattr("bot.services.payments._grace", lambda days: 2 if days is None else days)
+    monkeypatch.setattr("bot.owners.payments._grace", lambda days: 2 if days is None else days)
     made = promise(estate, amount="1000", due=dt.date(2026, 11, 20), made=at(15, 10))
     pay(estate, "300", at(14), "EARLY")  # before the promise was made: does not count
     # Earlier the same day, with a time: made before the promise, so it does not count for it either.

@@ -19,9 +19,8 @@ from bot.db import models
 from bot.db.models import PaymentPromise, PromiseStatus
 from bot.db.payment_models import Payment, PaymentImport, PaymentSource
 from bot.db.session import get_engine
-from bot.owners import arrears, importer, payments_import
+from bot.owners import arrears, importer, payments, payments_import
 from bot.owners.spreadsheet import ImportFileError
-from bot.services import payments
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_ARREARS = ROOT / "data" / "demo" / "arrears.csv"

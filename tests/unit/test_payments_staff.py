@@ -16,8 +16,8 @@ from bot.db import models
 from bot.db.models import PromiseStatus
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.session import session_scope
-from bot.owners import arrears
-from bot.services import payments, review
+from bot.owners import arrears, payments
+from bot.services import review
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
     client,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from bot import clock
-from bot.db import models
+from bot.db import audit, models
 from bot.db.models import Base, Owner
 from bot.db.payment_models import Payment, PaymentSource
 from bot.db.reminder_models import (
@@ -36,7 +36,7 @@ from bot.owners import importer
 from bot.privacy import subject
 from bot.privacy.subject import ERASED_NAME, ERASED_TEXT, SubjectError
 from bot.rasa.events import events, events_exist
-from bot.services import audit, escalations, owner_requests
+from bot.services import escalations, owner_requests
 from bot.services.escalations import Reason
 from tests.unit.test_transcripts import domain, opening, save, tracker_store  # noqa: F401  (fixtures)
 

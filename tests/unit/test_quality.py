@@ -15,13 +15,13 @@ from sqlalchemy import select
 from bot import clock, compliance, quality
 from bot.conversations import outbox
 from bot.conversations.handles import handle_of
-from bot.db import models
+from bot.db import audit, models
 from bot.db.models import OutboxKind, OutboxState, RecordStatus, WeChatDelivery
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.owners import importer
 from bot.service_config import get_service_config
-from bot.services import audit, follow_up, owner_requests
+from bot.services import follow_up, owner_requests
 from bot.services.owner_view import RecordKind
 from tests.unit.test_transcripts import domain, save, tracker_store  # noqa: F401  (fixtures)
 

@@ -17,10 +17,9 @@ import pytest
 from bot import clock
 from bot.conversations import outbox
 from bot.conversations.handles import handle_of
-from bot.db import models
+from bot.db import audit, models
 from bot.db.models import OutboxKind, OutboxState
 from bot.db.session import session_scope
-from bot.services import audit
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
     client,

@@ -16,9 +16,8 @@ from bot import clock, wording
 from bot.db import models
 from bot.db.reminder_models import Reminder, ReminderOptOut, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.owners import identity
+from bot.owners import identity, payments
 from bot.reminders import schedule
-from bot.services import payments
 from tests.builders import run, tracker
 
 SH = ZoneInfo("Asia/Shanghai")

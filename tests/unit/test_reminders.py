@@ -32,12 +32,12 @@ from bot.db.reminder_models import (
 )
 from bot.db.session import get_engine, session_scope
 from bot.db.staff_models import StaffUser
-from bot.owners import importer
+from bot.owners import importer, payments
 from bot.reminders import calls, delivery, ladder, policy, schedule
 from bot.reminders.delivery import Template, WeChatAPISender
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker
-from bot.services import escalations, owner_requests, payments, queue
+from bot.services import escalations, owner_requests, queue
 from bot.wechat.api import WeChatAPI
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_APP_SECRET, FakeWeChatAPI
 

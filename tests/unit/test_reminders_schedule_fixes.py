@@ -18,9 +18,9 @@ from bot.db import models
 from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
-from bot.owners import importer
+from bot.owners import importer, payments
 from bot.reminders import answers, ladder, schedule
-from bot.services import owner_requests, payments, promises
+from bot.services import owner_requests, promises
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"

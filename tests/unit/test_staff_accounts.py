@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from bot import clock
-from bot.db import migrate, models
+from bot.db import audit, migrate, models
 from bot.db.session import get_engine, session_scope
 from bot.db.staff_models import (
     AuditEntry,
@@ -21,7 +21,7 @@ from bot.db.staff_models import (
     StaffSession,
     StaffUser,
 )
-from bot.services import audit, staff_auth, staff_users
+from bot.services import staff_auth, staff_users
 from bot.services.staff_auth import LoginPolicy, LoginStatus
 from bot.services.staff_users import AccountError
 

@@ -47,10 +47,11 @@ from bot.channels.wechat_security import (
     check_timestamp,
     parse_xml,
 )
+from bot.db import audit
 from bot.db.session import session_scope
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallbackStatus
-from bot.services import audit, owner_view, refused_texts, staff_users
+from bot.services import owner_view, refused_texts, staff_users
 from bot.services.playbook_edits import current_playbook
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ NOT_CONFIGURED = (
     "WeCom channel is not configured: set WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN and "
     "WECOM_ENCODING_AES_KEY"
 )
-# Audit rows use the console's own actions (bot.services.audit), so the audit screen names them the same way;
+# Audit rows use the console's own actions (bot.db.audit), so the audit screen names them the same way;
 # ``detail.via`` says they came from WeCom (the coach page writes ``page`` or ``api`` there).
 LOOKUP_LIMIT = 3  # owners briefed for one lookup (a chat message, not a list of the estate)
 PROMISES_SHOWN = 3
