@@ -34,7 +34,7 @@ and puts them in its response, before the bot's own answer (the same claim, so o
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import UserMessage
 
@@ -57,7 +57,6 @@ from bot.rasa.trackers import (
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 HELD_TEXT_CHARS = 300  # how much of a refused over-long message the staff view shows
 # The metadata key marking a message stored in place of a channel's refusal (clients cannot send it:
@@ -109,7 +108,9 @@ class HoldGate:
         a silent minute while the database is down, and the bot could not answer without its tracker anyway.
         """
         try:
-            return await off_the_loop(handoff.is_held, database_url=self.database_url, read_only=True, sender_id=sender_id)
+            return await off_the_loop(
+                handoff.is_held, database_url=self.database_url, read_only=True, sender_id=sender_id
+            )
         except Exception:
             logger.exception("takeover: could not ask the database who holds %s; asking the tracker", handle_of(sender_id))
         agent = agent_of(self.app)
@@ -194,7 +195,8 @@ class HoldGate:
         if agent is None:  # no Rasa agent (a fake handler in unit tests): nothing to deliver from
             return []
         try:
-            rows = await off_the_loop(outbox.claim, database_url=self.database_url, worker=worker, kinds=OWNER_KINDS, channels=[channel],
+            rows = await off_the_loop(
+                outbox.claim, database_url=self.database_url, worker=worker, kinds=OWNER_KINDS, channels=[channel],
                 sender_ids=[sender_id],
             )  # fmt: skip
         except Exception:
@@ -206,11 +208,15 @@ class HoldGate:
             try:
                 if not (row.attempts > 1 and await delivered_before(agent, sender_id, row.id)):
                     await append_bot_message(agent, sender_id, text, bot_metadata(row))
-                if not await off_the_loop(outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=worker):
+                if not await off_the_loop(
+                    outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=worker
+                ):
                     continue  # another process took it over after the lease: it answers for it
             except Exception:
                 logger.exception("outbox: could not deliver row %d in a %s response", row.id, channel)
-                await off_the_loop(outbox.release, database_url=self.database_url, message_id=row.id, worker=worker)
+                await off_the_loop(
+                    outbox.release, database_url=self.database_url, message_id=row.id, worker=worker
+                )
                 continue
             messages.append({"recipient_id": sender_id, "text": text})
         return messages
@@ -235,7 +241,9 @@ class HoldGate:
                 logger.exception("takeover: could not store a held message of %s", handle_of(sender_id))
             return
         try:
-            if await off_the_loop(paused_in_store, database_url=self.database_url, read_only=True, sender_id=sender_id):
+            if await off_the_loop(
+                paused_in_store, database_url=self.database_url, read_only=True, sender_id=sender_id
+            ):
                 await set_paused(agent, sender_id, False)
         except Exception:
             logger.exception("takeover: could not resume %s", handle_of(sender_id))

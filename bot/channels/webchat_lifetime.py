@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional
 
 from rasa.shared.core.events import ConversationPaused
 
@@ -22,7 +22,6 @@ from bot.rasa.trackers import agent_of
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0
-T = TypeVar("T")
 
 
 def _marked(tracker: Any) -> bool:
@@ -89,7 +88,8 @@ class SessionLifetimeGuard:
         Raises:
             Exception: The database could not be asked (the caller refuses politely and binds nothing).
         """
-        ended = await off_the_loop(webchat_sessions.check, database_url=self.database_url, sender_id=session_id, lifetime=self._lifetime()
+        ended = await off_the_loop(
+            webchat_sessions.check, database_url=self.database_url, sender_id=session_id, lifetime=self._lifetime()
         )
         if ended is not None:
             await self._mark(session_id, ended, create=False)
@@ -104,14 +104,18 @@ class SessionLifetimeGuard:
         Raises:
             Exception: The database could not be asked.
         """
-        ended = await off_the_loop(_end, database_url=self.database_url, sender_id=session_id, reason=reason, lifetime=self._lifetime())
+        ended = await off_the_loop(
+            _end, database_url=self.database_url, sender_id=session_id, reason=reason, lifetime=self._lifetime()
+        )
         await self._mark(session_id, ended, create=True)
         logger.info("web chat: session %s ended (%s)", handle_of(session_id), ended.value)
         return ended
 
     async def sweep(self) -> int:
         """Close the links of every web chat session that has expired; how many were closed."""
-        return await off_the_loop(webchat_sessions.close_expired_links, database_url=self.database_url, lifetime=self._lifetime())
+        return await off_the_loop(
+            webchat_sessions.close_expired_links, database_url=self.database_url, lifetime=self._lifetime()
+        )
 
     async def sweep_forever(self, every: float = SWEEP_SECONDS) -> None:
         """:meth:`sweep` every ``every`` seconds, logging (not raising) its failures."""

@@ -147,13 +147,18 @@ class Deliverer:
 
     async def _finish(self, row: OutboxEntry, failure: Optional[str] = None) -> bool:
         if failure is None:
-            return await off_the_loop(outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=self.worker)
+            return await off_the_loop(
+                outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=self.worker
+            )
         logger.warning("outbox: row %d to %s failed: %s", row.id, handle_of(row.sender_id), failure)
-        return await off_the_loop(outbox.mark_failed, database_url=self.database_url, message_id=row.id, worker=self.worker, reason=failure
+        return await off_the_loop(
+            outbox.mark_failed, database_url=self.database_url, message_id=row.id, worker=self.worker, reason=failure
         )
 
     async def _release(self, row: OutboxEntry) -> None:
-        await off_the_loop(outbox.release, database_url=self.database_url, message_id=row.id, worker=self.worker)
+        await off_the_loop(
+            outbox.release, database_url=self.database_url, message_id=row.id, worker=self.worker
+        )
 
     async def _controls(self) -> int:
         done = 0

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Collection, Optional, Protocol, TypeVar
+from typing import Any, Collection, Optional, Protocol
 
 from bot.conversations import handoff
 from bot.db.session import off_the_loop
-
-T = TypeVar("T")
 
 # How often a WeChat send may fail for want of a connection before the row fails for good.
 MAX_TRANSPORT_RETRIES = 5
