@@ -11,6 +11,7 @@ transfer is a polite page (400 or 409) and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Optional
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
@@ -90,4 +91,4 @@ def _date(text: str) -> Optional[dt.date]:
         return None
 
 
-_refused = refused_page("transfer_refused.html", section="owners")
+_refused = functools.partial(refused_page, template="transfer_refused.html", section="owners")

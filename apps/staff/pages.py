@@ -5,7 +5,7 @@ Login and logout, the home page, the sections still to come, the audit log, ``/a
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Protocol
+from typing import Any, Dict, Optional
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -94,46 +94,37 @@ def render(
     return templates.TemplateResponse(request, name, values, status_code=status_code)
 
 
-class RefusedPage(Protocol):
-    """Renders a refusal: the form's action did not happen (``code`` says why), with a link ``back``."""
+def refused_page(
+    request: Request,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    code: str,
+    back: str,
+    status_code: int,
+    *,
+    template: str,
+    section: str,
+    **context: Any,
+) -> HTMLResponse:
+    """The one way a screen answers a refused form: the form's action did not happen (``code`` says why).
 
-    def __call__(
-        self,
-        request: Request,
-        user: StaffUser,
-        active: Optional[staff_auth.ActiveSession],
-        code: str,
-        back: str,
-        status_code: int,
-        **context: Any,
-    ) -> HTMLResponse:
-        """The refusal page, with ``status_code`` and any further template values in ``context``."""
-        ...
-
-
-def refused_page(template: str, *, section: str) -> RefusedPage:
-    """The one way a screen answers a refused form: ``template`` in ``section``, with the status given.
+    Each screen binds its page once: ``_refused = functools.partial(refused_page, template=..., section=...)``.
 
     Args:
-        template: The page naming each refusal code in words (``record_refused.html`` …).
+        request: The request.
+        user: The signed-in staff member.
+        active: Their session (its CSRF token goes into the page's forms).
+        code: Why the action was refused; the template names each code in words.
+        back: Where the page's link leads.
+        status_code: The response's status.
+        template: The page (``record_refused.html`` …).
         section: The console section the page belongs to.
+        **context: Further template values.
     """
-
-    def refused(
-        request: Request,
-        user: StaffUser,
-        active: Optional[staff_auth.ActiveSession],
-        code: str,
-        back: str,
-        status_code: int,
-        **context: Any,
-    ) -> HTMLResponse:
-        return render(
-            request, template, user=user, active=active, section=section, code=code, back=back,
-            status_code=status_code, **context,
-        )  # fmt: skip
-
-    return refused
+    return render(
+        request, template, user=user, active=active, section=section, code=code, back=back,
+        status_code=status_code, **context,
+    )  # fmt: skip
 
 
 @router.get("/health", include_in_schema=False)

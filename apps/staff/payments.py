@@ -10,6 +10,7 @@ void a payment recorded in error, with a reason (:func:`bot.owners.payments.void
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -127,4 +128,4 @@ def void_payment(
     return RedirectResponse(back, status_code=303)
 
 
-_refused = refused_page("payment_refused.html", section="owners")
+_refused = functools.partial(refused_page, template="payment_refused.html", section="owners")

@@ -15,6 +15,7 @@ Collectors and supervisors get 403; an unknown owner is 404.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
@@ -88,4 +89,4 @@ def erase_owner(
     return RedirectResponse(f"{back}#privacy", status_code=303)
 
 
-_refused = refused_page("privacy_refused.html", section="owners")
+_refused = functools.partial(refused_page, template="privacy_refused.html", section="owners")

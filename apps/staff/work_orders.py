@@ -7,6 +7,7 @@ managers only). Every view and change is an audit row; a refused change is a pol
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -91,7 +92,7 @@ def _kind(kind: str) -> RecordKind:
     return RecordKind(kind)
 
 
-_refused = refused_page("record_refused.html", section="records")
+_refused = functools.partial(refused_page, template="record_refused.html", section="records")
 
 
 @router.get("/records/{kind}/{record_id}", response_class=HTMLResponse)
