@@ -192,18 +192,23 @@ _UNTIL_PAID = (
     r"除非[^\u3002]{0,8}?(?:交|缴|结清|付|找数|还)|(?:按|照|看)[^\u3002\uff0c,]{0,2}(?:缴费|交费)(?:情况|状况|记录)|"
     r"交了费的[^\u3002\uff0c,]{0,4}(?:优先|先)"
 )
+# The things each category's composed rules speak of (the topics).
+_UTILITY_THINGS = r"热水|暖气|供暖|供热|供水|供电|供气|燃气|煤气|天然气|瓦斯"
+_UTILITY_METERS = r"水表|电表|水卡|电卡|气卡|(?<![费漏])(?:水|电|气)(?![梯话动脑视子费单务])"
+_ACCESS_THINGS = r"门禁|门卡|电梯卡|梯控|人脸|刷脸|车辆|车位|停车|道闸|访客|出入|进出|放行"
+_CAR = r"车(?![费])"
+_SERVICE_THINGS = r"报修|维修|修理|(?<!施)工单|垃圾|快递|包裹|证明|装修|过户|交接|手续|派送|押金|漏水|清运"
 COMPOSE: Tuple[Tuple[str, str, str, str], ...] = (
-    (UTILITIES, DEPRIVE, r"热水|暖气|供暖|供热|供水|供电|供气|燃气|煤气|天然气|瓦斯|电闸|总闸|总阀|阀门|水表|电表|水卡|电卡|气卡|(?<![费漏])(?:水|电|气)(?![梯话动脑视子费单务])", f"{_CUT}|{_TAKE}"),
-    (UTILITIES, WITHHOLD, r"热水|暖气|供暖|供热|供水|供电|供气|燃气|煤气|天然气|瓦斯|水表|电表|水卡|电卡|气卡|(?<![费漏])(?:水|电|气)(?![梯话动脑视子费单务])", _DENY),
-    (ACCESS, DEPRIVE, r"门禁|门卡|电梯卡|梯控|人脸|刷脸|车辆|车位|停车|道闸|访客|出入|进出|放行|车(?![费])", _TAKE),
-    (ACCESS, WITHHOLD, r"门禁|门卡|电梯卡|梯控|人脸|刷脸|车辆|车位|停车|道闸|访客|出入|进出|放行|上楼|进小区|进门|车(?![费])", _DENY),
-    (SERVICES, DEPRIVE, r"报修|维修|修理|(?<!施)工单|垃圾|快递|包裹|证明|装修|过户|交接|手续|派送|押金|漏水|清运", r"暂停|停止|取消|挂起|冻结"),
-    (SERVICES, WITHHOLD, r"报修|维修|修理|(?<!施)工单|垃圾|快递|包裹|证明|装修|过户|交接|手续|派送|押金|漏水|清运", _DENY),
-    (SERVICES, WITHHOLD, r"报修|维修|修理|(?<!施)工单|垃圾|快递|包裹|证明|装修|过户|交接|手续|派送|押金|漏水|清运",
+    (UTILITIES, DEPRIVE, rf"{_UTILITY_THINGS}|电闸|总闸|总阀|阀门|{_UTILITY_METERS}", f"{_CUT}|{_TAKE}"),
+    (UTILITIES, WITHHOLD, rf"{_UTILITY_THINGS}|{_UTILITY_METERS}", _DENY),
+    (ACCESS, DEPRIVE, rf"{_ACCESS_THINGS}|{_CAR}", _TAKE),
+    (ACCESS, WITHHOLD, rf"{_ACCESS_THINGS}|上楼|进小区|进门|{_CAR}", _DENY),
+    (SERVICES, DEPRIVE, _SERVICE_THINGS, r"暂停|停止|取消|挂起|冻结"),
+    (SERVICES, WITHHOLD, _SERVICE_THINGS, _DENY),
+    (SERVICES, WITHHOLD, _SERVICE_THINGS,
      r"(?:先|得先|要先)[^\u3002]{0,12}?(?:交|缴|结|付|补)[^\u3002\uff0c,]{0,6}?(?:才能|才|再|方可|先)|(?:交|缴|结|付)[^\u3002\uff0c,]{0,6}?(?:再说|先派|先修|先办|先讲)"),
-    (SERVICES, WITHHOLD, r"报修|维修|修理|(?<!施)工单|垃圾|快递|包裹|速递|证明|装修|过户|交接|手续|派送|押金|清运|搬家|搬屋|"
-     r"文件|资料|退款|排期|排程|师傅", _UNTIL_PAID),
-    (ACCESS, WITHHOLD, r"门禁|门卡|电梯卡|梯控|人脸|刷脸|车辆|车位|停车|道闸|访客|出入|进出|放行|大闸|闸口|车(?![费])", _UNTIL_PAID),
+    (SERVICES, WITHHOLD, rf"{_SERVICE_THINGS}|速递|搬家|搬屋|文件|资料|退款|排期|排程|师傅", _UNTIL_PAID),
+    (ACCESS, WITHHOLD, rf"{_ACCESS_THINGS}|大闸|闸口|{_CAR}", _UNTIL_PAID),
 )
 
 # Categories whose words count only when the sentence ties them to the debt.
