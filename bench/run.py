@@ -8,7 +8,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Any, Callable, List
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -85,9 +85,137 @@ def message_limits(redis_url: str = "redis://127.0.0.1:6379/15") -> None:
         connection.close()
 
 
+def hold_check(postgres_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/test") -> None:
+    """The channels' hold gate (bot/channels/takeover.py) per owner message: asked from memory, and per message.
+
+    The per-message path is what every message paid before the hold watch (bot/conversations/holds.py), and
+    what it still pays when the watch's memory is older than a second: who holds the conversation, then its
+    pause state in the tracker store, two reads. 200 conversations, 5 of them held; messages from the others,
+    one at a time and 8 at once. On SQLite, and on PostgreSQL when it is reachable.
+    """
+    import tempfile
+    from types import SimpleNamespace
+
+    from bot.channels.takeover import HoldGate
+    from bot.conversations import handoff, holds
+    from bot.db import migrate
+    from bot.db.session import get_engine, session_scope
+
+    class Stale:
+        """A watch that never read: every message takes the per-message path."""
+
+        generation = 0
+
+        def holder(self, _sender_id: str) -> tuple:
+            return False, None
+
+        def needs_resume_check(self, _sender_id: str) -> bool:
+            return True
+
+        def checked(self, _sender_id: str, *, generation: int) -> None:
+            return None
+
+    async def nothing(_message: object) -> None:
+        return None
+
+    def rasa_store(url: str) -> Any:
+        from rasa.core.tracker_store import SQLTrackerStore
+        from rasa.shared.core.domain import Domain
+        from sqlalchemy.engine import make_url
+
+        parts = make_url(url)
+        if parts.get_backend_name() == "sqlite":
+            return SQLTrackerStore(Domain.empty(), dialect="sqlite", db=parts.database)
+        return SQLTrackerStore(
+            Domain.empty(), dialect="postgresql", host=parts.host, port=parts.port, db=parts.database,
+            username=parts.username,
+        )  # fmt: skip
+
+    def run(label: str, url: str) -> None:
+        from rasa.shared.core.events import BotUttered, UserUttered
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        migrate.upgrade(url)
+        store = rasa_store(url)
+        loop = asyncio.new_event_loop()
+        for n in range(200):  # Rasa's events table as 200 conversations of 15 turns leave it
+            tracker = DialogueStateTracker(f"bench-owner-{n}", slots=[])
+            for turn in range(15):
+                tracker.update(UserUttered(f"第{turn}句", intent={"name": "greet"}))
+                tracker.update(BotUttered("您好"))
+            loop.run_until_complete(store.save(tracker))
+        with session_scope(url) as session:
+            for n in range(5):
+                handoff.take_over(session, sender_id=f"bench-held-{n}", staff="wang")
+        from rasa.core.channels.channel import UserMessage
+
+        app = SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(processor=object())))
+        watch = holds.HoldWatch(database_url=url)
+        loop.run_until_complete(watch.refresh())
+        senders = [f"bench-owner-{n}" for n in range(200)]
+        memory = HoldGate(nothing, database_url=url, app=app, watch=watch)
+        asking = HoldGate(nothing, database_url=url, app=app, watch=Stale())  # type: ignore[arg-type]
+        for sender in senders:  # this process has checked each conversation once
+            loop.run_until_complete(memory(UserMessage("你好", None, sender)))
+
+        def one(gate: HoldGate) -> Callable[[int], object]:
+            def call(i: int) -> object:
+                if not watch.fresh():
+                    loop.run_until_complete(watch.refresh())  # the background task's work, kept off the clock
+                return loop.run_until_complete(gate(UserMessage("你好", None, senders[i % 200])))
+
+            return call
+
+        def eight(gate: HoldGate) -> Callable[[int], object]:
+            async def together(i: int) -> None:
+                await asyncio.gather(*(gate(UserMessage("你好", None, senders[(i * 8 + k) % 200])) for k in range(8)))
+
+            return one_of(together)
+
+        def one_of(make: Callable[[int], Any]) -> Callable[[int], object]:
+            def call(i: int) -> object:
+                if not watch.fresh():
+                    loop.run_until_complete(watch.refresh())
+                return loop.run_until_complete(make(i))
+
+            return call
+
+        before = per_message(f"hold check, per message, {label} (1 message)", one(asking), 200, 10)
+        after = per_message(f"hold check, from memory, {label} (1 message)", one(memory), 2000, 10)
+        print(f"{'  per message / from memory':<48} {before / after:8.1f}x")
+        before8 = per_message(f"hold check, per message, {label} (8 at once)", eight(asking), 50, 10) / 8
+        after8 = per_message(f"hold check, from memory, {label} (8 at once)", eight(memory), 500, 10) / 8
+        print(f"{'  per message / from memory, 8 at once':<48} {before8 / after8:8.1f}x  ({before8:.3f} vs {after8:.4f} ms a message)")
+        refresh = timed(f"hold watch refresh, {label} (one read, every 0.25 s)", lambda: loop.run_until_complete(watch.refresh()), 50)
+        print(f"{'  refresh cost per second of wall time':<48} {refresh * 4:8.3f} ms")
+        loop.close()
+        get_engine(url).dispose()
+
+    with tempfile.TemporaryDirectory() as work:
+        run("SQLite", f"sqlite:///{work}/bench.db")
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = "bench_hold_check"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        print(f"hold check, PostgreSQL: no PostgreSQL at {postgres_url}")
+        return
+    try:
+        run("PostgreSQL", postgres_url.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
-    """Time the flood check and the text layer alone, then the full trained pipeline if a model exists."""
+    """Time the flood check, the hold check and the text layer alone, then the full trained pipeline."""
     message_limits()
+    hold_check()
     from bot.text.entities import RuleEntityExtractor
     from bot.text.normalize import normalize
 

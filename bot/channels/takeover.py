@@ -3,10 +3,12 @@
 The services (:mod:`bot.conversations.handoff`, :mod:`bot.conversations.outbox`) know nothing of Rasa; this
 module adapts them to Rasa's agent (tracker store, lock store, processor) for the channels.
 
-**Silence** (:class:`HoldGate`). Every channel hands its messages to Rasa through the gate. On every inbound
-message it asks the database who holds the conversation (:func:`bot.conversations.handoff.is_held`), so the
-bot is silent from the moment the takeover is committed, in every Rasa process, also before the ``pause``
-instruction reached this process. While a person holds it, the owner's message is parsed and stored in the
+**Silence** (:class:`HoldGate`). Every channel hands its messages to Rasa through the gate. It answers who
+holds the conversation from the process's memory of the queue (:class:`bot.conversations.holds.HoldWatch`,
+read every quarter second, trusted for at most a second), and asks the database for that one message
+(:func:`bot.conversations.handoff.is_held`) when the memory is older or names a person (a hand-back counts
+at once); so the bot is silent within a second of the takeover's commit, in every Rasa process, also before
+the ``pause`` instruction reached this process. While a person holds it, the owner's message is parsed and stored in the
 tracker (the staff view shows it live, with its intent) under Rasa's own ``ConversationPaused``, through the
 agent's lock store and tracker store — but no action is predicted and nothing is sent, not even a fallback
 (whatever session start says goes to a discarded output). Once the conversation is handed back, the first
@@ -40,7 +42,7 @@ from rasa.core.channels.channel import UserMessage
 
 from bot import wording
 from bot.channels.inbound import HELD_NOTE_KEY
-from bot.conversations import handoff, outbox
+from bot.conversations import handoff, holds, outbox
 from bot.conversations.delivery.deliverer import OWNER_KINDS, WORKER, bot_metadata
 from bot.conversations.handles import handle_of
 from bot.db.session import off_the_loop
@@ -93,20 +95,33 @@ class HoldGate:
             agent (unit tests with a fake handler), messages pass straight through.
     """
 
-    def __init__(self, on_new_message: OnNewMessage, database_url: Optional[str] = None, app: Any = None) -> None:
+    def __init__(
+        self,
+        on_new_message: OnNewMessage,
+        database_url: Optional[str] = None,
+        app: Any = None,
+        watch: Optional[holds.HoldWatch] = None,
+    ) -> None:
         self.on_new_message = on_new_message
         self.database_url = database_url
         self.app = app if app is not None else sanic_app_of_handler(on_new_message)
+        self.watch = watch if watch is not None else holds.process_watch()
 
     async def holder(self, sender_id: str) -> Optional[str]:
         """Who holds the conversation, or None when the bot does.
 
-        The database is asked first (a takeover is committed there before Rasa hears of it). When it cannot
-        say, the tracker decides: a conversation whose latest pause / resume event is ``ConversationPaused``
-        is held (:data:`UNKNOWN_HOLDER`). When the tracker cannot be read either, the conversation is treated
-        as held — nothing is sent (fail closed): a bot or channel answer talking over a person is worse than
-        a silent minute while the database is down, and the bot could not answer without its tracker anyway.
+        The process's memory of the queue (:mod:`bot.conversations.holds`) answers "the bot" while it is
+        fresh: no database round trip for the conversations the bot holds, nearly all of them. When it says
+        a person holds the conversation, or is too old to say, the database is asked (a takeover is committed
+        there before Rasa hears of it), so a hand-back takes effect at once rather than at the next read. When it cannot say, the tracker decides: a conversation whose latest pause / resume
+        event is ``ConversationPaused`` is held (:data:`UNKNOWN_HOLDER`). When the tracker cannot be read
+        either, the conversation is treated as held — nothing is sent (fail closed): a bot or channel answer
+        talking over a person is worse than a silent minute while the database is down, and the bot could not
+        answer without its tracker anyway.
         """
+        known, held_by = self.watch.holder(sender_id)
+        if known and held_by is None:
+            return None
         try:
             return await off_the_loop(
                 handoff.is_held, database_url=self.database_url, read_only=True, sender_id=sender_id
@@ -240,13 +255,25 @@ class HoldGate:
             except Exception:  # never an apology from the channel while a person holds the chat
                 logger.exception("takeover: could not store a held message of %s", handle_of(sender_id))
             return
+        await self.resume_if_paused(agent, sender_id)
+        await self.on_new_message(message)
+
+    async def resume_if_paused(self, agent: Any, sender_id: str) -> None:
+        """Resume a handed-back conversation whose tracker is still paused, before the bot answers.
+
+        Read only for a conversation this process has not checked since it was last held or changed hands
+        (:meth:`bot.conversations.holds.HoldWatch.needs_resume_check`).
+        """
+        if not self.watch.needs_resume_check(sender_id):
+            return
+        generation = self.watch.generation
         try:
             if await off_the_loop(
                 paused_in_store, database_url=self.database_url, read_only=True, sender_id=sender_id
             ):
                 await set_paused(agent, sender_id, False)
+            self.watch.checked(sender_id, generation=generation)
         except Exception:
             logger.exception("takeover: could not resume %s", handle_of(sender_id))
-        await self.on_new_message(message)
 
 

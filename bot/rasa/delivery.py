@@ -1,9 +1,10 @@
-"""The Rasa process's deliverer, started by the Rasa server itself, whichever channels credentials.yml lists.
+"""The Rasa process's deliverer and hold watch, started by the Rasa server itself, whichever channels it runs.
 
-:func:`install` (called by :mod:`bot.rasa.runtime` before Rasa builds its server) adds two listeners to the
-Sanic app Rasa configures (``rasa.core.run.configure_app``'s ``server_listeners``): after the server starts, the
-process's :class:`~bot.conversations.delivery.deliverer.Deliverer` begins; before it stops, the deliverer
-stops. The deliverer records in Rasa's trackers through :class:`AgentConversationLog`.
+:func:`install` (called by :mod:`bot.rasa.runtime` before Rasa builds its server) adds listeners to the Sanic
+app Rasa configures (``rasa.core.run.configure_app``'s ``server_listeners``): after the server starts, the
+process's :class:`~bot.conversations.delivery.deliverer.Deliverer` and its
+:class:`~bot.conversations.holds.HoldWatch` (the channels' hold gate answers from it) begin; before it stops,
+both stop. The deliverer records in Rasa's trackers through :class:`AgentConversationLog`.
 
 Its senders: WeChat's customer-service API (always; rows fail with ``wechat_not_configured`` without AppID
 and AppSecret) and whatever a channel registers with :func:`register_sender` (the web chat's sockets).
@@ -15,6 +16,7 @@ import functools
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
+from bot.conversations import holds
 from bot.conversations.delivery.deliverer import Deliverer
 from bot.conversations.delivery.senders import Sender, WeChatCustomerServiceSender
 from bot.rasa import trackers
@@ -100,7 +102,22 @@ async def stop_delivery(_app: Any = None, _loop: Any = None) -> None:
         _deliverer = None
 
 
-LISTENERS = [(start_delivery, "after_server_start"), (stop_delivery, "before_server_stop")]
+async def start_hold_watch(_app: Any = None, _loop: Any = None) -> None:
+    """Start keeping who holds which conversation in memory (a Sanic ``after_server_start`` listener)."""
+    holds.process_watch().start()
+
+
+async def stop_hold_watch(_app: Any = None, _loop: Any = None) -> None:
+    """Stop the hold watch (a Sanic ``before_server_stop`` listener); the gate then asks per message."""
+    await holds.process_watch().stop()
+
+
+LISTENERS = [
+    (start_delivery, "after_server_start"),
+    (start_hold_watch, "after_server_start"),
+    (stop_hold_watch, "before_server_stop"),
+    (stop_delivery, "before_server_stop"),
+]
 
 
 def install() -> None:

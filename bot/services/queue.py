@@ -40,9 +40,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -240,6 +240,54 @@ def holder(session: Session, *, sender_id: str) -> Optional[str]:
         .order_by(Escalation.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Holds:
+    """Who holds which conversation, as one read of the queue saw it (:func:`holds`).
+
+    Attributes:
+        holders: Each held conversation's holder (the assignee of its latest ``open`` escalation).
+        last_event_id: The newest escalation change (``escalation_events.id``) the read saw; 0 for none.
+        changes: The changes after the ``changed_after`` the read was given: event id → conversation.
+    """
+
+    holders: Dict[str, str]
+    last_event_id: int
+    changes: Dict[int, str]
+
+
+def holds(session: Session, *, changed_after: Optional[int] = None) -> Holds:
+    """Every held conversation and, optionally, the escalation changes after event ``changed_after``.
+
+    One read of the open escalations (few: only those a person holds now) and of the newest changes, for a
+    process that keeps the holders in memory (:class:`bot.conversations.holds.HoldWatch`).
+
+    Args:
+        session: The caller's session.
+        changed_after: An ``escalation_events.id``; the changes after it are returned in ``changes``. None: no
+            changes are read.
+    """
+    holders: Dict[str, str] = {}
+    rows = session.execute(
+        select(Escalation.sender_id, Escalation.assignee)
+        .where(Escalation.state == EscalationState.OPEN)
+        .order_by(Escalation.id)
+    )
+    for sender_id, assignee in rows:
+        holders[str(sender_id)] = str(assignee)  # the latest open escalation names the holder, as in holder()
+    last = int(session.execute(select(func.max(EscalationEvent.id))).scalar_one_or_none() or 0)
+    changes: Dict[int, str] = {}
+    if changed_after is not None and last > changed_after:
+        changes = {
+            int(event_id): str(sender_id)
+            for event_id, sender_id in session.execute(
+                select(EscalationEvent.id, Escalation.sender_id)
+                .join(Escalation, EscalationEvent.escalation_id == Escalation.id)
+                .where(EscalationEvent.id > changed_after)
+            )
+        }
+    return Holds(holders, last, changes)
 
 
 def history(session: Session, *, escalation_id: int) -> List[HistoryEntry]:
