@@ -25,6 +25,7 @@ from bot import wording
 from bot.db import models
 from bot.owners import arrears, identity
 from bot.reminders import answers as reminder_answers
+from bot.reminders import promise_changes
 from bot.service_config import get_service_config
 from bot.services import escalations, owner_requests, promises, unverified_records
 from bot.services import identity as identity_service
@@ -396,7 +397,7 @@ class ActionRecordPromise(_RecordAction):
         """
         fields = self.fields(tracker)
         if owner_id is not None:
-            moved = promises.reschedule_latest(
+            moved = promise_changes.reschedule_latest(
                 session,
                 owner_id=owner_id,
                 new_date=fields["due_date"],
@@ -407,7 +408,7 @@ class ActionRecordPromise(_RecordAction):
             if moved is not None:
                 return moved
         record = super().write_record(session, tracker, owner_id)
-        promises.on_recorded(session, promise=record)
+        promise_changes.recorded(session, promise=record)
         return record
 
     def quoted(self, record: Any) -> Dict[str, Any]:

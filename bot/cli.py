@@ -555,7 +555,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             coach_cli.notes_of(args.notes), parser_factory=RasaParser, as_json=args.json, model=args.model, url=args.url
         )
     if args.command == "nlu-report":
-        from bot.nlu import report as nlu_report
+        from bot import nlu_report
 
         summary = nlu_report.evaluate(train())
         print(summary.markdown)

@@ -20,12 +20,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_user, get_db
+from bot.casework import owner_view
+from bot.casework.owner_view import RecordKind
 from bot.conversations import handles, handoff, transcripts
 from bot.db import audit
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffUser
-from bot.services import owner_view, queue
-from bot.services.owner_view import RecordKind
+from bot.services import queue
 from bot.services.staff_users import phone_for
 
 router = APIRouter(prefix="/api", tags=["api"])

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from apps.staff.deps import current_session, get_db, require_role
 from apps.staff.pages import render
+from bot.casework import owner_view
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import owner_view, playbook_edits, staff_auth
+from bot.services import playbook_edits, staff_auth
 from bot.services.playbook_edits import EDITABLE_FIELDS, LINES, MAX_VERSION, EditRefused, StaleEdit
 
 router = APIRouter(include_in_schema=False)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from bot import clock
+from bot.casework import owner_view
 from bot.coach.practice import service
 from bot.coach.practice.rubric import CRITERIA, default_rubric
 from bot.coach.practice.simulator import default_lines, objection_intents, temperament_labels
@@ -29,7 +30,7 @@ from bot.db import audit
 from bot.db.coach_models import PracticeSession, PracticeTurn
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.playbook import default_playbook
-from bot.services import owner_view, staff_auth, staff_users
+from bot.services import staff_auth, staff_users
 from bot.services.playbook_edits import current_playbook
 
 router = APIRouter()

@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from apps.staff.deps import current_session, get_db
 from apps.staff.pages import SUPERVISOR_OR_MANAGER, render
 from bot import clock, compliance, quality
+from bot.casework import owner_view
 from bot.db import audit
 from bot.db.staff_models import StaffUser
-from bot.services import owner_view, staff_auth
+from bot.services import staff_auth
 
 router = APIRouter()
 

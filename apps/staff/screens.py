@@ -25,12 +25,13 @@ from apps.staff.api import conversation_data, sender_of
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from apps.staff.templating import templates
+from bot.casework import owner_view
 from bot.conversations import handles, handoff, outbox
 from bot.db import audit
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.reminders import schedule as reminder_schedule
-from bot.services import owner_view, queue, staff_auth
+from bot.services import queue, staff_auth
 
 router = APIRouter(include_in_schema=False)
 

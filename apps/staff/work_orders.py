@@ -1,6 +1,6 @@
 """The work-order screens (工单记录): repair orders, complaints, bill checks, instalment requests and payment promises.
 
-A thin adapter over :mod:`bot.services.follow_up`: tabs with a status filter, each record's page with its
+A thin adapter over :mod:`bot.casework.follow_up`: tabs with a status filter, each record's page with its
 status change, assignee and notes, and the approve / reject forms for instalment requests (supervisors and
 managers only). Every view and change is an audit row; a refused change is a polite page and changes nothing.
 """
@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import refused_page, render
 from bot import clock
+from bot.casework import follow_up, owner_view
+from bot.casework.owner_view import RecordKind
 from bot.db import audit
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import follow_up, owner_view, staff_auth
-from bot.services.owner_view import RecordKind
+from bot.services import staff_auth
 
 router = APIRouter(include_in_schema=False)
 SUPERVISOR_OR_MANAGER = require_role(StaffRole.SUPERVISOR, StaffRole.MANAGER)

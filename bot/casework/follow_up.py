@@ -25,12 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot import clock, wording
-from bot.conversations import handoff, outbox
-from bot.db import models
-from bot.db.models import InstalmentStatus, OutboxKind, PromiseStatus, RecordStatus
-from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import refused_texts
-from bot.services.owner_view import (
+from bot.casework.owner_view import (
     PARTIAL,
     PromiseBucket,
     RecordKind,
@@ -39,6 +34,11 @@ from bot.services.owner_view import (
     list_records,
     stored_time,
 )
+from bot.conversations import handoff, outbox
+from bot.db import models
+from bot.db.models import InstalmentStatus, OutboxKind, PromiseStatus, RecordStatus
+from bot.db.staff_models import StaffRole, StaffUser
+from bot.services import refused_texts
 
 NOTE_MAX_CHARS = 1000
 REASON_MAX_CHARS = 200

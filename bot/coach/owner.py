@@ -2,7 +2,7 @@
 
 Before calling or knocking, a collector wants to know what the owner owes, since when, what they said last
 time and what they promised. This gathers it from the same read-only queries as the owner screens
-(:mod:`bot.services.owner_view`) and the transcripts: every owner message the model read as a playbook
+(:mod:`bot.casework.owner_view`) and the transcripts: every owner message the model read as a playbook
 intent (an objection, a bill dispute …), every escalation, and every repair, complaint, bill check and
 instalment request. Who may look, how the phone is shown and the audit row are the caller's (the staff
 app's) business, as for the other owner views.
@@ -18,10 +18,10 @@ from typing import List, Optional
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.casework import owner_view
 from bot.conversations import transcripts
 from bot.owners.arrears import months_between
 from bot.playbook import Playbook
-from bot.services import owner_view
 
 LOOKUP_LIMIT = 5
 REASONS_LIMIT = 20
@@ -107,7 +107,7 @@ def owner_brief(
         today: The estate's today (default: :func:`bot.clock.today`).
 
     Raises:
-        bot.services.owner_view.OwnerNotFound: No owner has this id.
+        bot.casework.owner_view.OwnerNotFound: No owner has this id.
     """
     profile = owner_view.owner_profile(session, owner_id=owner_id)
     today = today or clock.today()

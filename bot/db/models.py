@@ -263,7 +263,7 @@ def conversation_record_types() -> tuple[type, ...]:
 
 
 class _WorkOrder(_ConversationRecord):
-    """Columns shared by the records staff work through (:mod:`bot.services.follow_up`).
+    """Columns shared by the records staff work through (:mod:`bot.casework.follow_up`).
 
     The owner, what was asked, the status (``open → in_progress → done``, or ``cancelled``), the assignee and the
     last change. A type names its status column's type (``status_type``) and whether the owner must be known.

@@ -352,7 +352,7 @@ def _bills(session: Session, owner: Owner) -> List[models.Bill]:
 
 def _payments(session: Session, owner: Owner) -> List[Payment]:
     """The unit's payments made (in the estate's days) within the ownership period."""
-    from bot.services.owner_view import stored_utc
+    from bot.casework.owner_view import stored_utc
 
     rows = session.execute(
         sa.select(Payment).where(Payment.unit_id == owner.unit_id).order_by(Payment.paid_at, Payment.id)

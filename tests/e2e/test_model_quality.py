@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.nlu import report as nlu_report
+from bot import nlu_report
 
 pytestmark = [pytest.mark.model]
 ROOT = Path(__file__).resolve().parents[2]

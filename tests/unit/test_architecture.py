@@ -43,6 +43,15 @@ def test_every_package_of_bot_and_apps_sits_in_a_tier() -> None:
     assert placed - modules == set()
 
 
+def test_every_domain_package_sits_in_a_layer_of_the_domain() -> None:
+    """Inside the domain, layers point one way too: no domain package escapes that contract."""
+    config = configparser.ConfigParser()
+    config.read(CONTRACTS, encoding="utf-8")
+    lines = config["importlinter:contract:domain-layers"]["layers"].strip().splitlines()
+    layered = {name.strip() for line in lines for name in line.split(":")}
+    assert layered == _tiers()[2]
+
+
 def _private_uses(source: str) -> Iterator[Tuple[int, str]]:
     """Private names of our packages that ``source`` reaches: imported by name, or read off an imported module."""
     tree = ast.parse(source)

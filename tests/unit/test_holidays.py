@@ -29,11 +29,11 @@ from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.db.staff_models import AuditEntry
 from bot.owners import importer
-from bot.reminders import holidays, policy, schedule
+from bot.reminders import holidays, policy, promise_changes, schedule
 from bot.reminders.delivery import Template
 from bot.reminders.policy import Policy
 from bot.reminders.worker import ReminderWorker
-from bot.services import owner_requests, promises
+from bot.services import owner_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 SH = ZoneInfo("Asia/Shanghai")
@@ -195,7 +195,7 @@ def promise_for_new_year(url: str) -> int:
             session, PaymentPromise, message_id=None, sender_id="web-wang", owner_id=owner_id,
             amount=Decimal("2460.00"), due_date=dt.date(2027, 1, 4),
         )  # fmt: skip
-        promises.on_recorded(session, promise=row)
+        promise_changes.recorded(session, promise=row)
     return owner_id
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from bot.nlu.baselines import KeywordMatcher
 from bot.nlu.heldout import Example, heldout_examples, plain_text, read_nlu_file
-from bot.nlu.report import render
 from bot.nlu.scoring import comparison_table, score
+from bot.nlu_report import render
 
 
 def test_loader_strips_annotations_and_labels_style_and_part(tmp_path: Path) -> None:

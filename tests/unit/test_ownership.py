@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot import clock
+from bot.casework import owner_view
 from bot.db import models
 from bot.db.models import Owner, OwnerRetirement, PromiseStatus
 from bot.db.reminder_models import CallTask, CallTaskState, Reminder, ReminderPurpose, ReminderState
@@ -22,7 +23,6 @@ from bot.owners import arrears, identity, importer, ownership
 from bot.owners.arrears import as_utc
 from bot.reminders import calls, ladder, policy, schedule
 from bot.services import identity as identity_service
-from bot.services import owner_view
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"

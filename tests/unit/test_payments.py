@@ -406,7 +406,7 @@ def test_one_money_parser_for_payments_and_promises(value, expected) -> None:
 
 
 def test_the_partial_rule_is_one_function(estate) -> None:
-    from bot.services import follow_up, owner_view
+    from bot.casework import follow_up, owner_view
 
     assert payments.is_partial(PromiseStatus.OPEN, Decimal("100"), Decimal("40")) is True
     assert payments.is_partial("broken", Decimal("100"), Decimal("40")) is True

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot import clock, compliance, quality
+from bot.casework import follow_up
+from bot.casework.owner_view import RecordKind
 from bot.conversations import outbox
 from bot.conversations.handles import handle_of
 from bot.db import audit, models
@@ -21,8 +23,7 @@ from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.owners import importer
 from bot.service_config import get_service_config
-from bot.services import follow_up, owner_requests
-from bot.services.owner_view import RecordKind
+from bot.services import owner_requests
 from tests.unit.test_transcripts import domain, save, tracker_store  # noqa: F401  (fixtures)
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "arrears.csv"

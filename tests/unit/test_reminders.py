@@ -117,13 +117,13 @@ def wechat_inbound(url: str, openid: str, moment: dt.datetime) -> None:
 
 def promise(url: str, owner: int, *, due: dt.date, made: dt.datetime, amount: str = "2460.00", sender: str = "web-1") -> int:
     """A promise recorded as the bot records one, at ``made``; its reminders scheduled by the hook."""
-    from bot.services import promises
+    from bot.reminders import promise_changes
 
     with clock.frozen(made), session_scope(url) as session:
         row = owner_requests.create(
             session, PaymentPromise, message_id=None, sender_id=sender, owner_id=owner, amount=Decimal(amount), due_date=due
         )
-        promises.on_recorded(session, promise=row)
+        promise_changes.recorded(session, promise=row)
         return int(row.id)
 
 

@@ -20,7 +20,7 @@ from bot.db.models import PaymentPromise
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.owners import importer
-from bot.services import promises
+from bot.reminders import promise_changes
 from tests.unit.test_reminders import (
     DEMO,
     WANG,
@@ -61,7 +61,7 @@ def test_a_promise_moved_from_another_conversation_follows_it_with_its_reminders
     assert {(r.sender_id, r.channel) for r in reminders(estate)} == {("web-old", "socketio")}
 
     with clock.frozen(at(11, 25, 12)), session_scope(estate) as session:
-        moved = promises.reschedule_latest(
+        moved = promise_changes.reschedule_latest(
             session, owner_id=wang, new_date=dt.date(2026, 12, 4), amount=Decimal("2460.00"),
             sender_id="web-new", channel="socketio",
         )
@@ -89,7 +89,7 @@ def test_the_same_date_again_from_another_conversation_moves_only_the_conversati
     made = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
 
     with clock.frozen(at(11, 25, 12)), session_scope(estate) as session:
-        promises.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 11, 27), sender_id="oWANG", channel="wechat")
+        promise_changes.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 11, 27), sender_id="oWANG", channel="wechat")
     with session_scope(estate) as session:
         row = session.get(PaymentPromise, made)
         assert (row.sender_id, row.due_date, row.reschedule_count) == ("oWANG", dt.date(2026, 11, 27), 0)
@@ -105,7 +105,7 @@ def test_a_conversation_that_is_not_verified_takes_the_promise_but_reminders_sta
     made = promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
 
     with clock.frozen(at(11, 25, 12)), session_scope(estate) as session:
-        promises.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 12, 4), sender_id="rest-9", channel="rest")
+        promise_changes.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 12, 4), sender_id="rest-9", channel="rest")
     with session_scope(estate) as session:
         row = session.get(PaymentPromise, made)
         assert (row.sender_id, row.due_date, row.reschedule_count) == ("rest-9", dt.date(2026, 12, 4), 1)
@@ -120,7 +120,7 @@ def test_reminders_already_sent_stay_where_they_went(estate: str) -> None:
     promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-old")
     worker(estate, Clock(at(11, 26, 10))).send_due()
     with clock.frozen(at(11, 26, 12)), session_scope(estate) as session:
-        promises.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 11, 28), sender_id="web-new", channel="socketio")
+        promise_changes.reschedule_latest(session, owner_id=wang, new_date=dt.date(2026, 11, 28), sender_id="web-new", channel="socketio")
     assert [(r.purpose, r.sender_id, r.state) for r in reminders(estate)] == [
         (ReminderPurpose.DAY_BEFORE, "web-old", ReminderState.SENT),
         (ReminderPurpose.DAY_BEFORE, "web-new", ReminderState.SCHEDULED),

@@ -19,8 +19,8 @@ from bot.db.models import ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.owners import importer, payments
-from bot.reminders import answers, ladder, schedule
-from bot.services import owner_requests, promises
+from bot.reminders import answers, ladder, promise_changes, schedule
+from bot.services import owner_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo" / "arrears.csv"
@@ -50,13 +50,13 @@ def _promise(url: str, owner: int) -> int:
         row = owner_requests.create(
             session, PaymentPromise, message_id=None, sender_id="web-1", owner_id=owner, amount=Decimal("2460.00"), due_date=A
         )
-        promises.on_recorded(session, promise=row)
+        promise_changes.recorded(session, promise=row)
         return int(row.id)
 
 
 def _move(url: str, promise_id: int, new_date: dt.date, moment: dt.datetime) -> None:
     with clock.frozen(moment), session_scope(url) as session:
-        promises.reschedule(session, promise=session.get(PaymentPromise, promise_id), new_date=new_date)
+        promise_changes.reschedule(session, promise=session.get(PaymentPromise, promise_id), new_date=new_date)
 
 
 def _rows(url: str) -> List[Reminder]:
@@ -135,7 +135,7 @@ def _broken_twice(url: str, owner: int, sender: str) -> None:
             row = owner_requests.create(
                 session, PaymentPromise, message_id=None, sender_id=sender, owner_id=owner, amount=Decimal("100.00"), due_date=due
             )
-            promises.on_recorded(session, promise=row)
+            promise_changes.recorded(session, promise=row)
 
 
 def test_the_ladder_skips_owners_who_have_paid_up_since_their_promises_broke(database_url: str, wang: int) -> None:

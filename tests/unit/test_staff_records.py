@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from bot import clock, wording
+from bot.casework import follow_up
+from bot.casework.follow_up import PromiseBucket
+from bot.casework.owner_view import RecordKind, stored_time
 from bot.db import models
 from bot.db.models import InstalmentStatus, PromiseStatus, RecordStatus
 from bot.db.session import session_scope
-from bot.services import follow_up, owner_requests
-from bot.services.follow_up import PromiseBucket
-from bot.services.owner_view import RecordKind, stored_time
+from bot.services import owner_requests
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
     client,

@@ -39,6 +39,7 @@ from apps.staff.wecom.api import WeComAPI, WeComAPIError, split_text
 from apps.staff.wecom.crypto import WeComCrypto
 from apps.staff.wecom.store import WeComStore
 from bot import clock, wording
+from bot.casework import owner_view
 from bot.channels import floods
 from bot.channels.inbound import screen_text
 from bot.channels.wechat_security import (
@@ -51,7 +52,7 @@ from bot.db import audit
 from bot.db.session import session_scope
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.db.wecom_models import WeComCallbackStatus
-from bot.services import owner_view, refused_texts, staff_users
+from bot.services import refused_texts, staff_users
 from bot.services.playbook_edits import current_playbook
 
 logger = logging.getLogger(__name__)
