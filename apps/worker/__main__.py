@@ -42,11 +42,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--once", action="store_true", help="run the daily jobs and send what is due, then exit")
     args = parser.parse_args(argv)
 
-    from bot.reminders.delivery import wechat_sender_from_settings
     from bot.reminders.worker import ReminderWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = ReminderWorker(wechat=wechat_sender_from_settings(), poll_seconds=args.poll)
+    worker = ReminderWorker(poll_seconds=args.poll)  # it queues; the Rasa processes' deliverers send
     if args.once:
         worker.tick()
         return 0

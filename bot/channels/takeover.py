@@ -224,7 +224,7 @@ class HoldGate:
                 if not (row.attempts > 1 and await delivered_before(agent, sender_id, row.id)):
                     await append_bot_message(agent, sender_id, text, bot_metadata(row))
                 if not await off_the_loop(
-                    outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=worker
+                    outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=worker, via=channel
                 ):
                     continue  # another process took it over after the lease: it answers for it
             except Exception:

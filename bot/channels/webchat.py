@@ -57,6 +57,7 @@ from bot.channels.webchat_page import register_page
 from bot.conversations import handoff
 from bot.conversations.delivery.senders import DELIVERED, Outcome
 from bot.conversations.handles import handle_of
+from bot.conversations.outbox import TemplateMessage
 from bot.conversations.session_ids import SessionIdSigner, signer_from_settings
 from bot.conversations.webchat_sessions import SEEN_KEY, SessionEnd, seen_stamp
 from bot.rasa import delivery
@@ -394,8 +395,10 @@ class WebChatSocketSender:
         """The owners connected to this process."""
         return set(self.senders())
 
-    async def send(self, sender_id: str, text: str, *, attempts: int) -> Outcome:
-        """Emit ``text`` as a bot message on the owner's socket."""
+    async def send(
+        self, sender_id: str, text: str, *, attempts: int, template: Optional[TemplateMessage] = None
+    ) -> Outcome:
+        """Emit ``text`` as a bot message on the owner's socket (a WeChat template does not apply here)."""
         await CheckedSocketIOOutput(self.sio, self.bot_message_evt).send_text_message(sender_id, text)
         return DELIVERED
 

@@ -16,15 +16,16 @@ Life of a row::
 every database the move is a conditional ``UPDATE … WHERE state = 'pending'`` that only one claimant can win
 (SQLite runs write transactions one at a time). A row claimed by a process that died is claimable again
 once its lease (``claimed_at`` + ``lease``) has run out; the deliverer then checks whether the row reached
-the owner before the crash (see ``bot.conversations.rasa_bridge``). Times come from :mod:`bot.clock`. The
+the owner before the crash (see :mod:`bot.conversations.delivery.deliverer`). Times come from :mod:`bot.clock`. The
 caller owns the session and commits — a claim should be committed at once, before delivering.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional, Union
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -35,6 +36,20 @@ from bot.db.models import OutboxKind, OutboxMessage, OutboxState
 DEFAULT_LEASE = dt.timedelta(seconds=60)
 MAX_TEXT_CHARS = 2000
 WORKER_NAME_MAX = 64
+VIA_MAX = 32
+
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    """A WeChat template message to send instead of the text when the 48-hour window is closed.
+
+    Attributes:
+        template_id: The template's id in the Official Account.
+        data: Each template field's value.
+    """
+
+    template_id: str
+    data: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,8 @@ class OutboxEntry:
         failure: Why it failed, if it did.
         created_at: When it was written.
         delivered_at: When it was delivered (or given up on).
+        template: On WeChat, the template message for a closed window (reminders), if any.
+        delivered_via: How it went out (``wechat_custom``, ``wechat_template``, ``socketio`` …), once delivered.
     """
 
     id: int
@@ -66,6 +83,8 @@ class OutboxEntry:
     failure: Optional[str]
     created_at: dt.datetime
     delivered_at: Optional[dt.datetime]
+    template: Optional[TemplateMessage] = None
+    delivered_via: Optional[str] = None
 
 
 KindLike = Union[OutboxKind, str]
@@ -79,6 +98,7 @@ def enqueue(
     kind: KindLike,
     text: str,
     staff: Optional[str] = None,
+    template: Optional[TemplateMessage] = None,
 ) -> OutboxEntry:
     """Write one message to the outbox, ``pending``.
 
@@ -89,6 +109,7 @@ def enqueue(
         kind: ``text``, ``joined``, ``left`` or ``control``.
         text: The message (or the control word).
         staff: Who it comes from.
+        template: On WeChat, the template message to send instead when the 48-hour window is closed.
 
     Returns:
         The new row.
@@ -109,6 +130,8 @@ def enqueue(
         state=OutboxState.PENDING,
         attempts=0,
         created_at=clock.now(),
+        template_id=None if template is None else template.template_id,
+        template_data=None if template is None else json.dumps(template.data, ensure_ascii=False),
     )
     session.add(row)
     session.flush()
@@ -196,13 +219,19 @@ def claim(
     return [_entry(row) for row in rows]
 
 
-def mark_delivered(session: Session, *, message_id: int, worker: str) -> bool:
+def mark_delivered(session: Session, *, message_id: int, worker: str, via: Optional[str] = None) -> bool:
     """``delivering`` → ``delivered``, if ``worker`` still holds the claim.
+
+    Args:
+        session: The caller's session.
+        message_id: The row.
+        worker: The claimant.
+        via: How it went out (``wechat_custom``, ``wechat_template``, ``socketio``, ``rest`` …).
 
     Returns:
         Whether the row moved (False: another worker took it over after the lease ran out).
     """
-    return _finish(session, message_id, worker, OutboxState.DELIVERED, None)
+    return _finish(session, message_id, worker, OutboxState.DELIVERED, None, via)
 
 
 def mark_failed(session: Session, *, message_id: int, worker: str, reason: str) -> bool:
@@ -273,7 +302,7 @@ def waiting_senders(session: Session, *, channel: str) -> List[str]:
 
 
 def _finish(
-    session: Session, message_id: int, worker: str, state: OutboxState, failure: Optional[str]
+    session: Session, message_id: int, worker: str, state: OutboxState, failure: Optional[str], via: Optional[str] = None
 ) -> bool:
     result = session.execute(
         update(OutboxMessage)
@@ -282,7 +311,7 @@ def _finish(
             OutboxMessage.state == OutboxState.DELIVERING,
             OutboxMessage.claimed_by == worker[:WORKER_NAME_MAX],
         )
-        .values(state=state, failure=failure, delivered_at=clock.now())
+        .values(state=state, failure=failure, delivered_at=clock.now(), delivered_via=None if via is None else via[:VIA_MAX])
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
@@ -301,7 +330,20 @@ def _entry(row: OutboxMessage) -> OutboxEntry:
         failure=row.failure,
         created_at=_aware(row.created_at),
         delivered_at=None if row.delivered_at is None else _aware(row.delivered_at),
+        template=_template(row),
+        delivered_via=row.delivered_via,
     )
+
+
+def _template(row: OutboxMessage) -> Optional[TemplateMessage]:
+    if not row.template_id:
+        return None
+    try:
+        data = json.loads(row.template_data or "{}")
+    except ValueError:
+        data = {}
+    values = {str(name): str(value) for name, value in data.items()} if isinstance(data, dict) else {}
+    return TemplateMessage(str(row.template_id), values)
 
 
 def _aware(value: Any) -> dt.datetime:

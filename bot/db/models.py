@@ -551,6 +551,10 @@ class OutboxMessage(Base):
     created_at = Column(DateTime(timezone=True), nullable=False)
     claimed_at = Column(DateTime(timezone=True), nullable=True)
     delivered_at = Column(DateTime(timezone=True), nullable=True)
+    # A WeChat row may name a template message for when the 48-hour window is closed (reminders do).
+    template_id = Column(String(64), nullable=True)
+    template_data = Column(Text, nullable=True)  # JSON: the template's field → value
+    delivered_via = Column(String(32), nullable=True)  # how it went out: wechat_custom, wechat_template, socketio …
 
 
 class NluDecision(str, enum.Enum):

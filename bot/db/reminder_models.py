@@ -33,8 +33,9 @@ class ReminderState(str, enum.Enum):
 
     SCHEDULED = "scheduled"
     SENT = "sent"
-    # A WeChat call is being made (recorded before the call): never claimed again; a worker that died
-    # mid-call leaves it, and it becomes a call task (bot.reminders.worker.recover_unconfirmed).
+    # Handed to the outbox (``outbox_id``), its WeChat send not yet confirmed: never claimed again; the worker
+    # reads the row's outcome back (bot.reminders.worker.settle_handed_over). Without an outbox row: left by an
+    # earlier version's worker that died during its own call, it becomes a call task (recover_unconfirmed).
     SENDING = "sending"
     MOVED = "moved"  # the policy moved it (quiet hours, holiday, weekly cap): ``due_at`` is the new time
     CANCELLED = "cancelled"  # no longer needed (paid, promise kept or rescheduled) or cancelled by staff

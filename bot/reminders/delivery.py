@@ -1,10 +1,15 @@
-"""Delivering a reminder where the owner is.
+"""Delivering a reminder where the owner is — through the outbox, like every message to an owner.
+
+The worker never calls a channel itself: a reminder that can go out in writing becomes a row of the durable
+outbox (:mod:`bot.conversations.outbox`), sent by the deliverer every Rasa process runs
+(:mod:`bot.conversations.delivery`), and the reminder reads the row's outcome back
+(:func:`bot.reminders.worker.settle_handed_over`).
 
 * WeChat: a customer-service message while the 48-hour window is open (from the owner's last inbound
   message); outside it the configured template message (``WECHAT_REMINDER_TEMPLATE_ID``, fields mapped by
-  ``WECHAT_REMINDER_TEMPLATE_FIELDS``); without a template, a collector's call task.
-* Web chat: a row in the durable outbox (:mod:`bot.conversations.outbox`), shown live when the owner's
-  browser is connected and otherwise on the next visit.
+  ``WECHAT_REMINDER_TEMPLATE_FIELDS``), which the row carries; without a template, a collector's call task.
+  The deliverer checks the window again when it sends.
+* Web chat: the row is shown live when the owner's browser is connected and otherwise on the next visit.
 * Anything else, and anything WeChat refuses: a call task on the collectors' list.
 
 The notice never carries an amount (``reminders.*`` in ``data/wording.yml``): a phone screen or a shared
@@ -17,15 +22,15 @@ guard's reason (:func:`held_for_guard`).
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, Protocol
+from typing import Dict, Iterable, Mapping, Optional
 
 from sqlalchemy.orm import Session
 
 from bot import wording
 from bot.conversations import handoff, outbox
+from bot.conversations.outbox import TemplateMessage
 from bot.db.models import OutboxKind, PaymentPromise, Unit
 from bot.db.reminder_models import CallTask, Reminder, ReminderPurpose, ReminderState
 from bot.reminders import calls
@@ -34,7 +39,6 @@ from bot.services.promises import format_date
 
 WECHAT = "wechat"
 WEBCHAT = "socketio"
-WINDOW_CLOSED = 45015  # WeChat: the user has not written in the last 48 hours
 BLOCKED_BY_GUARD = "blocked_by_compliance"  # the reason a reminder the guard refused is held with
 
 
@@ -58,37 +62,12 @@ class Outcome:
     call_task_id: Optional[int] = None
 
 
-class WeChatSender(Protocol):
-    """The WeChat calls a reminder needs (synchronous: the worker is)."""
+def wechat_configured() -> bool:
+    """Whether WeChat's AppID and AppSecret are set (the deliverers can send on WeChat)."""
+    from bot.settings import get_settings
 
-    def send_text(self, openid: str, text: str) -> None:
-        """A customer-service text message."""
-
-    def send_template(self, openid: str, template_id: str, data: Dict[str, str]) -> int:
-        """A template message; WeChat's msgid."""
-
-
-class WeChatAPISender:
-    """:class:`WeChatSender` over :class:`bot.wechat.api.WeChatAPI` (one event loop per call)."""
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-
-    def send_text(self, openid: str, text: str) -> None:
-        """Send through the customer-service API."""
-        asyncio.run(self.api.send_text(openid, text))
-
-    def send_template(self, openid: str, template_id: str, data: Dict[str, str]) -> int:
-        """Send through the template API."""
-        return int(asyncio.run(self.api.send_template(openid, template_id, data)))
-
-
-def wechat_sender_from_settings() -> Optional[WeChatSender]:
-    """The configured WeChat API (AppID and AppSecret), or None."""
-    from bot.wechat.api import client_from_settings
-
-    api = client_from_settings()
-    return WeChatAPISender(api) if api is not None else None
+    settings = get_settings()
+    return bool(settings.wechat_app_id and settings.wechat_app_secret)
 
 
 @dataclass(frozen=True)
@@ -132,11 +111,18 @@ def template_values(session: Session, reminder: Reminder, text: str) -> Dict[str
     }
 
 
-def route(session: Session, reminder: Reminder, *, wechat: Optional[WeChatSender], template: Template) -> Route:
-    """Which way the reminder goes now (before any network call)."""
+def route(session: Session, reminder: Reminder, *, wechat: bool, template: Template) -> Route:
+    """Which way the reminder goes now.
+
+    Args:
+        session: The caller's session.
+        reminder: The reminder, pointed at the owner's conversation.
+        wechat: Whether WeChat's API is configured.
+        template: The reminder template.
+    """
     if reminder.channel == WEBCHAT and reminder.sender_id:
         return Route.WEBCHAT_OUTBOX
-    if reminder.channel == WECHAT and reminder.sender_id and wechat is not None:
+    if reminder.channel == WECHAT and reminder.sender_id and wechat:
         if handoff.wechat_window_open(session, openid=str(reminder.sender_id)):
             return Route.WECHAT_CUSTOM
         if template.template_id:
@@ -144,66 +130,46 @@ def route(session: Session, reminder: Reminder, *, wechat: Optional[WeChatSender
     return Route.CALL_TASK
 
 
-def call_reason(reminder: Reminder, *, wechat: Optional[WeChatSender], template: Template) -> str:
+def call_reason(reminder: Reminder, *, wechat: bool) -> str:
     """Why a reminder routed to the call list could not go out in writing."""
     if reminder.channel == WECHAT:
-        if wechat is None:
+        if not wechat:
             return "wechat_not_configured"
         return "wechat_window_closed_no_template"
     return "no_push_channel"
 
 
-def deliver(
-    session: Session,
-    reminder: Reminder,
-    *,
-    wechat: Optional[WeChatSender],
-    template: Template,
-    chosen: Optional[Route] = None,
-    text: Optional[str] = None,
-    values: Optional[Dict[str, str]] = None,
-) -> Outcome:
-    """Send ``reminder`` (already judged sendable by the policy) and say what to store.
+def deliver(session: Session, reminder: Reminder, *, wechat: bool, template: Template) -> Outcome:
+    """Hand ``reminder`` (already judged sendable by the policy) to the outbox, or to the call list.
 
-    Web chat rows and call tasks are written in the caller's transaction; WeChat calls go over the network
-    (a refusal becomes a call task with WeChat's error code as the reason). ``text`` and ``values``
-    (:func:`compose`, :func:`template_values`), read beforehand, let the caller make the WeChat call without
-    the session reading anything first (on SQLite a read would take the write lock for the call's length).
+    Everything is written in the caller's transaction, nothing is sent here: the outbox row goes out from a
+    Rasa process's deliverer. A web chat reminder counts as ``sent`` once queued (the owner reads it live or
+    on the next visit); a WeChat one is ``sending`` until the worker reads the row's outcome back
+    (:func:`bot.reminders.worker.settle_handed_over`). A WeChat row carries the template message (when one is
+    configured) for a window that is closed by the time it is sent. The guard judges the text and every
+    template field first.
     """
-    text = compose(session, reminder) if text is None else text
-    held = held_for_guard(session, reminder, [text])
+    text = compose(session, reminder)
+    way = route(session, reminder, wechat=wechat, template=template)
+    if way is Route.CALL_TASK:
+        held = held_for_guard(session, reminder, [text])
+        return held if held is not None else _call(session, reminder, call_reason(reminder, wechat=wechat))
+    message: Optional[TemplateMessage] = None
+    texts = [text]
+    if way is not Route.WEBCHAT_OUTBOX and template.template_id:
+        data = template_data(template, template_values(session, reminder, text))
+        message = TemplateMessage(template.template_id, data)
+        texts.extend(data.values())
+    held = held_for_guard(session, reminder, texts)
     if held is not None:
         return held
-    way = chosen or route(session, reminder, wechat=wechat, template=template)
+    channel = WEBCHAT if way is Route.WEBCHAT_OUTBOX else WECHAT
+    entry = outbox.enqueue(
+        session, sender_id=str(reminder.sender_id), channel=channel, kind=OutboxKind.TEXT, text=text, template=message
+    )
     if way is Route.WEBCHAT_OUTBOX:
-        entry = outbox.enqueue(
-            session, sender_id=str(reminder.sender_id), channel=WEBCHAT, kind=OutboxKind.TEXT, text=text
-        )
         return Outcome(ReminderState.SENT, Route.WEBCHAT_OUTBOX.value, outbox_id=entry.id)
-    if way is Route.WECHAT_CUSTOM and wechat is not None:
-        from bot.wechat.api import WeChatAPIError
-
-        try:
-            wechat.send_text(str(reminder.sender_id), text)
-            return Outcome(ReminderState.SENT, Route.WECHAT_CUSTOM.value)
-        except WeChatAPIError as error:
-            if error.errcode != WINDOW_CLOSED or not template.template_id:
-                return _call(session, reminder, f"wechat_error_{error.errcode}")
-            way = Route.WECHAT_TEMPLATE  # the window closed between our check and the send
-    if way is Route.WECHAT_TEMPLATE and wechat is not None and template.template_id:
-        from bot.wechat.api import WeChatAPIError
-
-        values = template_values(session, reminder, text) if values is None else values
-        data = template_data(template, values)
-        held = held_for_guard(session, reminder, data.values())
-        if held is not None:
-            return held
-        try:
-            wechat.send_template(str(reminder.sender_id), template.template_id, data)
-            return Outcome(ReminderState.SENT, Route.WECHAT_TEMPLATE.value)
-        except WeChatAPIError as error:
-            return _call(session, reminder, f"wechat_template_error_{error.errcode}")
-    return _call(session, reminder, call_reason(reminder, wechat=wechat, template=template))
+    return Outcome(ReminderState.SENDING, outbox_id=entry.id)
 
 
 def template_data(template: Template, values: Mapping[str, str]) -> Dict[str, str]:
@@ -267,8 +233,5 @@ def unconfirmed_call(session: Session, reminder: Reminder) -> CallTask:
     )
 
 
-def is_network(way: Route) -> bool:
-    """Whether a route calls WeChat (the worker keeps no SQLite write lock across such a call)."""
-    return way in (Route.WECHAT_CUSTOM, Route.WECHAT_TEMPLATE)
 
 

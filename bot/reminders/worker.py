@@ -13,13 +13,14 @@ outbox and its state in the claim's transaction: a crash before the commit leave
 nothing half-written — exactly once. A row whose processing raises is counted and put back in a separate
 transaction (:meth:`ReminderWorker._record_error`) so it never blocks the rows behind it.
 
-A WeChat call cannot be part of a transaction, so it is recorded before it is made (both databases): the row
-becomes ``sending`` (with ``locked_by`` / ``locked_at``) and is committed, then WeChat is called, then the
-outcome is stored. No worker claims a ``sending`` row, so a worker that dies after the call and before the
-outcome never causes a second send; :func:`recover_unconfirmed` turns a ``sending`` row older than
-:data:`LEASE` into a collector's call task (reason ``send_unconfirmed``): a person checks with the owner
-rather than the owner getting the notice twice. (At most once in writing, checked by a person otherwise.)
-This also keeps the Rasa processes on SQLite from waiting on the network for the write lock.
+The worker calls no channel: every reminder that goes out in writing is an outbox row written in the claim's
+transaction (:mod:`bot.reminders.delivery`), sent by the deliverer of a Rasa process, the one way out to
+owners. A web chat reminder is ``sent`` once queued; a WeChat one is ``sending`` until
+:func:`settle_handed_over` (every poll) reads its row's outcome back: delivered makes it ``sent`` with the way
+it went (customer-service or template message), failed makes it a collector's call task with the
+deliverer's reason. No worker claims a ``sending`` row, so nothing is sent twice. (A ``sending`` row without
+an outbox row, left by an earlier version's worker that died during its own WeChat call, becomes a call task
+after :data:`LEASE`: :func:`recover_unconfirmed`.)
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.conversations import outbox
 from bot.conversations.handles import handle_of
-from bot.db.models import ConversationLink, PaymentPromise, PromiseStatus
+from bot.db.models import ConversationLink, OutboxMessage, OutboxState, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import PENDING_STATES, Reminder, ReminderState
 from bot.db.session import get_engine
 from bot.reminders import delivery, ladder, policy, schedule
-from bot.reminders.delivery import Template, WeChatSender
+from bot.reminders.delivery import Template
 from bot.reminders.policy import Policy, Verdict
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class ReminderWorker:
     Args:
         database_url: The database (default ``DATABASE_URL``).
         name: Who claims (kept in ``locked_by``).
-        wechat: The WeChat API (default: from settings; None when not configured).
+        wechat: Whether WeChat's API is configured (default: from settings); the deliverers send.
         template: The reminder template (default: from settings).
         policy: The contact policy (default: from settings).
         holiday: Whether a day is a public holiday, None for an unknown year (default: the schedules loaded as
@@ -108,7 +110,7 @@ class ReminderWorker:
         *,
         database_url: Optional[str] = None,
         name: Optional[str] = None,
-        wechat: Optional[WeChatSender] = None,
+        wechat: Optional[bool] = None,
         template: Optional[Template] = None,
         policy: Optional[Policy] = None,
         holiday: Optional[policy.HolidayLookup] = None,
@@ -117,7 +119,7 @@ class ReminderWorker:
     ) -> None:
         self.database_url = database_url
         self.name = (name or default_name())[:64]
-        self.wechat = wechat
+        self.wechat = delivery.wechat_configured() if wechat is None else wechat
         self.template = template if template is not None else Template.from_settings()
         self.policy = policy if policy is not None else Policy.from_settings()
         self.holiday = holiday
@@ -160,6 +162,7 @@ class ReminderWorker:
             if _stopped(stop):
                 return []
             self._in_session(lambda session: schedule_missing(session))
+            self._in_session(lambda session: settle_handed_over(session))
             self._in_session(lambda session: recover_unconfirmed(session))
             return self.send_due(stop=stop)
 
@@ -258,41 +261,7 @@ class ReminderWorker:
                 result = _apply(row, decision)
                 session.commit()
                 return result
-            way = delivery.route(session, row, wechat=self.wechat, template=self.template)
-            if delivery.is_network(way):
-                # Record the attempt (committed) before calling WeChat: a crash after the call leaves a
-                # ``sending`` row that no worker sends again (recover_unconfirmed makes it a call task).
-                # What the call needs is read first: after the commit nothing is read until WeChat answered.
-                text = delivery.compose(session, row)
-                values = delivery.template_values(session, row, text)
-                # The guard judges before the attempt is recorded: a refused text is held, never ``sending``
-                # (the template's fields too: a closed window turns a customer message into the template).
-                texts = [text, *delivery.template_data(self.template, values).values()]
-                held = delivery.held_for_guard(session, row, texts)
-                if held is not None:
-                    return self._store(session, row, held)
-                row.state = ReminderState.SENDING
-                row.delivered_via = way.value
-                row.locked_at = clock.utc_now()
-                row.updated_at = clock.utc_now()
-                session.commit()
-                outcome = delivery.deliver(
-                    session, row, wechat=self.wechat, template=self.template, chosen=way, text=text, values=values
-                )
-                still_ours = session.execute(
-                    update(Reminder)
-                    .where(
-                        Reminder.id == row.id, Reminder.locked_by == self.name, Reminder.state == ReminderState.SENDING
-                    )
-                    .values(locked_at=None)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if not still_ours:
-                    session.rollback()
-                    logger.warning("reminder %s: the send was declared unconfirmed while it ran", row.id)
-                    return None
-            else:
-                outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template, chosen=way)
+            outcome = delivery.deliver(session, row, wechat=self.wechat, template=self.template)
             return self._store(session, row, outcome)
 
     def _store(self, session: Session, row: Reminder, outcome: delivery.Outcome) -> Processed:
@@ -329,8 +298,8 @@ class ReminderWorker:
     def _record_error(self, reminder_id: int, error: BaseException) -> Optional[Processed]:
         """Count a failed attempt (its transaction was rolled back) and move the row back, or give it up.
 
-        Only a row still pending is touched: one already ``sending`` is left to :func:`recover_unconfirmed`
-        (it may have reached the owner). After :data:`MAX_ATTEMPTS` the row is ``failed`` with a call task.
+        Only a row still pending is touched: one already ``sending`` (handed to the outbox) is left to
+        :func:`settle_handed_over`. After :data:`MAX_ATTEMPTS` the row is ``failed`` with a call task.
         """
         reason = f"error:{type(error).__name__}"[:64]
         with Session(get_engine(self.database_url), future=True, expire_on_commit=False) as session:
@@ -447,17 +416,57 @@ def schedule_missing(session: Session) -> int:
     return sum(len(schedule.schedule_for_promise(session, promise=promise)) for promise in promises)
 
 
-def recover_unconfirmed(session: Session) -> List[int]:
-    """``sending`` rows whose worker died during the WeChat call: a call task each, never a second send.
+def settle_handed_over(session: Session) -> List[int]:
+    """``sending`` reminders whose outbox row is finished: ``sent`` (and how), or a collector's call task.
 
-    A row still ``sending`` :data:`LEASE` after its attempt was recorded may or may not have reached the
-    owner; a collector checks (reason ``send_unconfirmed``).
+    Returns:
+        The ids of the reminders settled.
+    """
+    finished = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.state.in_((OutboxState.DELIVERED, OutboxState.FAILED)))
+        .scalar_subquery()
+    )
+    query = (
+        select(Reminder)
+        .where(Reminder.state == ReminderState.SENDING, Reminder.outbox_id.in_(finished))
+        .order_by(Reminder.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    done = []
+    for row in session.execute(query.execution_options(populate_existing=True)).scalars().all():
+        message = outbox.get(session, message_id=int(row.outbox_id))
+        if message is None:
+            continue
+        if message.state is OutboxState.DELIVERED:
+            row.state = ReminderState.SENT
+            row.delivered_via = message.delivered_via
+            row.sent_at = (message.delivered_at or clock.now()).astimezone(dt.timezone.utc)
+        else:
+            outcome = delivery.undeliverable_call(session, row, (message.failure or "failed")[:64])
+            row.state = outcome.state
+            row.reason = outcome.reason
+            row.delivered_via = None
+            logger.warning("reminder %s: its outbox row failed (%s); call task %s", row.id, row.reason, outcome.call_task_id)
+        row.updated_at = clock.utc_now()
+        done.append(int(row.id))
+    session.flush()
+    return done
+
+
+def recover_unconfirmed(session: Session) -> List[int]:
+    """``sending`` rows without an outbox row, left by an earlier worker that died during its WeChat call.
+
+    Such a row may or may not have reached the owner; after :data:`LEASE` a collector checks (reason
+    ``send_unconfirmed``), rather than the owner getting the notice twice.
 
     Returns:
         The ids of the reminders handed to the call list.
     """
     query = select(Reminder).where(
         Reminder.state == ReminderState.SENDING,
+        Reminder.outbox_id.is_(None),
         or_(Reminder.locked_at.is_(None), Reminder.locked_at < clock.utc_now() - LEASE),
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -6,6 +6,7 @@ delivered a staff reply. Each test here starts the real servers with one channel
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import List, Tuple
@@ -17,7 +18,9 @@ from bot import wording
 from bot.cli import stop
 from bot.conversations import handoff
 from bot.db.models import OutboxKind, OutboxState
+from bot.db.reminder_models import Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
+from bot.reminders.worker import settle_handed_over
 from tests.conftest import demo_database, server_plan, start_and_wait
 from tests.e2e.test_takeover import tracker_events, wait_delivered
 from tests.e2e.test_webchat_socket import WebChatClient
@@ -74,8 +77,44 @@ def test_with_only_wechat_a_staff_reply_reaches_the_owner(trained_model: Path, t
         assert staff_texts_in_tracker(plan.rasa_url, user.openid) == [
             (wording.text("handoff.joined"), "joined"), (REPLY, "li"),
         ]  # fmt: skip
+
+        # A reminder leaves the same way: the worker only queues it, the Rasa process sends it.
+        reminder_id = queue_wechat_reminder(plan.database_url, user.openid)
+        texts = fake_api.wait_for_texts(user.openid, seen + 3, timeout=30)
+        assert texts[seen + 2 :] == [wording.text("reminders.monthly_bill", ignore=wording.text("reminders.ignore"))]
+        settled: List[int] = []
+        deadline = time.monotonic() + 20  # the row is marked delivered just after the send
+        while not settled and time.monotonic() < deadline:
+            with session_scope(plan.database_url) as session:
+                settled = settle_handed_over(session)
+            time.sleep(0.2)
+        assert settled == [reminder_id]
+        with session_scope(plan.database_url) as session:
+            row = session.get(Reminder, reminder_id)
+            assert (row.state, row.delivered_via, row.sent_at is not None) == (ReminderState.SENT, "wechat_custom", True)
     finally:
         stop(processes)
+
+
+def queue_wechat_reminder(database_url: str, openid: str) -> int:
+    """The demo owner's monthly notice to ``openid``, handed to the outbox as the worker hands it over."""
+    import datetime as dt
+
+    from bot import clock
+    from bot.db.models import Owner
+    from bot.reminders import delivery, schedule
+    from bot.reminders.delivery import Template
+
+    with session_scope(database_url) as session:
+        owner = session.query(Owner).order_by(Owner.id).first()
+        row = schedule._add(
+            session, owner=owner, sender_id=openid, channel="wechat", purpose=ReminderPurpose.MONTHLY_BILL,
+            due_at=clock.utc_now() - dt.timedelta(minutes=1), dedupe_key=f"e2e:{openid}", period="2026-12",
+        )  # fmt: skip
+        outcome = delivery.deliver(session, row, wechat=True, template=Template())
+        assert (outcome.state, outcome.outbox_id is not None) == (ReminderState.SENDING, True)
+        row.state, row.outbox_id = outcome.state, outcome.outbox_id
+        return int(row.id)
 
 
 def test_with_only_web_chat_a_staff_reply_reaches_the_owner(trained_model: Path, tmp_path: Path) -> None:

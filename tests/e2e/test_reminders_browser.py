@@ -99,7 +99,7 @@ def test_a_promise_over_web_chat_is_reminded_in_the_browser_and_kept_by_the_impo
 
     now = MovableClock()
     worker = ReminderWorker(
-        database_url=servers.database_url, name="e2e-worker", wechat=None, template=Template(),
+        database_url=servers.database_url, name="e2e-worker", wechat=False, template=Template(),
         policy=Policy(max_per_week=5, skip_holidays=False), now=now, poll_seconds=0.1,
     )  # fmt: skip
     before = len(chat.bot_texts())

@@ -69,7 +69,7 @@ class SocketSender:
     def reachable(self) -> Set[str]:
         return set(self.connected)
 
-    async def send(self, sender_id: str, text: str, *, attempts: int) -> Outcome:
+    async def send(self, sender_id: str, text: str, *, attempts: int, template: Any = None) -> Outcome:
         self.sent.append((sender_id, text))
         return DELIVERED
 

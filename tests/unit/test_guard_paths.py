@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
 import yaml
@@ -25,7 +25,7 @@ from bot.db.playbook_models import PlaybookEdit
 from bot.db.reminder_models import CallTask, Reminder, ReminderPurpose, ReminderState
 from bot.db.session import session_scope
 from bot.reminders import delivery
-from bot.reminders.delivery import Route, Template
+from bot.reminders.delivery import Template
 from bot.services import playbook_edits, refused_texts
 from tests.unit.test_staff_app import (  # noqa: F401  (fixtures)
     app,
@@ -253,20 +253,6 @@ def test_a_reminder_template_with_a_threat_refuses_to_start(tmp_path: Path) -> N
     assert compliance.check_wording_sources(ROOT) > 0  # the project's own templates pass
 
 
-class RecordingWeChat:
-    """A WeChat sender that keeps what it was asked to send (nothing may reach it here)."""
-
-    def __init__(self) -> None:
-        self.sent: List[Tuple[str, ...]] = []
-
-    def send_text(self, openid: str, text: str) -> None:
-        self.sent.append((openid, text))
-
-    def send_template(self, openid: str, template_id: str, data: Dict[str, str]) -> int:
-        self.sent.append((openid, template_id, *data.values()))
-        return 1
-
-
 @pytest.fixture
 def due_reminders(estate: Dict[str, Any]) -> Dict[str, Any]:  # noqa: F811
     """Two due reminders for 王建国: one to his web chat, one to a WeChat conversation."""
@@ -286,23 +272,23 @@ def due_reminders(estate: Dict[str, Any]) -> Dict[str, Any]:  # noqa: F811
     return ids
 
 
-@pytest.mark.parametrize("key, route", [("web", Route.WEBCHAT_OUTBOX), ("wechat", Route.WECHAT_CUSTOM)])
+@pytest.mark.parametrize("key", ["web", "wechat"])
 def test_a_reminder_whose_text_is_refused_is_held_audited_and_not_sent(
-    due_reminders: Dict[str, Any], key: str, route: Route
+    due_reminders: Dict[str, Any], key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, reminder_id = due_reminders["url"], due_reminders[key]
-    wechat = RecordingWeChat()
     text = THREATS[0][1]  # utilities
+    monkeypatch.setattr(delivery, "compose", lambda session, reminder: text)  # as if the wording said it
     with session_scope(url) as session:
         before = session.execute(select(models.OutboxMessage)).scalars().all()
         reminder = session.get(Reminder, reminder_id)
-        outcome = delivery.deliver(session, reminder, wechat=wechat, template=Template("tmpl-1", {"first": "text"}), chosen=route, text=text)
+        outcome = delivery.deliver(session, reminder, wechat=True, template=Template("tmpl-1", {"first": "text"}))
     assert (outcome.state, outcome.reason, outcome.via, outcome.outbox_id) == (
         ReminderState.FAILED, "blocked_by_compliance", "call_task", None
     )
-    assert wechat.sent == [] and before == []
+    assert before == []
     with session_scope(url) as session:
-        assert session.execute(select(models.OutboxMessage)).scalars().all() == []
+        assert session.execute(select(models.OutboxMessage)).scalars().all() == []  # nothing queued to send
         task = session.get(CallTask, outcome.call_task_id)
         assert (task.reminder_id, task.reason, task.owner_id) == (reminder_id, "blocked_by_compliance", due_reminders_owner(session, reminder_id))
     assert [(r["actor"], r["target"], r["detail"]) for r in audit_of(url, "outgoing_refused")] == [
@@ -314,24 +300,27 @@ def due_reminders_owner(session: Any, reminder_id: int) -> int:
     return int(session.get(Reminder, reminder_id).owner_id)
 
 
-def test_a_template_field_the_guard_refuses_holds_the_reminder(due_reminders: Dict[str, Any]) -> None:
+def test_a_template_field_the_guard_refuses_holds_the_reminder(
+    due_reminders: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, reminder_id = due_reminders["url"], due_reminders["wechat"]
-    wechat = RecordingWeChat()
     values = {"text": "本月物业费账单已出。", "purpose": "物业费账单通知", "note": THREATS[6][1]}  # harassment in a field
+    monkeypatch.setattr(delivery, "compose", lambda session, reminder: values["text"])
+    monkeypatch.setattr(delivery, "template_values", lambda session, reminder, text: values)
     with session_scope(url) as session:
         outcome = delivery.deliver(
-            session, session.get(Reminder, reminder_id), wechat=wechat,
+            session, session.get(Reminder, reminder_id), wechat=True,
             template=Template("tmpl-1", {"first": "purpose", "keyword1": "text", "remark": "note"}),
-            chosen=Route.WECHAT_TEMPLATE, text=values["text"], values=values,
         )  # fmt: skip
-    assert (outcome.state, outcome.reason) == (ReminderState.FAILED, "blocked_by_compliance") and wechat.sent == []
+        assert session.execute(select(models.OutboxMessage)).scalars().all() == []
+    assert (outcome.state, outcome.reason) == (ReminderState.FAILED, "blocked_by_compliance")
     assert [r["detail"]["category"] for r in audit_of(url, "outgoing_refused")] == ["harassment"]
 
 
 def test_a_lawful_reminder_still_goes_out(due_reminders: Dict[str, Any]) -> None:
     url, reminder_id = due_reminders["url"], due_reminders["web"]
     with session_scope(url) as session:
-        outcome = delivery.deliver(session, session.get(Reminder, reminder_id), wechat=None, template=Template())
+        outcome = delivery.deliver(session, session.get(Reminder, reminder_id), wechat=False, template=Template())
     assert (outcome.state, outcome.via) == (ReminderState.SENT, "webchat_outbox")
     assert audit_of(url, "outgoing_refused") == []
 

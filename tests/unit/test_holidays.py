@@ -212,7 +212,7 @@ def outbox(url: str) -> List[str]:
 
 def worker(url: str, now: Clock, skip: bool = True) -> ReminderWorker:
     return ReminderWorker(
-        database_url=url, name="worker-1", wechat=None, template=Template(),
+        database_url=url, name="worker-1", wechat=False, template=Template(),
         policy=Policy(max_per_week=2, skip_holidays=skip), now=now, poll_seconds=0.01,
     )  # fmt: skip
 

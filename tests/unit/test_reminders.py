@@ -1,18 +1,21 @@
 """Reminders as rows (bot/reminders): scheduled at the right times, judged at send time, delivered per channel.
 
-Every test runs the worker with an injected clock on SQLite and PostgreSQL; the WeChat tests talk to the fake
-WeChat API over HTTP (customer-service and template messages, the real protocol).
+Every test runs the worker with an injected clock on SQLite and PostgreSQL. The worker sends nothing itself:
+it queues outbox rows, a Rasa process's deliverer sends them (here one delivery round, :func:`delivered`), and
+the worker reads the outcome back. The WeChat tests talk to the fake WeChat API over HTTP (customer-service and
+template messages, the real protocol).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
+from bot.conversations.delivery.deliverer import Deliverer
+from bot.conversations.delivery.senders import Outcome, WeChatCustomerServiceSender
+from bot.conversations.delivery.senders import Sender as ChannelSender
 from bot.db import migrate, models
 from bot.db.models import Base, ConversationLink, Owner, PaymentPromise, PromiseStatus
 from bot.db.reminder_models import (
@@ -34,9 +40,9 @@ from bot.db.session import get_engine, session_scope
 from bot.db.staff_models import StaffUser
 from bot.owners import importer, payments
 from bot.reminders import calls, delivery, ladder, policy, schedule
-from bot.reminders.delivery import Template, WeChatAPISender
+from bot.reminders.delivery import Template
 from bot.reminders.policy import Policy
-from bot.reminders.worker import ReminderWorker
+from bot.reminders.worker import ReminderWorker, settle_handed_over
 from bot.services import escalations, owner_requests, queue
 from bot.wechat.api import WeChatAPI
 from tests.fakes.wechat_api import TEST_APP_ID, TEST_APP_SECRET, FakeWeChatAPI
@@ -63,20 +69,54 @@ class Clock:
 
 
 class Sender:
-    """A WeChat sender that records (for the policy and concurrency tests; the HTTP path is tested below)."""
+    """WeChat as a Rasa process's deliverer sends to it, recording (the HTTP path is tested below)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    channel = "wechat"
+
+    def __init__(self) -> None:
         self.texts: List[tuple] = []
-        self.delay = delay
-        self._lock = threading.Lock()
 
-    def send_text(self, openid: str, text: str) -> None:
-        time.sleep(self.delay)
-        with self._lock:
-            self.texts.append((openid, text))
+    def reachable(self) -> None:
+        return None
 
-    def send_template(self, openid: str, template_id: str, data: Dict[str, str]) -> int:
-        raise AssertionError("no template expected")
+    async def send(self, sender_id: str, text: str, *, attempts: int, template: Any = None) -> Outcome:
+        self.texts.append((sender_id, text))
+        return Outcome(via="wechat_custom")
+
+
+class NoLog:
+    """The conversations as the deliverer records in them; these tests read the outbox and the reminders."""
+
+    def ready(self) -> bool:
+        return True
+
+    async def set_paused(self, sender_id: str, paused: bool) -> bool:
+        return False
+
+    async def append_bot_message(self, sender_id: str, text: str, metadata: Dict[str, Any]) -> None:
+        return None
+
+    async def delivered_before(self, sender_id: str, outbox_id: int) -> bool:
+        return False
+
+
+def delivered(url: str, sender: ChannelSender, *, now: dt.datetime) -> List[int]:
+    """A Rasa process's deliverer at ``now`` until the outbox is done, then the worker's settling.
+
+    Returns:
+        The reminders settled.
+    """
+    deliverer = Deliverer(NoLog(), lambda: [sender], database_url=url, worker="rasa:test")
+    with clock.frozen(now):
+        while asyncio.run(deliverer.deliver_once()):
+            pass
+        with session_scope(url) as session:
+            return settle_handed_over(session)
+
+
+def wechat_api(fake: FakeWeChatAPI, url: str) -> WeChatCustomerServiceSender:
+    """The deliverer's WeChat sender over the fake API."""
+    return WeChatCustomerServiceSender(WeChatAPI(fake.base_url, TEST_APP_ID, TEST_APP_SECRET), database_url=url)
 
 
 @pytest.fixture
@@ -143,7 +183,7 @@ def worker(url: str, now: Clock, **kwargs: object) -> ReminderWorker:
     options: Dict[str, object] = {
         "database_url": url,
         "name": "worker-1",
-        "wechat": None,
+        "wechat": False,
         "template": Template(),
         "policy": Policy(max_per_week=2, skip_holidays=False),
         "now": now,
@@ -454,16 +494,20 @@ def test_two_workers_on_postgresql_never_send_a_reminder_twice(postgres_estate: 
                 session, owner=owner, sender_id="oWANG", channel="wechat", purpose=ReminderPurpose.MONTHLY_BILL,
                 due_at=at(11, 24, 9, 45), dedupe_key=f"race:{index}",
             )
-    sender = Sender(delay=0.02)
+    sender = Sender()
     lots = Policy(max_per_week=1000, skip_holidays=False)
     now = Clock(at(11, 24, 10))
-    workers = [worker(url, now, name=f"racer-{n}", wechat=sender, policy=lots) for n in (1, 2)]
+    workers = [worker(url, now, name=f"racer-{n}", wechat=True, policy=lots) for n in (1, 2)]
     with clock.frozen(now.moment):  # both threads share the process clock
         threads = [threading.Thread(target=w.send_due) for w in workers]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(60)
+    rows = reminders(url)
+    assert [r.state for r in rows] == [ReminderState.SENDING] * 30  # handed to the outbox, one row each
+    assert len({r.outbox_id for r in rows}) == 30 and len(outbox_rows(url)) == 30
+    assert len(delivered(url, sender, now=at(11, 24, 10))) == 30
     rows = reminders(url)
     assert [r.state for r in rows] == [ReminderState.SENT] * 30
     assert all(r.attempts == 1 for r in rows)
@@ -605,19 +649,33 @@ def _wechat_reminder(url: str, *, last_inbound: Optional[dt.datetime]) -> int:
 
 def test_wechat_inside_the_window_is_a_customer_service_message(estate: str, fake_wechat: FakeWeChatAPI) -> None:
     _wechat_reminder(estate, last_inbound=at(11, 25, 12))
-    sender = WeChatAPISender(WeChatAPI(fake_wechat.base_url, TEST_APP_ID, TEST_APP_SECRET))
-    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender, template=Template("TPL-1", {"first": "purpose"})).send_due()
-    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENT, "wechat_custom")]
+    template = Template("TPL-1", {"first": "purpose"})
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=True, template=template).send_due()
+    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENDING, None)]
+    assert fake_wechat.sent == []  # the worker only queues
+    [row] = outbox_rows(estate)
+    assert (row.channel, row.kind, row.staff, row.template_id, row.state) == (
+        "wechat", models.OutboxKind.TEXT, None, "TPL-1", models.OutboxState.PENDING
+    )  # the template goes with it, for a window that closes before the send
+    reminder = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (reminder.state, reminder.outbox_id, reminder.sent_at) == (ReminderState.SENDING, row.id, None)
+
+    assert delivered(estate, wechat_api(fake_wechat, estate), now=at(11, 26, 10, 1)) == [reminder.id]
     assert [(m.touser, m.msgtype) for m in fake_wechat.sent] == [("oWANG", "text")]
     assert "明天（11月27日" in (fake_wechat.sent[0].content or "") and fake_wechat.templates == []
+    reminder = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (reminder.state, reminder.delivered_via, local(reminder.sent_at)) == (
+        ReminderState.SENT, "wechat_custom", at(11, 26, 10, 1)
+    )
+    assert [(r.state, r.delivered_via) for r in outbox_rows(estate)] == [(models.OutboxState.DELIVERED, "wechat_custom")]
 
 
 def test_wechat_outside_the_window_is_the_configured_template(estate: str, fake_wechat: FakeWeChatAPI) -> None:
     _wechat_reminder(estate, last_inbound=at(11, 22, 12))  # more than 48 hours before the 26th, 10:00
-    sender = WeChatAPISender(WeChatAPI(fake_wechat.base_url, TEST_APP_ID, TEST_APP_SECRET))
     fields = {"first": "purpose", "keyword1": "unit", "keyword2": "date", "remark": "note"}
-    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender, template=Template("TPL-1", fields)).send_due()
-    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENT, "wechat_template")]
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=True, template=Template("TPL-1", fields)).send_due()
+    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENDING, None)]
+    delivered(estate, wechat_api(fake_wechat, estate), now=at(11, 26, 10))
     assert fake_wechat.sent == []
     [template] = fake_wechat.templates
     assert (template.touser, template.template_id) == ("oWANG", "TPL-1")
@@ -627,13 +685,26 @@ def test_wechat_outside_the_window_is_the_configured_template(estate: str, fake_
         "keyword2": "11月27日（周五）",
         "remark": "如果您已经交过了，请忽略这条消息。不想再收到提醒，回复“退订”即可。",
     }
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.delivered_via) == (ReminderState.SENT, "wechat_template")
+
+
+def test_a_window_that_closes_before_the_send_falls_back_to_the_template(estate: str, fake_wechat: FakeWeChatAPI) -> None:
+    _wechat_reminder(estate, last_inbound=at(11, 25, 12))
+    worker(estate, Clock(at(11, 26, 10)), wechat=True, template=Template("TPL-1", {"first": "purpose"})).send_due()
+    fake_wechat.fail_next_sends(45015)  # WeChat: the owner has not written for 48 hours
+    delivered(estate, wechat_api(fake_wechat, estate), now=at(11, 26, 10))
+    assert fake_wechat.sent == [] and [t.template_id for t in fake_wechat.templates] == ["TPL-1"]
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.delivered_via) == (ReminderState.SENT, "wechat_template")
 
 
 def test_wechat_outside_the_window_without_a_template_is_a_call_task(estate: str, fake_wechat: FakeWeChatAPI) -> None:
     promise_id = _wechat_reminder(estate, last_inbound=None)
-    sender = WeChatAPISender(WeChatAPI(fake_wechat.base_url, TEST_APP_ID, TEST_APP_SECRET))
-    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender, template=Template()).send_due()
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=True, template=Template()).send_due()
     assert [(p.state, p.reason) for p in processed] == [(ReminderState.CALL_TASK, "wechat_window_closed_no_template")]
+    assert outbox_rows(estate) == []
+    delivered(estate, wechat_api(fake_wechat, estate), now=at(11, 26, 10))
     assert fake_wechat.sent == [] and fake_wechat.templates == []
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
     with session_scope(estate) as session:
@@ -645,11 +716,27 @@ def test_wechat_outside_the_window_without_a_template_is_a_call_task(estate: str
 
 
 def test_a_wechat_refusal_becomes_a_call_task(estate: str, fake_wechat: FakeWeChatAPI) -> None:
-    _wechat_reminder(estate, last_inbound=at(11, 25, 12))
+    promise_id = _wechat_reminder(estate, last_inbound=at(11, 25, 12))
+    worker(estate, Clock(at(11, 26, 10)), wechat=True).send_due()
     fake_wechat.fail_next_sends(43004)  # the owner unfollowed
-    sender = WeChatAPISender(WeChatAPI(fake_wechat.base_url, TEST_APP_ID, TEST_APP_SECRET))
-    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
-    assert [(p.state, p.reason) for p in processed] == [(ReminderState.CALL_TASK, "wechat_error_43004")]
+    delivered(estate, wechat_api(fake_wechat, estate), now=at(11, 26, 10))
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.reason, row.delivered_via, row.sent_at) == (
+        ReminderState.CALL_TASK, "wechat_api_error:43004", None, None
+    )
+    with session_scope(estate) as session:
+        task = session.execute(select(CallTask)).scalar_one()
+    assert (task.reminder_id, task.promise_id, task.reason, task.state) == (
+        row.id, promise_id, "wechat_api_error:43004", CallTaskState.OPEN
+    )
+    assert [(r.state, r.failure) for r in outbox_rows(estate)] == [(models.OutboxState.FAILED, "wechat_api_error:43004")]
+
+
+def test_without_wechat_configured_a_wechat_reminder_is_a_call_task(estate: str) -> None:
+    _wechat_reminder(estate, last_inbound=at(11, 25, 12))
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=False).send_due()
+    assert [(p.state, p.reason) for p in processed] == [(ReminderState.CALL_TASK, "wechat_not_configured")]
+    assert outbox_rows(estate) == []
 
 
 def test_the_call_list_is_closed_with_a_note(estate: str) -> None:
@@ -750,7 +837,8 @@ def test_an_owner_verified_after_scheduling_gets_the_notice_where_they_are_now(e
     link(estate, wang, channel="wechat", sender="oWANG")  # verified on WeChat at 09:00
     wechat_inbound(estate, "oWANG", at(12, 1, 9))
     sender = Sender()
-    processed = worker(estate, Clock(at(12, 1, 10)), wechat=sender).send_due()
+    processed = worker(estate, Clock(at(12, 1, 10)), wechat=True).send_due()
+    delivered(estate, sender, now=at(12, 1, 10))
     row = reminders(estate, owner_id=wang)[0]
     assert (row.state, row.reason, row.sender_id, row.channel, row.delivered_via) == (
         ReminderState.SENT, None, "oWANG", "wechat", "wechat_custom"
@@ -758,7 +846,7 @@ def test_an_owner_verified_after_scheduling_gets_the_notice_where_they_are_now(e
     assert [openid for openid, _ in sender.texts] == ["oWANG"]
     li = reminders(estate, owner_id=owner_id(estate, LI))[0]
     assert (li.state, li.reason) == (ReminderState.SKIPPED, "unverified")
-    assert sorted((p.state.value, p.via or "") for p in processed) == [("sent", "wechat_custom")] + [("skipped", "")] * 4
+    assert sorted((p.state.value, p.via or "") for p in processed) == [("sending", "")] + [("skipped", "")] * 4
 
 
 def test_an_owner_who_moved_to_wechat_gets_the_reminder_on_wechat_not_in_the_old_browser(estate: str) -> None:
@@ -769,12 +857,14 @@ def test_an_owner_who_moved_to_wechat_gets_the_reminder_on_wechat_not_in_the_old
     link(estate, wang, channel="wechat", sender="oWANG")  # now talks on WeChat
     wechat_inbound(estate, "oWANG", at(11, 25, 12))
     sender = Sender()
-    worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
+    worker(estate, Clock(at(11, 26, 10)), wechat=True).send_due()
+    delivered(estate, sender, now=at(11, 26, 10))
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
     assert (row.state, row.sender_id, row.channel, row.delivered_via) == (
         ReminderState.SENT, "oWANG", "wechat", "wechat_custom"
     )
-    assert [openid for openid, _ in sender.texts] == ["oWANG"] and outbox_rows(estate) == []
+    assert [openid for openid, _ in sender.texts] == ["oWANG"]
+    assert [(r.channel, r.sender_id) for r in outbox_rows(estate)] == [("wechat", "oWANG")]  # not the old browser
 
 
 def test_a_reminder_that_keeps_failing_does_not_block_the_others(estate: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -836,10 +926,10 @@ def test_two_workers_on_postgresql_keep_the_weekly_cap(postgres_estate: str) -> 
                 session, owner=owner, sender_id="oWANG", channel="wechat", purpose=ReminderPurpose.MONTHLY_BILL,
                 due_at=at(11, 24, 9, 45), dedupe_key=f"cap:{index}",
             )
-    sender = Sender(delay=0.3)
+    sender = Sender()
     now = Clock(at(11, 24, 10))
     one = Policy(max_per_week=1, skip_holidays=False)
-    workers = [worker(url, now, name=f"racer-{n}", wechat=sender, policy=one) for n in (1, 2)]
+    workers = [worker(url, now, name=f"racer-{n}", wechat=True, policy=one) for n in (1, 2)]
     start = threading.Barrier(2)
 
     def run(w: ReminderWorker) -> None:
@@ -853,13 +943,15 @@ def test_two_workers_on_postgresql_keep_the_weekly_cap(postgres_estate: str) -> 
         for thread in threads:
             thread.join(60)
     rows = reminders(url)
-    assert sorted((r.state.value, r.reason or "") for r in rows) == [("moved", "weekly_cap"), ("sent", "")]
+    assert sorted((r.state.value, r.reason or "") for r in rows) == [("moved", "weekly_cap"), ("sending", "")]
     moved = next(r for r in rows if r.state is ReminderState.MOVED)
     assert local(moved.due_at) == at(12, 1, 10) + dt.timedelta(seconds=1)
+    delivered(url, sender, now=at(11, 24, 10))
+    assert sorted(r.state.value for r in reminders(url)) == ["moved", "sent"]
     assert len(sender.texts) == 1
 
 
-def test_sigterm_is_honoured_within_one_send(estate: str) -> None:
+def test_sigterm_is_honoured_within_one_reminder(estate: str, monkeypatch: pytest.MonkeyPatch) -> None:
     wang = owner_id(estate, WANG)
     link(estate, wang, channel="wechat", sender="oWANG")
     wechat_inbound(estate, "oWANG", at(11, 24, 9))
@@ -871,22 +963,23 @@ def test_sigterm_is_honoured_within_one_send(estate: str) -> None:
                 due_at=at(11, 24, 9, 45), dedupe_key=f"backlog:{index}",
             )
     stop = threading.Event()
+    hand_over = delivery.deliver
 
-    class Slow(Sender):
-        def send_text(self, openid: str, text: str) -> None:
-            super().send_text(openid, text)
-            stop.set()  # SIGTERM arrives while the first message is being sent
+    def deliver_then_sigterm(*args: Any, **kwargs: Any) -> delivery.Outcome:
+        outcome = hand_over(*args, **kwargs)
+        stop.set()  # SIGTERM arrives while the first reminder is being handed over
+        return outcome
 
-    sender = Slow(delay=0.2)
-    runner = worker(estate, Clock(at(11, 24, 10)), wechat=sender, policy=Policy(max_per_week=1000))
+    monkeypatch.setattr(delivery, "deliver", deliver_then_sigterm)
+    runner = worker(estate, Clock(at(11, 24, 10)), wechat=True, policy=Policy(max_per_week=1000))
     thread = threading.Thread(target=runner.run, args=(stop,))
     started = time.monotonic()
     thread.start()
     thread.join(30)
     assert not thread.is_alive() and time.monotonic() - started < 5
     rows = reminders(estate)
-    assert sorted(r.state.value for r in rows) == ["scheduled"] * 9 + ["sent"]
-    assert len(sender.texts) == 1
+    assert sorted(r.state.value for r in rows) == ["scheduled"] * 9 + ["sending"]
+    assert len(outbox_rows(estate)) == 1
 
 
 def test_a_failed_daily_job_is_retried_the_same_day(estate: str, monkeypatch: pytest.MonkeyPatch) -> None:

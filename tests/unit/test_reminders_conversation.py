@@ -27,6 +27,7 @@ from tests.unit.test_reminders import (
     Clock,
     Sender,
     at,
+    delivered,
     link,
     local,
     outbox_rows,
@@ -186,10 +187,9 @@ def test_a_wechat_reminder_is_not_sent_into_a_held_conversation(estate: str) -> 
     promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="oWANG")
     with clock.frozen(at(11, 26, 9)), session_scope(estate) as session:
         handoff.take_over(session, sender_id="oWANG", staff="zhang")
-    sender = Sender()
-    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
+    processed = worker(estate, Clock(at(11, 26, 10)), wechat=True).send_due()
     assert [(p.state, p.reason) for p in processed] == [(ReminderState.MOVED, "held")]
-    assert sender.texts == []
+    assert [r.kind for r in outbox_rows(estate)] == [models.OutboxKind.CONTROL, models.OutboxKind.JOINED]  # no reminder
     with session_scope(estate) as session:
         row = session.execute(select(Reminder).where(Reminder.purpose == ReminderPurpose.DAY_BEFORE)).scalar_one()
         assert (row.state, row.delivered_via, row.sent_at) == (ReminderState.MOVED, None, None)
@@ -213,24 +213,6 @@ class Died(BaseException):
     """The worker process ends mid-step (SIGKILL, power): nothing after this line runs."""
 
 
-class StateSeeingSender(Sender):
-    """Records, at the moment WeChat is called, the reminder's state as another process reads it."""
-
-    def __init__(self, url: str, *, die: bool = False) -> None:
-        super().__init__()
-        self.url = url
-        self.die = die
-        self.seen: List[tuple] = []
-
-    def send_text(self, openid: str, text: str) -> None:
-        with session_scope(self.url) as session:
-            row = session.execute(select(Reminder).where(Reminder.purpose == ReminderPurpose.DAY_BEFORE)).scalar_one()
-            self.seen.append((row.state, row.delivered_via, row.locked_by))
-        super().send_text(openid, text)
-        if self.die:
-            raise Died()
-
-
 def _wechat_promise(url: str) -> int:
     wang = owner_id(url, WANG)
     link(url, wang, channel="wechat", sender="oWANG")
@@ -238,39 +220,64 @@ def _wechat_promise(url: str) -> int:
     return promise(url, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="oWANG")
 
 
-def test_a_wechat_send_is_recorded_as_sending_before_the_call(estate: str) -> None:
+def test_a_wechat_reminder_and_its_outbox_row_commit_together_and_go_out_once(estate: str) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session as OrmSession
+
     _wechat_promise(estate)
-    sender = StateSeeingSender(estate)
-    processed = worker(estate, Clock(at(11, 26, 10)), wechat=sender).send_due()
-    assert [(p.state, p.via) for p in processed] == [(ReminderState.SENT, "wechat_custom")]
-    assert sender.seen == [(ReminderState.SENDING, "wechat_custom", "worker-1")]
+    runner = worker(estate, Clock(at(11, 26, 10)), wechat=True)
+
+    def crash(session: OrmSession) -> None:
+        # the worker dies at the commit that would hand the reminder over (its outbox row written by then)
+        if any(
+            isinstance(obj, Reminder) and obj.state == ReminderState.SENDING
+            for obj in list(session.identity_map.values())
+        ):
+            raise Died()
+
+    event.listen(OrmSession, "before_commit", crash)
+    try:
+        with pytest.raises(Died):
+            runner.send_due()
+    finally:
+        event.remove(OrmSession, "before_commit", crash)
+    assert outbox_rows(estate) == []  # neither the row nor the state was committed: due again, not lost
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
-    assert (row.state, row.delivered_via, row.locked_at, local(row.sent_at)) == (
-        ReminderState.SENT, "wechat_custom", None, at(11, 26, 10)
+    assert (row.state, row.outbox_id) == (ReminderState.SCHEDULED, None)
+
+    now = Clock(at(11, 26, 10, 6))  # past the claim's lease
+    assert [(p.state, p.via) for p in worker(estate, now, name="worker-2", wechat=True).send_due()] == [
+        (ReminderState.SENDING, None)
+    ]
+    assert worker(estate, now, name="worker-3", wechat=True).send_due() == []  # a handed-over row is not claimed
+    [queued] = outbox_rows(estate)
+    sender = Sender()
+    assert delivered(estate, sender, now=at(11, 26, 10, 7)) == [row.id]
+    assert delivered(estate, sender, now=at(11, 26, 10, 8)) == []  # settled once
+    assert [openid for openid, _ in sender.texts] == ["oWANG"]
+    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
+    assert (row.state, row.outbox_id, row.delivered_via, local(row.sent_at), row.locked_by) == (
+        ReminderState.SENT, queued.id, "wechat_custom", at(11, 26, 10, 7), "worker-2"
     )
 
 
-def test_a_worker_dying_after_the_wechat_call_never_sends_twice_a_person_checks(estate: str) -> None:
+def test_a_sending_row_an_earlier_worker_left_mid_call_goes_to_a_person(estate: str) -> None:
     from bot.db.reminder_models import CallTask, CallTaskState
 
     _wechat_promise(estate)
-    dying = StateSeeingSender(estate, die=True)
-    with pytest.raises(Died):
-        worker(estate, Clock(at(11, 26, 10)), wechat=dying).send_due()
-    assert [openid for openid, _ in dying.texts] == ["oWANG"]
-    row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
-    assert (row.state, row.sent_at) == (ReminderState.SENDING, None)
-
-    # another worker: the row is not claimed again, within the lease or after it
+    with session_scope(estate) as session:  # as an earlier version's worker left it, dying during its own call
+        row = session.execute(select(Reminder).where(Reminder.purpose == ReminderPurpose.DAY_BEFORE)).scalar_one()
+        row.state, row.locked_by = ReminderState.SENDING, "worker-old"
+        row.locked_at = at(11, 26, 10).astimezone(dt.timezone.utc)
     now = Clock(at(11, 26, 10, 1))
-    second = StateSeeingSender(estate)
-    runner = worker(estate, now, name="worker-2", wechat=second)
-    assert runner.send_due() == []
+    runner = worker(estate, now, name="worker-2", wechat=True)
+    runner.tick()
+    assert reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0].state is ReminderState.SENDING  # within the lease
     now.moment = at(11, 26, 10, 6)
     runner.tick()
-    assert second.texts == []
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
     assert (row.state, row.reason, row.sent_at, row.locked_at) == (ReminderState.CALL_TASK, "send_unconfirmed", None, None)
+    assert outbox_rows(estate) == []  # never sent a second time
     with session_scope(estate) as session:
         (task,) = session.execute(select(CallTask).where(CallTask.reminder_id == row.id)).scalars().all()
         assert (task.reason, task.state, task.purpose, task.owner_id) == (

@@ -150,7 +150,7 @@ def test_the_policy_comes_from_settings_and_refuses_zero(monkeypatch: pytest.Mon
 def test_the_workers_daily_run_applies_it_and_logs_it(estate: str, caplog: pytest.LogCaptureFixture) -> None:
     seed(estate)
     worker = ReminderWorker(
-        database_url=estate, name="worker-1", wechat=None, template=Template(), policy=Policy(max_per_week=2),
+        database_url=estate, name="worker-1", wechat=False, template=Template(), policy=Policy(max_per_week=2),
         now=lambda: NOW, poll_seconds=0.01,
     )  # fmt: skip
     with caplog.at_level(logging.INFO, logger="bot.privacy.retention"):

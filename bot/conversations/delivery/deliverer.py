@@ -145,10 +145,10 @@ class Deliverer:
     async def _claim(self, **filters: Any) -> List[OutboxEntry]:
         return await off_the_loop(outbox.claim, database_url=self.database_url, worker=self.worker, **filters)
 
-    async def _finish(self, row: OutboxEntry, failure: Optional[str] = None) -> bool:
+    async def _finish(self, row: OutboxEntry, failure: Optional[str] = None, *, via: Optional[str] = None) -> bool:
         if failure is None:
             return await off_the_loop(
-                outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=self.worker
+                outbox.mark_delivered, database_url=self.database_url, message_id=row.id, worker=self.worker, via=via
             )
         logger.warning("outbox: row %d to %s failed: %s", row.id, handle_of(row.sender_id), failure)
         return await off_the_loop(
@@ -183,14 +183,14 @@ class Deliverer:
         for row in await self._claim(**filters):
             try:
                 if row.attempts > 1 and await self.log.delivered_before(row.sender_id, row.id):
-                    done += await self._finish(row)
+                    done += await self._finish(row, via=sender.channel)  # before a crash; which way is not known
                     continue
                 still = _as_set(sender.reachable())
                 if still is not None and row.sender_id not in still:  # the socket closed meanwhile
                     await self._release(row)
                     continue
                 text = checked_outgoing(row.text, source="staff")
-                outcome = await sender.send(row.sender_id, text, attempts=row.attempts)
+                outcome = await sender.send(row.sender_id, text, attempts=row.attempts, template=row.template)
                 if outcome.retry:
                     logger.warning("outbox: %s unreachable for row %d; will retry", sender.channel, row.id)
                     await self._release(row)
@@ -203,7 +203,7 @@ class Deliverer:
                 logger.exception("outbox: could not deliver row %d by %s", row.id, sender.channel)
                 await self._release(row)
                 continue
-            done += await self._finish(row)
+            done += await self._finish(row, via=outcome.via or sender.channel)
         return done
 
     async def _undeliverable(self) -> int:
