@@ -7,8 +7,9 @@ Runs on SQLite and PostgreSQL with an injected clock, through the real worker an
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
-from typing import List
+from typing import Iterator, List
 
 import pytest
 from sqlalchemy import select
@@ -213,6 +214,23 @@ class Died(BaseException):
     """The worker process ends mid-step (SIGKILL, power): nothing after this line runs."""
 
 
+@contextmanager
+def dying_at_the_commit_of(state: ReminderState) -> Iterator[None]:
+    """The worker process ends at the commit that would store a reminder in ``state``: nothing of it lands."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session as OrmSession
+
+    def crash(session: OrmSession) -> None:
+        if any(isinstance(obj, Reminder) and obj.state == state for obj in list(session.identity_map.values())):
+            raise Died()
+
+    event.listen(OrmSession, "before_commit", crash)
+    try:
+        yield
+    finally:
+        event.remove(OrmSession, "before_commit", crash)
+
+
 def _wechat_promise(url: str) -> int:
     wang = owner_id(url, WANG)
     link(url, wang, channel="wechat", sender="oWANG")
@@ -221,26 +239,10 @@ def _wechat_promise(url: str) -> int:
 
 
 def test_a_wechat_reminder_and_its_outbox_row_commit_together_and_go_out_once(estate: str) -> None:
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session as OrmSession
-
     _wechat_promise(estate)
     runner = worker(estate, Clock(at(11, 26, 10)), wechat=True)
-
-    def crash(session: OrmSession) -> None:
-        # the worker dies at the commit that would hand the reminder over (its outbox row written by then)
-        if any(
-            isinstance(obj, Reminder) and obj.state == ReminderState.SENDING
-            for obj in list(session.identity_map.values())
-        ):
-            raise Died()
-
-    event.listen(OrmSession, "before_commit", crash)
-    try:
-        with pytest.raises(Died):
-            runner.send_due()
-    finally:
-        event.remove(OrmSession, "before_commit", crash)
+    with pytest.raises(Died), dying_at_the_commit_of(ReminderState.SENDING):  # the hand-over (its outbox row written)
+        runner.send_due()
     assert outbox_rows(estate) == []  # neither the row nor the state was committed: due again, not lost
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
     assert (row.state, row.outbox_id) == (ReminderState.SCHEDULED, None)
@@ -286,27 +288,12 @@ def test_a_sending_row_an_earlier_worker_left_mid_call_goes_to_a_person(estate: 
 
 
 def test_a_web_chat_reminder_and_its_outbox_row_commit_together(estate: str) -> None:
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session as OrmSession
-
     wang = owner_id(estate, WANG)
     link(estate, wang, sender="web-1")
     promise(estate, wang, due=dt.date(2026, 11, 27), made=at(11, 24, 10), sender="web-1")
     runner = worker(estate, Clock(at(11, 26, 10)))
-
-    def crash(session: OrmSession) -> None:
-        # the worker dies at the commit that would store the reminder as sent (its outbox row written by then)
-        if any(
-            isinstance(obj, Reminder) and obj.state == ReminderState.SENT for obj in list(session.identity_map.values())
-        ):
-            raise Died()
-
-    event.listen(OrmSession, "before_commit", crash)
-    try:
-        with pytest.raises(Died):
-            runner.send_due()
-    finally:
-        event.remove(OrmSession, "before_commit", crash)
+    with pytest.raises(Died), dying_at_the_commit_of(ReminderState.SENT):  # stored as sent, its outbox row written
+        runner.send_due()
     # neither the outbox row nor the sent state was committed: the reminder is due again, not lost
     assert texts_to(estate, "web-1") == []
     row = reminders(estate, purpose=ReminderPurpose.DAY_BEFORE)[0]
