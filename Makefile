@@ -68,6 +68,7 @@ clean:
 bench: $(STAMP)
 	$(PY) -m bot.cli train
 	$(PY) bench/run.py
+	$(PY) bench/turns.py --owners 1 8 --out results/turns.json
 	$(PY) bench/nlu.py
 	$(PY) bench/guard.py
 

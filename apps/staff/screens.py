@@ -408,6 +408,34 @@ def _not_held(
     )
 
 
+def _hold_change(
+    request: Request,
+    handle: str,
+    *,
+    operation: Any,
+    action: str,
+    user: StaffUser,
+    active: Optional[staff_auth.ActiveSession],
+    db: Session,
+) -> Response:
+    """Take over or hand back (``operation``), audit it as ``action``, and show the conversation again."""
+    sender_id = sender_of(db, handle)
+    try:
+        changed = operation(db, sender_id=sender_id, staff=_actor(user))
+    except (queue.HeldByAnother, handoff.NotHeld) as error:
+        return _not_held(request, user, active, db, sender_id, error.holder)
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+    audit.record(
+        db,
+        actor=_actor(user),
+        action=action,
+        target=handles.handle_of(sender_id),
+        detail={"escalation_id": changed.escalation_id, "channel": changed.channel},
+    )
+    return RedirectResponse(_conversation_path(sender_id), status_code=303)
+
+
 @router.post("/conversations/{handle}/take-over")
 def take_over(
     request: Request,
@@ -417,21 +445,10 @@ def take_over(
     db: Session = get_db,
 ) -> Response:
     """接管: the signed-in staff member holds the conversation; the bot falls silent, the owner is told."""
-    sender_id = sender_of(db, handle)
-    try:
-        taken = handoff.take_over(db, sender_id=sender_id, staff=_actor(user))
-    except queue.HeldByAnother as error:
-        return _not_held(request, user, active, db, sender_id, error.holder)
-    except ValueError:
-        raise HTTPException(status_code=404) from None
-    audit.record(
-        db,
-        actor=_actor(user),
-        action=audit.CONVERSATION_TAKEN_OVER,
-        target=handles.handle_of(sender_id),
-        detail={"escalation_id": taken.escalation_id, "channel": taken.channel},
-    )
-    return RedirectResponse(_conversation_path(sender_id), status_code=303)
+    return _hold_change(
+        request, handle, operation=handoff.take_over, action=audit.CONVERSATION_TAKEN_OVER, user=user, active=active,
+        db=db,
+    )  # fmt: skip
 
 
 @router.post("/conversations/{handle}/reply")
@@ -473,19 +490,10 @@ def hand_back(
     db: Session = get_db,
 ) -> Response:
     """交还机器人: the bot answers again, with the conversation's context; the owner is told."""
-    sender_id = sender_of(db, handle)
-    try:
-        handed = handoff.hand_back(db, sender_id=sender_id, staff=_actor(user))
-    except handoff.NotHeld as error:
-        return _not_held(request, user, active, db, sender_id, error.holder)
-    audit.record(
-        db,
-        actor=_actor(user),
-        action=audit.CONVERSATION_HANDED_BACK,
-        target=handles.handle_of(sender_id),
-        detail={"escalation_id": handed.escalation_id, "channel": handed.channel},
-    )
-    return RedirectResponse(_conversation_path(sender_id), status_code=303)
+    return _hold_change(
+        request, handle, operation=handoff.hand_back, action=audit.CONVERSATION_HANDED_BACK, user=user, active=active,
+        db=db,
+    )  # fmt: skip
 
 
 # --- owners ---------------------------------------------------------------------------------------------
