@@ -93,6 +93,9 @@ class HoldGate:
         database_url: The database; default ``DATABASE_URL``.
         app: The Rasa server's Sanic app; default the one Rasa's handler closes over. Without an app with an
             agent (unit tests with a fake handler), messages pass straight through.
+        watch: Who holds what, in memory; default the process's (started by the Rasa server,
+            :mod:`bot.rasa.delivery`). Until it has read, and whenever it is older than a second, the gate asks
+            the database per message.
     """
 
     def __init__(
@@ -105,7 +108,9 @@ class HoldGate:
         self.on_new_message = on_new_message
         self.database_url = database_url
         self.app = app if app is not None else sanic_app_of_handler(on_new_message)
-        self.watch = watch if watch is not None else holds.process_watch()
+        if watch is None:  # the process's watch reads DATABASE_URL; another database gets one never started
+            watch = holds.process_watch() if database_url is None else holds.HoldWatch(database_url=database_url)
+        self.watch = watch
 
     async def holder(self, sender_id: str) -> Optional[str]:
         """Who holds the conversation, or None when the bot does.
