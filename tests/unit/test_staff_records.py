@@ -225,6 +225,10 @@ def test_tabs_filters_and_detail_pages_are_shown_and_audited(estate: Dict[str, A
         assert estate["promise"] not in wang.get("/records", params={"tab": "promises", "status": "overdue"}).text
         detail = wang.get(f"/records/repairs/{repair}")
         assert detail.status_code == 200 and "更改状态" in detail.text and "添加备注" in detail.text
+        # No status is chosen for the person: one click on 更改状态 must not cancel the repair.
+        status_select = detail.text.split('name="status"')[1].split("</select>")[0]
+        assert '<option value="" selected disabled>选择新状态…</option>' in status_select
+        assert status_select.count("selected") == 1 and 'value="cancelled"' in status_select
         assert wang.get("/records/repairs/999999").status_code == 404
         assert wang.get("/records/promises/1").status_code == 404
     listed = audit_of(url, "records_listed")
@@ -254,6 +258,7 @@ def test_status_assignee_and_notes_through_the_forms_with_refusals_and_audit(est
     base = f"/records/repairs/{repair}"
     token = csrf_of(wang.get(base).text)
     with clock.frozen(at(80)):
+        assert wang.post(f"{base}/status", data={"csrf_token": token, "status": ""}).status_code == 400  # the placeholder
         moved = wang.post(f"{base}/status", data={"csrf_token": token, "status": "in_progress"}, follow_redirects=False)
         assert moved.status_code == 303 and moved.headers["location"] == base
         assigned = wang.post(f"{base}/assignee", data={"csrf_token": token, "assignee": "zhao"}, follow_redirects=False)

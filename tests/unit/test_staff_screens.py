@@ -730,3 +730,26 @@ def test_malformed_ids_are_a_polite_404_page_and_422_json(estate: Dict[str, Any]
     assert li.get("/api/owners/abc").status_code == 422
     assert li.get(f"/api/conversations/{WEB}", params={"after": "x"}).status_code == 422
     assert li.get("/api/escalations", params={"owner_id": "x"}).json()["detail"][0]["loc"] == ["query", "owner_id"]
+
+
+def selected_options(html: str, select_name: str) -> List[List[str]]:
+    """For each ``<select name=…>`` in ``html``: the options marked selected, as ``value`` strings."""
+    found = []
+    for block in re.findall(rf'<select[^>]*name="{select_name}"[^>]*>(.*?)</select>', html, flags=re.S):
+        found.append(re.findall(r'<option value="([^"]*)"[^>]*\bselected\b', block))
+    return found
+
+
+def test_no_select_picks_an_assignee_nobody_chose(estate: Dict[str, Any], as_user: Any) -> None:
+    zhao = as_user("zhao")
+    token = csrf_of(zhao.get("/queue").text)
+    with clock.frozen(at(25)):
+        assert zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": token, "assignee": "wang"}).status_code == 200
+    page = zhao.get("/queue").text
+    rows = {int(m.group(1)): m.group(2) for m in re.finditer(r'<tr data-id="(\d+)"(.*?)</tr>', page, flags=re.S)}
+    assert selected_options(rows[estate["e_anon"]], "assignee") == [["wang"]]  # the one already responsible
+    unassigned = [row for escalation_id, row in rows.items() if escalation_id != estate["e_anon"]]
+    assert unassigned and all(selected_options(row, "assignee") == [[""]] for row in unassigned)  # a placeholder
+    assert '<option value="" selected disabled>选择分派对象…</option>' in page
+    refused = zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": token, "assignee": ""})
+    assert refused.status_code == 400  # the placeholder itself assigns nobody
