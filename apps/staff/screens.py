@@ -155,6 +155,8 @@ def _refused(
         kind, holder = "claimed", names.get(error.assignee, error.assignee)
     elif isinstance(error, queue.InvalidTransition):
         kind, holder = f"invalid_{error.state.value}", ""
+    elif isinstance(error, queue.OutcomeRequired):
+        kind, holder = "outcome_required", ""
     else:
         kind, holder = "other", ""
     return render(
@@ -166,7 +168,7 @@ def _refused(
         kind=kind,
         holder=holder,
         back=back,
-        status_code=409,
+        status_code=400 if kind == "outcome_required" else 409,
     )
 
 
@@ -194,6 +196,8 @@ def _change(
         detail["conversation"] = handles.handle_of(entry.sender_id)
     if action == audit.ESCALATION_ASSIGNED:
         detail["assignee"] = entry.assignee
+    if action == audit.ESCALATION_RESOLVED:
+        detail["outcome"] = entry.outcome
     audit.record(db, actor=_actor(user), action=action, target=entry.number or f"#{entry.id}", detail=detail)
     return RedirectResponse(back, status_code=303)
 
@@ -272,12 +276,13 @@ def assign(
 def resolve(
     request: Request,
     escalation_id: int,
+    outcome: str = Form(""),
     next: str = Form("/queue"),
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """Settle the escalation (解决): anyone for a pending one, only its holder for an open one."""
+    """Settle the escalation (解决) with a note of its outcome: anyone for a pending one, only its holder for an open one."""
     return _change(
         request,
         escalation_id=escalation_id,
@@ -288,6 +293,7 @@ def resolve(
         operation=queue.resolve,
         action=audit.ESCALATION_RESOLVED,
         staff=_actor(user),
+        outcome=outcome,
     )
 
 
@@ -417,13 +423,16 @@ def _hold_change(
     user: StaffUser,
     active: Optional[staff_auth.ActiveSession],
     db: Session,
+    **arguments: Any,
 ) -> Response:
-    """Take over or hand back (``operation``), audit it as ``action``, and show the conversation again."""
+    """Take over or hand back (``operation``, with ``arguments``), audit it as ``action``, show the conversation."""
     sender_id = sender_of(db, handle)
     try:
-        changed = operation(db, sender_id=sender_id, staff=_actor(user))
+        changed = operation(db, sender_id=sender_id, staff=_actor(user), **arguments)
     except (queue.HeldByAnother, handoff.NotHeld) as error:
         return _not_held(request, user, active, db, sender_id, error.holder)
+    except queue.OutcomeRequired as error:
+        return _refused(request, user, active, db, error, _conversation_path(sender_id))
     except ValueError:
         raise HTTPException(status_code=404) from None
     audit.record(
@@ -431,7 +440,7 @@ def _hold_change(
         actor=_actor(user),
         action=action,
         target=handles.handle_of(sender_id),
-        detail={"escalation_id": changed.escalation_id, "channel": changed.channel},
+        detail={"escalation_id": changed.escalation_id, "channel": changed.channel, **arguments},
     )
     return RedirectResponse(_conversation_path(sender_id), status_code=303)
 
@@ -485,14 +494,20 @@ def reply(
 def hand_back(
     request: Request,
     handle: str,
+    resolve: str = Form(""),
+    outcome: str = Form(""),
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> Response:
-    """交还机器人: the bot answers again, with the conversation's context; the owner is told."""
+    """交还机器人: the bot answers again, with the conversation's context; the owner is told.
+
+    交还并解决 (``resolve`` set) also resolves the conversation's escalations with ``outcome``, which is required.
+    """
+    arguments = {"outcome": outcome.strip()} if resolve else {}
     return _hold_change(
         request, handle, operation=handoff.hand_back, action=audit.CONVERSATION_HANDED_BACK, user=user, active=active,
-        db=db,
+        db=db, **arguments,
     )  # fmt: skip
 
 

@@ -259,25 +259,36 @@ def staff_reply(session: Session, *, sender_id: str, staff: str, text: str) -> O
     )
 
 
-def hand_back(session: Session, *, sender_id: str, staff: str) -> Handoff:
+def hand_back(session: Session, *, sender_id: str, staff: str, outcome: Optional[str] = None) -> Handoff:
     """``staff`` hands the conversation back: the bot answers the owner's next message, with its context.
+
+    With an ``outcome`` (交还并解决) the conversation's escalations are also resolved with that note, in the
+    same transaction.
 
     Args:
         session: The caller's session; commit to make it effective.
         sender_id: The conversation.
         staff: The staff username holding it.
+        outcome: What came of it, to resolve the conversation's escalations with; None: they stay pending.
 
     Returns:
         The hand-back, with the left notice queued for the owner.
 
     Raises:
         NotHeld: ``staff`` does not hold the conversation.
+        bot.services.queue.OutcomeRequired: ``outcome`` is given but empty or too long (nothing changed).
     """
     staff = _name(staff)
     sender_id = _sender(sender_id)
     serialise(session, f"escalation-conversation:{sender_id}")
     row = _held_by(session, sender_id, staff)
+    note = None if outcome is None else outcome.strip()
+    if note is not None and not 0 < len(note) <= queue.OUTCOME_MAX:
+        raise queue.OutcomeRequired(int(row.id))
     entry = queue.hand_back(session, escalation_id=int(row.id), staff=staff)
+    if note is not None:
+        for pending in _unresolved(session, sender_id):
+            entry = queue.resolve(session, escalation_id=int(pending.id), staff=staff, outcome=note)
     channel = _channel(session, sender_id, row)
     notice = outbox.enqueue(
         session,

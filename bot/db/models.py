@@ -368,8 +368,8 @@ class Escalation(_ConversationRecord, Base):
     ``state`` is the conversation's: ``pending`` while the bot holds it, ``open`` while ``assignee`` (a staff
     username) does, ``resolved`` when settled. ``assignee`` stays after a hand-back or resolution (the last
     person who held it). ``claimed_at`` is when the current ``assignee`` took it, ``first_response_at`` the
-    first staff reply (set once), ``resolved_at`` the resolution. Every change is an ``EscalationEvent``.
-    Times are written from :mod:`bot.clock`.
+    first staff reply (set once), ``resolved_at`` the resolution and ``outcome`` its note. Every change is an
+    ``EscalationEvent``. Times are written from :mod:`bot.clock`.
     """
 
     __tablename__ = "escalations"
@@ -392,6 +392,7 @@ class Escalation(_ConversationRecord, Base):
     first_response_at = Column(DateTime(timezone=True), nullable=True)
     resolved_at = Column(DateTime(timezone=True), nullable=True)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=_same_as_created)
+    outcome = Column(Text, nullable=True)  # what came of it, written by the person who resolved it
 
     owner = relationship("Owner")
     events = relationship("EscalationEvent", back_populates="escalation", order_by="EscalationEvent.id")

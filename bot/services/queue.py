@@ -29,7 +29,7 @@ Transitions (anything else raises :class:`InvalidTransition`; taking what anothe
     take_over   pending → open          (the person holds the chat; open → open when they already hold it)
     reply       open → open             (only the holder; sets ``first_response_at`` once)
     hand_back   open → pending          (only the holder; ``assignee`` and the times stay)
-    resolve     pending | open → resolved   (open: only the holder)
+    resolve     pending | open → resolved   (open: only the holder; with a note of the outcome)
 
 Every change is written to ``escalation_events`` with who did it and when; times come from
 :mod:`bot.clock`. The caller owns the session and commits.
@@ -97,6 +97,17 @@ class ClaimedByAnother(QueueError):
         self.assignee = assignee
 
 
+class OutcomeRequired(QueueError, ValueError):
+    """Resolving needs a note of what came of it (1 to :data:`OUTCOME_MAX` characters)."""
+
+    def __init__(self, escalation_id: int) -> None:
+        super().__init__(f"escalation {escalation_id} is resolved with a note of its outcome")
+        self.escalation_id = escalation_id
+
+
+OUTCOME_MAX = 500
+
+
 class Sort(str, enum.Enum):
     """Orders of the queue."""
 
@@ -128,6 +139,7 @@ class QueueEntry:
         updated_at: The last change.
         waiting: How long the owner waited for a person: from ``created_at`` to the first response, or to
             the resolution, or to now.
+        outcome: What came of it, as the person who resolved it wrote.
     """
 
     id: int
@@ -146,6 +158,7 @@ class QueueEntry:
     resolved_at: Optional[dt.datetime]
     updated_at: dt.datetime
     waiting: dt.timedelta
+    outcome: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -440,14 +453,21 @@ def hand_back(session: Session, *, escalation_id: int, staff: str) -> QueueEntry
     return _as_entry(session, escalation)
 
 
-def resolve(session: Session, *, escalation_id: int, staff: str) -> QueueEntry:
-    """``staff`` settles the escalation: it becomes ``resolved`` with ``resolved_at``.
+def resolve(session: Session, *, escalation_id: int, staff: str, outcome: str) -> QueueEntry:
+    """``staff`` settles the escalation with a note of its outcome: it becomes ``resolved`` with ``resolved_at``.
 
     A pending one may be resolved by anyone (settled outside the chat, e.g. by phone); an open one only by
     the person who holds it.
 
+    Args:
+        session: The caller's session.
+        escalation_id: The escalation.
+        staff: Who resolves it.
+        outcome: What came of it (1 to :data:`OUTCOME_MAX` characters, surrounding space dropped).
+
     Raises:
         EscalationNotFound: No escalation has this id.
+        OutcomeRequired: The note is empty or too long.
         InvalidTransition: It is already resolved.
         HeldByAnother: Another person holds it.
     """
@@ -457,8 +477,12 @@ def resolve(session: Session, *, escalation_id: int, staff: str) -> QueueEntry:
         _require_holder(escalation, staff, EscalationAction.RESOLVE)
     elif escalation.state is not EscalationState.PENDING:
         raise InvalidTransition(escalation.id, EscalationAction.RESOLVE, escalation.state)
+    note = (outcome or "").strip()
+    if not note or len(note) > OUTCOME_MAX:
+        raise OutcomeRequired(escalation_id)
     now = clock.now()
     escalation.resolved_at = now
+    escalation.outcome = note
     _record(
         session, escalation, EscalationAction.RESOLVE, actor=staff, to_state=EscalationState.RESOLVED, now=now
     )
@@ -595,6 +619,7 @@ def _entry(escalation: Escalation, unit: Optional[str], now: dt.datetime) -> Que
         first_response_at=first_response_at,
         resolved_at=resolved_at,
         updated_at=_aware(escalation.updated_at),
+        outcome=escalation.outcome,
         waiting=max(until - created_at, dt.timedelta(0)),
     )
 

@@ -24,6 +24,14 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI)
 
 
+OUTCOME = "已电话回访：暖气已修好，业主同意月底前缴清"
+
+
+def stored_outcome(url: str, escalation_id: int) -> Any:
+    with session_scope(url) as session:
+        return session.get(models.Escalation, escalation_id).outcome
+
+
 def at(minutes: float) -> dt.datetime:
     return T0 + dt.timedelta(minutes=minutes)
 
@@ -365,7 +373,7 @@ def test_resolve_by_the_holder_records_the_resolution_time(estate: str) -> None:
     act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     act(estate, 12, queue.record_staff_reply, escalation_id=escalation, staff="zhang")
 
-    entry = act(estate, 50, queue.resolve, escalation_id=escalation, staff="zhang")
+    entry = act(estate, 50, queue.resolve, escalation_id=escalation, staff="zhang", outcome=OUTCOME)
 
     assert stored(estate, escalation) == {
         "state": State.RESOLVED,
@@ -375,7 +383,8 @@ def test_resolve_by_the_holder_records_the_resolution_time(estate: str) -> None:
         "resolved_at": at(50),
         "updated_at": at(50),
     }
-    assert (entry.resolved_at, entry.waiting) == (at(50), dt.timedelta(minutes=12))
+    assert (entry.resolved_at, entry.waiting, entry.outcome) == (at(50), dt.timedelta(minutes=12), OUTCOME)
+    assert stored_outcome(estate, escalation) == OUTCOME
     assert events(estate, escalation)[-1] == (
         at(50),
         Action.RESOLVE,
@@ -389,7 +398,7 @@ def test_resolve_by_the_holder_records_the_resolution_time(estate: str) -> None:
 def test_a_pending_one_settled_elsewhere_may_be_resolved_and_waited_until_then(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
 
-    entry = act(estate, 25, queue.resolve, escalation_id=escalation, staff="li")
+    entry = act(estate, 25, queue.resolve, escalation_id=escalation, staff="li", outcome=OUTCOME)
 
     assert stored(estate, escalation) == {
         "state": State.RESOLVED,
@@ -412,7 +421,7 @@ def test_a_pending_one_settled_elsewhere_may_be_resolved_and_waited_until_then(e
         (queue.take_over, {"staff": "zhang"}),
         (queue.record_staff_reply, {"staff": "zhang"}),
         (queue.hand_back, {"staff": "zhang"}),
-        (queue.resolve, {"staff": "zhang"}),
+        (queue.resolve, {"staff": "zhang", "outcome": "已处理"}),
     ],
 )
 def test_nothing_but_reading_is_allowed_on_a_resolved_escalation(
@@ -420,7 +429,7 @@ def test_nothing_but_reading_is_allowed_on_a_resolved_escalation(
 ) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
     act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
-    act(estate, 9, queue.resolve, escalation_id=escalation, staff="zhang")
+    act(estate, 9, queue.resolve, escalation_id=escalation, staff="zhang", outcome=OUTCOME)
     before = stored(estate, escalation)
 
     with pytest.raises(queue.InvalidTransition) as refused:
@@ -435,7 +444,7 @@ def test_resolving_what_another_person_holds_is_refused(estate: str) -> None:
     escalation = escalate(estate, minute=0, sender="s1")
     act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
     with pytest.raises(queue.HeldByAnother) as refused:
-        act(estate, 6, queue.resolve, escalation_id=escalation, staff="li")
+        act(estate, 6, queue.resolve, escalation_id=escalation, staff="li", outcome=OUTCOME)
     assert refused.value.holder == "zhang"
     assert stored(estate, escalation)["state"] is State.OPEN
 
@@ -492,7 +501,7 @@ def test_resolving_one_escalation_leaves_the_person_holding_the_rest(estate: str
     second = escalate(estate, minute=4, sender="s1", reason=Reason.REQUEST_HUMAN)
     act(estate, 10, queue.take_over, escalation_id=first, staff="zhang")
 
-    act(estate, 12, queue.resolve, escalation_id=first, staff="zhang")
+    act(estate, 12, queue.resolve, escalation_id=first, staff="zhang", outcome=OUTCOME)
 
     assert stored(estate, first)["state"] is State.RESOLVED
     assert stored(estate, second)["state"] is State.OPEN
@@ -542,7 +551,7 @@ def busy_queue(estate: str) -> Dict[str, int]:
     act(estate, 25, queue.take_over, escalation_id=made["threat_wechat"], staff="zhang")
     act(estate, 35, queue.record_staff_reply, escalation_id=made["threat_wechat"], staff="zhang")
     act(estate, 40, queue.take_over, escalation_id=made["locked_rest"], staff="li")
-    act(estate, 45, queue.resolve, escalation_id=made["locked_rest"], staff="li")
+    act(estate, 45, queue.resolve, escalation_id=made["locked_rest"], staff="li", outcome=OUTCOME)
     return made
 
 
@@ -695,3 +704,16 @@ def test_two_people_taking_over_at_once_one_wins_and_the_other_is_told_who(estat
     assert outcomes[winner] == winner
     assert isinstance(outcomes[loser], queue.HeldByAnother) and outcomes[loser].holder == winner
     assert event_count(estate) == 1
+
+
+@pytest.mark.parametrize("outcome", ["", "   ", "结" * 501])
+def test_resolving_needs_a_note_of_the_outcome_and_changes_nothing_without_one(estate: str, outcome: str) -> None:
+    escalation = escalate(estate, minute=0, sender="s1")
+    act(estate, 5, queue.take_over, escalation_id=escalation, staff="zhang")
+    before, count = stored(estate, escalation), event_count(estate)
+    with pytest.raises(queue.OutcomeRequired):
+        act(estate, 9, queue.resolve, escalation_id=escalation, staff="zhang", outcome=outcome)
+    assert stored(estate, escalation) == before and event_count(estate) == count
+    assert stored_outcome(estate, escalation) is None
+    entry = act(estate, 10, queue.resolve, escalation_id=escalation, staff="zhang", outcome=f"  {OUTCOME}  ")
+    assert (entry.state, entry.outcome, stored_outcome(estate, escalation)) == (State.RESOLVED, OUTCOME, OUTCOME)

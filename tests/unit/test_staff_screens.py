@@ -170,7 +170,7 @@ def test_queue_filters_and_orders(estate: Dict[str, Any], as_user: Any) -> None:
     with clock.frozen(at(60)):
         token = csrf_of(zhao.get("/queue").text)
         assert zhao.post(f"/conversations/{WX}/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
-        assert zhao.post(f"/queue/{estate['e_rest']}/resolve", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+        assert zhao.post(f"/queue/{estate['e_rest']}/resolve", data={"csrf_token": token, "outcome": "已处理"}, follow_redirects=False).status_code == 303
 
         def ids(**params: Any) -> List[int]:
             response = zhao.get("/queue", params=params)
@@ -259,14 +259,21 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
     )
     assert outbox_rows(url, "anon-1") == []
     assert [kind for kind, _, _, _ in outbox_rows(url, "web-1")] == ["control", "joined"]
+    with clock.frozen(at(39)):
+        unsaid = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token, "outcome": "  "})
+        assert unsaid.status_code == 400 and "请写下处理结果" in unsaid.text  # 解决 needs what came of it
+    assert stored_escalation(url, estate["e_anon"]).state is EscalationState.PENDING
     with clock.frozen(at(40)):
-        resolved = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token}, follow_redirects=False)
+        resolved = wang.post(
+            f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token, "outcome": "电话联系过，业主周五来物业处"},
+            follow_redirects=False,
+        )  # fmt: skip
         assert resolved.status_code == 303 and resolved.headers["location"] == "/queue"
-        again = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token})
+        again = wang.post(f"/queue/{estate['e_anon']}/resolve", data={"csrf_token": token, "outcome": "再次"})
         assert again.status_code == 409 and "这个事项已经解决" in again.text
     assert (stored_escalation(url, escalation).assignee, stored_escalation(url, escalation).state) == ("zhao", EscalationState.OPEN)
     anon = stored_escalation(url, estate["e_anon"])
-    assert (anon.state, anon.assignee) == (EscalationState.RESOLVED, "wang")
+    assert (anon.state, anon.assignee, anon.outcome) == (EscalationState.RESOLVED, "wang", "电话联系过，业主周五来物业处")
     assert [(row["actor"], row["target"], row["detail"]["assignee"]) for row in audit_of(url, "escalation_assigned")] == [
         ("zhao", stored_escalation(url, escalation).number, "zhao"),
         ("zhao", anon.number, "wang"),
@@ -276,7 +283,7 @@ def test_claim_assign_and_resolve_through_the_forms_with_audit_rows(estate: Dict
             "at": at(40),
             "actor": "wang",
             "target": anon.number,
-            "detail": {"escalation_id": anon.id, "conversation": ANON, "state": "resolved"},
+            "detail": {"escalation_id": anon.id, "conversation": ANON, "state": "resolved", "outcome": "电话联系过，业主周五来物业处"},
         }
     ]
 
@@ -753,3 +760,27 @@ def test_no_select_picks_an_assignee_nobody_chose(estate: Dict[str, Any], as_use
     assert '<option value="" selected disabled>选择分派对象…</option>' in page
     refused = zhao.post(f"/queue/{estate['e_anon']}/assign", data={"csrf_token": token, "assignee": ""})
     assert refused.status_code == 400  # the placeholder itself assigns nobody
+
+
+def test_hand_back_and_resolve_needs_an_outcome_and_settles_the_conversation(estate: Dict[str, Any], as_user: Any) -> None:
+    url, escalation = estate["url"], estate["e_web"]
+    zhao = as_user("zhao")
+    token = csrf_of(zhao.get(f"/conversations/{WEB}").text)
+    with clock.frozen(at(30)):
+        assert zhao.post(f"/conversations/{WEB}/take-over", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    held = zhao.get(f"/conversations/{WEB}").text
+    assert "交还并解决" in held and 'name="outcome" required' in held
+    with clock.frozen(at(40)):
+        unsaid = zhao.post(f"/conversations/{WEB}/hand-back", data={"csrf_token": token, "resolve": "1", "outcome": ""})
+        assert unsaid.status_code == 400 and "请写下处理结果" in unsaid.text
+        assert stored_escalation(url, escalation).state is EscalationState.OPEN  # nothing changed
+        done = zhao.post(
+            f"/conversations/{WEB}/hand-back", data={"csrf_token": token, "resolve": "1", "outcome": " 已派师傅修好暖气 "},
+            follow_redirects=False,
+        )  # fmt: skip
+    assert done.status_code == 303
+    row = stored_escalation(url, escalation)
+    assert (row.state, row.assignee, row.outcome) == (EscalationState.RESOLVED, "zhao", "已派师傅修好暖气")
+    assert [kind for kind, _, _, _ in outbox_rows(url, "web-1")][-2:] == ["left", "control"]  # the owner is told
+    [handed] = audit_of(url, "conversation_handed_back")
+    assert (handed["actor"], handed["target"], handed["detail"]["outcome"]) == ("zhao", WEB, "已派师傅修好暖气")
