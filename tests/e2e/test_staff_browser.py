@@ -229,3 +229,64 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             store.engine.dispose()
     assert requested and all(urlparse(url).netloc == origin for url in requested), requested
     assert failed == []
+
+
+def test_nothing_destructive_is_preselected_and_a_cancellation_asks_first(staff_url_and_db: Tuple[str, str]) -> None:
+    """A repair's status select chooses nothing; 已取消 asks, and declining keeps the repair; 解决 needs an outcome."""
+    from bot.db import models
+    from bot.db.session import session_scope
+    from bot.services import owner_requests
+
+    staff_url, database_url = staff_url_and_db
+    _seed(database_url)
+    with session_scope(database_url) as session:
+        owner = session.query(models.Owner).filter(models.Owner.name == "王建国").one()
+        repair = owner_requests.create(
+            session, models.RepairOrder, message_id="r-1", sender_id="web-1", owner_id=owner.id, item="暖气",
+            location="客厅", description="暖气不热", preferred_time="周六上午",
+        )  # fmt: skip
+        repair_id = int(repair.id)
+
+    def status() -> str:
+        with session_scope(database_url) as session:
+            return str(models.RecordStatus(session.get(models.RepairOrder, repair_id).status).value)
+
+    asked: List[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_context(locale="zh-CN").new_page()
+        try:
+            page.goto(f"{staff_url}/records/repairs/{repair_id}")
+            page.fill("#username", "zhao")
+            page.fill("#password", PASSWORD)
+            page.click("button.primary")
+            select = page.locator("form.status-change select[name=status]")
+            expect(select).to_have_value("")  # nothing chosen: one click on 更改状态 changes nothing
+            page.click("form.status-change button")
+            assert status() == "open" and page.url.endswith(f"/records/repairs/{repair_id}")
+
+            select.select_option("cancelled")
+            page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+            page.click("form.status-change button")
+            page.wait_for_timeout(500)
+            assert asked == ["确定取消这条记录吗？取消后不能再更改状态或负责人。"] and status() == "open"
+
+            page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+            page.click("form.status-change button")
+            expect(page.locator(".status-change")).to_have_count(0)  # cancelled: no more changes offered
+            assert len(asked) == 2 and status() == "cancelled"
+
+            page.goto(f"{staff_url}/queue")
+            row = page.locator("table.queue tbody tr").first
+            expect(row.locator("select[name=assignee]")).to_have_value("")  # 分派 names nobody by itself
+            row.locator("button.resolve").click()  # without 处理结果 the browser does not send it
+            expect(page).to_have_url(f"{staff_url}/queue")
+            expect(row.locator(".state")).to_have_text("待机器人处理")
+            row.locator("input[name=outcome]").fill("电话联系过，业主周六在家等师傅")
+            row.locator("button.resolve").click()
+            expect(page.locator("table.queue tbody tr")).to_have_count(0)  # resolved: off the active queue
+        finally:
+            browser.close()
+    with session_scope(database_url) as session:
+        [escalation] = session.query(models.Escalation).all()
+        assert (escalation.state, escalation.outcome) == (models.EscalationState.RESOLVED, "电话联系过，业主周六在家等师傅")
