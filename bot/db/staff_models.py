@@ -32,7 +32,7 @@ CLIENT_KEY_LENGTH = 64  # a hex HMAC-SHA256
 class StaffRole(str, enum.Enum):
     """What a staff member may do; later screens check it (collector < supervisor < manager)."""
 
-    COLLECTOR = "collector"  # 催收员: works the queue, sees phone numbers masked
+    COLLECTOR = "collector"  # 催费员: works the queue, sees phone numbers masked
     SUPERVISOR = "supervisor"  # 客户主管: approves instalments, reviews the NLU inbox
     MANAGER = "manager"  # 项目经理: everything, including the audit log
 

@@ -152,7 +152,7 @@ def test_supervisors_reassign_open_tasks_to_active_collectors(estate: Dict[str, 
         moved = zhao.post(f"/calls/{ids['wang_task']}/assign", data={"csrf_token": token, "assignee": "chen"}, follow_redirects=False)
         for bad in ("zhao", "nobody", ""):  # a supervisor, an unknown name, none: not an active collector
             refused = zhao.post(f"/calls/{ids['wang_task']}/assign", data={"csrf_token": token, "assignee": bad})
-            assert refused.status_code == 400 and "请选择一位在职的催缴员" in refused.text
+            assert refused.status_code == 400 and "请选择一位在职的催费员" in refused.text
         assert zhao.post("/calls/999999/assign", data={"csrf_token": token, "assignee": "chen"}).status_code == 404
     assert moved.status_code == 303 and moved.headers["location"] == "/calls"
     assert assignees(url) == [(ids["wang_task"], "chen"), (ids["zhang_task"], "chen")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -169,7 +170,7 @@ def test_login_succeeds_goes_on_and_shows_the_home_page(client: TestClient, staf
     assert client.get("/api/me").json() == {"username": "wang", "display_name": "王小明", "role": "collector"}
     home = client.get("/")
     assert home.status_code == 200
-    assert "您好，王小明" in home.text and "催收员" in home.text and "这是您第一次登录" in home.text
+    assert "您好，王小明" in home.text and "催费员" in home.text and "这是您第一次登录" in home.text
     for label, path in [("待办队列", "/queue"), ("会话记录", "/conversations"), ("业主档案", "/owners"), ("工单记录", "/records")]:
         assert f'href="{path}"' in home.text and label in home.text
         page = client.get(path)
@@ -431,3 +432,11 @@ def test_one_database_session_per_request(client: TestClient, monkeypatch: pytes
     opened.clear()
     assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert len(opened) == 1
+
+
+def test_the_console_names_the_collector_role_one_way() -> None:
+    """催费员 everywhere (as the estate's own documents say), never 催收员 or 催缴员 on one page and not another."""
+    templates = Path(__file__).resolve().parents[2] / "apps" / "staff" / "templates"
+    pages = {path.name: path.read_text(encoding="utf-8") for path in templates.glob("*.html")}
+    assert [name for name, text in pages.items() if "催收员" in text or "催缴员" in text] == []
+    assert '"collector": "催费员"' in pages["_labels.html"]

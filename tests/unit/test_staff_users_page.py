@@ -335,7 +335,7 @@ def test_the_audit_screen_names_the_account_changes(manager: TestClient, url: st
     post(manager, "/users/wang/role", role="supervisor")
     post(manager, "/users/wang/unlock")
     page = manager.get("/audit").text
-    for label in ("更改角色", "原角色：催收员", "角色：客户主管", "解除登录锁定", "查看账号列表", "查看账号"):
+    for label in ("更改角色", "原角色：催费员", "角色：客户主管", "解除登录锁定", "查看账号列表", "查看账号"):
         assert label in page, label
 
 
