@@ -193,6 +193,8 @@ def test_claim_from_the_queue_and_follow_the_conversation_live(staff_url_and_db:
             row.locator("td a").first.click()
             expect(page).to_have_url(f"{staff_url}/conversations/{handle_of('web-1')}")
             expect(page.locator("h1")).to_contain_text(handle_of("web-1"))  # the handle, never the sender id
+            expect(page.locator("h1 .owner-name")).to_have_text("王建国")  # the title names the owner and unit
+            expect(page).to_have_title("王建国 · 3-2-501 · 物业费催缴")
             assert "web-1" not in page.content()
             page.click("button.take-over")  # 接管: the separate step that silences the bot
             expect(page).to_have_url(f"{staff_url}/conversations/{handle_of('web-1')}")

@@ -784,3 +784,14 @@ def test_hand_back_and_resolve_needs_an_outcome_and_settles_the_conversation(est
     assert [kind for kind, _, _, _ in outbox_rows(url, "web-1")][-2:] == ["left", "control"]  # the owner is told
     [handed] = audit_of(url, "conversation_handed_back")
     assert (handed["actor"], handed["target"], handed["detail"]["outcome"]) == ("zhao", WEB, "已派师傅修好暖气")
+
+
+def test_a_conversation_is_titled_by_its_owner_and_unit_never_by_an_id(estate: Dict[str, Any], as_user: Any) -> None:
+    zhao = as_user("zhao")
+    verified = zhao.get(f"/conversations/{WEB}").text
+    assert "<title>王建国 · 3-2-501 · 物业费催缴</title>" in verified
+    heading = verified.split("<h1>")[1].split("</h1>")[0]
+    assert '<span class="owner-name">王建国</span>' in heading and '<span class="unit">3-2-501</span>' in heading
+    assert "web-1" not in verified  # the sender id (a web chat bearer token) never appears
+    unverified = zhao.get(f"/conversations/{ANON}").text
+    assert "<title>未核实身份的会话 · 物业费催缴</title>" in unverified and "未核实身份的会话" in unverified.split("<h1>")[1]
