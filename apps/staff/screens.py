@@ -30,6 +30,7 @@ from bot.conversations import handles, handoff, outbox
 from bot.db import audit
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
+from bot.owners.units import parse_unit
 from bot.reminders import schedule as reminder_schedule
 from bot.services import queue, staff_auth
 
@@ -303,13 +304,18 @@ def resolve(
 @router.get("/conversations", response_class=HTMLResponse)
 def conversations_page(
     request: Request,
+    q: Optional[str] = None,
     handle: Optional[str] = None,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> HTMLResponse:
-    """The most recently active conversations, or the one whose handle was asked for (W-3F9K-2A7Q)."""
-    wanted = (handle or "").strip()[:QUERY_TEXT_MAX]
+    """The most recently active conversations, or those staff look for (``q``).
+
+    ``q`` is a handle (W-3F9K-2A7Q), or who the owner is — a name, a unit in any written form, a room, a phone
+    tail — or something the owner wrote (:func:`bot.casework.owner_view.find_conversations`).
+    """
+    wanted = (q if q is not None else handle or "").strip()[:QUERY_TEXT_MAX]
     found: List[owner_view.RecentConversation] = []
     if not wanted:
         found = owner_view.recent_conversations(db)
@@ -320,12 +326,15 @@ def conversations_page(
             sender_id = None
         if sender_id is not None:
             found = owner_view.recent_conversations(db, sender_id=sender_id)
+        else:
+            found = owner_view.find_conversations(db, text=wanted)
+    # What was typed is not logged (a name, a phone tail, or an owner's words): a handle is, normalised.
     shown = handles.normalise(wanted) or ("…" if wanted else "")
     audit.record(
         db, actor=_actor(user), action=audit.CONVERSATIONS_LISTED, detail={"handle": shown, "rows": len(found)}
     )
     return render(
-        request, "conversations.html", user=user, active=active, section="conversations", found=found, handle=wanted
+        request, "conversations.html", user=user, active=active, section="conversations", found=found, query=wanted
     )
 
 
@@ -517,24 +526,31 @@ def hand_back(
 @router.get("/owners", response_class=HTMLResponse)
 def owners_page(
     request: Request,
+    q: Optional[str] = None,
     unit: Optional[str] = None,
     former: bool = False,
     user: StaffUser = current_user,
     active: Optional[staff_auth.ActiveSession] = current_session,
     db: Session = get_db,
 ) -> HTMLResponse:
-    """Owners, searched by unit (3栋2单元501, 3-2-501 or part of a code); phones as the role may see them.
+    """Owners found by name, unit in any written form, room or phone tail; phones as the role may see them.
 
-    Current owners only, unless ``former`` (含前业主) asks for the former owners too, marked as such.
+    ``q`` takes 王建国, 7号楼2单元1102, 7-2-1102, 1102 or 6688; ``unit`` still searches by unit alone. Current owners only, unless ``former`` (含前业主) asks for the former owners too, marked as such.
     """
-    wanted = (unit or "").strip()[:QUERY_TEXT_MAX]
-    found = owner_view.search_owners(db, unit=wanted or None, include_former=former)
+    wanted = (q if q is not None else unit or "").strip()[:QUERY_TEXT_MAX]
+    if q is not None:
+        found = owner_view.search_owners(db, text=wanted or None, include_former=former)
+    else:
+        found = owner_view.search_owners(db, unit=wanted or None, include_former=former)
+    # A unit is logged as its code; a name or a phone tail is not (personal data in the audit log).
+    parsed = parse_unit(wanted) if q is not None and wanted else None
+    logged = wanted if q is None else (parsed.code if parsed is not None else ("…" if wanted else ""))
     audit.record(
         db, actor=_actor(user), action=audit.OWNERS_SEARCHED,
-        detail={"unit": wanted, "rows": len(found), **({"former": True} if former else {})},
+        detail={"unit": logged, "rows": len(found), **({"former": True} if former else {})},
     )  # fmt: skip
     return render(
-        request, "owners.html", user=user, active=active, section="owners", found=found, unit=wanted, former=former
+        request, "owners.html", user=user, active=active, section="owners", found=found, query=wanted, former=former
     )
 
 

@@ -255,16 +255,24 @@ class Ownership:
 
 
 def search_owners(
-    session: Session, *, unit: Optional[str] = None, limit: int = SEARCH_LIMIT, include_former: bool = False
+    session: Session,
+    *,
+    unit: Optional[str] = None,
+    text: Optional[str] = None,
+    limit: int = SEARCH_LIMIT,
+    include_former: bool = False,
 ) -> List[OwnerSummary]:
-    """Current owners whose unit matches ``unit``, ordered by unit code (former owners too when asked).
+    """Current owners matching ``unit`` or ``text``, ordered by unit code (former owners too when asked).
 
-    ``unit`` may be written as people write it (``3栋2单元501``) or as its code (``3-2-501``); a part of a code
-    (``3-2``) matches every unit whose code contains it.
+    ``unit`` may be written as people write it (``3栋2单元501``, ``7号楼2单元1102``) or as its code
+    (``3-2-501``); a part of a code (``3-2``) matches every unit whose code contains it. ``text`` finds people
+    the way staff remember them: a unit in any of those forms, a room number (``1102``), the last digits of a
+    phone (``6688``) or part of a name (``王建``).
 
     Args:
         session: The caller's session.
-        unit: What to look for; empty or None lists every owner.
+        unit: A unit to look for; empty or None lists every owner.
+        text: A unit, room, phone tail or name to look for (instead of ``unit``).
         limit: At most this many owners.
         include_former: Also former owners (marked ``former``, after the current owners of their unit).
 
@@ -276,10 +284,10 @@ def search_owners(
         query = query.where(CURRENT)
     wanted = (unit or "").strip()
     if wanted:
-        parsed = parse_unit(wanted)
-        needle = parsed.code if parsed is not None else wanted
-        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(models.Unit.code.ilike(f"%{escaped}%", escape="\\"))
+        query = query.where(_unit_matches(wanted))
+    said = (text or "").strip()
+    if said:
+        query = query.where(_person_matches(said))
     former_last = sa.case((CURRENT, 0), else_=1)
     rows = list(session.execute(query.order_by(models.Unit.code, former_last, models.Owner.id).limit(limit)))
     owed = _outstanding_by_unit(session, [owner.unit_id for owner, _ in rows])
@@ -295,6 +303,55 @@ def search_owners(
         )
         for owner, code in rows
     ]
+
+
+def _contains(column: Any, needle: str) -> Any:
+    """``column`` contains ``needle`` (case-insensitive, ``%`` and ``_`` taken literally)."""
+    escaped = needle.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return column.ilike(f"%{escaped}%", escape="!")
+
+
+def _unit_matches(wanted: str) -> Any:
+    parsed = parse_unit(wanted)
+    return _contains(models.Unit.code, parsed.code if parsed is not None else wanted)
+
+
+def _person_matches(said: str) -> Any:
+    """A unit in any form, a room, a phone's last digits or part of a name."""
+    if parse_unit(said) is not None:
+        return _unit_matches(said)
+    digits = said.replace(" ", "").replace("-", "")
+    if digits.isdigit():
+        return sa.or_(models.Unit.room == digits, models.Owner.phone.like(f"%{digits}"), _contains(models.Unit.code, said))
+    return sa.or_(_contains(models.Owner.name, said), _contains(models.Unit.code, said))
+
+
+def find_conversations(session: Session, *, text: str, limit: int = 50) -> List[RecentConversation]:
+    """Conversations staff look for by who the owner is or what was said, the most recently active first.
+
+    ``text`` finds the conversations of the owners :func:`search_owners` finds for it (a unit in any form, a
+    room, a phone tail, a name; former owners included) and the conversations in which the owner wrote it.
+
+    Args:
+        session: A session on the database that holds the records and Rasa's tracker store.
+        text: What staff typed.
+        limit: At most this many.
+    """
+    wanted = text.strip()
+    if not wanted:
+        return []
+    owners = [owner.id for owner in search_owners(session, text=wanted, include_former=True, limit=limit)]
+    senders: Dict[str, None] = {}
+    if owners:
+        linked = session.execute(
+            sa.select(models.ConversationLink.sender_id)
+            .where(models.ConversationLink.owner_id.in_(owners))
+            .order_by(models.ConversationLink.id.desc())
+        ).scalars()
+        senders.update((str(sender), None) for sender in linked)
+    senders.update((sender, None) for sender in rasa_events.senders_saying(session, text=wanted, limit=limit))
+    found = [conversation for sender in list(senders)[:limit] for conversation in recent_conversations(session, sender_id=sender)]
+    return sorted(found, key=lambda item: item.last_message_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc), reverse=True)
 
 
 def owner_profile(session: Session, *, owner_id: int) -> OwnerProfile:
@@ -488,12 +545,16 @@ class RecentConversation:
         last_message_at: Its latest message.
         messages: How many messages (owner, bot and staff) it holds.
         owner_id: The owner it belongs to, if known.
+        owner_name: That owner's name.
+        unit: That owner's unit code.
     """
 
     sender_id: str
     last_message_at: Optional[dt.datetime]
     messages: int
     owner_id: Optional[int]
+    owner_name: Optional[str] = None
+    unit: Optional[str] = None
 
 
 def recent_conversations(
@@ -510,12 +571,24 @@ def recent_conversations(
         The conversations, the most recently active first; empty when there is no tracker store yet.
     """
     found = rasa_events.latest_activity(session, types=("user", "bot"), limit=limit, sender_id=sender_id)
+    owners = {str(sender): owner_of_conversation(session, sender_id=str(sender)) for sender, _, _ in found}
+    known = {owner for owner in owners.values() if owner is not None}
+    who: Dict[int, Tuple[str, str]] = {}
+    if known:
+        rows = session.execute(
+            sa.select(models.Owner.id, models.Owner.name, models.Unit.code)
+            .join(models.Unit, models.Owner.unit_id == models.Unit.id)
+            .where(models.Owner.id.in_(known))
+        )
+        who = {int(owner_id): (str(name), str(code)) for owner_id, name, code in rows}
     return [
         RecentConversation(
             sender_id=str(sender),
             last_message_at=transcripts._moment(last, {}),
             messages=int(count),
-            owner_id=owner_of_conversation(session, sender_id=str(sender)),
+            owner_id=owners[str(sender)],
+            owner_name=who.get(owners[str(sender)] or -1, (None, None))[0],
+            unit=who.get(owners[str(sender)] or -1, (None, None))[1],
         )
         for sender, last, count in found
     ]

@@ -88,6 +88,32 @@ def data_containing(session: Session, *, sender_id: str, type_name: str, text: s
     return [event_data(raw) for raw in rows]
 
 
+def senders_saying(session: Session, *, text: str, types: Sequence[str] = ("user",), limit: int = 50) -> List[str]:
+    """Conversations with a message of these types containing ``text``, the most recently active first.
+
+    Rasa stores an event as JSON with non-ASCII characters escaped (暖 as six ASCII characters); both spellings are
+    looked for.
+    """
+    wanted = text.strip()
+    if not wanted or not events_exist(session):
+        return []
+    spellings = {json.dumps(wanted)[1:-1], json.dumps(wanted, ensure_ascii=False)[1:-1]}
+    matches = [events.c.data.like(f"%{_like_literal(spelling)}%", escape="!") for spelling in spellings]
+    rows = session.execute(
+        sa.select(events.c.sender_id)
+        .where(events.c.type_name.in_(list(types)), sa.or_(*matches))
+        .group_by(events.c.sender_id)
+        .order_by(sa.func.max(events.c.timestamp).desc(), events.c.sender_id)
+        .limit(limit)
+    ).scalars()
+    return [str(sender) for sender in rows]
+
+
+def _like_literal(text: str) -> str:
+    """``text`` as a LIKE pattern matching itself, with ``!`` as the escape character."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def has_conversation(session: Session, *, sender_id: str) -> bool:
     """Whether the tracker store holds any event of the conversation."""
     if not events_exist(session):

@@ -292,3 +292,33 @@ def test_nothing_destructive_is_preselected_and_a_cancellation_asks_first(staff_
     with session_scope(database_url) as session:
         [escalation] = session.query(models.Escalation).all()
         assert (escalation.state, escalation.outcome) == (models.EscalationState.RESOLVED, "电话联系过，业主周六在家等师傅")
+
+
+def test_staff_find_an_owner_and_a_conversation_by_name_unit_form_and_phone_tail(staff_url_and_db: Tuple[str, str]) -> None:
+    staff_url, database_url = staff_url_and_db
+    _seed(database_url)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_context(locale="zh-CN").new_page()
+        try:
+            page.goto(f"{staff_url}/owners")
+            page.fill("#username", "zhao")
+            page.fill("#password", PASSWORD)
+            page.click("button.primary")
+            for said in ("王建国", "3号楼2单元501", "6688"):
+                page.fill("input[name=q]", said)
+                page.press("input[name=q]", "Enter")
+                rows = page.locator("table.owners tbody tr")
+                expect(rows).to_have_count(1)
+                expect(rows.first).to_contain_text("王建国")
+            page.goto(f"{staff_url}/conversations")
+            for said in ("王建国", "3栋2单元501", "暖气不热"):
+                page.fill("input[name=q]", said)
+                page.press("input[name=q]", "Enter")
+                rows = page.locator("table.grid tbody tr")
+                expect(rows).to_have_count(1)
+                expect(rows.first.locator(".owner")).to_have_text("王建国")
+            rows.first.locator("code").click()
+            expect(page.locator("h1 .owner-name")).to_have_text("王建国")
+        finally:
+            browser.close()

@@ -795,3 +795,38 @@ def test_a_conversation_is_titled_by_its_owner_and_unit_never_by_an_id(estate: D
     assert "web-1" not in verified  # the sender id (a web chat bearer token) never appears
     unverified = zhao.get(f"/conversations/{ANON}").text
     assert "<title>未核实身份的会话 · 物业费催缴</title>" in unverified and "未核实身份的会话" in unverified.split("<h1>")[1]
+
+
+def test_search_finds_people_by_name_unit_in_any_form_phone_tail_and_what_they_wrote(
+    estate: Dict[str, Any], as_user: Any, tracker_store: Any, domain: Any  # noqa: F811
+) -> None:
+    from rasa.shared.core.events import UserUttered
+
+    save(tracker_store, domain, "web-1", conversation())  # 王建国: "3栋2单元501，尾号6688", "暖气不热，物业费不交"
+    save(tracker_store, domain, "anon-1", [UserUttered("楼道灯坏了一个星期", intent={"name": "report_repair", "confidence": 0.9})])
+    zhao = as_user("zhao")
+
+    def owners(q: str) -> List[str]:
+        page = zhao.get("/owners", params={"q": q}).text
+        return re.findall(r'<tr(?: class="former")?>\s*<td><a href="/owners/\d+">([^<]+)</a>', page)
+
+    for said in ("王建国", "王建", "3-2-501", "3栋2单元501", "3号楼2单元501", "501", "6688"):
+        assert owners(said) == ["3-2-501"], said
+    assert owners("5号楼1203") == ["5-1203"] and owners("1203") == ["5-1203"] and owners("1111") == ["5-1203"]
+    assert owners("3-2") == ["3-2-501", "3-2-502"] and owners("无此人") == []
+
+    def conversations(q: str) -> List[str]:
+        page = zhao.get("/conversations", params={"q": q}).text
+        return re.findall(r'href="/conversations/([\w-]+)"', page)
+
+    for said in ("王建国", "3栋2单元501", "3号楼2单元501", "6688", "暖气不热"):
+        assert conversations(said) == [WEB], said
+    assert conversations("楼道灯") == [ANON] and conversations("电梯") == []
+    assert conversations(WEB.lower()) == [WEB]  # a handle still finds its conversation
+    listed = zhao.get("/conversations", params={"q": "王建国"}).text
+    row = listed.split("<tbody>")[1].split("</tr>")[0]
+    assert "王建国" in row and "3-2-501" in row and f'href="/owners/{estate["wang"]}"' in row
+    # What was typed is never logged: a name, a phone tail or an owner's words could be anyone's personal data.
+    details = [row["detail"] for row in audit_of(estate["url"], "conversations_listed")]
+    assert {detail["handle"] for detail in details} == {"…", WEB}
+    assert all(detail["unit"] in ("…", "3-2-501", "5-1203", "3-2") for detail in [row["detail"] for row in audit_of(estate["url"], "owners_searched")])
