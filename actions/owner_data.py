@@ -236,7 +236,7 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
             **self.fields(tracker),
         )
 
-    def answered_without_record(self, session: Session, owner_id: Optional[int]) -> Optional[str]:
+    def answered_without_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Optional[str]:
         """A reply that makes the record unnecessary (nothing by default: the record is written)."""
         return None
 
@@ -250,7 +250,7 @@ class _RecordAction(Action, metaclass=abc.ABCMeta):
             owner_id = owner_id_in(session, tracker)
             if self.needs_identity and owner_id is None:
                 return None
-            instead = self.answered_without_record(session, owner_id)
+            instead = self.answered_without_record(session, tracker, owner_id)
             if instead is not None:
                 return {INSTEAD: instead}
             record = self.write_record(session, tracker, owner_id)
@@ -293,6 +293,30 @@ class ActionRecordRepair(_RecordAction):
             "description": tracker.get_slot("repair_description"),
             "preferred_time": tracker.get_slot("repair_time"),
         }
+
+    def answered_without_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Optional[str]:
+        """The unit's unfinished repair of the same item, told by its number, instead of a second order.
+
+        A message that already made its order (a retry) is confirmed again as usual.
+        """
+        if owner_id is None:
+            return None
+        fields = self.fields(tracker)
+        made = owner_requests.already_made(
+            session, self.model, message_id=_message_id(tracker), sender_id=tracker.sender_id, **fields
+        )
+        if made is not None:
+            return None
+        owner = session.get(models.Owner, owner_id)
+        found = owner_requests.open_repairs(session, unit_id=int(owner.unit_id), item=fields["item"]) if owner else []
+        if not found:
+            return None
+        repair = found[0]
+        status = models.RecordStatus(repair.status).value
+        return wording.text(
+            "forms.repair_already_open", item=repair.item, number=repair.number,
+            status=wording.text(f"forms.repair_status_{status}"),
+        )  # fmt: skip
 
     def quoted(self, record: Any) -> Dict[str, Any]:
         """Number, item, location and time, read back from the stored order."""
@@ -352,7 +376,7 @@ class ActionRecordBillCheck(_TakesUpPromise):
         """What the owner says is wrong with the bill."""
         return {"description": tracker.get_slot("bill_issue")}
 
-    def answered_without_record(self, session: Session, owner_id: Optional[int]) -> Optional[str]:
+    def answered_without_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Optional[str]:
         """Answering a reminder with "已经交了": a payment found since then is confirmed instead of a check."""
         return None if owner_id is None else reminder_answers.payment_found(session, owner_id=owner_id)
 

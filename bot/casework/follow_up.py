@@ -38,7 +38,7 @@ from bot.conversations import handoff, outbox
 from bot.db import models
 from bot.db.models import InstalmentStatus, OutboxKind, PromiseStatus, RecordStatus
 from bot.db.staff_models import StaffRole, StaffUser
-from bot.services import refused_texts
+from bot.services import owner_requests, refused_texts
 
 NOTE_MAX_CHARS = 1000
 REASON_MAX_CHARS = 200
@@ -146,6 +146,7 @@ class RecordDetail:
         updated_at: Repairs, complaints, bill checks: the last workflow change.
         notes: Repairs, complaints, bill checks: the notes, oldest first.
         next_statuses: The statuses it may move to now.
+        same_fault: Repairs: the unit's other unfinished repairs of the same item, as ``(id, number)``.
         decided_by: Instalments: who approved or rejected it.
         decided_at: Instalments: when.
         decision_note: Instalments: the reason given.
@@ -156,6 +157,7 @@ class RecordDetail:
     updated_at: Optional[dt.datetime] = None
     notes: tuple[Note, ...] = ()
     next_statuses: tuple[str, ...] = ()
+    same_fault: tuple[tuple[int, str], ...] = ()
     decided_by: Optional[str] = None
     decided_at: Optional[dt.datetime] = None
     decision_note: Optional[str] = None
@@ -291,12 +293,18 @@ def record_detail(session: Session, *, kind: RecordKind, record_id: int) -> Reco
             decided_at=stored_time(record.decided_at) if record.decided_at is not None else None,
             decision_note=record.decision_note,
         )
+    same_fault: tuple[tuple[int, str], ...] = ()
+    if kind is RecordKind.REPAIRS and record.owner_id is not None:
+        owner = session.get(models.Owner, record.owner_id)
+        others = owner_requests.open_repairs(session, unit_id=int(owner.unit_id), item=record.item, exclude_id=record.id)
+        same_fault = tuple((int(other.id), str(other.number)) for other in others)
     return RecordDetail(
         line=line,
         assignee=record.assignee,
         updated_at=stored_time(record.updated_at) if record.updated_at is not None else None,
         notes=tuple(notes(session, kind=kind, record_id=record_id)),
         next_statuses=tuple(sorted(status.value for status in TRANSITIONS[RecordStatus(record.status)])),
+        same_fault=same_fault,
     )
 
 

@@ -16,7 +16,7 @@ The caller owns the session and commits before telling the owner anything.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional, Type, TypeVar
+from typing import Any, List, Optional, Type, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -84,3 +84,38 @@ def create(
     record.number = f"{model.number_prefix}{clock.today():%Y%m%d}{record.id:04d}"
     session.flush()
     return record
+
+
+UNFINISHED = (models.RecordStatus.OPEN, models.RecordStatus.IN_PROGRESS)
+
+
+def open_repairs(
+    session: Session, *, unit_id: int, item: Optional[str], exclude_id: Optional[int] = None
+) -> List[models.RepairOrder]:
+    """The unfinished repairs of ``item`` at the unit, whoever of its owners reported them, oldest first.
+
+    One heating fault is one repair order, however many times and by whom it is reported: the bot tells the
+    owner the existing number instead of opening another, and staff see the others on a repair's page.
+
+    Args:
+        session: The caller's session.
+        unit_id: The unit.
+        item: What is broken, as the repair form stored it (``暖气``); nothing is found for an empty item.
+        exclude_id: A repair to leave out (the one staff are looking at).
+    """
+    wanted = (item or "").strip()
+    if not wanted:
+        return []
+    query = (
+        select(models.RepairOrder)
+        .join(models.Owner, models.RepairOrder.owner_id == models.Owner.id)
+        .where(
+            models.Owner.unit_id == unit_id,
+            models.RepairOrder.item == wanted,
+            models.RepairOrder.status.in_(UNFINISHED),
+        )
+        .order_by(models.RepairOrder.id)
+    )
+    if exclude_id is not None:
+        query = query.where(models.RepairOrder.id != exclude_id)
+    return list(session.execute(query).scalars())

@@ -351,3 +351,28 @@ def test_two_people_deciding_at_once_store_one_decision_and_one_notice(estate: D
     row = stored(url, models.InstalmentRequest, request)
     assert (row.status, row.decided_by, as_utc(row.decided_at)) == (InstalmentStatus.APPROVED, "zhao", at(120))
     assert [staff for _, _, staff, _ in outbox_of(url, "web-1")] == ["zhao"]
+
+
+def test_a_repair_page_shows_the_units_other_unfinished_repairs_of_the_same_item(estate: Dict[str, Any], as_user: Any) -> None:  # noqa: F811
+    url = estate["url"]
+    first = record_id(url, models.RepairOrder, estate["repair"])
+    with clock.frozen(at(90)), session_scope(url) as session:
+        owner = session.get(models.RepairOrder, first).owner_id
+        second = owner_requests.create(
+            session, models.RepairOrder, message_id="r-2", sender_id="wx-wang", owner_id=owner, item="暖气",
+            location="卧室", description="暖气片冰凉", preferred_time="周日",
+        )  # fmt: skip
+        other_item = owner_requests.create(
+            session, models.RepairOrder, message_id="r-3", sender_id="wx-wang", owner_id=owner, item="水管",
+            location="厨房", description="漏水", preferred_time="周日",
+        )  # fmt: skip
+        second_id, second_number, other_id = int(second.id), str(second.number), int(other_item.id)
+    with session_scope(url) as session:
+        detail = follow_up.record_detail(session, kind=RecordKind.REPAIRS, record_id=first)
+        assert detail.same_fault == ((second_id, second_number),)
+        assert follow_up.record_detail(session, kind=RecordKind.REPAIRS, record_id=other_id).same_fault == ()
+    page = as_user("wang").get(f"/records/repairs/{first}").text
+    assert "同一房号还有未完成的同类报修" in page and f'<a href="/records/repairs/{second_id}">{second_number}</a>' in page
+    with session_scope(url) as session:
+        session.get(models.RepairOrder, second_id).status = RecordStatus.DONE
+    assert "同一房号还有未完成的同类报修" not in as_user("wang").get(f"/records/repairs/{first}").text
