@@ -26,7 +26,7 @@ from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import render
 from apps.staff.templating import templates
 from bot.casework import owner_view
-from bot.conversations import handles, handoff, outbox
+from bot.conversations import handles, handoff, outbox, transcripts
 from bot.db import audit
 from bot.db.models import EscalationState
 from bot.db.staff_models import StaffRole, StaffUser
@@ -354,6 +354,16 @@ def conversation_page(
     return _conversation_page(request, sender_id=sender_of(db, handle), user=user, active=active, db=db)
 
 
+def _record_prefill(data: Any) -> Dict[str, str]:
+    """What a record opened from the conversation starts with: the owner's latest message and its repair item."""
+    said = [entry for entry in data.entries if entry.speaker is transcripts.Speaker.OWNER and entry.text]
+    if not said:
+        return {}
+    last = said[-1]
+    items = [str(entity.value) for entity in last.entities if entity.name == "repair_item" and entity.value]
+    return {"description": str(last.text)[:1000], "item": items[0] if items else ""}
+
+
 def _conversation_page(
     request: Request,
     *,
@@ -383,6 +393,7 @@ def _conversation_page(
         active=active,
         section="conversations",
         conversation=data,
+        prefill=_record_prefill(data),
         profile=profile,
         staff=staff,
         names={username: name for username, name, _ in staff},

@@ -14,11 +14,13 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from apps.staff.api import sender_of
 from apps.staff.deps import current_session, current_user, get_db, require_role
 from apps.staff.pages import refused_page, render
 from bot import clock
 from bot.casework import follow_up, owner_view
 from bot.casework.owner_view import RecordKind
+from bot.conversations import handles
 from bot.db import audit
 from bot.db.staff_models import StaffRole, StaffUser
 from bot.services import staff_auth
@@ -150,6 +152,39 @@ def _change(
         detail={"kind": kind, "record_id": record_id, **detail},
     )  # fmt: skip
     return RedirectResponse(back, status_code=303)
+
+
+@router.post("/conversations/{handle}/records")
+def open_record(
+    request: Request,
+    handle: str,
+    kind: str = Form(...),
+    description: str = Form(""),
+    item: str = Form(""),
+    location: str = Form(""),
+    preferred_time: str = Form(""),
+    user: StaffUser = current_user,
+    active: Optional[staff_auth.ActiveSession] = current_session,
+    db: Session = get_db,
+) -> Response:
+    """登记: staff open a repair, complaint or bill check for the conversation's owner, and follow it up."""
+    sender_id = sender_of(db, handle)
+    record_kind = _kind(kind)
+    back = f"/conversations/{handles.handle_of(sender_id)}"
+    try:
+        record = follow_up.open_from_conversation(
+            db, kind=record_kind, sender_id=sender_id, staff=_actor(user), description=description, item=item,
+            location=location, preferred_time=preferred_time,
+        )  # fmt: skip
+    except follow_up.SameFaultOpen as error:
+        return _refused(request, user, active, error.code, f"/records/{kind}/{error.record_id}", 409, number=error.number)
+    except follow_up.WorkflowError as error:
+        return _refused(request, user, active, error.code, back, 400, kind=kind)
+    audit.record(
+        db, actor=_actor(user), action=audit.RECORD_OPENED, target=record.number,
+        detail={"kind": kind, "record_id": int(record.id), "conversation": handles.handle_of(sender_id)},
+    )  # fmt: skip
+    return RedirectResponse(f"/records/{kind}/{int(record.id)}", status_code=303)
 
 
 @router.post("/records/{kind}/{record_id}/status")

@@ -32,6 +32,7 @@ from bot.casework.owner_view import (
     RecordLine,
     _record_line,
     list_records,
+    owner_of_conversation,
     stored_time,
 )
 from bot.conversations import handoff, outbox
@@ -230,6 +231,79 @@ def set_assignee(
     record.updated_at = clock.now()
     session.flush()
     return _state(kind, record)
+
+
+class SameFaultOpen(WorkflowError):
+    """The unit already has an unfinished repair of this item: staff work that one (``record_id``, ``number``)."""
+
+    def __init__(self, record_id: int, number: str) -> None:
+        super().__init__("same_fault_open", f"repair {number} of the same item is still open")
+        self.record_id = record_id
+        self.number = number
+
+
+FIELD_MAX = {"item": 64, "location": 128, "preferred_time": 64, "description": 1000}
+
+
+def open_from_conversation(
+    session: Session,
+    *,
+    kind: RecordKind,
+    sender_id: str,
+    staff: str,
+    description: str,
+    item: str = "",
+    location: str = "",
+    preferred_time: str = "",
+) -> Any:
+    """A repair, complaint or bill check staff open from the conversation they are in, for its verified owner.
+
+    The person who opens it follows it up (its assignee). A repair of an item the unit already has an
+    unfinished repair for is refused (:class:`SameFaultOpen`): one fault, one order.
+
+    Args:
+        session: The caller's session.
+        kind: ``repairs``, ``complaints`` or ``bill_checks``.
+        sender_id: The conversation.
+        staff: Who opens it.
+        description: What the owner said is wrong (required).
+        item: Repairs: what is broken (required).
+        location: Repairs: where (default: the owner's unit).
+        preferred_time: Repairs: when the owner can let someone in (default: 待与业主约定).
+
+    Raises:
+        WorkflowError: ``not_a_work_order`` (another kind), ``unverified`` (no verified owner), ``bad_field``
+            (a required field empty or a field too long).
+        SameFaultOpen: The unit's unfinished repair of the same item.
+    """
+    kind = RecordKind(kind)
+    if kind not in WORKFLOW_KINDS:
+        raise WorkflowError("not_a_work_order", f"{kind.value} are not opened by staff")
+    owner_id = owner_of_conversation(session, sender_id=sender_id)
+    owner = session.get(models.Owner, owner_id) if owner_id is not None else None
+    if owner is None:
+        raise WorkflowError("unverified", "the conversation has no verified owner")
+    fields: Dict[str, Any] = {"description": description.strip()}
+    if kind is RecordKind.REPAIRS:
+        unit = session.get(models.Unit, owner.unit_id)
+        fields.update(
+            item=item.strip(),
+            location=location.strip() or (str(unit.code) if unit is not None else ""),
+            preferred_time=preferred_time.strip() or wording.text("forms.time_to_agree"),
+        )
+    if any(not value or len(value) > FIELD_MAX[name] for name, value in fields.items()):
+        raise WorkflowError("bad_field", "a required field is empty or too long")
+    if kind is RecordKind.REPAIRS:
+        same = owner_requests.open_repairs(session, unit_id=int(owner.unit_id), item=fields["item"])
+        if same:
+            raise SameFaultOpen(int(same[0].id), str(same[0].number))
+    record = owner_requests.create(
+        session, _WORKFLOW_MODELS[kind], message_id=None, sender_id=sender_id, owner_id=int(owner.id), **fields
+    )
+    record.assignee = staff
+    record.updated_at = clock.now()
+    session.flush()
+    return record
 
 
 def add_note(session: Session, *, kind: RecordKind, record_id: int, staff: str, text: str) -> Note:

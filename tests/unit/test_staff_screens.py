@@ -830,3 +830,52 @@ def test_search_finds_people_by_name_unit_in_any_form_phone_tail_and_what_they_w
     details = [row["detail"] for row in audit_of(estate["url"], "conversations_listed")]
     assert {detail["handle"] for detail in details} == {"…", WEB}
     assert all(detail["unit"] in ("…", "3-2-501", "5-1203", "3-2") for detail in [row["detail"] for row in audit_of(estate["url"], "owners_searched")])
+
+
+def test_staff_open_a_repair_from_the_conversation_prefilled_and_never_twice(
+    estate: Dict[str, Any], as_user: Any, tracker_store: Any, domain: Any  # noqa: F811
+) -> None:
+    from rasa.shared.core.events import UserUttered
+
+    save(
+        tracker_store, domain, "web-1",
+        [UserUttered("卫生间水管漏水了，楼下都渗了", intent={"name": "report_repair", "confidence": 0.9},
+                     entities=[{"entity": "repair_item", "value": "水管", "start": 3, "end": 5}])],
+    )  # fmt: skip
+    url = estate["url"]
+    wang = as_user("wang")
+    page = wang.get(f"/conversations/{WEB}").text
+    form = page.split('class="open-record">', 2)[2].split("</form>")[0]
+    assert 'value="水管"' in form and ">卫生间水管漏水了，楼下都渗了</textarea>" in form  # what the owner said
+    assert '<option value="" selected disabled>选择类型…</option>' in form
+    token = csrf_of(page)
+    opening = {"csrf_token": token, "kind": "repairs", "item": "水管", "description": "卫生间水管漏水了，楼下都渗了"}
+    with clock.frozen(at(70)):
+        made = wang.post(f"/conversations/{WEB}/records", data=opening, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"].startswith("/records/repairs/")
+    record_id = int(made.headers["location"].rsplit("/", 1)[1])
+    with session_scope(url) as session:
+        row = session.get(models.RepairOrder, record_id)
+        stored = (row.item, row.location, row.preferred_time, row.description, row.owner_id, row.sender_id, row.assignee)
+        number = row.number
+    assert stored == ("水管", "3-2-501", "待与业主约定", "卫生间水管漏水了，楼下都渗了", estate["wang"], "web-1", "wang")
+    [opened] = audit_of(url, "record_opened")
+    assert (opened["actor"], opened["target"], opened["detail"]) == (
+        "wang", number, {"kind": "repairs", "record_id": record_id, "conversation": WEB}
+    )
+    # The same fault again: refused, pointing at the open order; the earlier heating repair is another item.
+    again = wang.post(f"/conversations/{WEB}/records", data=opening)
+    assert again.status_code == 409 and number in again.text and f'href="/records/repairs/{record_id}"' in again.text
+    assert wang.post(f"/conversations/{WEB}/records", data={**opening, "item": ""}).status_code == 400
+    complaint = wang.post(
+        f"/conversations/{WEB}/records", data={"csrf_token": token, "kind": "complaints", "description": "保洁没来"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert complaint.status_code == 303 and "/records/complaints/" in complaint.headers["location"]
+    # No verified owner, no record: an anonymous conversation offers no form and refuses one.
+    assert 'class="open-record"' not in wang.get(f"/conversations/{ANON}").text
+    refused = wang.post(f"/conversations/{ANON}/records", data={"csrf_token": token, "kind": "complaints", "description": "x"})
+    assert refused.status_code == 400 and "还没有核实业主身份" in refused.text
+    assert wang.post(f"/conversations/{WEB}/records", data={**opening, "kind": "promises"}).status_code in (400, 404)
+    with session_scope(url) as session:
+        assert session.query(models.RepairOrder).filter(models.RepairOrder.item == "水管").count() == 1
