@@ -112,6 +112,7 @@ def test_a_collector_practises_and_a_supervisor_sees_the_result(staff_url_and_db
             expect(page.locator("body")).to_have_attribute("data-charts", "ready", timeout=15_000)
             canvas = page.locator("#chart-practice canvas")
             expect(canvas).to_have_count(1)
+            expect(page.locator("figure details.chart-table tbody tr").first).to_contain_text("王小明")
             expect(row.locator("td[data-criterion='acknowledge']")).to_have_text("50%")
             page.screenshot(path=str(RESULTS_SCREENSHOT), full_page=True)
             row.locator("a.chip").first.click()

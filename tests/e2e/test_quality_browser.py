@@ -62,6 +62,11 @@ def test_the_quality_chart_and_list_render_in_the_browser(staff_url_and_db: Tupl
             "c => [c.width, c.height, c.getBoundingClientRect().width, c.getBoundingClientRect().height]"
         )
         assert all(value > 0 for value in size), size
+        # The chart's numbers as a table too (for a screen reader): a row a day, a column a kind.
+        table = page.locator("figure details.chart-table table")
+        expect(table).to_have_count(1)
+        expect(table.locator("tbody tr")).to_have_count(2)
+        expect(table.locator("tbody tr").last).to_contain_text("11-24")
         rows = page.locator("table.quality-list tbody tr")
         expect(rows).to_have_count(2)
         expect(rows.first.locator("a")).to_have_attribute("href", f"/conversations/{handle_of(SENDER)}")

@@ -64,6 +64,10 @@ def test_the_review_charts_render_in_the_browser(staff_url_and_db: Tuple[str, st
                 expect(canvas).to_have_count(1)
                 size = canvas.evaluate("c => [c.width, c.height, c.getBoundingClientRect().width, c.getBoundingClientRect().height]")
                 assert all(value > 0 for value in size), (chart, size)
+                # Each chart's numbers as a table too, for people who cannot see the picture.
+                expect(page.locator(f"figure:has(#{chart}) details.chart-table table tbody tr").first).to_be_attached()
+            expect(page.locator("details.chart-table")).to_have_count(len(CHARTS))
+            expect(page.locator("figure:has(#chart-times) details.chart-table tbody tr")).to_have_count(2)
             # The day's list for the morning meeting, and its exports.
             rows = page.locator("table.review-day tbody tr")
             expect(rows).to_have_count(3)

@@ -879,3 +879,15 @@ def test_staff_open_a_repair_from_the_conversation_prefilled_and_never_twice(
     assert wang.post(f"/conversations/{WEB}/records", data={**opening, "kind": "promises"}).status_code in (400, 404)
     with session_scope(url) as session:
         assert session.query(models.RepairOrder).filter(models.RepairOrder.item == "水管").count() == 1
+
+
+def test_every_page_offers_a_skip_link_and_row_buttons_say_which_row(estate: Dict[str, Any], as_user: Any) -> None:
+    zhao = as_user("zhao")
+    page = zhao.get("/queue").text
+    assert '<a class="skip-link" href="#content">跳到正文</a>' in page and '<main class="content" id="content"' in page
+    with session_scope(estate["url"]) as session:
+        number = session.get(models.Escalation, estate["e_anon"]).number
+    row = page.split(f'<tr data-id="{estate["e_anon"]}"')[1].split("</tr>")[0]
+    assert f'aria-label="认领 {number}"' in row and f'aria-label="解决 {number}"' in row and f'aria-label="分派 {number}"' in row
+    labels = re.findall(r'<button[^>]*class="(?:claim|resolve|assign)"[^>]*aria-label="([^"]+)"', page)
+    assert labels and len(labels) == len(set(labels))  # no two buttons on the page are named alike

@@ -7,7 +7,7 @@
   var chart = echarts.init(node, null, { renderer: "canvas" });
 
   function render(histories) {
-    chart.setOption({
+    var option = {
       animation: false,
       tooltip: { trigger: "item", renderMode: "richText" },
       legend: { type: "scroll", bottom: 0 },
@@ -22,7 +22,9 @@
           data: history.points.map(function (point) { return [point.ended_at, point.score]; })
         };
       })
-    });
+    };
+    chart.setOption(option);
+    if (window.chartTable) { window.chartTable(node, option); }
     document.body.setAttribute("data-charts", "ready");
   }
 

@@ -7,7 +7,7 @@
   var data;
   try { data = JSON.parse(node.getAttribute("data-chart")); } catch (error) { return; }
   var chart = echarts.init(node, null, { renderer: "canvas" });
-  chart.setOption({
+  var option = {
     animation: false,
     tooltip: { trigger: "axis", renderMode: "richText" },
     legend: { type: "scroll", bottom: 0 },
@@ -17,7 +17,9 @@
     series: data.series.map(function (line) {
       return { name: line.name, type: "bar", stack: "all", data: line.counts };
     })
-  });
+  };
+  chart.setOption(option);
+  if (window.chartTable) { window.chartTable(node, option); }
   document.body.setAttribute("data-charts", "ready");
   window.addEventListener("resize", function () { chart.resize(); });
 }());

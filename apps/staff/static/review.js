@@ -11,6 +11,7 @@
     if (!node) { return; }
     var chart = echarts.init(node, null, { renderer: "canvas" });
     chart.setOption(Object.assign({ animation: false, tooltip: { trigger: "axis", renderMode: "richText" } }, option));
+    if (window.chartTable) { window.chartTable(node, option); }
     charts.push(chart);
   }
 
