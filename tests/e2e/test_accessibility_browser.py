@@ -1,0 +1,102 @@
+"""axe-core (the engine the browsers' own accessibility tools use) on every console page, in headless Chromium.
+
+The axe-core build ships inside the ``axe-playwright-python`` wheel (in the lock file, nothing fetched at run
+time); it is injected into each page as it stands after loading, and no serious or critical violation may be
+left. Pages are opened as a manager (who sees every section) and as a collector (the phone-first pages).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from bot.conversations.handles import handle_of
+from tests.e2e.browser import CHROMIUM, PASSWORD, add_staff_user
+from tests.e2e.test_staff_browser import _seed, staff_url_and_db  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.e2e]
+
+AXE = Path(__import__("axe_playwright_python").__file__).with_name("axe.min.js")
+SERIOUS = ("serious", "critical")
+
+
+def violations(page: Page) -> List[Dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it stands."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {"id": item["id"], "impact": item["impact"], "nodes": [node["target"] for node in item["nodes"]][:5]}
+        for item in found
+        if item["impact"] in SERIOUS
+    ]
+
+
+def sign_in(page: Page, staff_url: str, username: str) -> None:
+    page.goto(f"{staff_url}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(f"{staff_url}/")
+
+
+def records(database_url: str) -> Tuple[int, int]:
+    """A repair and an owner to open pages of."""
+    from bot.db import models
+    from bot.db.session import session_scope
+    from bot.services import owner_requests
+
+    with session_scope(database_url) as session:
+        owner = session.query(models.Owner).filter(models.Owner.name == "王建国").one()
+        repair = owner_requests.create(
+            session, models.RepairOrder, message_id="r-a11y", sender_id="web-1", owner_id=owner.id, item="暖气",
+            location="客厅", description="暖气不热", preferred_time="周六上午",
+        )  # fmt: skip
+        owner_requests.create(
+            session, models.PaymentPromise, message_id="p-a11y", sender_id="web-1", owner_id=owner.id,
+            amount=Decimal("800.00"), due_date=dt.date(2026, 11, 30),
+        )  # fmt: skip
+        return int(repair.id), int(owner.id)
+
+
+def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
+    staff_url_and_db: Tuple[str, str],  # noqa: F811
+) -> None:
+    staff_url, database_url = staff_url_and_db
+    _seed(database_url)
+    repair_id, owner_id = records(database_url)
+    add_staff_user(database_url, "li", role="manager", name="李经理")
+    add_staff_user(database_url, "wang", role="collector", name="王小明")
+    conversation = f"/conversations/{handle_of('web-1')}"
+    manager_pages = [
+        "/", "/queue", "/conversations", conversation, "/owners", f"/owners/{owner_id}", "/records",
+        f"/records/repairs/{repair_id}", "/records?tab=promises", "/calls", "/reminders", "/review", "/quality",
+        "/coach", "/practice", "/practice/results", "/playbook", "/nlu", "/users", "/users/wang", "/audit",
+    ]  # fmt: skip
+    collector_pages = ["/", "/queue", "/calls", "/coach", "/practice", conversation]
+    found: Dict[str, Any] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            for username, paths, viewport in (
+                ("li", manager_pages, {"width": 1366, "height": 900}),
+                ("wang", collector_pages, {"width": 390, "height": 844}),
+            ):
+                # bypass_csp: the console allows no inline script, and axe is injected as one (test only).
+                page = browser.new_context(locale="zh-CN", viewport=viewport, bypass_csp=True).new_page()
+                sign_in(page, staff_url, username)
+                for path in paths:
+                    response = page.goto(f"{staff_url}{path}")
+                    assert response is not None and response.status == 200, (username, path)
+                    page.wait_for_load_state("networkidle")
+                    problems = violations(page)
+                    if problems:
+                        found[f"{username} {path}"] = problems
+                page.context.close()
+        finally:
+            browser.close()
+    assert found == {}, found
