@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from bot.conversations.handles import handle_of
 from tests.e2e.browser import CHROMIUM, PASSWORD, add_staff_user
@@ -23,6 +23,12 @@ pytestmark = [pytest.mark.e2e]
 
 AXE = Path(__import__("axe_playwright_python").__file__).with_name("axe.min.js")
 SERIOUS = ("serious", "critical")
+# The outermost elements reaching past the screen's right edge, to say what made a page too wide.
+WIDEST = """() => Array.from(document.querySelectorAll("body *"))
+  .filter(node => node.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .filter(node => !node.parentElement || node.parentElement.getBoundingClientRect().right <= window.innerWidth + 0.5)
+  .slice(0, 3).map(node => node.tagName.toLowerCase() + (node.className ? "." + String(node.className).split(" ").join(".") : ""))
+  .join(", ")"""
 
 
 def violations(page: Page) -> List[Dict[str, Any]]:
@@ -100,3 +106,41 @@ def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
         finally:
             browser.close()
     assert found == {}, found
+
+
+def test_every_page_fits_a_phone_without_sideways_scrolling(staff_url_and_db: Tuple[str, str]) -> None:  # noqa: F811
+    staff_url, database_url = staff_url_and_db
+    _seed(database_url)
+    repair_id, owner_id = records(database_url)
+    add_staff_user(database_url, "li", role="manager", name="李经理")
+    add_staff_user(database_url, "wang", role="collector", name="王小明")
+    conversation = f"/conversations/{handle_of('web-1')}"
+    pages = {
+        "wang": ["/", "/queue", "/calls", "/coach", "/practice", conversation, "/owners", f"/owners/{owner_id}"],
+        "li": [
+            "/queue", "/conversations", conversation, "/owners", f"/owners/{owner_id}", "/records",
+            f"/records/repairs/{repair_id}", "/calls", "/reminders", "/review", "/quality", "/users", "/audit",
+        ],
+    }  # fmt: skip
+    too_wide: Dict[str, str] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            for username, paths in pages.items():
+                page = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}).new_page()
+                sign_in(page, staff_url, username)
+                # The menu folds away behind 菜单 on a phone, and opens with it.
+                expect(page.locator("#main-nav")).to_be_hidden()
+                page.click("button.menu-toggle")
+                expect(page.locator("#main-nav")).to_be_visible()
+                expect(page.locator("button.menu-toggle")).to_have_attribute("aria-expanded", "true")
+                for path in paths:
+                    page.goto(f"{staff_url}{path}")
+                    page.wait_for_load_state("networkidle")
+                    width = page.evaluate("() => document.documentElement.scrollWidth")
+                    if width > 390:
+                        too_wide[f"{username} {path}"] = f"{width}px ({page.evaluate(WIDEST)})"
+                page.context.close()
+        finally:
+            browser.close()
+    assert not too_wide, "; ".join(f"{page} {width}" for page, width in sorted(too_wide.items()))

@@ -159,7 +159,7 @@ def test_the_queue_shows_reason_unit_channel_waiting_state_and_assignee(estate: 
     assert "扬言投诉升级" in wechat and "微信公众号" in wechat and "5-1203" in wechat and "1小时50分" in wechat
     anonymous = page.text.split(f'<tr data-id="{estate["e_anon"]}"')[1].split("</tr>")[0]
     assert "机器人无法处理" in anonymous and "未核实" in anonymous
-    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/confirm.js">'] and "style=" not in page.text
+    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/console.js">'] and "style=" not in page.text
     assert audit_of(estate["url"], "queue_viewed") == [
         {"at": LATER, "actor": "wang", "target": None, "detail": {"state": "active", "sort": "waiting", "rows": 4}}
     ]
