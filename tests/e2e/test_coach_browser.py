@@ -105,6 +105,12 @@ def test_a_collector_types_what_the_owner_said_and_sees_the_cards(staff_url: str
 
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # On a phone the answer comes first, above the form, on the first screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            answer_top = page.locator(".coach-answer").evaluate("node => node.getBoundingClientRect().top")
+            form_top = page.locator("form.coach-form").evaluate("node => node.getBoundingClientRect().top")
+            assert answer_top < form_top and answer_top < 844, (answer_top, form_top)
         finally:
             context.close()
             browser.close()

@@ -83,6 +83,8 @@ def test_the_call_list_for_every_role_done_with_a_note(estate: Dict[str, Any], a
         assert audit_of(url, "call_phone_revealed") == []
         shown = wang.post(f"/calls/{ids['task']}/reveal", data={"csrf_token": token}, follow_redirects=False)
     assert shown.status_code == 200 and "13812346688" in shown.text and "王建国" in shown.text
+    assert 'href="tel:13812346688"' in shown.text  # tap to call, once revealed
+    assert "tel:" not in wang.get("/calls").text  # masked again on the next look: nothing to tap
     assert audit_of(url, "call_phone_revealed") == [
         {"at": at(7), "actor": "wang", "target": f"call:{ids['task']}", "detail": {"task_id": ids["task"], "owner_id": ids["owner"]}}
     ]
