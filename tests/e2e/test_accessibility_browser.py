@@ -54,6 +54,7 @@ def records(database_url: str) -> Tuple[int, int]:
     """A repair and an owner to open pages of."""
     from bot.db import models
     from bot.db.session import session_scope
+    from bot.reminders import calls
     from bot.services import owner_requests
 
     with session_scope(database_url) as session:
@@ -66,6 +67,8 @@ def records(database_url: str) -> Tuple[int, int]:
             session, models.PaymentPromise, message_id="p-a11y", sender_id="web-1", owner_id=owner.id,
             amount=Decimal("800.00"), due_date=dt.date(2026, 11, 30),
         )  # fmt: skip
+        task = calls.create(session, unit_id=int(owner.unit_id), owner_id=int(owner.id), reason="no_push_channel")
+        task.assignee = "wang"
         return int(repair.id), int(owner.id)
 
 
@@ -137,6 +140,12 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(staff_url_and_db: Tu
                 for path in paths:
                     page.goto(f"{staff_url}{path}")
                     page.wait_for_load_state("networkidle")
+                    if path == "/calls" and username == "wang":  # the call list as cards, 完成 within reach
+                        card = page.locator("table.calls-list tbody tr").first
+                        expect(card).to_contain_text("王建国")
+                        assert card.evaluate("node => getComputedStyle(node).display") == "block"
+                        done = page.locator("table.calls-list button", has_text="完成").first
+                        assert done.evaluate("node => node.getBoundingClientRect().right") <= 390
                     width = page.evaluate("() => document.documentElement.scrollWidth")
                     if width > 390:
                         too_wide[f"{username} {path}"] = f"{width}px ({page.evaluate(WIDEST)})"
