@@ -294,30 +294,6 @@ class ActionRecordRepair(_RecordAction):
             "preferred_time": tracker.get_slot("repair_time"),
         }
 
-    def answered_without_record(self, session: Session, tracker: Tracker, owner_id: Optional[int]) -> Optional[str]:
-        """The unit's unfinished repair of the same item, told by its number, instead of a second order.
-
-        A message that already made its order (a retry) is confirmed again as usual.
-        """
-        if owner_id is None:
-            return None
-        fields = self.fields(tracker)
-        made = owner_requests.already_made(
-            session, self.model, message_id=_message_id(tracker), sender_id=tracker.sender_id, **fields
-        )
-        if made is not None:
-            return None
-        owner = session.get(models.Owner, owner_id)
-        found = owner_requests.open_repairs(session, unit_id=int(owner.unit_id), item=fields["item"]) if owner else []
-        if not found:
-            return None
-        repair = found[0]
-        status = models.RecordStatus(repair.status).value
-        return wording.text(
-            "forms.repair_already_open", item=repair.item, number=repair.number,
-            status=wording.text(f"forms.repair_status_{status}"),
-        )  # fmt: skip
-
     def quoted(self, record: Any) -> Dict[str, Any]:
         """Number, item, location and time, read back from the stored order."""
         return {

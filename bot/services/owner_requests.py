@@ -94,8 +94,8 @@ def open_repairs(
 ) -> List[models.RepairOrder]:
     """The unfinished repairs of ``item`` at the unit, whoever of its owners reported them, oldest first.
 
-    One heating fault is one repair order, however many times and by whom it is reported: the bot tells the
-    owner the existing number instead of opening another, and staff see the others on a repair's page.
+    One heating fault is one repair order: staff opening a second one from a conversation are refused, and a
+    repair's page names the others (:mod:`bot.casework.follow_up`).
 
     Args:
         session: The caller's session.

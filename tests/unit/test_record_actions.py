@@ -245,47 +245,6 @@ def test_repair_order_from_the_form(database: str) -> None:
     assert SlotSet("repair_item", None) in events
 
 
-def test_an_unfinished_repair_of_the_same_item_is_told_by_its_number_not_opened_twice(database: str) -> None:
-    from bot import wording
-
-    wang = owner_id(database)
-    heating = {"repair_item": "暖气", "repair_location": "客厅", "repair_description": "不热", "repair_time": "明天上午"}
-    first, _ = run(owner_data.ActionRecordRepair(), tracker(slots={**heating, "verified_owner_id": wang}, message_id="r1"))
-    assert first[0]["response"] == "utter_repair_recorded"
-    # A retry of the same message confirms the same order again.
-    again, _ = run(owner_data.ActionRecordRepair(), tracker(slots={**heating, "verified_owner_id": wang}, message_id="r1"))
-    assert again[0]["response"] == "utter_repair_recorded" and again[0]["number"] == first[0]["number"]
-    # Reported again later, in another conversation, in other words: no second order, the owner hears the number.
-    later = {**heating, "repair_description": "暖气片还是冰凉的", "repair_time": "下午"}
-    told, events = run(
-        owner_data.ActionRecordRepair(),
-        tracker(slots={**later, "verified_owner_id": wang}, message_id="r2", sender="web-other"),
-    )
-    assert told == [
-        {
-            **told[0],
-            "text": wording.text(
-                "forms.repair_already_open", item="暖气", number=first[0]["number"],
-                status=wording.text("forms.repair_status_open"),
-            ),
-        }
-    ]  # fmt: skip
-    assert SlotSet("repair_item", None) in events
-    assert count(database, models.RepairOrder) == 1
-    # Once it is done, a new fault of the same item is a new order; another item is always its own.
-    with session_scope(database) as session:
-        session.execute(select(models.RepairOrder)).scalar_one().status = models.RecordStatus.DONE
-    water = {**heating, "repair_item": "水管"}
-    for slots, message in ((later, "r3"), (water, "r4")):
-        made, _ = run(owner_data.ActionRecordRepair(), tracker(slots={**slots, "verified_owner_id": wang}, message_id=message))
-        assert made[0]["response"] == "utter_repair_recorded"
-    with session_scope(database) as session:
-        stored = session.execute(select(models.RepairOrder.item, models.RepairOrder.status).order_by(models.RepairOrder.id)).all()
-    assert [(item, models.RecordStatus(status).value) for item, status in stored] == [
-        ("暖气", "done"), ("暖气", "open"), ("水管", "open"),
-    ]  # fmt: skip
-
-
 def test_complaint_bill_check_and_instalment(database: str) -> None:
     verified = {"verified_owner_id": owner_id(database)}
     messages, _ = run(
