@@ -307,15 +307,20 @@ def test_concurrent_wrong_tails_cannot_all_pass_the_count(estate: str) -> None:
     """Eight tries at once on one unit: exactly five are compared before the lock, never more."""
     start = threading.Barrier(8, timeout=20)
     outcomes: List[Outcome] = []
+    errors: List[str] = []  # a thread's exception would otherwise vanish with it
 
     def try_once(n: int) -> None:
-        start.wait()
-        outcomes.append(attempt(estate, ROOM, f"{n:04d}", client=f"ip:10.9.0.{n}", sender=f"c{n}").outcome)
+        try:
+            start.wait()
+            outcomes.append(attempt(estate, ROOM, f"{n:04d}", client=f"ip:10.9.0.{n}", sender=f"c{n}").outcome)
+        except Exception as error:
+            errors.append(f"{type(error).__name__}: {error}")
 
     threads = [threading.Thread(target=try_once, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert errors == []
     assert sorted(o.value for o in outcomes) == sorted(["mismatch"] * 4 + ["unit_locked"] * 4)
     assert count(estate, models.IdentityAttempt) == 5
