@@ -158,27 +158,22 @@ def hold_check(postgres_url: str = "postgresql+psycopg2://postgres@127.0.0.1:543
         for sender in senders:  # this process has checked each conversation once
             loop.run_until_complete(memory(UserMessage("你好", None, sender)))
 
-        def one(gate: HoldGate) -> Callable[[int], object]:
+        def timed_call(make: Callable[[int], Any]) -> Callable[[int], object]:
             def call(i: int) -> object:
                 if not watch.fresh():
                     loop.run_until_complete(watch.refresh())  # the background task's work, kept off the clock
-                return loop.run_until_complete(gate(UserMessage("你好", None, senders[i % 200])))
+                return loop.run_until_complete(make(i))
 
             return call
+
+        def one(gate: HoldGate) -> Callable[[int], object]:
+            return timed_call(lambda i: gate(UserMessage("你好", None, senders[i % 200])))
 
         def eight(gate: HoldGate) -> Callable[[int], object]:
             async def together(i: int) -> None:
                 await asyncio.gather(*(gate(UserMessage("你好", None, senders[(i * 8 + k) % 200])) for k in range(8)))
 
-            return one_of(together)
-
-        def one_of(make: Callable[[int], Any]) -> Callable[[int], object]:
-            def call(i: int) -> object:
-                if not watch.fresh():
-                    loop.run_until_complete(watch.refresh())
-                return loop.run_until_complete(make(i))
-
-            return call
+            return timed_call(together)
 
         before = per_message(f"hold check, per message, {label} (1 message)", one(asking), 200, 10)
         after = per_message(f"hold check, from memory, {label} (1 message)", one(memory), 2000, 10)

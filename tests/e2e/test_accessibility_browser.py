@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from bot.conversations.handles import handle_of
-from tests.e2e.browser import CHROMIUM, PASSWORD, add_staff_user
+from tests.e2e.browser import CHROMIUM, add_staff_user, staff_login
 from tests.e2e.test_staff_browser import _seed, staff_url_and_db  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e]
@@ -40,14 +40,6 @@ def violations(page: Page) -> List[Dict[str, Any]]:
         for item in found
         if item["impact"] in SERIOUS
     ]
-
-
-def sign_in(page: Page, staff_url: str, username: str) -> None:
-    page.goto(f"{staff_url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(f"{staff_url}/")
 
 
 def records(database_url: str) -> Tuple[int, int]:
@@ -97,7 +89,7 @@ def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
             ):
                 # bypass_csp: the console allows no inline script, and axe is injected as one (test only).
                 page = browser.new_context(locale="zh-CN", viewport=viewport, bypass_csp=True).new_page()
-                sign_in(page, staff_url, username)
+                staff_login(page, staff_url, "/", username)
                 for path in paths:
                     response = page.goto(f"{staff_url}{path}")
                     assert response is not None and response.status == 200, (username, path)
@@ -131,7 +123,7 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(staff_url_and_db: Tu
         try:
             for username, paths in pages.items():
                 page = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}).new_page()
-                sign_in(page, staff_url, username)
+                staff_login(page, staff_url, "/", username)
                 # The menu folds away behind 菜单 on a phone, and opens with it.
                 expect(page.locator("#main-nav")).to_be_hidden()
                 page.click("button.menu-toggle")

@@ -18,7 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 from bot.cli import ServerPlan, start_staff_app, stop
 from bot.conversations.handles import handle_of
 from tests.conftest import ROOT, free_port, wait_for
-from tests.e2e.browser import CHROMIUM, PASSWORD, add_staff_user  # noqa: F401  (CHROMIUM, PASSWORD: re-exported)
+from tests.e2e.browser import CHROMIUM, PASSWORD, add_staff_user, staff_login  # noqa: F401  (CHROMIUM, PASSWORD: re-exported)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -258,10 +258,7 @@ def test_nothing_destructive_is_preselected_and_a_cancellation_asks_first(staff_
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_context(locale="zh-CN").new_page()
         try:
-            page.goto(f"{staff_url}/records/repairs/{repair_id}")
-            page.fill("#username", "zhao")
-            page.fill("#password", PASSWORD)
-            page.click("button.primary")
+            staff_login(page, staff_url, f"/records/repairs/{repair_id}", "zhao")
             select = page.locator("form.status-change select[name=status]")
             expect(select).to_have_value("")  # nothing chosen: one click on 更改状态 changes nothing
             page.click("form.status-change button")
@@ -301,10 +298,7 @@ def test_staff_find_an_owner_and_a_conversation_by_name_unit_form_and_phone_tail
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_context(locale="zh-CN").new_page()
         try:
-            page.goto(f"{staff_url}/owners")
-            page.fill("#username", "zhao")
-            page.fill("#password", PASSWORD)
-            page.click("button.primary")
+            staff_login(page, staff_url, "/owners", "zhao")
             for said in ("王建国", "3号楼2单元501", "6688"):
                 page.fill("input[name=q]", said)
                 page.press("input[name=q]", "Enter")
